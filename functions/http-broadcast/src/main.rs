@@ -1,0 +1,18 @@
+//! `POST /broadcast`: delivers the body to every connection through the management API.
+
+use lambda_http::{Error, Request, service_fn};
+use ws_bridge::handlers::broadcast;
+use ws_bridge::{ApiGatewayPusher, Settings};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let settings = Settings::from_env()?;
+    let store = ws_bridge::store::from_env()?;
+    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let pusher = ApiGatewayPusher::from_env_endpoint(&sdk_config)?;
+    lambda_http::run(service_fn(|request: Request| {
+        broadcast::handle(store.as_ref(), &pusher, &settings, request)
+    }))
+    .await
+}

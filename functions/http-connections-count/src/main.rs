@@ -1,0 +1,14 @@
+//! `GET /connections/count`: how many connections are open.
+
+use lambda_http::{Error, Request, service_fn};
+use ws_bridge::handlers::connections_count;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let store = ws_bridge::store::from_env()?;
+    lambda_http::run(service_fn(|request: Request| {
+        connections_count::handle(store.as_ref(), request)
+    }))
+    .await
+}

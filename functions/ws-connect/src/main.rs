@@ -1,0 +1,17 @@
+//! `$connect`: records the connection.
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use ws_bridge::aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use ws_bridge::handlers::connect;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let store = ws_bridge::store::from_env()?;
+    lambda_runtime::run(service_fn(
+        |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
+            connect::handle(store.as_ref(), event.payload)
+        },
+    ))
+    .await
+}

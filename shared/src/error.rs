@@ -1,0 +1,38 @@
+use thiserror::Error;
+
+/// Every failure of the shared crate. Handlers map these to HTTP statuses at the edge
+/// (see [`crate::handlers`]); nothing here panics on bad input.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The connection store could not be reached or refused the operation.
+    #[error("connection store unavailable: {0}")]
+    StoreUnavailable(String),
+    /// A setting is missing or malformed; raised at start-up, never per request.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The event handed to a handler lacks something API Gateway always sends.
+    #[error("malformed event: {0}")]
+    MalformedEvent(String),
+}
+
+impl Error {
+    /// A stable name for logs and for Lambda's `errorType`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::StoreUnavailable(_) => "StoreUnavailable",
+            Self::Config(_) => "Config",
+            Self::MalformedEvent(_) => "MalformedEvent",
+        }
+    }
+}
+
+/// Lets a handler's `Err` reach Lambda (and the local gateway) as a function error whose
+/// `errorType` names what went wrong.
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(error: Error) -> Self {
+        Self {
+            error_type: error.kind().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! `POST /broadcast`: deliver one JSON object, verbatim, to every connection.
+//!
+//! The listing is paginated and pipelined with the sends: the next page is fetched while the
+//! current one is still being delivered, and at most `broadcast_concurrency` sends are in flight.
+//! A 410 removes *that* connection's row. The answer says exactly who did and did not get it.
+
+use super::json_response;
+use crate::protocol::{BroadcastReport, ErrorBody, FailedDelivery, validate_broadcast_body};
+use crate::{ConnectionStore, Error, MessagePusher, PushOutcome, Settings};
+use futures::stream::{self, BoxStream, StreamExt};
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+pub async fn handle(
+    store: &dyn ConnectionStore,
+    pusher: &dyn MessagePusher,
+    settings: &Settings,
+    request: Request,
+) -> Result<Response<Body>, Error> {
+    let body: &[u8] = request.body().as_ref();
+    if let Err(problem) = validate_broadcast_body(body) {
+        return Ok(json_response(
+            StatusCode::BAD_REQUEST,
+            &ErrorBody { error: problem },
+        ));
+    }
+    let report = deliver_to_all(store, pusher, settings, body).await;
+    let status = if report.error.is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    tracing::info!(
+        connections = report.connection_count,
+        sent = report.sent,
+        gone = report.gone.len(),
+        failed = report.failed.len(),
+        error = report.error.as_deref(),
+        "broadcast"
+    );
+    Ok(json_response(status, &report))
+}
+
+/// One step of the listing: a connection to deliver to, or the reason the listing stopped.
+enum Listed {
+    Connection(String),
+    ListingFailed(Error),
+}
+
+enum Cursor {
+    Start,
+    After(String),
+    Done,
+}
+
+/// Sends `data` to every connection in `store`, never more than the configured number at once.
+pub async fn deliver_to_all(
+    store: &dyn ConnectionStore,
+    pusher: &dyn MessagePusher,
+    settings: &Settings,
+    data: &[u8],
+) -> BroadcastReport {
+    let mut deliveries = deliveries(store, pusher, settings, data);
+    let mut report = BroadcastReport::default();
+    while let Some(delivery) = deliveries.next().await {
+        match delivery {
+            Ok((id, outcome)) => {
+                report.connection_count += 1;
+                match outcome {
+                    PushOutcome::Delivered => report.sent += 1,
+                    PushOutcome::Gone => report.gone.push(id),
+                    PushOutcome::Failed(error) => report.failed.push(FailedDelivery {
+                        connection_id: id,
+                        error,
+                    }),
+                }
+            }
+            Err(err) => report.error = Some(err.to_string()),
+        }
+    }
+    report
+}
+
+/// Every delivery's result, as it completes. Returned boxed: as an opaque type, its closures
+/// defeat rustc's `Send` inference (rust-lang/rust#64552) and the handler would not run on
+/// lambda_http.
+fn deliveries<'a>(
+    store: &'a dyn ConnectionStore,
+    pusher: &'a dyn MessagePusher,
+    settings: &Settings,
+    data: &'a [u8],
+) -> BoxStream<'a, Result<(String, PushOutcome), Error>> {
+    let page_size = settings.broadcast_page_size;
+    stream::unfold(Cursor::Start, move |cursor| {
+        next_page(store, page_size, cursor)
+    })
+    .flat_map(stream::iter)
+    .map(move |listed| deliver_one(store, pusher, data, listed))
+    .buffer_unordered(settings.broadcast_concurrency)
+    .boxed()
+}
+
+async fn next_page(
+    store: &dyn ConnectionStore,
+    page_size: usize,
+    cursor: Cursor,
+) -> Option<(Vec<Listed>, Cursor)> {
+    let after = match cursor {
+        Cursor::Start => None,
+        Cursor::After(id) => Some(id),
+        Cursor::Done => return None,
+    };
+    match store.list_page(after.as_deref(), page_size).await {
+        Ok(page) => {
+            let next = page.next_cursor.map_or(Cursor::Done, Cursor::After);
+            let listed = page
+                .connection_ids
+                .into_iter()
+                .map(Listed::Connection)
+                .collect();
+            Some((listed, next))
+        }
+        Err(err) => Some((vec![Listed::ListingFailed(err)], Cursor::Done)),
+    }
+}
+
+async fn deliver_one(
+    store: &dyn ConnectionStore,
+    pusher: &dyn MessagePusher,
+    data: &[u8],
+    listed: Listed,
+) -> Result<(String, PushOutcome), Error> {
+    match listed {
+        Listed::Connection(id) => {
+            let outcome = pusher.push(&id, data).await;
+            if outcome == PushOutcome::Gone {
+                remove_stale(store, &id).await;
+            }
+            Ok((id, outcome))
+        }
+        Listed::ListingFailed(err) => Err(err),
+    }
+}
+
+async fn remove_stale(store: &dyn ConnectionStore, id: &str) {
+    if let Err(err) = store.delete(id).await {
+        // The row's TTL removes it eventually; the report still names it as gone.
+        tracing::warn!(connection_id = %id, error = %err, "could not remove stale connection");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::InMemoryStore;
+    use crate::store::contract::sample_connection;
+    use async_trait::async_trait;
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Records what it was asked to send; answers per id from a fixed rule. It stands in for
+    /// the network only in these unit tests of the fan-out's bookkeeping: the end-to-end
+    /// tests drive the real SDK against the real gateway.
+    struct RecordingPusher {
+        sent: Mutex<Vec<String>>,
+        in_flight: AtomicUsize,
+        max_in_flight: AtomicUsize,
+    }
+
+    impl RecordingPusher {
+        fn new() -> Self {
+            Self {
+                sent: Mutex::new(Vec::new()),
+                in_flight: AtomicUsize::new(0),
+                max_in_flight: AtomicUsize::new(0),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl MessagePusher for RecordingPusher {
+        async fn push(&self, connection_id: &str, _data: &[u8]) -> PushOutcome {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.sent.lock().unwrap().push(connection_id.to_owned());
+            match connection_id {
+                id if id.starts_with("gone") => PushOutcome::Gone,
+                id if id.starts_with("fail") => PushOutcome::Failed("throttled".into()),
+                _ => PushOutcome::Delivered,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_page_is_delivered_and_410s_remove_only_their_own_rows() {
+        let store = InMemoryStore::new();
+        for i in 0..2_503 {
+            store
+                .put(sample_connection(&format!("live-{i:05}")))
+                .await
+                .unwrap();
+        }
+        store.put(sample_connection("gone-1")).await.unwrap();
+        store.put(sample_connection("fail-1")).await.unwrap();
+        let pusher = RecordingPusher::new();
+        let settings = Settings {
+            broadcast_concurrency: 16,
+            broadcast_page_size: 100,
+        };
+
+        let report = deliver_to_all(&store, &pusher, &settings, b"{}").await;
+
+        assert_eq!(report.connection_count, 2_505);
+        assert_eq!(report.sent, 2_503);
+        assert_eq!(report.gone, vec!["gone-1".to_string()]);
+        assert_eq!(
+            report.failed,
+            vec![FailedDelivery {
+                connection_id: "fail-1".into(),
+                error: "throttled".into()
+            }]
+        );
+        assert_eq!(report.error, None);
+        let sent: HashSet<String> = pusher.sent.lock().unwrap().iter().cloned().collect();
+        assert_eq!(sent.len(), 2_505, "each connection addressed exactly once");
+        assert_eq!(
+            store.get("gone-1").await.unwrap(),
+            None,
+            "stale row removed"
+        );
+        assert!(
+            store.get("fail-1").await.unwrap().is_some(),
+            "failed row kept"
+        );
+        let peak = pusher.max_in_flight.load(Ordering::SeqCst);
+        assert!(peak > 1 && peak <= 16, "concurrency bounded, got {peak}");
+    }
+}

@@ -1,0 +1,25 @@
+//! `GET /connections/count`: how many connections the store holds.
+
+use super::json_response;
+use crate::protocol::{CountBody, ErrorBody};
+use crate::{ConnectionStore, Error};
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+pub async fn handle(
+    store: &dyn ConnectionStore,
+    _request: Request,
+) -> Result<Response<Body>, Error> {
+    Ok(match store.count().await {
+        Ok(count) => json_response(StatusCode::OK, &CountBody { count }),
+        Err(err) => {
+            tracing::error!(error = %err, "count failed");
+            json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &ErrorBody {
+                    error: err.to_string(),
+                },
+            )
+        }
+    })
+}

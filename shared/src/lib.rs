@@ -1,0 +1,23 @@
+//! The library every ws-bridge Lambda and the local gateway share.
+//!
+//! * [`store`]: where connection ids live ([`ConnectionStore`]), with the embedded in-memory store.
+//! * [`pusher`]: how messages reach a connection through the API Gateway management API.
+//! * [`handlers`]: the Lambda handlers, as plain async functions, for `$connect`, `$disconnect`,
+//!   `$default`, `POST /broadcast` and `GET /connections/count`.
+//! * [`protocol`]: the JSON that clients and backends exchange with us.
+
+pub mod error;
+pub mod handlers;
+pub mod protocol;
+pub mod pusher;
+pub mod settings;
+pub mod store;
+pub mod time;
+
+pub use error::Error;
+pub use pusher::{ApiGatewayPusher, MessagePusher, PushOutcome};
+pub use settings::Settings;
+pub use store::{Connection, ConnectionPage, ConnectionStore, InMemoryStore};
+
+/// Re-exported so that function crates name event types through one version.
+pub use aws_lambda_events;

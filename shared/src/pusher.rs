@@ -1,0 +1,154 @@
+//! Sending messages to connections through the API Gateway management API (`@connections`).
+
+use crate::Error;
+use async_trait::async_trait;
+use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, SdkError};
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+use aws_sdk_apigatewaymanagement::{Client, Config};
+
+/// The SDK's own variable for this service's endpoint; when set it wins over the event's host.
+pub const ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI";
+
+/// What became of one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PushOutcome {
+    Delivered,
+    /// 410 `GoneException`: the connection no longer exists, and its row should be removed.
+    Gone,
+    /// Anything else (throttling, a network error, …), described for the delivery report.
+    Failed(String),
+}
+
+/// The seam between handlers and whatever carries a message to a connection.
+#[async_trait]
+pub trait MessagePusher: Send + Sync + 'static {
+    async fn push(&self, connection_id: &str, data: &[u8]) -> PushOutcome;
+}
+
+/// The management endpoint for a WebSocket API: [`ENDPOINT_ENV`] when set, else the
+/// `https://{domainName}/{stage}` that the event names.
+pub fn management_endpoint(env_override: Option<String>, domain_name: &str, stage: &str) -> String {
+    env_override
+        .filter(|url| !url.trim().is_empty())
+        .unwrap_or_else(|| format!("https://{domain_name}/{stage}"))
+}
+
+/// [`MessagePusher`] over the real `aws-sdk-apigatewaymanagement` client, bound to one endpoint.
+#[derive(Clone, Debug)]
+pub struct ApiGatewayPusher {
+    client: Client,
+}
+
+impl ApiGatewayPusher {
+    /// For Lambda: region and credentials from the loaded SDK config, endpoint given explicitly.
+    pub fn new(sdk_config: &aws_config::SdkConfig, endpoint: &str) -> Self {
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk_config)
+            .endpoint_url(endpoint)
+            .build();
+        Self {
+            client: Client::from_conf(config),
+        }
+    }
+
+    /// For Lambda functions that have no event to take a host from (the HTTP routes): the
+    /// endpoint must come from [`ENDPOINT_ENV`].
+    pub fn from_env_endpoint(sdk_config: &aws_config::SdkConfig) -> Result<Self, Error> {
+        let endpoint = std::env::var(ENDPOINT_ENV)
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "{ENDPOINT_ENV} must be set to the WebSocket API's management endpoint, \
+                     e.g. https://{{api-id}}.execute-api.{{region}}.amazonaws.com/{{stage}}"
+                ))
+            })?;
+        Ok(Self::new(sdk_config, &endpoint))
+    }
+
+    /// For the local gateway: its own `@connections` endpoint. The gateway does not check
+    /// signatures, so fixed placeholder credentials keep the SDK from searching for real ones.
+    pub fn local(endpoint: &str) -> Self {
+        let config = Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "ws-bridge-local",
+            ))
+            .endpoint_url(endpoint)
+            .build();
+        Self {
+            client: Client::from_conf(config),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+#[async_trait]
+impl MessagePusher for ApiGatewayPusher {
+    async fn push(&self, connection_id: &str, data: &[u8]) -> PushOutcome {
+        let result = self
+            .client
+            .post_to_connection()
+            .connection_id(connection_id)
+            .data(Blob::new(data))
+            .send()
+            .await;
+        match result {
+            Ok(_) => PushOutcome::Delivered,
+            Err(err) => {
+                // Real-world code checks either the modelled error or the status; accept both, so
+                // a 410 is never mistaken for a transient failure.
+                let gone = err
+                    .as_service_error()
+                    .is_some_and(|service_error| service_error.is_gone_exception())
+                    || matches!(&err, SdkError::ServiceError(ctx) if ctx.raw().status().as_u16() == 410);
+                if gone {
+                    PushOutcome::Gone
+                } else {
+                    PushOutcome::Failed(DisplayErrorContext(&err).to_string())
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_prefers_the_sdk_variable() {
+        assert_eq!(
+            management_endpoint(
+                Some("http://127.0.0.1:3001/dev".into()),
+                "x.example.com",
+                "prod"
+            ),
+            "http://127.0.0.1:3001/dev"
+        );
+    }
+
+    #[test]
+    fn endpoint_falls_back_to_the_events_domain_and_stage() {
+        assert_eq!(
+            management_endpoint(
+                None,
+                "k3x9q2m7ab.execute-api.eu-west-1.amazonaws.com",
+                "prod"
+            ),
+            "https://k3x9q2m7ab.execute-api.eu-west-1.amazonaws.com/prod"
+        );
+        assert_eq!(
+            management_endpoint(Some("  ".into()), "d.example.com", "dev"),
+            "https://d.example.com/dev"
+        );
+    }
+}
