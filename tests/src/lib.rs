@@ -1,1 +1,159 @@
+//! Helpers for the end-to-end tests: a gateway on a free loopback port, and real clients for it.
+//! Every wait is bounded, so a broken behaviour fails a test instead of hanging it.
 
+use futures::{SinkExt, StreamExt};
+use local_gateway::{GatewayConfig, RunningGateway};
+use serde_json::Value;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+pub use tokio_tungstenite::tungstenite;
+
+/// How long any single expected event may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A gateway with the project's routes on the in-memory store.
+pub async fn start_gateway() -> RunningGateway {
+    local_gateway::start(GatewayConfig::for_tests()).await.expect("gateway starts")
+}
+
+/// The real management-API client, pointed at the gateway as a user would point it.
+pub fn management_client(gateway: &RunningGateway) -> aws_sdk_apigatewaymanagement::Client {
+    ws_bridge::ApiGatewayPusher::local(&gateway.http_url()).client().clone()
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// POSTs `body` to `/broadcast`; returns the status and the JSON answer.
+pub async fn broadcast(gateway: &RunningGateway, body: &str) -> (u16, Value) {
+    let response = http()
+        .post(format!("{}/broadcast", gateway.http_url()))
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("broadcast request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("broadcast answers JSON"))
+}
+
+pub async fn connection_count(gateway: &RunningGateway) -> u64 {
+    let body: Value = http()
+        .get(format!("{}/connections/count", gateway.http_url()))
+        .send()
+        .await
+        .expect("count request")
+        .json()
+        .await
+        .expect("count answers JSON");
+    body["count"].as_u64().expect("count is a number")
+}
+
+/// Polls `check` until it holds; `$disconnect` runs after the socket closes, so effects of a
+/// close are observed this way.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A WebSocket client over a real socket.
+pub struct Client {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> Self {
+        let (socket, _) = tokio::time::timeout(WAIT, connect_async(url))
+            .await
+            .expect("handshake in time")
+            .expect("handshake accepted");
+        Self { socket }
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.socket.send(Message::text(text)).await.expect("send");
+    }
+
+    pub async fn send(&mut self, message: Message) {
+        self.socket.send(message).await.expect("send");
+    }
+
+    /// The next data message, as text; control frames are skipped.
+    pub async fn recv_text(&mut self) -> String {
+        loop {
+            match self.next().await {
+                Some(Message::Text(text)) => return text.as_str().to_owned(),
+                Some(Message::Ping(_) | Message::Pong(_)) => continue,
+                other => panic!("expected a text message, got {other:?}"),
+            }
+        }
+    }
+
+    pub async fn recv_json(&mut self) -> Value {
+        let text = self.recv_text().await;
+        serde_json::from_str(&text).unwrap_or_else(|err| panic!("not JSON ({err}): {text}"))
+    }
+
+    /// Sends `request` and returns the JSON reply.
+    pub async fn request(&mut self, request: &str) -> Value {
+        self.send_text(request).await;
+        self.recv_json().await
+    }
+
+    /// Asks `$default` for this connection's id.
+    pub async fn hello(&mut self) -> Value {
+        let reply = self.request(r#"{"action":"hello"}"#).await;
+        assert_eq!(reply["type"], "welcome", "{reply}");
+        reply
+    }
+
+    pub async fn connection_id(&mut self) -> String {
+        self.hello().await["data"]["connectionId"].as_str().expect("id").to_owned()
+    }
+
+    /// The next frame within [`WAIT`]; `None` when the stream ended.
+    pub async fn next(&mut self) -> Option<Message> {
+        match tokio::time::timeout(WAIT, self.socket.next()).await {
+            Ok(Some(Ok(message))) => Some(message),
+            Ok(Some(Err(_)) | None) => None,
+            Err(_) => panic!("no frame within {WAIT:?}"),
+        }
+    }
+
+    /// Waits for the server's close frame and returns it.
+    pub async fn expect_close(&mut self) -> Option<CloseFrame> {
+        loop {
+            match self.next().await {
+                Some(Message::Close(frame)) => return frame,
+                Some(Message::Ping(_) | Message::Pong(_)) => continue,
+                None => panic!("stream ended without a close frame"),
+                Some(other) => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Asserts that no data message arrives within `quiet`.
+    pub async fn expect_silence(&mut self, quiet: Duration) {
+        if let Ok(Some(Ok(message))) = tokio::time::timeout(quiet, self.socket.next()).await {
+            panic!("expected no message, got {message:?}");
+        }
+    }
+
+    pub async fn close(mut self, frame: Option<CloseFrame>) {
+        let _ = self.socket.close(frame).await;
+        // Drain until the server's close arrives, completing the closing handshake.
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(WAIT, self.socket.next()).await {}
+    }
+}

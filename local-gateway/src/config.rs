@@ -1,0 +1,74 @@
+//! The gateway's settings: the CLI's flags, each with an environment variable and a default.
+
+use clap::{Parser, ValueEnum};
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Which connection store the in-process handlers use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// Embedded, in this process: nothing to install, gone when the gateway stops.
+    Memory,
+}
+
+/// A local emulator of an API Gateway WebSocket API, running ws-bridge's Lambda handlers.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "local-gateway", version, about)]
+pub struct GatewayConfig {
+    /// Address to listen on. Keep the loopback default unless others must reach you.
+    #[arg(long, env = "GATEWAY_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+
+    /// Port for WebSocket clients, `@connections` and the HTTP routes (0 picks a free one).
+    #[arg(long, env = "GATEWAY_PORT", default_value_t = 3001)]
+    pub port: u16,
+
+    /// Stage name: clients connect to `ws://host:port/{stage}`.
+    #[arg(long, env = "GATEWAY_STAGE", default_value = "dev")]
+    pub stage: String,
+
+    /// The `apiId` put in events (10 lowercase alphanumerics on AWS).
+    #[arg(long, env = "GATEWAY_API_ID", default_value = "wsbridge01")]
+    pub api_id: String,
+
+    /// Connection store for the handlers.
+    #[arg(long, env = "GATEWAY_STORE", value_enum, default_value = "memory")]
+    pub store: StoreKind,
+
+    /// Close a connection after this many seconds without data in either direction (AWS: 600).
+    #[arg(long, env = "GATEWAY_IDLE_TIMEOUT_SECS", default_value_t = 600)]
+    pub idle_timeout_secs: u64,
+
+    /// Close every connection this many seconds after it opened (AWS: 7200).
+    #[arg(long, env = "GATEWAY_MAX_CONNECTION_SECS", default_value_t = 7200)]
+    pub max_connection_secs: u64,
+
+    /// How long an integration may run before the client gets a timeout (AWS: 29000, the maximum).
+    #[arg(long, env = "GATEWAY_INTEGRATION_TIMEOUT_MS", default_value_t = 29_000)]
+    pub integration_timeout_ms: u64,
+
+    /// Messages queued for one client before `@connections` answers 429 LimitExceededException.
+    #[arg(long, env = "GATEWAY_CLIENT_QUEUE", default_value_t = 1024)]
+    pub client_queue: usize,
+}
+
+impl GatewayConfig {
+    /// The defaults, as `local-gateway` with no flags would run, but on a free loopback port.
+    pub fn for_tests() -> Self {
+        let mut config = Self::parse_from(["local-gateway"]);
+        config.port = 0;
+        config
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    pub fn max_connection_duration(&self) -> Duration {
+        Duration::from_secs(self.max_connection_secs)
+    }
+
+    pub fn integration_timeout(&self) -> Duration {
+        Duration::from_millis(self.integration_timeout_ms)
+    }
+}

@@ -1,0 +1,12 @@
+use thiserror::Error;
+
+/// What can stop the gateway from starting. Once it runs, nothing a client sends stops it.
+#[derive(Debug, Error)]
+pub enum GatewayError {
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: String, source: std::io::Error },
+    #[error("cannot set up the connection store: {0}")]
+    Store(#[from] ws_bridge::Error),
+    #[error("invalid route {route}: {reason}")]
+    Route { route: String, reason: String },
+}

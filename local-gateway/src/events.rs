@@ -1,0 +1,243 @@
+//! The Lambda proxy events API Gateway sends, built field by field to the shapes in the
+//! reference (`apigw-websocket.md` §1): keys that AWS omits are omitted, never `null`.
+
+use crate::ids::{new_id, new_trace_id};
+use chrono::{TimeZone, Utc};
+use serde_json::{Map, Value, json};
+
+/// What every event of one connection shares.
+#[derive(Clone, Debug)]
+pub struct ConnectionContext {
+    pub connection_id: String,
+    /// Epoch ms; the same value in every event of the connection (checklist 18).
+    pub connected_at: i64,
+    pub source_ip: String,
+    pub user_agent: Option<String>,
+    /// The host the client dialled (checklist 24).
+    pub domain_name: String,
+    pub stage: String,
+    pub api_id: String,
+}
+
+/// The handshake as the client sent it.
+#[derive(Clone, Debug, Default)]
+pub struct Handshake {
+    /// Header names and values in the order received; repeated names appear repeatedly.
+    pub headers: Vec<(String, String)>,
+    /// The raw query string, without `?`; `None` or empty when the URL had none.
+    pub query: Option<String>,
+}
+
+/// How a connection ended, as `$disconnect` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Disconnect {
+    pub status_code: u16,
+    pub reason: String,
+}
+
+/// `$connect` (checklist 9, 10, 21).
+pub fn connect_event(ctx: &ConnectionContext, handshake: &Handshake, now_ms: i64) -> Value {
+    let mut headers: Vec<(String, String)> = handshake
+        .headers
+        .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("connection") && !name.eq_ignore_ascii_case("upgrade"))
+        .map(|(name, value)| (canonical_header_name(name), value.clone()))
+        .collect();
+    headers.push(("X-Amzn-Trace-Id".into(), new_trace_id(now_ms / 1000)));
+    headers.push(("X-Forwarded-For".into(), ctx.source_ip.clone()));
+    headers.push(("X-Forwarded-Port".into(), "443".into()));
+    headers.push(("X-Forwarded-Proto".into(), "https".into()));
+
+    let mut event = Map::new();
+    event.insert("headers".into(), single_value_map(&headers));
+    event.insert("multiValueHeaders".into(), multi_value_map(&headers));
+    if let Some(query) = handshake.query.as_deref().filter(|q| !q.is_empty()) {
+        let pairs = parse_query(query);
+        event.insert("queryStringParameters".into(), single_value_map(&pairs));
+        event.insert("multiValueQueryStringParameters".into(), multi_value_map(&pairs));
+    }
+    event.insert("requestContext".into(), request_context(ctx, "$connect", "CONNECT", now_ms, None));
+    event.insert("isBase64Encoded".into(), Value::Bool(false));
+    Value::Object(event)
+}
+
+/// A message route (checklist 11, 14, 22): only `requestContext`, `body`, `isBase64Encoded`.
+pub fn message_event(ctx: &ConnectionContext, route_key: &str, body: &str, now_ms: i64) -> (Value, String) {
+    let request_context = request_context(ctx, route_key, "MESSAGE", now_ms, Some(Extra::Message));
+    let request_id = request_context["requestId"].as_str().unwrap_or_default().to_owned();
+    let event = json!({
+        "requestContext": request_context,
+        "body": body,
+        "isBase64Encoded": false,
+    });
+    (event, request_id)
+}
+
+/// `$disconnect` (checklist 12, 15): a fixed, odd set of headers, whatever the client sent.
+pub fn disconnect_event(ctx: &ConnectionContext, how: &Disconnect, now_ms: i64) -> Value {
+    let headers = vec![
+        ("Host".to_owned(), ctx.domain_name.clone()),
+        ("x-api-key".to_owned(), String::new()),
+        ("X-Forwarded-For".to_owned(), String::new()),
+        ("x-restapi".to_owned(), String::new()),
+    ];
+    json!({
+        "headers": single_value_map(&headers),
+        "multiValueHeaders": multi_value_map(&headers),
+        "requestContext": request_context(ctx, "$disconnect", "DISCONNECT", now_ms, Some(Extra::Disconnect(how))),
+        "isBase64Encoded": false,
+    })
+}
+
+enum Extra<'a> {
+    Message,
+    Disconnect(&'a Disconnect),
+}
+
+fn request_context(
+    ctx: &ConnectionContext,
+    route_key: &str,
+    event_type: &str,
+    now_ms: i64,
+    extra: Option<Extra<'_>>,
+) -> Value {
+    // requestId equals extendedRequestId and is new for every event (checklist 16).
+    let request_id = new_id();
+    let mut identity = Map::new();
+    identity.insert("sourceIp".into(), Value::String(ctx.source_ip.clone()));
+    if let Some(user_agent) = &ctx.user_agent {
+        identity.insert("userAgent".into(), Value::String(user_agent.clone()));
+    }
+    let mut context = Map::new();
+    context.insert("routeKey".into(), route_key.into());
+    context.insert("eventType".into(), event_type.into());
+    context.insert("extendedRequestId".into(), request_id.clone().into());
+    context.insert("requestTime".into(), clf_time(now_ms).into());
+    context.insert("messageDirection".into(), "IN".into());
+    context.insert("stage".into(), ctx.stage.clone().into());
+    context.insert("connectedAt".into(), ctx.connected_at.into());
+    context.insert("requestTimeEpoch".into(), now_ms.into());
+    context.insert("identity".into(), Value::Object(identity));
+    context.insert("requestId".into(), request_id.into());
+    context.insert("domainName".into(), ctx.domain_name.clone().into());
+    context.insert("connectionId".into(), ctx.connection_id.clone().into());
+    context.insert("apiId".into(), ctx.api_id.clone().into());
+    match extra {
+        Some(Extra::Message) => {
+            context.insert("messageId".into(), new_id().into());
+        }
+        Some(Extra::Disconnect(how)) => {
+            context.insert("disconnectStatusCode".into(), how.status_code.into());
+            context.insert("disconnectReason".into(), how.reason.clone().into());
+        }
+        None => {}
+    }
+    Value::Object(context)
+}
+
+/// `24/Jul/2024:09:15:02 +0000` (checklist 19).
+pub fn clf_time(epoch_ms: i64) -> String {
+    Utc.timestamp_millis_opt(epoch_ms)
+        .single()
+        .unwrap_or_else(Utc::now)
+        .format("%d/%b/%Y:%H:%M:%S +0000")
+        .to_string()
+}
+
+/// The last value of each name, as API Gateway folds repeated names in the single-value map.
+fn single_value_map(pairs: &[(String, String)]) -> Value {
+    let mut map = Map::new();
+    for (name, value) in pairs {
+        map.insert(name.clone(), Value::String(value.clone()));
+    }
+    Value::Object(map)
+}
+
+fn multi_value_map(pairs: &[(String, String)]) -> Value {
+    let mut map = Map::new();
+    for (name, value) in pairs {
+        if let Value::Array(values) = map.entry(name.clone()).or_insert_with(|| Value::Array(Vec::new())) {
+            values.push(Value::String(value.clone()));
+        }
+    }
+    Value::Object(map)
+}
+
+/// Decodes `a=1&b=x%20y&flag` into pairs (`+` is a space, as browsers encode forms).
+pub fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (name, value) = part.split_once('=').unwrap_or((part, ""));
+            (decode_component(name), decode_component(value))
+        })
+        .collect()
+}
+
+fn decode_component(raw: &str) -> String {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+}
+
+/// HTTP/1 servers see header names lowercased; AWS passes the client's casing through. Browsers
+/// and common clients send the canonical forms, so restore those.
+pub fn canonical_header_name(name: &str) -> String {
+    const KNOWN: &[&str] = &[
+        "Sec-WebSocket-Key",
+        "Sec-WebSocket-Version",
+        "Sec-WebSocket-Extensions",
+        "Sec-WebSocket-Protocol",
+        "X-Amzn-Trace-Id",
+        "X-Forwarded-For",
+        "X-Forwarded-Port",
+        "X-Forwarded-Proto",
+        "DNT",
+        "ETag",
+    ];
+    if let Some(known) = KNOWN.iter().find(|known| known.eq_ignore_ascii_case(name)) {
+        return (*known).to_owned();
+    }
+    name.split('-')
+        .map(|segment| {
+            let mut chars = segment.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_get_their_canonical_casing() {
+        assert_eq!(canonical_header_name("sec-websocket-key"), "Sec-WebSocket-Key");
+        assert_eq!(canonical_header_name("user-agent"), "User-Agent");
+        assert_eq!(canonical_header_name("host"), "Host");
+        assert_eq!(canonical_header_name("x-custom-thing"), "X-Custom-Thing");
+    }
+
+    #[test]
+    fn query_strings_decode() {
+        assert_eq!(
+            parse_query("clientId=abc&room=a%20b&x=1+2&flag&x=3"),
+            vec![
+                ("clientId".into(), "abc".into()),
+                ("room".into(), "a b".into()),
+                ("x".into(), "1 2".into()),
+                ("flag".into(), "".into()),
+                ("x".into(), "3".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn clf_time_matches_aws() {
+        assert_eq!(clf_time(1_721_812_502_117), "24/Jul/2024:09:15:02 +0000");
+    }
+}

@@ -1,0 +1,81 @@
+//! The project's own functions and routes: the default route table of `local-gateway`, running
+//! the very handlers the Lambda binaries in `functions/` run.
+
+use crate::functions::{InProcess, LambdaFunction};
+use crate::routes::{HttpRoute, Route, RouteTable};
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Adapter, Body, Request, Response, Service, service_fn};
+use lambda_runtime::LambdaEvent;
+use std::future::Future;
+use std::sync::Arc;
+use ws_bridge::handlers::{broadcast, connect, connections_count, default_route, disconnect};
+use ws_bridge::{ConnectionStore, MessagePusher, Settings};
+
+/// `$connect`, `$disconnect`, `$default` (two-way: it answers through the route response),
+/// `POST /broadcast` and `GET /connections/count`.
+pub fn project_routes(
+    store: Arc<dyn ConnectionStore>,
+    pusher: Arc<dyn MessagePusher>,
+    settings: Settings,
+) -> RouteTable {
+    let ws_connect = {
+        let store = Arc::clone(&store);
+        InProcess::shared("ws-connect", move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
+            let store = Arc::clone(&store);
+            async move { connect::handle(store.as_ref(), event.payload).await }
+        })
+    };
+    let ws_disconnect = {
+        let store = Arc::clone(&store);
+        InProcess::shared("ws-disconnect", move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
+            let store = Arc::clone(&store);
+            async move { disconnect::handle(store.as_ref(), event.payload).await }
+        })
+    };
+    let ws_default = {
+        let store = Arc::clone(&store);
+        InProcess::shared("ws-default", move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
+            let store = Arc::clone(&store);
+            async move { default_route::handle(store.as_ref(), event.payload).await }
+        })
+    };
+    let http_broadcast = {
+        let store = Arc::clone(&store);
+        http_function("http-broadcast", move |request: Request| {
+            let (store, pusher, settings) = (Arc::clone(&store), Arc::clone(&pusher), settings.clone());
+            async move { broadcast::handle(store.as_ref(), pusher.as_ref(), &settings, request).await }
+        })
+    };
+    let http_count = {
+        let store = Arc::clone(&store);
+        http_function("http-connections-count", move |request: Request| {
+            let store = Arc::clone(&store);
+            async move { connections_count::handle(store.as_ref(), request).await }
+        })
+    };
+
+    RouteTable {
+        connect: Some(Route::one_way(ws_connect)),
+        disconnect: Some(Route::one_way(ws_disconnect)),
+        default: Some(Route::two_way(ws_default)),
+        custom: Default::default(),
+        http: vec![
+            HttpRoute { method: http::Method::POST, path: "/broadcast".into(), function: http_broadcast },
+            HttpRoute { method: http::Method::GET, path: "/connections/count".into(), function: http_count },
+        ],
+    }
+}
+
+/// An HTTP API function as `lambda_http::run` runs it: the event is read as lambda_http's
+/// `LambdaRequest` and goes through lambda_http's own adapter, in and out.
+fn http_function<F, Fut>(name: &str, handler: F) -> Arc<dyn LambdaFunction>
+where
+    F: Fn(Request) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<Body>, ws_bridge::Error>> + Send + 'static,
+{
+    InProcess::shared(name, move |event: LambdaEvent<LambdaRequest>| {
+        let mut adapter = Adapter::from(service_fn(handler.clone()));
+        adapter.call(event)
+    })
+}

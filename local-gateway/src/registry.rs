@@ -1,0 +1,110 @@
+//! The open connections, by id: what `@connections` looks up and writes to.
+
+use crate::events::{ConnectionContext, Disconnect};
+use axum::extract::ws::Message;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use tokio::sync::mpsc;
+
+/// What the gateway asks a connection's task to do.
+#[derive(Debug)]
+pub enum Outbound {
+    Send(Message),
+    /// Close with this code and reason, and report them to `$disconnect`.
+    Close(Disconnect),
+}
+
+/// Why a message could not be queued for a client.
+#[derive(Debug, PartialEq, Eq)]
+pub enum QueueError {
+    /// The client is not reading fast enough (`LimitExceededException`).
+    Full,
+    /// The connection is closing.
+    Closed,
+}
+
+pub struct LiveConnection {
+    pub context: ConnectionContext,
+    last_active_ms: AtomicI64,
+    outbound: mpsc::Sender<Outbound>,
+}
+
+impl LiveConnection {
+    pub fn new(context: ConnectionContext, outbound: mpsc::Sender<Outbound>) -> Self {
+        let connected_at = context.connected_at;
+        Self { context, last_active_ms: AtomicI64::new(connected_at), outbound }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.context.connection_id
+    }
+
+    /// Records data flowing in either direction; it keeps the connection from idling out.
+    pub fn touch(&self) {
+        self.last_active_ms.fetch_max(ws_bridge::time::now_epoch_ms(), Ordering::Relaxed);
+    }
+
+    pub fn last_active_ms(&self) -> i64 {
+        self.last_active_ms.load(Ordering::Relaxed)
+    }
+
+    /// Queues a data message for the client; it counts as activity.
+    pub fn send(&self, message: Message) -> Result<(), QueueError> {
+        self.outbound.try_send(Outbound::Send(message)).map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => QueueError::Full,
+            mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
+        })?;
+        self.touch();
+        Ok(())
+    }
+
+    /// Asks the connection to close. Waits for room: a close must not be lost to a full queue.
+    pub async fn close(&self, how: Disconnect) {
+        // An Err means the task already ended, and then the socket is closed anyway.
+        let _ = self.outbound.send(Outbound::Close(how)).await;
+    }
+}
+
+#[derive(Default)]
+pub struct Registry {
+    connections: RwLock<HashMap<String, Arc<LiveConnection>>>,
+}
+
+impl Registry {
+    pub fn insert(&self, connection: Arc<LiveConnection>) {
+        self.write().insert(connection.id().to_owned(), connection);
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<LiveConnection>> {
+        self.read().get(id).cloned()
+    }
+
+    pub fn remove(&self, id: &str) -> Option<Arc<LiveConnection>> {
+        self.write().remove(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    // Every update is a single insert or remove, so a poisoned map is still consistent.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<LiveConnection>>> {
+        self.connections.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<LiveConnection>>> {
+        self.connections.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Registry {
+    /// Removes and returns every connection (gateway shutdown).
+    pub fn drain(&self) -> Vec<Arc<LiveConnection>> {
+        self.write().drain().map(|(_, connection)| connection).collect()
+    }
+}

@@ -1,0 +1,96 @@
+//! The route table and route selection with `$request.body.action` (reference §2.4).
+
+use crate::functions::LambdaFunction;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A WebSocket route: which function it invokes, and whether it has a route response (two-way:
+/// the function's `body` is sent back to the sender).
+#[derive(Clone)]
+pub struct Route {
+    pub function: Arc<dyn LambdaFunction>,
+    pub two_way: bool,
+}
+
+impl Route {
+    pub fn one_way(function: Arc<dyn LambdaFunction>) -> Self {
+        Self { function, two_way: false }
+    }
+
+    pub fn two_way(function: Arc<dyn LambdaFunction>) -> Self {
+        Self { function, two_way: true }
+    }
+}
+
+/// An HTTP API route such as `POST /broadcast`, mounted under the stage.
+#[derive(Clone)]
+pub struct HttpRoute {
+    pub method: http::Method,
+    /// Path after the stage, starting with `/`.
+    pub path: String,
+    pub function: Arc<dyn LambdaFunction>,
+}
+
+impl HttpRoute {
+    /// The HTTP API route key, e.g. `POST /broadcast`.
+    pub fn route_key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+/// Every route of the emulated APIs. A missing `$connect` accepts every handshake; a missing
+/// `$default` answers unmatched messages with the `Forbidden` frame.
+#[derive(Clone, Default)]
+pub struct RouteTable {
+    pub connect: Option<Route>,
+    pub disconnect: Option<Route>,
+    pub default: Option<Route>,
+    /// Custom route keys selected by the message's `action`. Keys starting with `$` are reserved
+    /// by API Gateway, so messages can never select `$connect` or `$disconnect` (checklist 30).
+    pub custom: HashMap<String, Route>,
+    pub http: Vec<HttpRoute>,
+}
+
+impl RouteTable {
+    /// The route a text message goes to, with its route key (checklist 25–28).
+    pub fn select(&self, body: &str) -> Option<(String, &Route)> {
+        if let Some(key) = selection_key(body)
+            && let Some(route) = self.custom.get(&key)
+        {
+            return Some((key, route));
+        }
+        self.default.as_ref().map(|route| ("$default".to_owned(), route))
+    }
+}
+
+/// Evaluates `$request.body.action`: `None` for text that is not a JSON object or has no
+/// `action`; strings as they are; other values stringified as API Gateway does.
+pub fn selection_key(body: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(body).ok()?;
+    value.as_object()?.get("action").map(stringify)
+}
+
+fn stringify(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Array(items) => format!("[{}]", items.iter().map(stringify).collect::<Vec<_>>().join(", ")),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection_key_follows_api_gateway() {
+        assert_eq!(selection_key(r#"{"action":"sendmessage"}"#).as_deref(), Some("sendmessage"));
+        assert_eq!(selection_key(r#"{"action":7}"#).as_deref(), Some("7"));
+        assert_eq!(selection_key(r#"{"action":true}"#).as_deref(), Some("true"));
+        assert_eq!(selection_key(r#"{"action":["a","b"]}"#).as_deref(), Some("[a, b]"));
+        assert_eq!(selection_key(r#"{"other":1}"#), None);
+        assert_eq!(selection_key("not json"), None);
+        assert_eq!(selection_key(r#"["action"]"#), None);
+    }
+}

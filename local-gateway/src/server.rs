@@ -1,0 +1,161 @@
+//! Assembles the gateway: one listener serving the WebSocket stage, `@connections` and the HTTP
+//! routes, as API Gateway serves them under one stage URL.
+
+use crate::config::{GatewayConfig, StoreKind};
+use crate::error::GatewayError;
+use crate::events::Disconnect;
+use crate::management;
+use crate::project::project_routes;
+use crate::registry::Registry;
+use crate::routes::RouteTable;
+use crate::state::GatewayState;
+use crate::{http_api, websocket};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::routing::{MethodFilter, get, on, post};
+use axum::{Router, ServiceExt};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower::Layer;
+use tower::util::MapRequestLayer;
+use tower_http::trace::TraceLayer;
+use ws_bridge::{ApiGatewayPusher, ConnectionStore, InMemoryStore, Settings};
+
+/// A gateway serving in the background. Dropping it stops the server.
+pub struct RunningGateway {
+    addr: SocketAddr,
+    state: Arc<GatewayState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: JoinHandle<()>,
+}
+
+impl RunningGateway {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Where clients connect: `ws://host:port/{stage}`.
+    pub fn websocket_url(&self) -> String {
+        format!("ws://{}/{}", self.addr, self.state.config.stage)
+    }
+
+    /// The stage's HTTP base: the HTTP routes live below it, and it is the management endpoint
+    /// (`AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI`).
+    pub fn http_url(&self) -> String {
+        format!("http://{}/{}", self.addr, self.state.config.stage)
+    }
+
+    /// The store the in-process handlers use.
+    pub fn store(&self) -> Arc<dyn ConnectionStore> {
+        Arc::clone(&self.state.store)
+    }
+
+    /// Sockets currently open.
+    pub fn open_connections(&self) -> usize {
+        self.state.registry.len()
+    }
+
+    pub fn config(&self) -> &GatewayConfig {
+        &self.state.config
+    }
+
+    /// Stops accepting, closes every socket with 1001 `Going away` (running `$disconnect`), and
+    /// waits briefly for in-flight requests.
+    pub async fn shutdown(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        for connection in self.state.registry.drain() {
+            connection
+                .close(Disconnect { status_code: 1001, reason: "Going away".into() })
+                .await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.server).await;
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Starts the gateway with the project's own functions and routes.
+pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError> {
+    let store: Arc<dyn ConnectionStore> = match config.store {
+        StoreKind::Memory => Arc::new(InMemoryStore::new()),
+    };
+    let settings = Settings::from_env()?;
+    start_with(config, move |management_endpoint| {
+        let pusher = Arc::new(ApiGatewayPusher::local(management_endpoint));
+        let routes = project_routes(Arc::clone(&store), pusher, settings);
+        (store, routes)
+    })
+    .await
+}
+
+/// Starts the gateway with routes of the caller's choosing. `build` gets the gateway's own
+/// management endpoint (known only once the port is bound) for the functions' pushers.
+pub async fn start_with(
+    config: GatewayConfig,
+    build: impl FnOnce(&str) -> (Arc<dyn ConnectionStore>, RouteTable),
+) -> Result<RunningGateway, GatewayError> {
+    let address = SocketAddr::new(config.host, config.port);
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|source| GatewayError::Bind { address: address.to_string(), source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| GatewayError::Bind { address: address.to_string(), source })?;
+    let management_endpoint = format!("http://{addr}/{}", config.stage);
+    let (store, routes) = build(&management_endpoint);
+
+    let state = Arc::new(GatewayState { config, routes, registry: Registry::default(), store });
+    let router = router(Arc::clone(&state))?;
+    let app = MapRequestLayer::new(management::normalise_connections_path).layer(router);
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let service = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
+        let served = axum::serve(listener, service)
+            .with_graceful_shutdown(async {
+                let _ = shutdown_rx.await;
+            })
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "gateway server stopped");
+        }
+    });
+    Ok(RunningGateway { addr, state, shutdown: Some(shutdown_tx), server })
+}
+
+fn router(state: Arc<GatewayState>) -> Result<Router, GatewayError> {
+    let stage = state.config.stage.clone();
+    let mut router = Router::new()
+        .route(&format!("/{stage}"), get(websocket::upgrade))
+        .route(
+            &format!("/{stage}/@connections/{{connection_id}}"),
+            post(management::post_to_connection)
+                .get(management::get_connection)
+                .delete(management::delete_connection),
+        );
+    for route in state.routes.http.iter().cloned() {
+        let path = format!("/{stage}{}", route.path);
+        let filter = MethodFilter::try_from(route.method.clone()).map_err(|err| GatewayError::Route {
+            route: route.route_key(),
+            reason: err.to_string(),
+        })?;
+        let handler = move |State(gateway): State<Arc<GatewayState>>,
+                            ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                            request: Request| {
+            http_api::invoke_route(gateway, route.clone(), peer, request)
+        };
+        router = router.route(&path, on(filter, handler));
+    }
+    Ok(router
+        .fallback(management::fallback)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state))
+}
