@@ -4,7 +4,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum GatewayError {
     #[error("cannot listen on {address}: {source}")]
-    Bind { address: String, source: std::io::Error },
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
     #[error("cannot set up the connection store: {0}")]
     Store(#[from] ws_bridge::Error),
     #[error("invalid route {route}: {reason}")]

@@ -40,7 +40,9 @@ pub fn connect_event(ctx: &ConnectionContext, handshake: &Handshake, now_ms: i64
     let mut headers: Vec<(String, String)> = handshake
         .headers
         .iter()
-        .filter(|(name, _)| !name.eq_ignore_ascii_case("connection") && !name.eq_ignore_ascii_case("upgrade"))
+        .filter(|(name, _)| {
+            !name.eq_ignore_ascii_case("connection") && !name.eq_ignore_ascii_case("upgrade")
+        })
         .map(|(name, value)| (canonical_header_name(name), value.clone()))
         .collect();
     headers.push(("X-Amzn-Trace-Id".into(), new_trace_id(now_ms / 1000)));
@@ -54,17 +56,31 @@ pub fn connect_event(ctx: &ConnectionContext, handshake: &Handshake, now_ms: i64
     if let Some(query) = handshake.query.as_deref().filter(|q| !q.is_empty()) {
         let pairs = parse_query(query);
         event.insert("queryStringParameters".into(), single_value_map(&pairs));
-        event.insert("multiValueQueryStringParameters".into(), multi_value_map(&pairs));
+        event.insert(
+            "multiValueQueryStringParameters".into(),
+            multi_value_map(&pairs),
+        );
     }
-    event.insert("requestContext".into(), request_context(ctx, "$connect", "CONNECT", now_ms, None));
+    event.insert(
+        "requestContext".into(),
+        request_context(ctx, "$connect", "CONNECT", now_ms, None),
+    );
     event.insert("isBase64Encoded".into(), Value::Bool(false));
     Value::Object(event)
 }
 
 /// A message route (checklist 11, 14, 22): only `requestContext`, `body`, `isBase64Encoded`.
-pub fn message_event(ctx: &ConnectionContext, route_key: &str, body: &str, now_ms: i64) -> (Value, String) {
+pub fn message_event(
+    ctx: &ConnectionContext,
+    route_key: &str,
+    body: &str,
+    now_ms: i64,
+) -> (Value, String) {
     let request_context = request_context(ctx, route_key, "MESSAGE", now_ms, Some(Extra::Message));
-    let request_id = request_context["requestId"].as_str().unwrap_or_default().to_owned();
+    let request_id = request_context["requestId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let event = json!({
         "requestContext": request_context,
         "body": body,
@@ -156,7 +172,10 @@ fn single_value_map(pairs: &[(String, String)]) -> Value {
 fn multi_value_map(pairs: &[(String, String)]) -> Value {
     let mut map = Map::new();
     for (name, value) in pairs {
-        if let Value::Array(values) = map.entry(name.clone()).or_insert_with(|| Value::Array(Vec::new())) {
+        if let Value::Array(values) = map
+            .entry(name.clone())
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
             values.push(Value::String(value.clone()));
         }
     }
@@ -177,7 +196,9 @@ pub fn parse_query(query: &str) -> Vec<(String, String)> {
 
 fn decode_component(raw: &str) -> String {
     let spaced = raw.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// HTTP/1 servers see header names lowercased; AWS passes the client's casing through. Browsers
@@ -202,7 +223,9 @@ pub fn canonical_header_name(name: &str) -> String {
         .map(|segment| {
             let mut chars = segment.chars();
             match chars.next() {
-                Some(first) => first.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase(),
+                Some(first) => {
+                    first.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase()
+                }
                 None => String::new(),
             }
         })
@@ -216,7 +239,10 @@ mod tests {
 
     #[test]
     fn header_names_get_their_canonical_casing() {
-        assert_eq!(canonical_header_name("sec-websocket-key"), "Sec-WebSocket-Key");
+        assert_eq!(
+            canonical_header_name("sec-websocket-key"),
+            "Sec-WebSocket-Key"
+        );
         assert_eq!(canonical_header_name("user-agent"), "User-Agent");
         assert_eq!(canonical_header_name("host"), "Host");
         assert_eq!(canonical_header_name("x-custom-thing"), "X-Custom-Thing");

@@ -20,7 +20,10 @@ pub struct FunctionError {
 
 impl FunctionError {
     pub fn new(error_type: impl Into<String>, error_message: impl Into<String>) -> Self {
-        Self { error_type: error_type.into(), error_message: error_message.into() }
+        Self {
+            error_type: error_type.into(),
+            error_message: error_message.into(),
+        }
     }
 }
 
@@ -57,7 +60,11 @@ where
     Err: Into<Diagnostic> + Send + 'static,
 {
     pub fn shared(name: impl Into<String>, handler: F) -> Arc<dyn LambdaFunction> {
-        Arc::new(Self { name: name.into(), handler, _event: PhantomData })
+        Arc::new(Self {
+            name: name.into(),
+            handler,
+            _event: PhantomData,
+        })
     }
 }
 
@@ -95,7 +102,10 @@ where
                 tracing::error!(function = %self.name, %message, "handler panicked");
                 Err(FunctionError::new("Runtime.Panic", message))
             }
-            Err(join_error) => Err(FunctionError::new("Runtime.Cancelled", join_error.to_string())),
+            Err(join_error) => Err(FunctionError::new(
+                "Runtime.Cancelled",
+                join_error.to_string(),
+            )),
         }
     }
 }

@@ -18,7 +18,12 @@ use ws_bridge::time::now_epoch_ms;
 /// HTTP API's payload limit.
 const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
-pub async fn invoke_route(gateway: Arc<GatewayState>, route: HttpRoute, peer: SocketAddr, request: Request) -> Response {
+pub async fn invoke_route(
+    gateway: Arc<GatewayState>,
+    route: HttpRoute,
+    peer: SocketAddr,
+    request: Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
         return message_response(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
@@ -26,19 +31,33 @@ pub async fn invoke_route(gateway: Arc<GatewayState>, route: HttpRoute, peer: So
     let event = v2_event(&gateway, &route, peer, &parts, &body);
     match gateway.invoke(&route.function, &event).await {
         Ok(result) => proxy_result_response(&result),
-        Err(InvocationFailure::Function(_)) => message_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
-        Err(InvocationFailure::TimedOut) => message_response(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+        Err(InvocationFailure::Function(_)) => {
+            message_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        }
+        Err(InvocationFailure::TimedOut) => {
+            message_response(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        }
     }
 }
 
-fn v2_event(gateway: &GatewayState, route: &HttpRoute, peer: SocketAddr, parts: &http::request::Parts, body: &[u8]) -> Value {
+fn v2_event(
+    gateway: &GatewayState,
+    route: &HttpRoute,
+    peer: SocketAddr,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Value {
     let now = now_epoch_ms();
     let mut headers = Map::new();
     let mut cookies = Vec::new();
     for (name, value) in &parts.headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         if name == header::COOKIE {
-            cookies.extend(value.split(';').map(|cookie| Value::String(cookie.trim().to_owned())));
+            cookies.extend(
+                value
+                    .split(';')
+                    .map(|cookie| Value::String(cookie.trim().to_owned())),
+            );
             continue;
         }
         // Payload 2.0 joins repeated headers with commas.
@@ -127,7 +146,11 @@ fn proxy_result_response(result: &[u8]) -> Response {
         .and_then(|code| StatusCode::from_u16(code).ok())
         .unwrap_or(StatusCode::OK);
     let text = result.get("body").and_then(Value::as_str).unwrap_or("");
-    let body = if result.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) {
+    let body = if result
+        .get("isBase64Encoded")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
         BASE64.decode(text).unwrap_or_default()
     } else {
         text.as_bytes().to_vec()
@@ -136,7 +159,10 @@ fn proxy_result_response(result: &[u8]) -> Response {
     let headers = response.headers_mut();
     if let Some(Value::Object(returned)) = result.get("headers") {
         for (name, value) in returned {
-            if let (Ok(name), Some(Ok(value))) = (HeaderName::try_from(name.as_str()), value.as_str().map(HeaderValue::from_str)) {
+            if let (Ok(name), Some(Ok(value))) = (
+                HeaderName::try_from(name.as_str()),
+                value.as_str().map(HeaderValue::from_str),
+            ) {
                 headers.insert(name, value);
             }
         }
@@ -154,8 +180,9 @@ fn proxy_result_response(result: &[u8]) -> Response {
 /// HTTP API's own error answers: `{"message":"…"}`.
 fn message_response(status: StatusCode, message: &str) -> Response {
     let mut response = (status, json!({ "message": message }).to_string()).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }

@@ -30,7 +30,12 @@ mod tests {
             let id = new_id();
             assert_eq!(id.len(), 16, "{id}");
             assert!(id.ends_with('='), "{id}");
-            assert!(id[..15].chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{id}");
+            assert!(
+                id[..15]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                "{id}"
+            );
         }
     }
 

@@ -4,8 +4,8 @@
 use crate::events::Disconnect;
 use crate::state::GatewayState;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
 use axum::extract::ws::Message;
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
@@ -18,10 +18,15 @@ pub const MAX_POST_BYTES: usize = 131_072;
 /// An error answer: the SDKs read the type from `x-amzn-ErrorType`, and the body is empty or
 /// JSON, never plain text (checklist 52).
 pub fn aws_error(status: StatusCode, error_type: &str, message: Option<&str>) -> Response {
-    let body = message.map(|message| json!({ "message": message }).to_string()).unwrap_or_default();
+    let body = message
+        .map(|message| json!({ "message": message }).to_string())
+        .unwrap_or_default();
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Ok(value) = HeaderValue::from_str(error_type) {
         headers.insert("x-amzn-ErrorType", value);
     }
@@ -34,7 +39,11 @@ fn gone() -> Response {
 }
 
 pub fn forbidden() -> Response {
-    aws_error(StatusCode::FORBIDDEN, "ForbiddenException", Some("Forbidden"))
+    aws_error(
+        StatusCode::FORBIDDEN,
+        "ForbiddenException",
+        Some("Forbidden"),
+    )
 }
 
 pub async fn post_to_connection(
@@ -48,7 +57,9 @@ pub async fn post_to_connection(
             return aws_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PayloadTooLargeException",
-                Some(&format!("Message too long. The maximum message size is {MAX_POST_BYTES} bytes")),
+                Some(&format!(
+                    "Message too long. The maximum message size is {MAX_POST_BYTES} bytes"
+                )),
             );
         }
     };
@@ -91,9 +102,10 @@ pub async fn get_connection(
         "lastActiveAt": iso8601_from_epoch_ms(connection.last_active_ms()),
     });
     let mut response = (StatusCode::OK, body.to_string()).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -105,7 +117,10 @@ pub async fn delete_connection(
         return gone();
     };
     connection
-        .close(Disconnect { status_code: 1000, reason: "Connection Closed Normally".into() })
+        .close(Disconnect {
+            status_code: 1000,
+            reason: "Connection Closed Normally".into(),
+        })
         .await;
     StatusCode::NO_CONTENT.into_response()
 }
@@ -117,10 +132,15 @@ pub async fn fallback(request: Request<Body>) -> Response {
     if path.contains("/@connections") {
         forbidden()
     } else {
-        let mut response = (StatusCode::NOT_FOUND, json!({ "message": "Not Found" }).to_string()).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let mut response = (
+            StatusCode::NOT_FOUND,
+            json!({ "message": "Not Found" }).to_string(),
+        )
+            .into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         response
     }
 }
@@ -131,7 +151,11 @@ pub fn normalise_connections_path<B>(mut request: http::Request<B>) -> http::Req
     let path = request.uri().path();
     let lowered = path.to_ascii_lowercase();
     if let Some(at) = lowered.find("/%40connections") {
-        let rewritten = format!("{}/@connections{}", &path[..at], &path[at + "/%40connections".len()..]);
+        let rewritten = format!(
+            "{}/@connections{}",
+            &path[..at],
+            &path[at + "/%40connections".len()..]
+        );
         let path_and_query = match request.uri().query() {
             Some(query) => format!("{rewritten}?{query}"),
             None => rewritten,
@@ -153,9 +177,21 @@ mod tests {
 
     #[test]
     fn percent_encoded_at_sign_is_normalised() {
-        let request = http::Request::builder().uri("/dev/%40connections/abc%3D?x=1").body(()).unwrap();
-        assert_eq!(normalise_connections_path(request).uri().to_string(), "/dev/@connections/abc%3D?x=1");
-        let request = http::Request::builder().uri("/dev/broadcast").body(()).unwrap();
-        assert_eq!(normalise_connections_path(request).uri().to_string(), "/dev/broadcast");
+        let request = http::Request::builder()
+            .uri("/dev/%40connections/abc%3D?x=1")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            normalise_connections_path(request).uri().to_string(),
+            "/dev/@connections/abc%3D?x=1"
+        );
+        let request = http::Request::builder()
+            .uri("/dev/broadcast")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            normalise_connections_path(request).uri().to_string(),
+            "/dev/broadcast"
+        );
     }
 }

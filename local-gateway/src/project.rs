@@ -21,29 +21,39 @@ pub fn project_routes(
 ) -> RouteTable {
     let ws_connect = {
         let store = Arc::clone(&store);
-        InProcess::shared("ws-connect", move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-            let store = Arc::clone(&store);
-            async move { connect::handle(store.as_ref(), event.payload).await }
-        })
+        InProcess::shared(
+            "ws-connect",
+            move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
+                let store = Arc::clone(&store);
+                async move { connect::handle(store.as_ref(), event.payload).await }
+            },
+        )
     };
     let ws_disconnect = {
         let store = Arc::clone(&store);
-        InProcess::shared("ws-disconnect", move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-            let store = Arc::clone(&store);
-            async move { disconnect::handle(store.as_ref(), event.payload).await }
-        })
+        InProcess::shared(
+            "ws-disconnect",
+            move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
+                let store = Arc::clone(&store);
+                async move { disconnect::handle(store.as_ref(), event.payload).await }
+            },
+        )
     };
     let ws_default = {
         let store = Arc::clone(&store);
-        InProcess::shared("ws-default", move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-            let store = Arc::clone(&store);
-            async move { default_route::handle(store.as_ref(), event.payload).await }
-        })
+        InProcess::shared(
+            "ws-default",
+            move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
+                let store = Arc::clone(&store);
+                async move { default_route::handle(store.as_ref(), event.payload).await }
+            },
+        )
     };
     let http_broadcast = {
         let store = Arc::clone(&store);
         http_function("http-broadcast", move |request: Request| {
-            let (store, pusher, settings) = (Arc::clone(&store), Arc::clone(&pusher), settings.clone());
+            let (store, pusher, settings) =
+                (Arc::clone(&store), Arc::clone(&pusher), settings.clone());
             async move { broadcast::handle(store.as_ref(), pusher.as_ref(), &settings, request).await }
         })
     };
@@ -61,8 +71,16 @@ pub fn project_routes(
         default: Some(Route::two_way(ws_default)),
         custom: Default::default(),
         http: vec![
-            HttpRoute { method: http::Method::POST, path: "/broadcast".into(), function: http_broadcast },
-            HttpRoute { method: http::Method::GET, path: "/connections/count".into(), function: http_count },
+            HttpRoute {
+                method: http::Method::POST,
+                path: "/broadcast".into(),
+                function: http_broadcast,
+            },
+            HttpRoute {
+                method: http::Method::GET,
+                path: "/connections/count".into(),
+                function: http_count,
+            },
         ],
     }
 }

@@ -33,7 +33,11 @@ pub struct LiveConnection {
 impl LiveConnection {
     pub fn new(context: ConnectionContext, outbound: mpsc::Sender<Outbound>) -> Self {
         let connected_at = context.connected_at;
-        Self { context, last_active_ms: AtomicI64::new(connected_at), outbound }
+        Self {
+            context,
+            last_active_ms: AtomicI64::new(connected_at),
+            outbound,
+        }
     }
 
     pub fn id(&self) -> &str {
@@ -42,7 +46,8 @@ impl LiveConnection {
 
     /// Records data flowing in either direction; it keeps the connection from idling out.
     pub fn touch(&self) {
-        self.last_active_ms.fetch_max(ws_bridge::time::now_epoch_ms(), Ordering::Relaxed);
+        self.last_active_ms
+            .fetch_max(ws_bridge::time::now_epoch_ms(), Ordering::Relaxed);
     }
 
     pub fn last_active_ms(&self) -> i64 {
@@ -51,10 +56,12 @@ impl LiveConnection {
 
     /// Queues a data message for the client; it counts as activity.
     pub fn send(&self, message: Message) -> Result<(), QueueError> {
-        self.outbound.try_send(Outbound::Send(message)).map_err(|err| match err {
-            mpsc::error::TrySendError::Full(_) => QueueError::Full,
-            mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
-        })?;
+        self.outbound
+            .try_send(Outbound::Send(message))
+            .map_err(|err| match err {
+                mpsc::error::TrySendError::Full(_) => QueueError::Full,
+                mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
+            })?;
         self.touch();
         Ok(())
     }
@@ -94,17 +101,24 @@ impl Registry {
 
     // Every update is a single insert or remove, so a poisoned map is still consistent.
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<LiveConnection>>> {
-        self.connections.read().unwrap_or_else(PoisonError::into_inner)
+        self.connections
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<LiveConnection>>> {
-        self.connections.write().unwrap_or_else(PoisonError::into_inner)
+        self.connections
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl Registry {
     /// Removes and returns every connection (gateway shutdown).
     pub fn drain(&self) -> Vec<Arc<LiveConnection>> {
-        self.write().drain().map(|(_, connection)| connection).collect()
+        self.write()
+            .drain()
+            .map(|(_, connection)| connection)
+            .collect()
     }
 }

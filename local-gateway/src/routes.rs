@@ -15,11 +15,17 @@ pub struct Route {
 
 impl Route {
     pub fn one_way(function: Arc<dyn LambdaFunction>) -> Self {
-        Self { function, two_way: false }
+        Self {
+            function,
+            two_way: false,
+        }
     }
 
     pub fn two_way(function: Arc<dyn LambdaFunction>) -> Self {
-        Self { function, two_way: true }
+        Self {
+            function,
+            two_way: true,
+        }
     }
 }
 
@@ -60,7 +66,9 @@ impl RouteTable {
         {
             return Some((key, route));
         }
-        self.default.as_ref().map(|route| ("$default".to_owned(), route))
+        self.default
+            .as_ref()
+            .map(|route| ("$default".to_owned(), route))
     }
 }
 
@@ -74,7 +82,10 @@ pub fn selection_key(body: &str) -> Option<String> {
 fn stringify(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
-        Value::Array(items) => format!("[{}]", items.iter().map(stringify).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(stringify).collect::<Vec<_>>().join(", ")
+        ),
         other => other.to_string(),
     }
 }
@@ -85,10 +96,16 @@ mod tests {
 
     #[test]
     fn selection_key_follows_api_gateway() {
-        assert_eq!(selection_key(r#"{"action":"sendmessage"}"#).as_deref(), Some("sendmessage"));
+        assert_eq!(
+            selection_key(r#"{"action":"sendmessage"}"#).as_deref(),
+            Some("sendmessage")
+        );
         assert_eq!(selection_key(r#"{"action":7}"#).as_deref(), Some("7"));
         assert_eq!(selection_key(r#"{"action":true}"#).as_deref(), Some("true"));
-        assert_eq!(selection_key(r#"{"action":["a","b"]}"#).as_deref(), Some("[a, b]"));
+        assert_eq!(
+            selection_key(r#"{"action":["a","b"]}"#).as_deref(),
+            Some("[a, b]")
+        );
         assert_eq!(selection_key(r#"{"other":1}"#), None);
         assert_eq!(selection_key("not json"), None);
         assert_eq!(selection_key(r#"["action"]"#), None);

@@ -70,7 +70,10 @@ impl RunningGateway {
         }
         for connection in self.state.registry.drain() {
             connection
-                .close(Disconnect { status_code: 1001, reason: "Going away".into() })
+                .close(Disconnect {
+                    status_code: 1001,
+                    reason: "Going away".into(),
+                })
                 .await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.server).await;
@@ -106,14 +109,23 @@ pub async fn start_with(
     let address = SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(address)
         .await
-        .map_err(|source| GatewayError::Bind { address: address.to_string(), source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| GatewayError::Bind { address: address.to_string(), source })?;
+        .map_err(|source| GatewayError::Bind {
+            address: address.to_string(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| GatewayError::Bind {
+        address: address.to_string(),
+        source,
+    })?;
     let management_endpoint = format!("http://{addr}/{}", config.stage);
     let (store, routes) = build(&management_endpoint);
 
-    let state = Arc::new(GatewayState { config, routes, registry: Registry::default(), store });
+    let state = Arc::new(GatewayState {
+        config,
+        routes,
+        registry: Registry::default(),
+        store,
+    });
     let router = router(Arc::clone(&state))?;
     let app = MapRequestLayer::new(management::normalise_connections_path).layer(router);
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -128,7 +140,12 @@ pub async fn start_with(
             tracing::error!(error = %err, "gateway server stopped");
         }
     });
-    Ok(RunningGateway { addr, state, shutdown: Some(shutdown_tx), server })
+    Ok(RunningGateway {
+        addr,
+        state,
+        shutdown: Some(shutdown_tx),
+        server,
+    })
 }
 
 fn router(state: Arc<GatewayState>) -> Result<Router, GatewayError> {
@@ -143,10 +160,11 @@ fn router(state: Arc<GatewayState>) -> Result<Router, GatewayError> {
         );
     for route in state.routes.http.iter().cloned() {
         let path = format!("/{stage}{}", route.path);
-        let filter = MethodFilter::try_from(route.method.clone()).map_err(|err| GatewayError::Route {
-            route: route.route_key(),
-            reason: err.to_string(),
-        })?;
+        let filter =
+            MethodFilter::try_from(route.method.clone()).map_err(|err| GatewayError::Route {
+                route: route.route_key(),
+                reason: err.to_string(),
+            })?;
         let handler = move |State(gateway): State<Arc<GatewayState>>,
                             ConnectInfo(peer): ConnectInfo<SocketAddr>,
                             request: Request| {

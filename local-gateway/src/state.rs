@@ -40,7 +40,10 @@ impl IntegrationResponse {
             return Self::default();
         };
         Self {
-            status_code: object.get("statusCode").and_then(Value::as_u64).and_then(|code| u16::try_from(code).ok()),
+            status_code: object
+                .get("statusCode")
+                .and_then(Value::as_u64)
+                .and_then(|code| u16::try_from(code).ok()),
             headers: match object.remove("headers") {
                 Some(Value::Object(headers)) => headers,
                 _ => Default::default(),
@@ -63,9 +66,15 @@ impl IntegrationResponse {
 
 impl GatewayState {
     /// Invokes `function` with `event`, bounded by the integration timeout.
-    pub async fn invoke(&self, function: &Arc<dyn LambdaFunction>, event: &Value) -> Result<Vec<u8>, InvocationFailure> {
+    pub async fn invoke(
+        &self,
+        function: &Arc<dyn LambdaFunction>,
+        event: &Value,
+    ) -> Result<Vec<u8>, InvocationFailure> {
         let payload = serde_json::to_vec(event).unwrap_or_default();
-        match tokio::time::timeout(self.config.integration_timeout(), function.invoke(payload)).await {
+        match tokio::time::timeout(self.config.integration_timeout(), function.invoke(payload))
+            .await
+        {
             Ok(Ok(result)) => Ok(result),
             Ok(Err(err)) => {
                 tracing::warn!(function = function.name(), error = %err, "function failed");
@@ -79,8 +88,14 @@ impl GatewayState {
     }
 
     /// Invokes a WebSocket route's function and reads its proxy result.
-    pub async fn invoke_ws(&self, function: &Arc<dyn LambdaFunction>, event: &Value) -> Result<IntegrationResponse, InvocationFailure> {
-        self.invoke(function, event).await.map(|bytes| IntegrationResponse::parse(&bytes))
+    pub async fn invoke_ws(
+        &self,
+        function: &Arc<dyn LambdaFunction>,
+        event: &Value,
+    ) -> Result<IntegrationResponse, InvocationFailure> {
+        self.invoke(function, event)
+            .await
+            .map(|bytes| IntegrationResponse::parse(&bytes))
     }
 
     /// Routes a client's text message and runs its integration on a task of its own, so a slow
@@ -92,7 +107,8 @@ impl GatewayState {
             return;
         };
         let route = route.clone();
-        let (event, request_id) = events::message_event(&connection.context, &route_key, &text, now_epoch_ms());
+        let (event, request_id) =
+            events::message_event(&connection.context, &route_key, &text, now_epoch_ms());
         let gateway = Arc::clone(self);
         let connection = Arc::clone(connection);
         tokio::spawn(async move {
@@ -100,12 +116,16 @@ impl GatewayState {
                 // A one-way route sends nothing back, whatever the function returned (31, 35).
                 Ok(response) if route.two_way => response.body,
                 Ok(_) => None,
-                Err(InvocationFailure::Function(_)) => {
-                    Some(error_frame("Internal server error", connection.id(), &request_id))
-                }
-                Err(InvocationFailure::TimedOut) => {
-                    Some(error_frame("Endpoint request timed out", connection.id(), &request_id))
-                }
+                Err(InvocationFailure::Function(_)) => Some(error_frame(
+                    "Internal server error",
+                    connection.id(),
+                    &request_id,
+                )),
+                Err(InvocationFailure::TimedOut) => Some(error_frame(
+                    "Endpoint request timed out",
+                    connection.id(),
+                    &request_id,
+                )),
             };
             if let Some(reply) = reply
                 && let Err(err) = connection.send(Message::text(reply))
@@ -117,7 +137,9 @@ impl GatewayState {
 
     /// Runs `$disconnect` in the background; its result reaches no one (checklist 44).
     pub fn spawn_disconnect(self: &Arc<Self>, context: ConnectionContext, how: Disconnect) {
-        let Some(route) = self.routes.disconnect.clone() else { return };
+        let Some(route) = self.routes.disconnect.clone() else {
+            return;
+        };
         let gateway = Arc::clone(self);
         tokio::spawn(async move {
             let event = events::disconnect_event(&context, &how, now_epoch_ms());
@@ -129,7 +151,9 @@ impl GatewayState {
 /// The frames API Gateway itself sends, byte for byte (reference §2.3): note the one space after
 /// `"message":` and none elsewhere.
 pub fn error_frame(message: &str, connection_id: &str, request_id: &str) -> String {
-    format!(r#"{{"message": "{message}", "connectionId":"{connection_id}", "requestId":"{request_id}"}}"#)
+    format!(
+        r#"{{"message": "{message}", "connectionId":"{connection_id}", "requestId":"{request_id}"}}"#
+    )
 }
 
 #[cfg(test)]
@@ -146,7 +170,9 @@ mod tests {
 
     #[test]
     fn integration_responses_parse_leniently() {
-        let parsed = IntegrationResponse::parse(br#"{"statusCode":401,"headers":{"sec-websocket-protocol":"chat"},"body":"x"}"#);
+        let parsed = IntegrationResponse::parse(
+            br#"{"statusCode":401,"headers":{"sec-websocket-protocol":"chat"},"body":"x"}"#,
+        );
         assert_eq!(parsed.status_code, Some(401));
         assert_eq!(parsed.header("Sec-WebSocket-Protocol"), Some("chat"));
         assert_eq!(parsed.body.as_deref(), Some("x"));

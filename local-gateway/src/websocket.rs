@@ -5,7 +5,9 @@ use crate::events::{self, ConnectionContext, Disconnect, Handshake};
 use crate::ids::new_id;
 use crate::registry::{LiveConnection, Outbound};
 use crate::state::{GatewayState, InvocationFailure};
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::ws::{
+    CloseFrame, Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
+};
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use futures::SinkExt;
@@ -32,7 +34,10 @@ const CLOSE_UNSUPPORTED: (u16, &str) = (1003, "Binary frames are not supported")
 const CLOSE_TOO_BIG: (u16, &str) = (1009, "Message too big");
 
 fn disconnect((status_code, reason): (u16, &str)) -> Disconnect {
-    Disconnect { status_code, reason: reason.to_owned() }
+    Disconnect {
+        status_code,
+        reason: reason.to_owned(),
+    }
 }
 
 /// `GET /{stage}` with an upgrade: runs `$connect`, then answers 101 or the function's status.
@@ -63,7 +68,12 @@ pub async fn upgrade(
         let handshake = Handshake {
             headers: headers
                 .iter()
-                .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_owned(),
+                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    )
+                })
                 .collect(),
             query: uri.query().map(str::to_owned),
         };
@@ -71,7 +81,10 @@ pub async fn upgrade(
         match gateway.invoke_ws(&route.function, &event).await {
             Ok(response) => {
                 // A malformed proxy result is an integration failure, as on AWS.
-                let Some(status) = response.status_code.and_then(|code| StatusCode::from_u16(code).ok()) else {
+                let Some(status) = response
+                    .status_code
+                    .and_then(|code| StatusCode::from_u16(code).ok())
+                else {
                     return StatusCode::BAD_GATEWAY.into_response();
                 };
                 if !status.is_success() {
@@ -107,13 +120,17 @@ pub async fn upgrade(
         .on_failed_upgrade(on_failure)
         .on_upgrade(move |socket| run_connection(gateway, connection, outbound_rx, socket));
     if let Some(protocol) = subprotocol {
-        response.headers_mut().insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+        response
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
     }
     response
 }
 
 fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
-    headers.get(name).map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+    headers
+        .get(name)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
 }
 
 /// Removes the connection (so `@connections` answers 410 from now on) and runs `$disconnect`.
@@ -200,7 +217,10 @@ fn idle_remaining(connection: &LiveConnection, idle_timeout: Duration) -> Durati
 }
 
 async fn send_close(socket: &mut WebSocket, code: u16, reason: &str) {
-    let frame = CloseFrame { code, reason: reason.into() };
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
     // The peer may already be gone; there is nobody left to tell.
     let _ = socket.send(Message::Close(Some(frame))).await;
 }
@@ -210,7 +230,10 @@ fn is_capacity_error(err: &axum::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = err.source();
     while let Some(current) = source {
         if let Some(tungstenite) = current.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
-            return matches!(tungstenite, tokio_tungstenite::tungstenite::Error::Capacity(_));
+            return matches!(
+                tungstenite,
+                tokio_tungstenite::tungstenite::Error::Capacity(_)
+            );
         }
         source = current.source();
     }

@@ -17,12 +17,16 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A gateway with the project's routes on the in-memory store.
 pub async fn start_gateway() -> RunningGateway {
-    local_gateway::start(GatewayConfig::for_tests()).await.expect("gateway starts")
+    local_gateway::start(GatewayConfig::for_tests())
+        .await
+        .expect("gateway starts")
 }
 
 /// The real management-API client, pointed at the gateway as a user would point it.
 pub fn management_client(gateway: &RunningGateway) -> aws_sdk_apigatewaymanagement::Client {
-    ws_bridge::ApiGatewayPusher::local(&gateway.http_url()).client().clone()
+    ws_bridge::ApiGatewayPusher::local(&gateway.http_url())
+        .client()
+        .clone()
 }
 
 pub fn http() -> reqwest::Client {
@@ -39,7 +43,10 @@ pub async fn broadcast(gateway: &RunningGateway, body: &str) -> (u16, Value) {
         .await
         .expect("broadcast request");
     let status = response.status().as_u16();
-    (status, response.json().await.expect("broadcast answers JSON"))
+    (
+        status,
+        response.json().await.expect("broadcast answers JSON"),
+    )
 }
 
 pub async fn connection_count(gateway: &RunningGateway) -> u64 {
@@ -63,7 +70,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + WAIT;
     while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -120,7 +130,10 @@ impl Client {
     }
 
     pub async fn connection_id(&mut self) -> String {
-        self.hello().await["data"]["connectionId"].as_str().expect("id").to_owned()
+        self.hello().await["data"]["connectionId"]
+            .as_str()
+            .expect("id")
+            .to_owned()
     }
 
     /// The next frame within [`WAIT`]; `None` when the stream ended.

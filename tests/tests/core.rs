@@ -5,7 +5,9 @@ use aws_sdk_apigatewaymanagement::primitives::Blob;
 use serde_json::{Value, json};
 use std::time::Duration;
 use ws_bridge::Connection;
-use ws_bridge_e2e::{Client, broadcast, connection_count, eventually, management_client, start_gateway};
+use ws_bridge_e2e::{
+    Client, broadcast, connection_count, eventually, management_client, start_gateway,
+};
 
 #[tokio::test]
 async fn three_clients_receive_one_broadcast_and_the_report_counts_three() {
@@ -18,7 +20,10 @@ async fn three_clients_receive_one_broadcast_and_the_report_counts_three() {
     let (status, report) = broadcast(&gateway, r#"{"type":"hello","n":1}"#).await;
 
     assert_eq!(status, 200, "{report}");
-    assert_eq!(report, json!({"connectionCount": 3, "sent": 3, "gone": [], "failed": []}));
+    assert_eq!(
+        report,
+        json!({"connectionCount": 3, "sent": 3, "gone": [], "failed": []})
+    );
     for client in &mut clients {
         // Delivered verbatim: the very bytes the backend posted.
         assert_eq!(client.recv_text().await, r#"{"type":"hello","n":1}"#);
@@ -36,7 +41,10 @@ async fn count_goes_from_three_to_two_after_one_client_closes() {
 
     clients.pop().unwrap().close(None).await;
 
-    eventually("count drops to 2", || async { connection_count(&gateway).await == 2 }).await;
+    eventually("count drops to 2", || async {
+        connection_count(&gateway).await == 2
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -56,8 +64,19 @@ async fn a_row_whose_socket_vanished_is_removed_by_the_410_path_and_reported_gon
     assert_eq!(report["gone"], json!(["StaleConnXYZab="]));
     assert_eq!(report["failed"], json!([]));
     assert_eq!(live.recv_text().await, r#"{"type":"update"}"#);
-    assert!(gateway.store().get("StaleConnXYZab=").await.unwrap().is_none(), "stale row removed");
-    assert!(gateway.store().get(&live_id).await.unwrap().is_some(), "live row kept");
+    assert!(
+        gateway
+            .store()
+            .get("StaleConnXYZab=")
+            .await
+            .unwrap()
+            .is_none(),
+        "stale row removed"
+    );
+    assert!(
+        gateway.store().get(&live_id).await.unwrap().is_some(),
+        "live row kept"
+    );
 }
 
 #[tokio::test]
@@ -68,7 +87,10 @@ async fn a_malformed_broadcast_is_a_400_and_nobody_receives_anything() {
     for bad in ["{\"type\":", "[1,2,3]", "", "\"just a string\""] {
         let (status, body) = broadcast(&gateway, bad).await;
         assert_eq!(status, 400, "body {bad:?} answered {body}");
-        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{body}"
+        );
     }
 
     client.expect_silence(Duration::from_millis(300)).await;
@@ -89,19 +111,28 @@ async fn ping_is_answered_with_pong_and_an_iso_timestamp() {
 #[tokio::test]
 async fn hello_is_answered_with_welcome_the_16_character_id_and_the_client_id() {
     let gateway = start_gateway().await;
-    let mut named = Client::connect(&format!("{}?clientId=dashboard-7", gateway.websocket_url())).await;
+    let mut named =
+        Client::connect(&format!("{}?clientId=dashboard-7", gateway.websocket_url())).await;
     let mut anonymous = Client::connect(&gateway.websocket_url()).await;
 
     let welcome = named.hello().await;
     let id = welcome["data"]["connectionId"].as_str().unwrap();
     assert_eq!(id.len(), 16, "{id}");
     assert!(id.ends_with('='));
-    assert!(id[..15].chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{id}");
+    assert!(
+        id[..15]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "{id}"
+    );
     assert_eq!(welcome["data"]["clientId"], "dashboard-7");
 
     let other = anonymous.hello().await;
     assert_eq!(other["data"]["clientId"], Value::Null);
-    assert_ne!(other["data"]["connectionId"], welcome["data"]["connectionId"]);
+    assert_ne!(
+        other["data"]["connectionId"],
+        welcome["data"]["connectionId"]
+    );
 }
 
 #[tokio::test]
@@ -111,16 +142,29 @@ async fn bad_client_messages_get_an_error_frame_and_the_socket_stays_open() {
 
     let not_json = client.request("this is not json").await;
     assert_eq!(not_json["type"], "error");
-    assert!(not_json["data"]["error"].as_str().unwrap().contains("not valid JSON"), "{not_json}");
+    assert!(
+        not_json["data"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON"),
+        "{not_json}"
+    );
 
     let unknown = client.request(r#"{"action":"dance"}"#).await;
     assert_eq!(unknown["type"], "error");
-    assert!(unknown["data"]["error"].as_str().unwrap().contains("dance"), "{unknown}");
+    assert!(
+        unknown["data"]["error"].as_str().unwrap().contains("dance"),
+        "{unknown}"
+    );
 
     let no_action = client.request(r#"{"hello":"there"}"#).await;
     assert_eq!(no_action["type"], "error", "{no_action}");
 
-    assert_eq!(client.request(r#"{"action":"ping"}"#).await["type"], "pong", "still serving");
+    assert_eq!(
+        client.request(r#"{"action":"ping"}"#).await["type"],
+        "pong",
+        "still serving"
+    );
 }
 
 #[tokio::test]
@@ -130,10 +174,24 @@ async fn the_sdk_gets_posts_to_and_deletes_a_connection_then_sees_gone() {
     let mut client = Client::connect(&gateway.websocket_url()).await;
     let id = client.connection_id().await;
 
-    let info = sdk.get_connection().connection_id(&id).send().await.expect("GetConnection");
-    assert!(info.connected_at().is_some(), "connectedAt parsed as a timestamp");
-    assert!(info.last_active_at().is_some(), "lastActiveAt parsed as a timestamp");
-    assert_eq!(info.identity().and_then(|i| i.source_ip()), Some("127.0.0.1"));
+    let info = sdk
+        .get_connection()
+        .connection_id(&id)
+        .send()
+        .await
+        .expect("GetConnection");
+    assert!(
+        info.connected_at().is_some(),
+        "connectedAt parsed as a timestamp"
+    );
+    assert!(
+        info.last_active_at().is_some(),
+        "lastActiveAt parsed as a timestamp"
+    );
+    assert_eq!(
+        info.identity().and_then(|i| i.source_ip()),
+        Some("127.0.0.1")
+    );
 
     sdk.post_to_connection()
         .connection_id(&id)
@@ -143,7 +201,11 @@ async fn the_sdk_gets_posts_to_and_deletes_a_connection_then_sees_gone() {
         .expect("PostToConnection");
     assert_eq!(client.recv_text().await, r#"{"direct":true}"#);
 
-    sdk.delete_connection().connection_id(&id).send().await.expect("DeleteConnection");
+    sdk.delete_connection()
+        .connection_id(&id)
+        .send()
+        .await
+        .expect("DeleteConnection");
     let close = client.expect_close().await;
     assert_eq!(close.map(|frame| u16::from(frame.code)), Some(1000));
 
@@ -155,7 +217,9 @@ async fn the_sdk_gets_posts_to_and_deletes_a_connection_then_sees_gone() {
         .await
         .expect_err("posting to a deleted connection fails");
     assert!(
-        after.as_service_error().is_some_and(|e| e.is_gone_exception()),
+        after
+            .as_service_error()
+            .is_some_and(|e| e.is_gone_exception()),
         "GoneException expected, got {after:?}"
     );
     eventually("$disconnect removes the row", || async {
