@@ -170,3 +170,110 @@ impl Client {
         while let Ok(Some(Ok(_))) = tokio::time::timeout(WAIT, self.socket.next()).await {}
     }
 }
+
+/// Test functions for route tables of the tests' own choosing: each is a real
+/// [`local_gateway::functions::LambdaFunction`], invoked through JSON like any other.
+pub mod functions {
+    use lambda_runtime::{Diagnostic, LambdaEvent};
+    use local_gateway::functions::{InProcess, LambdaFunction};
+    use serde_json::{Value, json};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::sync::mpsc;
+
+    /// Answers every event with `response`, after reporting the raw event to `events`.
+    pub fn recording(
+        name: &str,
+        response: Value,
+        events: mpsc::UnboundedSender<Value>,
+    ) -> Arc<dyn LambdaFunction> {
+        InProcess::shared(name, move |event: LambdaEvent<Value>| {
+            let _ = events.send(event.payload);
+            let response = response.clone();
+            async move { Ok::<_, Diagnostic>(response) }
+        })
+    }
+
+    /// Answers `{"statusCode": status}` plus `extra` fields.
+    pub fn answering(name: &str, status: u16, extra: Value) -> Arc<dyn LambdaFunction> {
+        let mut response = json!({ "statusCode": status });
+        if let (Value::Object(response), Value::Object(extra)) = (&mut response, extra) {
+            response.extend(extra);
+        }
+        let (events, _) = mpsc::unbounded_channel();
+        recording(name, response, events)
+    }
+
+    /// Echoes the message body back as its `body`.
+    pub fn echo(name: &str) -> Arc<dyn LambdaFunction> {
+        InProcess::shared(name, |event: LambdaEvent<Value>| async move {
+            let body = event.payload["body"].clone();
+            Ok::<_, Diagnostic>(json!({ "statusCode": 200, "body": body }))
+        })
+    }
+
+    pub fn panicking(name: &str) -> Arc<dyn LambdaFunction> {
+        InProcess::shared(name, |_event: LambdaEvent<Value>| async move {
+            if true {
+                panic!("handler bug");
+            }
+            Ok::<Value, Diagnostic>(Value::Null)
+        })
+    }
+
+    pub fn failing(name: &str) -> Arc<dyn LambdaFunction> {
+        InProcess::shared(name, |_event: LambdaEvent<Value>| async move {
+            Err::<Value, _>(Diagnostic {
+                error_type: "Boom".into(),
+                error_message: "it failed".into(),
+            })
+        })
+    }
+
+    /// Takes `delay` before answering 200 (after reporting the event to `events`).
+    pub fn slow(
+        name: &str,
+        delay: Duration,
+        events: mpsc::UnboundedSender<Value>,
+    ) -> Arc<dyn LambdaFunction> {
+        InProcess::shared(name, move |event: LambdaEvent<Value>| {
+            let _ = events.send(event.payload);
+            async move {
+                tokio::time::sleep(delay).await;
+                Ok::<_, Diagnostic>(json!({ "statusCode": 200, "body": "late" }))
+            }
+        })
+    }
+}
+
+/// A gateway with the given route table on the in-memory store.
+pub async fn start_gateway_with(
+    config: GatewayConfig,
+    routes: local_gateway::routes::RouteTable,
+) -> RunningGateway {
+    let store: std::sync::Arc<dyn ws_bridge::ConnectionStore> =
+        std::sync::Arc::new(ws_bridge::InMemoryStore::new());
+    local_gateway::start_with(config, move |_| (store, routes))
+        .await
+        .expect("gateway starts")
+}
+
+/// Receives the next event a recording function saw.
+pub async fn next_event(events: &mut tokio::sync::mpsc::UnboundedReceiver<Value>) -> Value {
+    tokio::time::timeout(WAIT, events.recv())
+        .await
+        .expect("event in time")
+        .expect("function alive")
+}
+
+/// The handshake's HTTP status when the gateway refuses the upgrade.
+pub async fn refused_status(url: &str) -> u16 {
+    match tokio::time::timeout(WAIT, connect_async(url))
+        .await
+        .expect("answer in time")
+    {
+        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("expected an HTTP refusal, got {other:?}"),
+        Ok(_) => panic!("expected the handshake to be refused"),
+    }
+}
