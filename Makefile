@@ -3,16 +3,26 @@
 
 CARGO ?= cargo
 GATEWAY_ARGS ?=
+# `make run STORE=dynamodb` runs the gateway on DynamoDB Local (start it with `make dynamodb-local`).
+STORE ?= memory
+DYNAMODB_LOCAL_PORT ?= 8000
+export DYNAMODB_LOCAL_PORT
 
-.PHONY: help run test fmt-check clippy unit-and-e2e check-rust fmt
+.PHONY: help run test fmt-check clippy unit-and-e2e check-rust fmt dynamodb-local dynamodb-local-stop
 
 help:
 	@echo "make run    start the local gateway on the embedded in-memory store (ws://127.0.0.1:3001/dev)"
-	@echo "make test   formatting, lints and every test"
+	@echo "make test   formatting, lints and every test (starts and stops DynamoDB Local itself)"
+	@echo "make dynamodb-local / dynamodb-local-stop   DynamoDB Local on 127.0.0.1:$(DYNAMODB_LOCAL_PORT), table created"
+	@echo "make run STORE=dynamodb   the gateway on DynamoDB Local"
 
 ## Start the local gateway on the in-memory store. Extra flags: make run GATEWAY_ARGS="--port 4000"
 run: check-rust
-	$(CARGO) run -p local-gateway -- $(GATEWAY_ARGS)
+ifeq ($(STORE),dynamodb)
+	$(CARGO) run -p local-gateway -- --store dynamodb --dynamodb-endpoint http://127.0.0.1:$(DYNAMODB_LOCAL_PORT) $(GATEWAY_ARGS)
+else
+	$(CARGO) run -p local-gateway -- --store $(STORE) $(GATEWAY_ARGS)
+endif
 
 ## Formatting, clippy with warnings as errors, then every test of the workspace.
 test: check-rust fmt-check clippy unit-and-e2e
@@ -23,8 +33,16 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# Every test, on both stores: DynamoDB Local runs for the duration (and is stopped after, if
+# this started it).
 unit-and-e2e:
-	$(CARGO) test --workspace
+	infra/dynamodb-local.sh with $(CARGO) test --workspace
+
+dynamodb-local: check-rust
+	infra/dynamodb-local.sh start
+
+dynamodb-local-stop:
+	infra/dynamodb-local.sh stop
 
 fmt:
 	$(CARGO) fmt --all

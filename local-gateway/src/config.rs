@@ -9,6 +9,8 @@ use std::time::Duration;
 pub enum StoreKind {
     /// Embedded, in this process: nothing to install, gone when the gateway stops.
     Memory,
+    /// A DynamoDB table (DynamoDB Local with `--dynamodb-endpoint`), created if missing.
+    Dynamodb,
 }
 
 /// A local emulator of an API Gateway WebSocket API, running ws-bridge's Lambda handlers.
@@ -34,6 +36,19 @@ pub struct GatewayConfig {
     /// Connection store for the handlers.
     #[arg(long, env = "GATEWAY_STORE", value_enum, default_value = "memory")]
     pub store: StoreKind,
+
+    /// DynamoDB endpoint for `--store dynamodb`, e.g. DynamoDB Local at http://127.0.0.1:8000.
+    /// Unset: the AWS SDK's own resolution (real DynamoDB in your configured region).
+    #[arg(long, env = "AWS_ENDPOINT_URL_DYNAMODB")]
+    pub dynamodb_endpoint: Option<String>,
+
+    /// Connections table for `--store dynamodb`.
+    #[arg(
+        long,
+        env = "CONNECTIONS_TABLE",
+        default_value = "ws-bridge-connections"
+    )]
+    pub connections_table: String,
 
     /// Close a connection after this many seconds without data in either direction (AWS: 600).
     #[arg(long, env = "GATEWAY_IDLE_TIMEOUT_SECS", default_value_t = 600)]

@@ -10,6 +10,8 @@ use crate::registry::Registry;
 use crate::routes::RouteTable;
 use crate::state::GatewayState;
 use crate::{http_api, websocket};
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::{Credentials, Region};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::routing::{MethodFilter, get, on, post};
 use axum::{Router, ServiceExt};
@@ -22,7 +24,7 @@ use tokio::task::JoinHandle;
 use tower::Layer;
 use tower::util::MapRequestLayer;
 use tower_http::trace::TraceLayer;
-use ws_bridge::{ApiGatewayPusher, ConnectionStore, InMemoryStore, Settings};
+use ws_bridge::{ApiGatewayPusher, ConnectionStore, DynamoDbStore, InMemoryStore, Settings};
 
 /// A gateway serving in the background. Dropping it stops the server.
 pub struct RunningGateway {
@@ -90,6 +92,7 @@ impl Drop for RunningGateway {
 pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError> {
     let store: Arc<dyn ConnectionStore> = match config.store {
         StoreKind::Memory => Arc::new(InMemoryStore::new()),
+        StoreKind::Dynamodb => Arc::new(dynamodb_store(&config).await?),
     };
     let settings = Settings::from_env()?;
     start_with(config, move |management_endpoint| {
@@ -98,6 +101,32 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
         (store, routes)
     })
     .await
+}
+
+/// The DynamoDB store for `--store dynamodb`, its table created if missing. Against a local
+/// endpoint, fixed credentials and region: DynamoDB Local keeps one database per access key, so
+/// every tool that talks to it must use the same one.
+pub async fn dynamodb_store(config: &GatewayConfig) -> Result<DynamoDbStore, GatewayError> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(endpoint) = &config.dynamodb_endpoint {
+        loader = loader
+            .endpoint_url(endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "ws-bridge-local",
+            ));
+    }
+    let sdk_config = loader.load().await;
+    let store = DynamoDbStore::new(
+        DynamoDbStore::client(&sdk_config),
+        &config.connections_table,
+    );
+    store.create_table_if_missing().await?;
+    Ok(store)
 }
 
 /// Starts the gateway with routes of the caller's choosing. `build` gets the gateway's own

@@ -7,6 +7,9 @@ pub enum Error {
     /// The connection store could not be reached or refused the operation.
     #[error("connection store unavailable: {0}")]
     StoreUnavailable(String),
+    /// The operation's precondition does not hold (e.g. the connection id is already stored).
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// A setting is missing or malformed; raised at start-up, never per request.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -20,6 +23,7 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::StoreUnavailable(_) => "StoreUnavailable",
+            Self::Conflict(_) => "Conflict",
             Self::Config(_) => "Config",
             Self::MalformedEvent(_) => "MalformedEvent",
         }

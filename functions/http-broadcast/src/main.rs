@@ -7,9 +7,9 @@ use ws_bridge::{ApiGatewayPusher, Settings};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let settings = Settings::from_env()?;
-    let store = ws_bridge::store::from_env()?;
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = ws_bridge::store::from_env(&sdk_config)?;
+    let settings = Settings::from_env()?;
     let pusher = ApiGatewayPusher::from_env_endpoint(&sdk_config)?;
     lambda_http::run(service_fn(|request: Request| {
         broadcast::handle(store.as_ref(), &pusher, &settings, request)

@@ -6,7 +6,8 @@ use ws_bridge::handlers::connections_count;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let store = ws_bridge::store::from_env()?;
+    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = ws_bridge::store::from_env(&sdk_config)?;
     lambda_http::run(service_fn(|request: Request| {
         connections_count::handle(store.as_ref(), request)
     }))

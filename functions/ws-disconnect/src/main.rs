@@ -7,7 +7,8 @@ use ws_bridge::handlers::disconnect;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let store = ws_bridge::store::from_env()?;
+    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = ws_bridge::store::from_env(&sdk_config)?;
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
             disconnect::handle(store.as_ref(), event.payload)

@@ -6,6 +6,7 @@
 
 use super::json_response;
 use crate::protocol::{BroadcastReport, ErrorBody, FailedDelivery, validate_broadcast_body};
+use crate::store::Segment;
 use crate::{ConnectionStore, Error, MessagePusher, PushOutcome, Settings};
 use futures::stream::{self, BoxStream, StreamExt};
 use http::StatusCode;
@@ -91,17 +92,23 @@ fn deliveries<'a>(
     data: &'a [u8],
 ) -> BoxStream<'a, Result<(String, PushOutcome), Error>> {
     let page_size = settings.broadcast_page_size;
-    stream::unfold(Cursor::Start, move |cursor| {
-        next_page(store, page_size, cursor)
-    })
-    .flat_map(stream::iter)
-    .map(move |listed| deliver_one(store, pusher, data, listed))
-    .buffer_unordered(settings.broadcast_concurrency)
-    .boxed()
+    // Each segment is listed page by page; the segments are read in parallel.
+    let segments = Segment::all(store.listing_segments()).map(|segment| {
+        stream::unfold(Cursor::Start, move |cursor| {
+            next_page(store, segment, page_size, cursor)
+        })
+        .boxed()
+    });
+    stream::select_all(segments)
+        .flat_map(stream::iter)
+        .map(move |listed| deliver_one(store, pusher, data, listed))
+        .buffer_unordered(settings.broadcast_concurrency)
+        .boxed()
 }
 
 async fn next_page(
     store: &dyn ConnectionStore,
+    segment: Segment,
     page_size: usize,
     cursor: Cursor,
 ) -> Option<(Vec<Listed>, Cursor)> {
@@ -110,7 +117,7 @@ async fn next_page(
         Cursor::After(id) => Some(id),
         Cursor::Done => return None,
     };
-    match store.list_page(after.as_deref(), page_size).await {
+    match store.list_page(segment, after.as_deref(), page_size).await {
         Ok(page) => {
             let next = page.next_cursor.map_or(Cursor::Done, Cursor::After);
             let listed = page

@@ -1,7 +1,7 @@
 //! The behaviour every [`ConnectionStore`] must have, as one suite that each implementation runs
 //! against itself (`run_all`). Panics on the first broken promise, like any test assertion.
 
-use super::{Connection, ConnectionStore};
+use super::{Connection, ConnectionStore, Segment};
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
@@ -15,8 +15,9 @@ where
 {
     put_get_delete_round_trip(&new_store().await).await;
     delete_is_idempotent(&new_store().await).await;
-    put_replaces_a_row_with_the_same_id(&new_store().await).await;
+    put_refuses_an_id_that_is_already_stored(&new_store().await).await;
     listing_is_complete_across_pages(&new_store().await, 2_600, 100).await;
+    listing_is_complete_across_segments(&new_store().await, 2_600, 4).await;
     listing_survives_deletes_between_pages(&new_store().await).await;
     concurrent_connects_and_disconnects_leave_exact_counts(Arc::new(new_store().await)).await;
 }
@@ -64,13 +65,19 @@ pub async fn delete_is_idempotent(store: &impl ConnectionStore) {
     assert!(!store.delete("never-existed").await.unwrap());
 }
 
-pub async fn put_replaces_a_row_with_the_same_id(store: &impl ConnectionStore) {
-    store.put(sample_connection("a")).await.unwrap();
+pub async fn put_refuses_an_id_that_is_already_stored(store: &impl ConnectionStore) {
+    let original = sample_connection("a");
+    store.put(original.clone()).await.unwrap();
     let mut replacement = sample_connection("a");
     replacement.source_ip = "203.0.113.9".into();
-    store.put(replacement.clone()).await.unwrap();
+    let refused = store.put(replacement).await.unwrap_err();
+    assert!(matches!(refused, crate::Error::Conflict(_)), "{refused}");
     assert_eq!(store.count().await.unwrap(), 1);
-    assert_eq!(store.get("a").await.unwrap(), Some(replacement));
+    assert_eq!(
+        store.get("a").await.unwrap(),
+        Some(original),
+        "the first row is kept"
+    );
 }
 
 pub async fn listing_is_complete_across_pages(
@@ -82,7 +89,7 @@ pub async fn listing_is_complete_across_pages(
     for id in &expected {
         store.put(sample_connection(id)).await.unwrap();
     }
-    let listed = list_everything(store, page_size).await;
+    let listed = list_segment(store, Segment::WHOLE, page_size).await;
     assert_eq!(listed.len(), total, "no id listed twice");
     assert_eq!(listed.into_iter().collect::<HashSet<_>>(), expected);
     assert_eq!(store.count().await.unwrap(), total as u64);
@@ -95,7 +102,7 @@ pub async fn listing_survives_deletes_between_pages(store: &impl ConnectionStore
             .await
             .unwrap();
     }
-    let first = store.list_page(None, 10).await.unwrap();
+    let first = store.list_page(Segment::WHOLE, None, 10).await.unwrap();
     assert_eq!(first.connection_ids.len(), 10);
     // Remove the page's last id (the in-memory cursor) and one not yet listed.
     store
@@ -106,7 +113,10 @@ pub async fn listing_survives_deletes_between_pages(store: &impl ConnectionStore
     let mut seen: Vec<String> = first.connection_ids.clone();
     let mut cursor = first.next_cursor;
     while let Some(current) = cursor {
-        let page = store.list_page(Some(&current), 10).await.unwrap();
+        let page = store
+            .list_page(Segment::WHOLE, Some(&current), 10)
+            .await
+            .unwrap();
         seen.extend(page.connection_ids);
         cursor = page.next_cursor;
     }
@@ -138,18 +148,47 @@ pub async fn concurrent_connects_and_disconnects_leave_exact_counts<S: Connectio
         task.await.unwrap();
     }
     assert_eq!(store.count().await.unwrap(), 100);
-    assert_eq!(list_everything(store.as_ref(), 37).await.len(), 100);
+    assert_eq!(
+        list_segment(store.as_ref(), Segment::WHOLE, 37).await.len(),
+        100
+    );
 }
 
-/// Follows the cursor until the listing ends.
-pub async fn list_everything(
+pub async fn listing_is_complete_across_segments(
+    store: &impl ConnectionStore,
+    total: usize,
+    segments: u32,
+) {
+    let expected: HashSet<String> = (0..total).map(|i| format!("seg-{i:05}")).collect();
+    for id in &expected {
+        store.put(sample_connection(id)).await.unwrap();
+    }
+    let mut listed = Vec::new();
+    for segment in Segment::all(segments) {
+        let share = list_segment(store, segment, 250).await;
+        assert!(
+            share.len() < total,
+            "segment {segment:?} is a share, not everything"
+        );
+        listed.extend(share);
+    }
+    assert_eq!(listed.len(), total, "segments are disjoint");
+    assert_eq!(listed.into_iter().collect::<HashSet<_>>(), expected);
+}
+
+/// Follows the cursor until the segment's listing ends.
+pub async fn list_segment(
     store: &(impl ConnectionStore + ?Sized),
+    segment: Segment,
     page_size: usize,
 ) -> Vec<String> {
     let mut ids = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let page = store.list_page(cursor.as_deref(), page_size).await.unwrap();
+        let page = store
+            .list_page(segment, cursor.as_deref(), page_size)
+            .await
+            .unwrap();
         assert!(
             page.connection_ids.len() <= page_size,
             "page larger than asked"

@@ -1,7 +1,8 @@
-use super::{Connection, ConnectionPage, ConnectionStore};
+use super::{Connection, ConnectionPage, ConnectionStore, Segment};
 use crate::Error;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::ops::Bound;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -35,9 +36,16 @@ impl InMemoryStore {
 #[async_trait]
 impl ConnectionStore for InMemoryStore {
     async fn put(&self, connection: Connection) -> Result<(), Error> {
-        self.write()
-            .insert(connection.connection_id.clone(), connection);
-        Ok(())
+        match self.write().entry(connection.connection_id.clone()) {
+            Entry::Vacant(slot) => {
+                slot.insert(connection);
+                Ok(())
+            }
+            Entry::Occupied(_) => Err(Error::Conflict(format!(
+                "connection {} is already stored",
+                connection.connection_id
+            ))),
+        }
     }
 
     async fn get(&self, connection_id: &str) -> Result<Option<Connection>, Error> {
@@ -48,13 +56,19 @@ impl ConnectionStore for InMemoryStore {
         Ok(self.write().remove(connection_id).is_some())
     }
 
-    async fn list_page(&self, cursor: Option<&str>, limit: usize) -> Result<ConnectionPage, Error> {
+    async fn list_page(
+        &self,
+        segment: Segment,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ConnectionPage, Error> {
         let limit = limit.max(1);
         let connections = self.read();
         let start = cursor.map_or(Bound::Unbounded, Bound::Excluded);
         let mut ids = connections
             .range::<str, _>((start, Bound::Unbounded))
-            .map(|(id, _)| id);
+            .map(|(id, _)| id)
+            .filter(|id| segment.total <= 1 || segment_of(id, segment.total) == segment.index);
         let connection_ids: Vec<String> = ids.by_ref().take(limit).cloned().collect();
         let more = ids.next().is_some();
         let next_cursor = if more {
@@ -71,6 +85,14 @@ impl ConnectionStore for InMemoryStore {
     async fn count(&self) -> Result<u64, Error> {
         Ok(self.read().len() as u64)
     }
+}
+
+/// A stable share for `id` (FNV-1a), so segments are disjoint and cover every id.
+fn segment_of(id: &str, total: u32) -> u32 {
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % u64::from(total)) as u32
 }
 
 #[cfg(test)]

@@ -2,16 +2,37 @@
 //! in-memory store (the local gateway's embedded default) and DynamoDB in production.
 
 mod connection;
+mod dynamodb;
 mod memory;
+pub mod table;
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod contract;
 
 pub use connection::Connection;
+pub use dynamodb::DynamoDbStore;
 pub use memory::InMemoryStore;
 
 use crate::Error;
 use async_trait::async_trait;
+
+/// One of `total` disjoint shares of a listing, which can be read in parallel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub index: u32,
+    pub total: u32,
+}
+
+impl Segment {
+    /// The whole listing as one segment.
+    pub const WHOLE: Segment = Segment { index: 0, total: 1 };
+
+    /// All `total` segments of a listing.
+    pub fn all(total: u32) -> impl Iterator<Item = Segment> {
+        let total = total.max(1);
+        (0..total).map(move |index| Segment { index, total })
+    }
+}
 
 /// One page of a listing: ids only, because a broadcast needs nothing else.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -23,7 +44,8 @@ pub struct ConnectionPage {
 
 #[async_trait]
 pub trait ConnectionStore: Send + Sync + 'static {
-    /// Records a connection, replacing any row with the same id.
+    /// Records a new connection. Conditional: an id that is already stored is refused with
+    /// [`Error::Conflict`], so a replayed or colliding `$connect` never overwrites a live row.
     async fn put(&self, connection: Connection) -> Result<(), Error>;
 
     async fn get(&self, connection_id: &str) -> Result<Option<Connection>, Error>;
@@ -32,24 +54,37 @@ pub trait ConnectionStore: Send + Sync + 'static {
     /// so removing an absent id succeeds. Returns whether a row was removed.
     async fn delete(&self, connection_id: &str) -> Result<bool, Error>;
 
-    /// Lists at most `limit` ids after `cursor`. Every id stored before the listing started and
-    /// not removed during it appears exactly once across the pages.
-    async fn list_page(&self, cursor: Option<&str>, limit: usize) -> Result<ConnectionPage, Error>;
+    /// How many segments a full listing is best read in, in parallel (1: sequentially).
+    fn listing_segments(&self) -> u32 {
+        1
+    }
+
+    /// Lists at most `limit` ids of `segment` after `cursor`. Across all segments of a `total`,
+    /// every id stored before the listing started and not removed during it appears exactly once.
+    async fn list_page(
+        &self,
+        segment: Segment,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ConnectionPage, Error>;
 
     async fn count(&self) -> Result<u64, Error>;
 }
 
-/// `CONNECTION_STORE`: which store a Lambda binary uses. `memory` (only meaningful when one
-/// process serves every route, as the local gateway does) is the one available so far.
+/// `CONNECTION_STORE`: which store a Lambda binary uses: `dynamodb` (the default) or `memory`
+/// (only meaningful when one process serves every route, as the local gateway does).
 pub const STORE_ENV: &str = "CONNECTION_STORE";
 
-/// Builds the store named by [`STORE_ENV`] (default `memory`), once per cold start.
-pub fn from_env() -> Result<std::sync::Arc<dyn ConnectionStore>, Error> {
-    let kind = std::env::var(STORE_ENV).unwrap_or_else(|_| "memory".into());
+/// Builds the store named by [`STORE_ENV`], once per cold start.
+pub fn from_env(
+    sdk_config: &aws_config::SdkConfig,
+) -> Result<std::sync::Arc<dyn ConnectionStore>, Error> {
+    let kind = std::env::var(STORE_ENV).unwrap_or_else(|_| "dynamodb".into());
     match kind.as_str() {
+        "dynamodb" => Ok(std::sync::Arc::new(DynamoDbStore::from_env(sdk_config)?)),
         "memory" => Ok(std::sync::Arc::new(InMemoryStore::new())),
         other => Err(Error::Config(format!(
-            "{STORE_ENV}={other:?} is not a known store; use \"memory\""
+            "{STORE_ENV}={other:?} is not a known store; use \"dynamodb\" or \"memory\""
         ))),
     }
 }

@@ -1,0 +1,40 @@
+//! Creates the connections table from `infra/connections-table.json` if it does not exist
+//! (used by `make dynamodb-local`).
+
+use clap::Parser;
+use local_gateway::{GatewayConfig, StoreKind};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(about = "Create ws-bridge's connections table if it is missing")]
+struct Args {
+    /// DynamoDB endpoint, e.g. http://127.0.0.1:8000 for DynamoDB Local.
+    #[arg(long, env = "AWS_ENDPOINT_URL_DYNAMODB")]
+    dynamodb_endpoint: Option<String>,
+    /// Table name.
+    #[arg(
+        long,
+        env = "CONNECTIONS_TABLE",
+        default_value = "ws-bridge-connections"
+    )]
+    connections_table: String,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut config = GatewayConfig::for_tests();
+    config.store = StoreKind::Dynamodb;
+    config.dynamodb_endpoint = args.dynamodb_endpoint;
+    config.connections_table = args.connections_table;
+    match local_gateway::server::dynamodb_store(&config).await {
+        Ok(store) => {
+            println!("table {} is ready", store.table());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("create-table: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
