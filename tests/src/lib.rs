@@ -277,3 +277,66 @@ pub async fn refused_status(url: &str) -> u16 {
         Ok(_) => panic!("expected the handshake to be refused"),
     }
 }
+
+/// Where DynamoDB Local answers. `make test` starts it and sets `AWS_ENDPOINT_URL_DYNAMODB`; a
+/// test that needs it fails (never skips) without it.
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| {
+        panic!(
+            "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `make test`, which starts \
+             DynamoDB Local, or start it with `make dynamodb-local` and export \
+             AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000"
+        )
+    })
+}
+
+/// A table name no other test uses, so tests share one DynamoDB Local in parallel.
+pub fn unique_table() -> String {
+    format!("e2e-{:016x}", rand::random::<u64>())
+}
+
+/// A gateway with the project's routes on `store`; on DynamoDB, with a table of its own.
+pub async fn start_gateway_on(store: local_gateway::StoreKind) -> RunningGateway {
+    let mut config = GatewayConfig::for_tests();
+    config.store = store;
+    if store == local_gateway::StoreKind::Dynamodb {
+        config.dynamodb_endpoint = Some(dynamodb_endpoint());
+        config.connections_table = unique_table();
+    }
+    local_gateway::start(config).await.expect("gateway starts")
+}
+
+/// A DynamoDB store on DynamoDB Local with a new table of its own.
+pub async fn fresh_dynamodb_store(endpoint: &str) -> ws_bridge::DynamoDbStore {
+    let mut config = GatewayConfig::for_tests();
+    config.store = local_gateway::StoreKind::Dynamodb;
+    config.dynamodb_endpoint = Some(endpoint.to_owned());
+    config.connections_table = unique_table();
+    local_gateway::server::dynamodb_store(&config)
+        .await
+        .expect("table created")
+}
+
+/// Runs each named `async fn(StoreKind)` once per store: `in_memory::name` and
+/// `on_dynamodb_local::name`. One set of tests, both stores.
+#[macro_export]
+macro_rules! on_every_store {
+    ($($test:ident),* $(,)?) => {
+        mod in_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(local_gateway::StoreKind::Memory).await
+                }
+            )*
+        }
+        mod on_dynamodb_local {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(local_gateway::StoreKind::Dynamodb).await
+                }
+            )*
+        }
+    };
+}

@@ -1,17 +1,18 @@
 //! The working core, end to end: real sockets, real clients, the project's handlers run by the
-//! local gateway on the in-memory store.
+//! local gateway, on the in-memory store and on DynamoDB Local.
 
 use aws_sdk_apigatewaymanagement::primitives::Blob;
+use local_gateway::StoreKind;
 use serde_json::{Value, json};
 use std::time::Duration;
 use ws_bridge::Connection;
 use ws_bridge_e2e::{
-    Client, broadcast, connection_count, eventually, management_client, start_gateway,
+    Client, broadcast, connection_count, eventually, management_client, on_every_store,
+    start_gateway_on,
 };
 
-#[tokio::test]
-async fn three_clients_receive_one_broadcast_and_the_report_counts_three() {
-    let gateway = start_gateway().await;
+async fn three_clients_receive_one_broadcast_and_the_report_counts_three(store: StoreKind) {
+    let gateway = start_gateway_on(store).await;
     let mut clients = Vec::new();
     for _ in 0..3 {
         clients.push(Client::connect(&gateway.websocket_url()).await);
@@ -30,9 +31,8 @@ async fn three_clients_receive_one_broadcast_and_the_report_counts_three() {
     }
 }
 
-#[tokio::test]
-async fn count_goes_from_three_to_two_after_one_client_closes() {
-    let gateway = start_gateway().await;
+async fn count_goes_from_three_to_two_after_one_client_closes(store: StoreKind) {
+    let gateway = start_gateway_on(store).await;
     let mut clients = Vec::new();
     for _ in 0..3 {
         clients.push(Client::connect(&gateway.websocket_url()).await);
@@ -47,9 +47,10 @@ async fn count_goes_from_three_to_two_after_one_client_closes() {
     .await;
 }
 
-#[tokio::test]
-async fn a_row_whose_socket_vanished_is_removed_by_the_410_path_and_reported_gone() {
-    let gateway = start_gateway().await;
+async fn a_row_whose_socket_vanished_is_removed_by_the_410_path_and_reported_gone(
+    store: StoreKind,
+) {
+    let gateway = start_gateway_on(store).await;
     let mut live = Client::connect(&gateway.websocket_url()).await;
     let live_id = live.connection_id().await;
     // A row whose $disconnect never ran: its socket is long gone.
@@ -79,9 +80,8 @@ async fn a_row_whose_socket_vanished_is_removed_by_the_410_path_and_reported_gon
     );
 }
 
-#[tokio::test]
-async fn a_malformed_broadcast_is_a_400_and_nobody_receives_anything() {
-    let gateway = start_gateway().await;
+async fn a_malformed_broadcast_is_a_400_and_nobody_receives_anything(store: StoreKind) {
+    let gateway = start_gateway_on(store).await;
     let mut client = Client::connect(&gateway.websocket_url()).await;
 
     for bad in ["{\"type\":", "[1,2,3]", "", "\"just a string\""] {
@@ -96,9 +96,8 @@ async fn a_malformed_broadcast_is_a_400_and_nobody_receives_anything() {
     client.expect_silence(Duration::from_millis(300)).await;
 }
 
-#[tokio::test]
-async fn ping_is_answered_with_pong_and_an_iso_timestamp() {
-    let gateway = start_gateway().await;
+async fn ping_is_answered_with_pong_and_an_iso_timestamp(store: StoreKind) {
+    let gateway = start_gateway_on(store).await;
     let mut client = Client::connect(&gateway.websocket_url()).await;
 
     let pong = client.request(r#"{"action":"ping"}"#).await;
@@ -108,9 +107,8 @@ async fn ping_is_answered_with_pong_and_an_iso_timestamp() {
     chrono::DateTime::parse_from_rfc3339(timestamp).expect("ISO-8601 timestamp");
 }
 
-#[tokio::test]
-async fn hello_is_answered_with_welcome_the_16_character_id_and_the_client_id() {
-    let gateway = start_gateway().await;
+async fn hello_is_answered_with_welcome_the_16_character_id_and_the_client_id(store: StoreKind) {
+    let gateway = start_gateway_on(store).await;
     let mut named =
         Client::connect(&format!("{}?clientId=dashboard-7", gateway.websocket_url())).await;
     let mut anonymous = Client::connect(&gateway.websocket_url()).await;
@@ -135,9 +133,8 @@ async fn hello_is_answered_with_welcome_the_16_character_id_and_the_client_id() 
     );
 }
 
-#[tokio::test]
-async fn bad_client_messages_get_an_error_frame_and_the_socket_stays_open() {
-    let gateway = start_gateway().await;
+async fn bad_client_messages_get_an_error_frame_and_the_socket_stays_open(store: StoreKind) {
+    let gateway = start_gateway_on(store).await;
     let mut client = Client::connect(&gateway.websocket_url()).await;
 
     let not_json = client.request("this is not json").await;
@@ -167,9 +164,8 @@ async fn bad_client_messages_get_an_error_frame_and_the_socket_stays_open() {
     );
 }
 
-#[tokio::test]
-async fn the_sdk_gets_posts_to_and_deletes_a_connection_then_sees_gone() {
-    let gateway = start_gateway().await;
+async fn the_sdk_gets_posts_to_and_deletes_a_connection_then_sees_gone(store: StoreKind) {
+    let gateway = start_gateway_on(store).await;
     let sdk = management_client(&gateway);
     let mut client = Client::connect(&gateway.websocket_url()).await;
     let id = client.connection_id().await;
@@ -228,9 +224,10 @@ async fn the_sdk_gets_posts_to_and_deletes_a_connection_then_sees_gone() {
     .await;
 }
 
-#[tokio::test]
-async fn two_hundred_clients_receive_ten_sequential_broadcasts_complete_and_in_order() {
-    let gateway = start_gateway().await;
+async fn two_hundred_clients_receive_ten_sequential_broadcasts_complete_and_in_order(
+    store: StoreKind,
+) {
+    let gateway = start_gateway_on(store).await;
     let mut clients = Vec::new();
     for _ in 0..200 {
         clients.push(Client::connect(&gateway.websocket_url()).await);
@@ -255,3 +252,15 @@ async fn two_hundred_clients_receive_ten_sequential_broadcasts_complete_and_in_o
         assert_eq!(reader.unwrap(), (0..10).collect::<Vec<u64>>());
     }
 }
+
+on_every_store!(
+    three_clients_receive_one_broadcast_and_the_report_counts_three,
+    count_goes_from_three_to_two_after_one_client_closes,
+    a_row_whose_socket_vanished_is_removed_by_the_410_path_and_reported_gone,
+    a_malformed_broadcast_is_a_400_and_nobody_receives_anything,
+    ping_is_answered_with_pong_and_an_iso_timestamp,
+    hello_is_answered_with_welcome_the_16_character_id_and_the_client_id,
+    bad_client_messages_get_an_error_frame_and_the_socket_stays_open,
+    the_sdk_gets_posts_to_and_deletes_a_connection_then_sees_gone,
+    two_hundred_clients_receive_ten_sequential_broadcasts_complete_and_in_order,
+);

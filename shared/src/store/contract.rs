@@ -86,9 +86,7 @@ pub async fn listing_is_complete_across_pages(
     page_size: usize,
 ) {
     let expected: HashSet<String> = (0..total).map(|i| format!("conn-{i:05}")).collect();
-    for id in &expected {
-        store.put(sample_connection(id)).await.unwrap();
-    }
+    put_all(store, &expected).await;
     let listed = list_segment(store, Segment::WHOLE, page_size).await;
     assert_eq!(listed.len(), total, "no id listed twice");
     assert_eq!(listed.into_iter().collect::<HashSet<_>>(), expected);
@@ -160,9 +158,7 @@ pub async fn listing_is_complete_across_segments(
     segments: u32,
 ) {
     let expected: HashSet<String> = (0..total).map(|i| format!("seg-{i:05}")).collect();
-    for id in &expected {
-        store.put(sample_connection(id)).await.unwrap();
-    }
+    put_all(store, &expected).await;
     let mut listed = Vec::new();
     for segment in Segment::all(segments) {
         let share = list_segment(store, segment, 250).await;
@@ -174,6 +170,16 @@ pub async fn listing_is_complete_across_segments(
     }
     assert_eq!(listed.len(), total, "segments are disjoint");
     assert_eq!(listed.into_iter().collect::<HashSet<_>>(), expected);
+}
+
+/// Stores a connection for each id, 32 at a time.
+async fn put_all(store: &impl ConnectionStore, ids: &HashSet<String>) {
+    use futures::StreamExt;
+    futures::stream::iter(ids)
+        .for_each_concurrent(32, |id| async move {
+            store.put(sample_connection(id)).await.unwrap()
+        })
+        .await;
 }
 
 /// Follows the cursor until the segment's listing ends.
