@@ -340,3 +340,82 @@ macro_rules! on_every_store {
         }
     };
 }
+
+/// A DynamoDB Local of a test's own, which the test may stop and start again. Its data lives in
+/// a temporary folder, so it survives a restart; it is killed when dropped.
+pub struct OwnDynamoDbLocal {
+    port: u16,
+    data: std::path::PathBuf,
+    process: Option<std::process::Child>,
+}
+
+impl OwnDynamoDbLocal {
+    /// Starts one on a free loopback port. `DYNAMODB_LOCAL_HOME` (set by `make test`) names the
+    /// folder holding `DynamoDBLocal.jar`.
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let data =
+            std::env::temp_dir().join(format!("ws-bridge-ddb-{port}-{:x}", rand::random::<u32>()));
+        std::fs::create_dir_all(&data).unwrap();
+        let mut local = Self {
+            port,
+            data,
+            process: None,
+        };
+        local.resume().await;
+        local
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the process (again) and waits until it answers.
+    pub async fn resume(&mut self) {
+        let home = std::env::var("DYNAMODB_LOCAL_HOME").unwrap_or_else(|_| {
+            panic!("DYNAMODB_LOCAL_HOME is not set: run the tests with `make test`")
+        });
+        let child = std::process::Command::new("java")
+            .arg(format!("-Djava.library.path={home}/DynamoDBLocal_lib"))
+            .args([
+                "-jar",
+                &format!("{home}/DynamoDBLocal.jar"),
+                "-port",
+                &self.port.to_string(),
+            ])
+            .arg("-dbPath")
+            .arg(&self.data)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("java starts DynamoDB Local");
+        self.process = Some(child);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "DynamoDB Local did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Kills the process: from now on every call to it fails.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnDynamoDbLocal {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
