@@ -69,7 +69,7 @@ pub struct GatewayConfig {
 
 impl GatewayConfig {
     /// The defaults, as `local-gateway` with no flags would run, but on a free loopback port.
-    pub fn for_tests() -> Self {
+    pub fn on_free_port() -> Self {
         let mut config = Self::parse_from(["local-gateway"]);
         config.port = 0;
         config

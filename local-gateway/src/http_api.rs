@@ -2,6 +2,7 @@
 //! API Gateway HTTP API (payload 2.0) event, and the function's result becomes the response.
 
 use crate::ids::new_id;
+use crate::responses;
 use crate::routes::HttpRoute;
 use crate::state::{GatewayState, InvocationFailure};
 use axum::body::Body;
@@ -26,16 +27,16 @@ pub async fn invoke_route(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        return message_response(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+        return responses::message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
     let event = v2_event(&gateway, &route, peer, &parts, &body);
     match gateway.invoke(&route.function, &event).await {
         Ok(result) => proxy_result_response(&result),
         Err(InvocationFailure::Function(_)) => {
-            message_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            responses::message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
         Err(InvocationFailure::TimedOut) => {
-            message_response(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+            responses::message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
         }
     }
 }
@@ -137,7 +138,7 @@ fn v2_event(
 /// Turns a payload-2.0 proxy result into the HTTP response API Gateway would send.
 fn proxy_result_response(result: &[u8]) -> Response {
     let Ok(Value::Object(result)) = serde_json::from_slice::<Value>(result) else {
-        return message_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+        return responses::message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     };
     let status = result
         .get("statusCode")
@@ -174,15 +175,5 @@ fn proxy_result_response(result: &[u8]) -> Response {
             }
         }
     }
-    response
-}
-
-/// HTTP API's own error answers: `{"message":"…"}`.
-fn message_response(status: StatusCode, message: &str) -> Response {
-    let mut response = (status, json!({ "message": message }).to_string()).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     response
 }

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod management;
 pub mod project;
 pub mod registry;
+pub mod responses;
 pub mod routes;
 pub mod server;
 pub mod state;

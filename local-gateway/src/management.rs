@@ -2,12 +2,13 @@
 //! statuses and error shapes, so the real SDK classifies every answer (reference §3).
 
 use crate::events::Disconnect;
+use crate::responses;
 use crate::state::GatewayState;
 use axum::body::Body;
 use axum::extract::ws::Message;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderValue, StatusCode};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use ws_bridge::time::iso8601_from_epoch_ms;
@@ -18,17 +19,12 @@ pub const MAX_POST_BYTES: usize = 131_072;
 /// An error answer: the SDKs read the type from `x-amzn-ErrorType`, and the body is empty or
 /// JSON, never plain text (checklist 52).
 pub fn aws_error(status: StatusCode, error_type: &str, message: Option<&str>) -> Response {
-    let body = message
-        .map(|message| json!({ "message": message }).to_string())
-        .unwrap_or_default();
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    let mut response = match message {
+        Some(text) => responses::message(status, text),
+        None => responses::json(status, String::new()),
+    };
     if let Ok(value) = HeaderValue::from_str(error_type) {
-        headers.insert("x-amzn-ErrorType", value);
+        response.headers_mut().insert("x-amzn-ErrorType", value);
     }
     response
 }
@@ -101,12 +97,7 @@ pub async fn get_connection(
         "identity": identity,
         "lastActiveAt": iso8601_from_epoch_ms(connection.last_active_ms()),
     });
-    let mut response = (StatusCode::OK, body.to_string()).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+    responses::json(StatusCode::OK, body.to_string())
 }
 
 pub async fn delete_connection(
@@ -132,16 +123,7 @@ pub async fn fallback(request: Request<Body>) -> Response {
     if path.contains("/@connections") {
         forbidden()
     } else {
-        let mut response = (
-            StatusCode::NOT_FOUND,
-            json!({ "message": "Not Found" }).to_string(),
-        )
-            .into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        response
+        responses::message(StatusCode::NOT_FOUND, "Not Found")
     }
 }
 

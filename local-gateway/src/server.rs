@@ -11,7 +11,6 @@ use crate::routes::RouteTable;
 use crate::state::GatewayState;
 use crate::{http_api, websocket};
 use aws_config::BehaviorVersion;
-use aws_sdk_dynamodb::config::{Credentials, Region};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::routing::{MethodFilter, get, on, post};
 use axum::{Router, ServiceExt};
@@ -111,14 +110,8 @@ pub async fn dynamodb_store(config: &GatewayConfig) -> Result<DynamoDbStore, Gat
     if let Some(endpoint) = &config.dynamodb_endpoint {
         loader = loader
             .endpoint_url(endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "ws-bridge-local",
-            ));
+            .region(ws_bridge::local::region())
+            .credentials_provider(ws_bridge::local::credentials());
     }
     let sdk_config = loader.load().await;
     let store = DynamoDbStore::new(

@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod handlers;
+pub mod local;
 pub mod protocol;
 pub mod pusher;
 pub mod settings;

@@ -2,7 +2,7 @@
 
 use crate::Error;
 use async_trait::async_trait;
-use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_apigatewaymanagement::config::BehaviorVersion;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, SdkError};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use aws_sdk_apigatewaymanagement::{Client, Config};
@@ -71,14 +71,8 @@ impl ApiGatewayPusher {
     pub fn local(endpoint: &str) -> Self {
         let config = Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "ws-bridge-local",
-            ))
+            .region(crate::local::region())
+            .credentials_provider(crate::local::credentials())
             .endpoint_url(endpoint)
             .build();
         Self {

@@ -17,7 +17,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A gateway with the project's routes on the in-memory store.
 pub async fn start_gateway() -> RunningGateway {
-    local_gateway::start(GatewayConfig::for_tests())
+    local_gateway::start(GatewayConfig::on_free_port())
         .await
         .expect("gateway starts")
 }
@@ -94,6 +94,21 @@ impl Client {
 
     pub async fn send_text(&mut self, text: &str) {
         self.socket.send(Message::text(text)).await.expect("send");
+    }
+
+    /// Sends one text message as `count` frames each carrying `fragment`.
+    pub async fn send_fragmented(&mut self, fragment: &str, count: usize) {
+        use tungstenite::protocol::frame::Frame;
+        use tungstenite::protocol::frame::coding::{Data, OpCode};
+        for i in 0..count {
+            let opcode = if i == 0 {
+                OpCode::Data(Data::Text)
+            } else {
+                OpCode::Data(Data::Continue)
+            };
+            let frame = Frame::message(fragment.to_owned(), opcode, i + 1 == count);
+            self.send(Message::Frame(frame)).await;
+        }
     }
 
     pub async fn send(&mut self, message: Message) {
@@ -295,24 +310,27 @@ pub fn unique_table() -> String {
     format!("e2e-{:016x}", rand::random::<u64>())
 }
 
+/// Gateway settings for `--store dynamodb` at `endpoint`, with a table no other test uses.
+pub fn dynamodb_config(endpoint: &str) -> GatewayConfig {
+    let mut config = GatewayConfig::on_free_port();
+    config.store = local_gateway::StoreKind::Dynamodb;
+    config.dynamodb_endpoint = Some(endpoint.to_owned());
+    config.connections_table = unique_table();
+    config
+}
+
 /// A gateway with the project's routes on `store`; on DynamoDB, with a table of its own.
 pub async fn start_gateway_on(store: local_gateway::StoreKind) -> RunningGateway {
-    let mut config = GatewayConfig::for_tests();
-    config.store = store;
-    if store == local_gateway::StoreKind::Dynamodb {
-        config.dynamodb_endpoint = Some(dynamodb_endpoint());
-        config.connections_table = unique_table();
-    }
+    let config = match store {
+        local_gateway::StoreKind::Memory => GatewayConfig::on_free_port(),
+        local_gateway::StoreKind::Dynamodb => dynamodb_config(&dynamodb_endpoint()),
+    };
     local_gateway::start(config).await.expect("gateway starts")
 }
 
 /// A DynamoDB store on DynamoDB Local with a new table of its own.
 pub async fn fresh_dynamodb_store(endpoint: &str) -> ws_bridge::DynamoDbStore {
-    let mut config = GatewayConfig::for_tests();
-    config.store = local_gateway::StoreKind::Dynamodb;
-    config.dynamodb_endpoint = Some(endpoint.to_owned());
-    config.connections_table = unique_table();
-    local_gateway::server::dynamodb_store(&config)
+    local_gateway::server::dynamodb_store(&dynamodb_config(endpoint))
         .await
         .expect("table created")
 }

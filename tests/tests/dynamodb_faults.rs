@@ -1,17 +1,14 @@
 //! A store that goes down mid-run: the gateway refuses what needs the store with clear errors,
 //! keeps serving the rest, and recovers when the store is back.
 
-use local_gateway::{GatewayConfig, StoreKind};
-use ws_bridge_e2e::{Client, OwnDynamoDbLocal, broadcast, http, refused_status, unique_table};
+use ws_bridge_e2e::{Client, OwnDynamoDbLocal, broadcast, dynamodb_config, http, refused_status};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_dynamodb_down_connects_fail_with_5xx_broadcast_is_503_and_all_recovers_after() {
     let mut dynamodb = OwnDynamoDbLocal::start().await;
-    let mut config = GatewayConfig::for_tests();
-    config.store = StoreKind::Dynamodb;
-    config.dynamodb_endpoint = Some(dynamodb.endpoint());
-    config.connections_table = unique_table();
-    let gateway = local_gateway::start(config).await.expect("gateway starts");
+    let gateway = local_gateway::start(dynamodb_config(&dynamodb.endpoint()))
+        .await
+        .expect("gateway starts");
     let mut connected = Client::connect(&gateway.websocket_url()).await;
 
     dynamodb.stop();

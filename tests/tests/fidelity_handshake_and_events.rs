@@ -81,7 +81,7 @@ fn keys(value: &Value) -> Vec<String> {
 #[tokio::test]
 async fn checklist_01_02_connect_status_becomes_the_handshake_status_and_nothing_opens() {
     let gateway = start_gateway_with(
-        GatewayConfig::for_tests(),
+        GatewayConfig::on_free_port(),
         only_connect(answering("deny", 401, json!({}))),
     )
     .await;
@@ -89,7 +89,7 @@ async fn checklist_01_02_connect_status_becomes_the_handshake_status_and_nothing
     assert_eq!(gateway.open_connections(), 0);
 
     let gateway = start_gateway_with(
-        GatewayConfig::for_tests(),
+        GatewayConfig::on_free_port(),
         only_connect(answering("allow", 201, json!({}))),
     )
     .await;
@@ -100,7 +100,8 @@ async fn checklist_01_02_connect_status_becomes_the_handshake_status_and_nothing
 #[tokio::test]
 async fn checklist_03_a_connect_function_that_fails_or_panics_gives_502() {
     for function in [failing("connect"), panicking("connect")] {
-        let gateway = start_gateway_with(GatewayConfig::for_tests(), only_connect(function)).await;
+        let gateway =
+            start_gateway_with(GatewayConfig::on_free_port(), only_connect(function)).await;
         assert_eq!(refused_status(&gateway.websocket_url()).await, 502);
         assert_eq!(gateway.open_connections(), 0);
     }
@@ -108,7 +109,7 @@ async fn checklist_03_a_connect_function_that_fails_or_panics_gives_502() {
 
 #[tokio::test]
 async fn checklist_05_without_a_connect_route_every_handshake_is_accepted() {
-    let gateway = start_gateway_with(GatewayConfig::for_tests(), RouteTable::default()).await;
+    let gateway = start_gateway_with(GatewayConfig::on_free_port(), RouteTable::default()).await;
     let _client = Client::connect(&gateway.websocket_url()).await;
     assert_eq!(gateway.open_connections(), 1);
 }
@@ -117,7 +118,7 @@ async fn checklist_05_without_a_connect_route_every_handshake_is_accepted() {
 async fn checklist_04_06_post_to_a_connection_whose_connect_has_not_returned_is_gone() {
     let (events, mut received) = mpsc::unbounded_channel();
     let routes = only_connect(slow("connect", Duration::from_millis(700), events));
-    let gateway = start_gateway_with(GatewayConfig::for_tests(), routes).await;
+    let gateway = start_gateway_with(GatewayConfig::on_free_port(), routes).await;
     let sdk = management_client(&gateway);
     let url = gateway.websocket_url();
     let handshake = tokio::spawn(async move { Client::connect(&url).await });
@@ -154,7 +155,7 @@ async fn checklist_04_06_post_to_a_connection_whose_connect_has_not_returned_is_
 #[tokio::test]
 async fn checklist_07_the_body_returned_by_connect_is_never_delivered() {
     let routes = only_connect(answering("connect", 200, json!({ "body": "secret" })));
-    let gateway = start_gateway_with(GatewayConfig::for_tests(), routes).await;
+    let gateway = start_gateway_with(GatewayConfig::on_free_port(), routes).await;
     let mut client = Client::connect(&gateway.websocket_url()).await;
     client.expect_silence(Duration::from_millis(300)).await;
 }
@@ -166,7 +167,7 @@ async fn checklist_08_a_subprotocol_returned_by_connect_is_on_the_101() {
         200,
         json!({ "headers": { "Sec-WebSocket-Protocol": "chat.v1" } }),
     ));
-    let gateway = start_gateway_with(GatewayConfig::for_tests(), routes).await;
+    let gateway = start_gateway_with(GatewayConfig::on_free_port(), routes).await;
     let mut request = gateway.websocket_url().into_client_request().unwrap();
     request
         .headers_mut()
@@ -186,7 +187,7 @@ async fn checklist_08_a_subprotocol_returned_by_connect_is_on_the_101() {
 #[tokio::test]
 async fn checklist_09_10_13_17_18_19_20_21_23_24_the_connect_event_has_aws_shape() {
     let (routes, mut events) = recording_routes();
-    let gateway = start_gateway_with(GatewayConfig::for_tests(), routes).await;
+    let gateway = start_gateway_with(GatewayConfig::on_free_port(), routes).await;
     let mut request = format!("{}?room=lobby&tag=a&tag=b", gateway.websocket_url())
         .into_client_request()
         .unwrap();
@@ -303,7 +304,7 @@ async fn checklist_09_10_13_17_18_19_20_21_23_24_the_connect_event_has_aws_shape
 #[tokio::test]
 async fn checklist_10_21_without_query_or_user_agent_those_keys_are_absent() {
     let (routes, mut events) = recording_routes();
-    let gateway = start_gateway_with(GatewayConfig::for_tests(), routes).await;
+    let gateway = start_gateway_with(GatewayConfig::on_free_port(), routes).await;
     let _client = Client::connect(&gateway.websocket_url()).await;
 
     let event = next_event(&mut events).await;
@@ -320,7 +321,7 @@ async fn checklist_10_21_without_query_or_user_agent_those_keys_are_absent() {
 #[tokio::test]
 async fn checklist_11_14_16_18_22_25_message_events_have_aws_shape() {
     let (routes, mut events) = recording_routes();
-    let gateway = start_gateway_with(GatewayConfig::for_tests(), routes).await;
+    let gateway = start_gateway_with(GatewayConfig::on_free_port(), routes).await;
     let mut client = Client::connect(&gateway.websocket_url()).await;
     let connect = next_event(&mut events).await;
 
@@ -352,7 +353,7 @@ async fn checklist_11_14_16_18_22_25_message_events_have_aws_shape() {
 #[tokio::test]
 async fn checklist_12_15_41_a_close_without_status_reports_1005_with_the_fixed_headers() {
     let (routes, mut events) = recording_routes();
-    let gateway = start_gateway_with(GatewayConfig::for_tests(), routes).await;
+    let gateway = start_gateway_with(GatewayConfig::on_free_port(), routes).await;
     let client = Client::connect(&format!("{}?room=x", gateway.websocket_url())).await;
     let connect = next_event(&mut events).await;
 
@@ -389,7 +390,7 @@ async fn checklist_12_15_41_a_close_without_status_reports_1005_with_the_fixed_h
 async fn checklist_42_a_client_close_code_and_reason_reach_disconnect() {
     for (code, reason) in [(4001u16, "bye now"), (1001, "")] {
         let (routes, mut events) = recording_routes();
-        let gateway = start_gateway_with(GatewayConfig::for_tests(), routes).await;
+        let gateway = start_gateway_with(GatewayConfig::on_free_port(), routes).await;
         let client = Client::connect(&gateway.websocket_url()).await;
         next_event(&mut events).await;
 
@@ -409,7 +410,7 @@ async fn checklist_42_a_client_close_code_and_reason_reach_disconnect() {
 #[tokio::test]
 async fn checklist_43_50_delete_connection_closes_the_client_and_reports_1000() {
     let (routes, mut events) = recording_routes();
-    let gateway = start_gateway_with(GatewayConfig::for_tests(), routes).await;
+    let gateway = start_gateway_with(GatewayConfig::on_free_port(), routes).await;
     let mut client = Client::connect(&gateway.websocket_url()).await;
     let id = next_event(&mut events).await["requestContext"]["connectionId"]
         .as_str()

@@ -8,8 +8,6 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use ws_bridge_e2e::functions::{answering, echo, failing, panicking, recording, slow};
 use ws_bridge_e2e::{Client, management_client, next_event, start_gateway, start_gateway_with};
 
@@ -24,7 +22,7 @@ async fn checklist_27_28_29_without_default_unmatched_messages_get_the_forbidden
         custom: [("known".to_owned(), Route::two_way(echo("known")))].into(),
         ..Default::default()
     };
-    let gateway = start_gateway_with(GatewayConfig::for_tests(), routes).await;
+    let gateway = start_gateway_with(GatewayConfig::on_free_port(), routes).await;
     let mut client = Client::connect(&gateway.websocket_url()).await;
 
     for unmatched in [r#"{"action":"unknown"}"#, r#"{"no":"action"}"#, "not json"] {
@@ -64,7 +62,7 @@ async fn checklist_25_26_27_30_selection_is_exact_and_never_picks_connect_or_dis
         .into(),
         ..Default::default()
     };
-    let gateway = start_gateway_with(GatewayConfig::for_tests(), routes).await;
+    let gateway = start_gateway_with(GatewayConfig::on_free_port(), routes).await;
     let mut client = Client::connect(&gateway.websocket_url()).await;
 
     for (message, route_key) in [
@@ -95,7 +93,7 @@ async fn checklist_31_32_35_one_way_routes_reply_nothing_two_way_routes_reply_th
         .into(),
         ..Default::default()
     };
-    let gateway = start_gateway_with(GatewayConfig::for_tests(), routes).await;
+    let gateway = start_gateway_with(GatewayConfig::on_free_port(), routes).await;
     let mut client = Client::connect(&gateway.websocket_url()).await;
 
     client.send_text(r#"{"action":"oneway"}"#).await;
@@ -120,7 +118,7 @@ async fn checklist_33_a_failing_or_panicking_function_sends_internal_server_erro
         .into(),
         ..Default::default()
     };
-    let gateway = start_gateway_with(GatewayConfig::for_tests(), routes).await;
+    let gateway = start_gateway_with(GatewayConfig::on_free_port(), routes).await;
     let mut client = Client::connect(&gateway.websocket_url()).await;
 
     for action in ["panic", "fail"] {
@@ -147,7 +145,7 @@ async fn checklist_33_a_failing_or_panicking_function_sends_internal_server_erro
 
 #[tokio::test]
 async fn checklist_34_an_integration_over_its_timeout_sends_the_timeout_frame() {
-    let mut config = GatewayConfig::for_tests();
+    let mut config = GatewayConfig::on_free_port();
     config.integration_timeout_ms = 200;
     let (events, _received) = mpsc::unbounded_channel();
     let routes = RouteTable {
@@ -204,20 +202,7 @@ async fn checklist_37_a_message_over_128_kb_in_small_frames_closes_with_1009() {
 
     // Five 30 KB fragments: each frame is within the limit, the message is not.
     let fragment = "y".repeat(30 * 1024);
-    for i in 0..5 {
-        let opcode = if i == 0 {
-            OpCode::Data(Data::Text)
-        } else {
-            OpCode::Data(Data::Continue)
-        };
-        client
-            .send(Message::Frame(Frame::message(
-                fragment.clone(),
-                opcode,
-                i == 4,
-            )))
-            .await;
-    }
+    client.send_fragmented(&fragment, 5).await;
 
     assert_eq!(
         client.expect_close().await.map(|f| u16::from(f.code)),
@@ -231,31 +216,18 @@ async fn checklist_37_a_message_within_the_limits_in_several_frames_is_accepted(
         default: Some(Route::two_way(echo("echo"))),
         ..Default::default()
     };
-    let gateway = start_gateway_with(GatewayConfig::for_tests(), routes).await;
+    let gateway = start_gateway_with(GatewayConfig::on_free_port(), routes).await;
     let mut client = Client::connect(&gateway.websocket_url()).await;
 
     let fragment = "z".repeat(30 * 1024);
-    for i in 0..4 {
-        let opcode = if i == 0 {
-            OpCode::Data(Data::Text)
-        } else {
-            OpCode::Data(Data::Continue)
-        };
-        client
-            .send(Message::Frame(Frame::message(
-                fragment.clone(),
-                opcode,
-                i == 3,
-            )))
-            .await;
-    }
+    client.send_fragmented(&fragment, 4).await;
 
     assert_eq!(client.recv_text().await.len(), 4 * 30 * 1024);
 }
 
 #[tokio::test]
 async fn checklist_38_an_idle_connection_is_closed_with_1001_going_away() {
-    let mut config = GatewayConfig::for_tests();
+    let mut config = GatewayConfig::on_free_port();
     config.idle_timeout_secs = 1;
     let (events, mut received) = mpsc::unbounded_channel();
     let ok = json!({ "statusCode": 200 });
@@ -288,7 +260,7 @@ async fn checklist_38_an_idle_connection_is_closed_with_1001_going_away() {
 
 #[tokio::test]
 async fn checklist_39_59_pushed_messages_reset_the_idle_timer_but_protocol_pings_do_not() {
-    let mut config = GatewayConfig::for_tests();
+    let mut config = GatewayConfig::on_free_port();
     config.idle_timeout_secs = 1;
     let gateway = start_gateway_with(config, RouteTable::default()).await;
     let sdk = management_client(&gateway);
@@ -351,7 +323,7 @@ async fn forbidden_frame_connection_id(client: &mut Client) -> String {
 
 #[tokio::test]
 async fn checklist_40_a_connection_is_closed_at_its_maximum_duration_despite_activity() {
-    let mut config = GatewayConfig::for_tests();
+    let mut config = GatewayConfig::on_free_port();
     config.max_connection_secs = 1;
     let routes = RouteTable {
         default: Some(Route::two_way(echo("echo"))),
@@ -514,7 +486,7 @@ async fn checklist_59_protocol_pings_are_answered_and_never_routed() {
         ))),
         ..Default::default()
     };
-    let gateway = start_gateway_with(GatewayConfig::for_tests(), routes).await;
+    let gateway = start_gateway_with(GatewayConfig::on_free_port(), routes).await;
     let mut client = Client::connect(&gateway.websocket_url()).await;
 
     client

@@ -23,7 +23,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let mut config = GatewayConfig::for_tests();
+    let mut config = GatewayConfig::on_free_port();
     config.store = StoreKind::Dynamodb;
     config.dynamodb_endpoint = args.dynamodb_endpoint;
     config.connections_table = args.connections_table;
