@@ -17,6 +17,9 @@ pub struct ConnectionContext {
     pub domain_name: String,
     pub stage: String,
     pub api_id: String,
+    /// What a REQUEST authorizer returned (`principalId`, context keys): repeated in every event
+    /// of the connection (checklist 57).
+    pub authorizer: Option<Map<String, Value>>,
 }
 
 /// The handshake as the client sent it.
@@ -138,6 +141,9 @@ fn request_context(
     context.insert("domainName".into(), ctx.domain_name.clone().into());
     context.insert("connectionId".into(), ctx.connection_id.clone().into());
     context.insert("apiId".into(), ctx.api_id.clone().into());
+    if let Some(authorizer) = &ctx.authorizer {
+        context.insert("authorizer".into(), Value::Object(authorizer.clone()));
+    }
     match extra {
         Some(Extra::Message) => {
             context.insert("messageId".into(), new_id().into());
@@ -161,7 +167,7 @@ pub fn clf_time(epoch_ms: i64) -> String {
 }
 
 /// The last value of each name, as API Gateway folds repeated names in the single-value map.
-fn single_value_map(pairs: &[(String, String)]) -> Value {
+pub fn single_value_map(pairs: &[(String, String)]) -> Value {
     let mut map = Map::new();
     for (name, value) in pairs {
         map.insert(name.clone(), Value::String(value.clone()));
@@ -169,7 +175,7 @@ fn single_value_map(pairs: &[(String, String)]) -> Value {
     Value::Object(map)
 }
 
-fn multi_value_map(pairs: &[(String, String)]) -> Value {
+pub fn multi_value_map(pairs: &[(String, String)]) -> Value {
     let mut map = Map::new();
     for (name, value) in pairs {
         if let Value::Array(values) = map

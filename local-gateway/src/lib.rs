@@ -6,6 +6,7 @@
 //! events ([`events`]); by default these are ws-bridge's own handlers, run in-process.
 //! The behaviour follows the conformance checklist of the reference; each rule's code names it.
 
+pub mod authorizer;
 pub mod config;
 pub mod error;
 pub mod events;

@@ -70,6 +70,7 @@ pub fn project_routes(
         disconnect: Some(Route::one_way(ws_disconnect)),
         default: Some(Route::two_way(ws_default)),
         custom: Default::default(),
+        authorizer: None,
         http: vec![
             HttpRoute {
                 method: http::Method::POST,

@@ -56,6 +56,8 @@ pub struct RouteTable {
     /// by API Gateway, so messages can never select `$connect` or `$disconnect` (checklist 30).
     pub custom: HashMap<String, Route>,
     pub http: Vec<HttpRoute>,
+    /// A REQUEST authorizer that runs before `$connect`.
+    pub authorizer: Option<crate::authorizer::Authorizer>,
 }
 
 impl RouteTable {

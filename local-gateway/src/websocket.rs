@@ -1,6 +1,7 @@
 //! The WebSocket side: the handshake waits for `$connect`, then one task per connection reads
 //! frames, writes what `@connections` and route responses queue, and enforces the limits.
 
+use crate::authorizer;
 use crate::events::{self, ConnectionContext, Disconnect, Handshake};
 use crate::ids::new_id;
 use crate::registry::{LiveConnection, Outbound};
@@ -53,7 +54,7 @@ pub async fn upgrade(
         Err(rejection) => return rejection.into_response(),
     };
     let now = now_epoch_ms();
-    let context = ConnectionContext {
+    let mut context = ConnectionContext {
         connection_id: new_id(),
         connected_at: now,
         source_ip: peer.ip().to_string(),
@@ -61,22 +62,30 @@ pub async fn upgrade(
         domain_name: header_text(&headers, header::HOST).unwrap_or_else(|| peer.to_string()),
         stage: gateway.config.stage.clone(),
         api_id: gateway.config.api_id.clone(),
+        authorizer: None,
     };
+    let handshake = Handshake {
+        headers: headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        query: uri.query().map(str::to_owned),
+    };
+
+    if let Some(authorizer) = &gateway.routes.authorizer {
+        match authorizer::authorize(&gateway, authorizer, &context, &handshake, now).await {
+            Ok(block) => context.authorizer = Some(block),
+            Err(status) => return status.into_response(),
+        }
+    }
 
     let mut subprotocol = None;
     if let Some(route) = &gateway.routes.connect {
-        let handshake = Handshake {
-            headers: headers
-                .iter()
-                .map(|(name, value)| {
-                    (
-                        name.as_str().to_owned(),
-                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            query: uri.query().map(str::to_owned),
-        };
         let event = events::connect_event(&context, &handshake, now);
         match gateway.invoke_ws(&route.function, &event).await {
             Ok(response) => {

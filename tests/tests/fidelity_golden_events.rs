@@ -143,6 +143,7 @@ async fn checklist_09_to_24_events_match_the_reference_examples_field_by_field()
         )]
         .into(),
         http: Vec::new(),
+        authorizer: None,
     };
     let mut config = GatewayConfig::on_free_port();
     config.stage = "prod".into();

@@ -59,6 +59,7 @@ fn recording_routes() -> (RouteTable, mpsc::UnboundedReceiver<Value>) {
         )]
         .into(),
         http: Vec::new(),
+        authorizer: None,
     };
     (table, received)
 }
