@@ -62,6 +62,11 @@ pub struct GatewayConfig {
     #[arg(long, env = "GATEWAY_INTEGRATION_TIMEOUT_MS", default_value_t = 29_000)]
     pub integration_timeout_ms: u64,
 
+    /// Count protocol pings as activity for the idle timeout. AWS does not (by every account in
+    /// the reference), so it is off by default (checklist 59).
+    #[arg(long, env = "GATEWAY_PINGS_ARE_ACTIVITY", default_value_t = false)]
+    pub pings_are_activity: bool,
+
     /// Messages queued for one client before `@connections` answers 429 LimitExceededException.
     #[arg(long, env = "GATEWAY_CLIENT_QUEUE", default_value_t = 1024)]
     pub client_queue: usize,

@@ -190,8 +190,11 @@ async fn run_connection(
                     break disconnect(CLOSE_UNSUPPORTED);
                 }
                 // tungstenite queues the pong itself; flush it now. Control frames are never
-                // routed and do not count as activity (checklist 59).
+                // routed and, unless configured, do not count as activity (checklist 59).
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                    if gateway.config.pings_are_activity {
+                        connection.touch();
+                    }
                     let _ = socket.flush().await;
                 }
                 Some(Ok(Message::Close(frame))) => {

@@ -519,3 +519,59 @@ async fn gateway_survives_a_client_that_vanishes_mid_stream() {
     let mut fresh = Client::connect(&gateway.websocket_url()).await;
     assert_eq!(fresh.request(r#"{"action":"ping"}"#).await["type"], "pong");
 }
+
+#[tokio::test]
+async fn checklist_59_with_the_switch_on_protocol_pings_keep_a_connection_alive() {
+    let mut config = GatewayConfig::on_free_port();
+    config.idle_timeout_secs = 1;
+    config.pings_are_activity = true;
+    let gateway = start_gateway_with(config, RouteTable::default()).await;
+    let mut client = Client::connect(&gateway.websocket_url()).await;
+
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        client.send(Message::Ping(vec![1].into())).await;
+        assert!(
+            matches!(client.next().await, Some(Message::Pong(_))),
+            "still open"
+        );
+    }
+    assert_eq!(gateway.open_connections(), 1);
+}
+
+#[tokio::test]
+async fn checklist_44_disconnect_output_reaches_nobody_and_posts_to_the_closed_connection_are_gone()
+{
+    let (events, mut received) = mpsc::unbounded_channel();
+    let routes = RouteTable {
+        // A $disconnect that tries to answer: there is nobody left to answer to.
+        disconnect: Some(Route::two_way(recording(
+            "disconnect",
+            json!({ "statusCode": 200, "body": "goodbye" }),
+            events,
+        ))),
+        ..Default::default()
+    };
+    let gateway = start_gateway_with(GatewayConfig::on_free_port(), routes).await;
+    let sdk = management_client(&gateway);
+    let mut client = Client::connect(&gateway.websocket_url()).await;
+    let id = forbidden_frame_connection_id(&mut client).await;
+    let mut bystander = Client::connect(&gateway.websocket_url()).await;
+
+    client.close(None).await;
+    next_event(&mut received).await;
+
+    let late = sdk
+        .post_to_connection()
+        .connection_id(&id)
+        .data(b"late".to_vec().into())
+        .send()
+        .await
+        .expect_err("closed");
+    assert!(
+        late.as_service_error()
+            .is_some_and(|e| e.is_gone_exception()),
+        "{late:?}"
+    );
+    bystander.expect_silence(Duration::from_millis(200)).await;
+}
