@@ -33,6 +33,10 @@ pub struct GatewayConfig {
     #[arg(long, env = "GATEWAY_API_ID", default_value = "wsbridge01")]
     pub api_id: String,
 
+    /// A JSON file with the route table (see `route_config`); default: the project's routes.
+    #[arg(long, env = "GATEWAY_ROUTES")]
+    pub routes: Option<std::path::PathBuf>,
+
     /// Connection store for the handlers.
     #[arg(long, env = "GATEWAY_STORE", value_enum, default_value = "memory")]
     pub store: StoreKind,

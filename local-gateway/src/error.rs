@@ -10,6 +10,8 @@ pub enum GatewayError {
     },
     #[error("cannot set up the connection store: {0}")]
     Store(#[from] ws_bridge::Error),
+    #[error("cannot read the route configuration {path}: {reason}")]
+    RouteConfig { path: String, reason: String },
     #[error("invalid route {route}: {reason}")]
     Route { route: String, reason: String },
 }

@@ -17,6 +17,7 @@ pub mod management;
 pub mod project;
 pub mod registry;
 pub mod responses;
+pub mod route_config;
 pub mod routes;
 pub mod server;
 pub mod state;

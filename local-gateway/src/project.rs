@@ -12,13 +12,72 @@ use std::sync::Arc;
 use ws_bridge::handlers::{broadcast, connect, connections_count, default_route, disconnect};
 use ws_bridge::{ConnectionStore, MessagePusher, Settings};
 
-/// `$connect`, `$disconnect`, `$default` (two-way: it answers through the route response),
-/// `POST /broadcast` and `GET /connections/count`.
-pub fn project_routes(
+/// The five functions of `functions/`, run in-process.
+#[derive(Clone)]
+pub struct ProjectFunctions {
+    pub ws_connect: Arc<dyn LambdaFunction>,
+    pub ws_disconnect: Arc<dyn LambdaFunction>,
+    pub ws_default: Arc<dyn LambdaFunction>,
+    pub http_broadcast: Arc<dyn LambdaFunction>,
+    pub http_connections_count: Arc<dyn LambdaFunction>,
+}
+
+impl ProjectFunctions {
+    fn all(&self) -> [&Arc<dyn LambdaFunction>; 5] {
+        [
+            &self.ws_connect,
+            &self.ws_disconnect,
+            &self.ws_default,
+            &self.http_broadcast,
+            &self.http_connections_count,
+        ]
+    }
+
+    /// A function by its crate name, e.g. `ws-default`.
+    pub fn by_name(&self, name: &str) -> Option<Arc<dyn LambdaFunction>> {
+        self.all().into_iter().find(|f| f.name() == name).cloned()
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.all().into_iter().map(|f| f.name()).collect()
+    }
+
+    /// `POST /broadcast` and `GET /connections/count`.
+    pub fn http_routes(&self) -> Vec<HttpRoute> {
+        vec![
+            HttpRoute {
+                method: http::Method::POST,
+                path: "/broadcast".into(),
+                function: Arc::clone(&self.http_broadcast),
+            },
+            HttpRoute {
+                method: http::Method::GET,
+                path: "/connections/count".into(),
+                function: Arc::clone(&self.http_connections_count),
+            },
+        ]
+    }
+
+    /// The default route table: `$connect`, `$disconnect`, `$default` (two-way: it answers
+    /// through the route response), and the HTTP routes.
+    pub fn default_routes(&self) -> RouteTable {
+        RouteTable {
+            connect: Some(Route::one_way(Arc::clone(&self.ws_connect))),
+            disconnect: Some(Route::one_way(Arc::clone(&self.ws_disconnect))),
+            default: Some(Route::two_way(Arc::clone(&self.ws_default))),
+            custom: Default::default(),
+            authorizer: None,
+            http: self.http_routes(),
+        }
+    }
+}
+
+/// Builds the project's functions over `store` and `pusher`.
+pub fn project_functions(
     store: Arc<dyn ConnectionStore>,
     pusher: Arc<dyn MessagePusher>,
     settings: Settings,
-) -> RouteTable {
+) -> ProjectFunctions {
     let ws_connect = {
         let store = Arc::clone(&store);
         InProcess::shared(
@@ -65,24 +124,12 @@ pub fn project_routes(
         })
     };
 
-    RouteTable {
-        connect: Some(Route::one_way(ws_connect)),
-        disconnect: Some(Route::one_way(ws_disconnect)),
-        default: Some(Route::two_way(ws_default)),
-        custom: Default::default(),
-        authorizer: None,
-        http: vec![
-            HttpRoute {
-                method: http::Method::POST,
-                path: "/broadcast".into(),
-                function: http_broadcast,
-            },
-            HttpRoute {
-                method: http::Method::GET,
-                path: "/connections/count".into(),
-                function: http_count,
-            },
-        ],
+    ProjectFunctions {
+        ws_connect,
+        ws_disconnect,
+        ws_default,
+        http_broadcast,
+        http_connections_count: http_count,
     }
 }
 

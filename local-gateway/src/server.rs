@@ -5,8 +5,9 @@ use crate::config::{GatewayConfig, StoreKind};
 use crate::error::GatewayError;
 use crate::events::Disconnect;
 use crate::management;
-use crate::project::project_routes;
+use crate::project::project_functions;
 use crate::registry::Registry;
+use crate::route_config::RouteConfig;
 use crate::routes::RouteTable;
 use crate::state::GatewayState;
 use crate::{http_api, websocket};
@@ -94,10 +95,19 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
         StoreKind::Dynamodb => Arc::new(dynamodb_store(&config).await?),
     };
     let settings = Settings::from_env()?;
-    start_with(config, move |management_endpoint| {
+    let route_config = config
+        .routes
+        .as_deref()
+        .map(RouteConfig::load)
+        .transpose()?;
+    start_with(config, |management_endpoint| {
         let pusher = Arc::new(ApiGatewayPusher::local(management_endpoint));
-        let routes = project_routes(Arc::clone(&store), pusher, settings);
-        (store, routes)
+        let functions = project_functions(Arc::clone(&store), pusher, settings);
+        let routes = match route_config {
+            Some(route_config) => route_config.into_table(&functions)?,
+            None => functions.default_routes(),
+        };
+        Ok((store, routes))
     })
     .await
 }
@@ -126,7 +136,7 @@ pub async fn dynamodb_store(config: &GatewayConfig) -> Result<DynamoDbStore, Gat
 /// management endpoint (known only once the port is bound) for the functions' pushers.
 pub async fn start_with(
     config: GatewayConfig,
-    build: impl FnOnce(&str) -> (Arc<dyn ConnectionStore>, RouteTable),
+    build: impl FnOnce(&str) -> Result<(Arc<dyn ConnectionStore>, RouteTable), GatewayError>,
 ) -> Result<RunningGateway, GatewayError> {
     let address = SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(address)
@@ -140,7 +150,7 @@ pub async fn start_with(
         source,
     })?;
     let management_endpoint = format!("http://{addr}/{}", config.stage);
-    let (store, routes) = build(&management_endpoint);
+    let (store, routes) = build(&management_endpoint)?;
 
     let state = Arc::new(GatewayState {
         config,

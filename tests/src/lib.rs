@@ -268,7 +268,7 @@ pub async fn start_gateway_with(
 ) -> RunningGateway {
     let store: std::sync::Arc<dyn ws_bridge::ConnectionStore> =
         std::sync::Arc::new(ws_bridge::InMemoryStore::new());
-    local_gateway::start_with(config, move |_| (store, routes))
+    local_gateway::start_with(config, move |_| Ok((store, routes)))
         .await
         .expect("gateway starts")
 }
