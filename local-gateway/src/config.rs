@@ -71,6 +71,11 @@ pub struct GatewayConfig {
     #[arg(long, env = "GATEWAY_PINGS_ARE_ACTIVITY", default_value_t = false)]
     pub pings_are_activity: bool,
 
+    /// Refuse `@connections` requests that are not SigV4-signed for `execute-api` with 403, as
+    /// AWS does (checklist 53). Off by default so that curl works locally.
+    #[arg(long, env = "GATEWAY_REQUIRE_SIGV4", default_value_t = false)]
+    pub require_sigv4: bool,
+
     /// Messages queued for one client before `@connections` answers 429 LimitExceededException.
     #[arg(long, env = "GATEWAY_CLIENT_QUEUE", default_value_t = 1024)]
     pub client_queue: usize,

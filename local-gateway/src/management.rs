@@ -34,6 +34,53 @@ fn gone() -> Response {
     aws_error(StatusCode::GONE, "GoneException", None)
 }
 
+/// With `--require-sigv4`: the request must carry a SigV4 `Authorization` whose credential scope
+/// names the `execute-api` service (checklist 53). The signature's bytes are not verified: the
+/// gateway knows no secret keys.
+fn signed_for_execute_api(headers: &http::HeaderMap) -> Result<(), Response> {
+    let Some(authorization) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err(aws_error(
+            StatusCode::FORBIDDEN,
+            "MissingAuthenticationTokenException",
+            Some("Missing Authentication Token"),
+        ));
+    };
+    let scope_service = authorization
+        .strip_prefix("AWS4-HMAC-SHA256 ")
+        .and_then(|rest| {
+            rest.split(',')
+                .map(str::trim)
+                .find_map(|part| part.strip_prefix("Credential="))
+        })
+        .and_then(|credential| credential.split('/').nth(3));
+    if scope_service == Some("execute-api") {
+        Ok(())
+    } else {
+        Err(aws_error(
+            StatusCode::FORBIDDEN,
+            "InvalidSignatureException",
+            Some("The request signature is not for the execute-api service"),
+        ))
+    }
+}
+
+/// Applies [`signed_for_execute_api`] to the `@connections` routes when configured.
+pub async fn require_signature(
+    State(gateway): State<Arc<GatewayState>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if gateway.config.require_sigv4
+        && let Err(refusal) = signed_for_execute_api(request.headers())
+    {
+        return refusal;
+    }
+    next.run(request).await
+}
+
 pub fn forbidden() -> Response {
     aws_error(
         StatusCode::FORBIDDEN,

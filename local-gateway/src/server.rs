@@ -188,7 +188,11 @@ fn router(state: Arc<GatewayState>) -> Result<Router, GatewayError> {
             &format!("/{stage}/@connections/{{connection_id}}"),
             post(management::post_to_connection)
                 .get(management::get_connection)
-                .delete(management::delete_connection),
+                .delete(management::delete_connection)
+                .route_layer(axum::middleware::from_fn_with_state(
+                    Arc::clone(&state),
+                    management::require_signature,
+                )),
         );
     for route in state.routes.http.iter().cloned() {
         let path = format!("/{stage}{}", route.path);

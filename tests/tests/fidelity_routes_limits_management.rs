@@ -575,3 +575,49 @@ async fn checklist_44_disconnect_output_reaches_nobody_and_posts_to_the_closed_c
     );
     bystander.expect_silence(Duration::from_millis(200)).await;
 }
+
+#[tokio::test]
+async fn checklist_53_with_sigv4_required_unsigned_or_wrongly_scoped_requests_are_403() {
+    let mut config = GatewayConfig::on_free_port();
+    config.require_sigv4 = true;
+    let gateway = start_gateway_with(config, RouteTable::default()).await;
+    let mut client = Client::connect(&gateway.websocket_url()).await;
+    let id = forbidden_frame_connection_id(&mut client).await;
+    let url = format!(
+        "{}/@connections/{}",
+        gateway.http_url(),
+        id.replace('=', "%3D")
+    );
+    let http = reqwest::Client::new();
+
+    let unsigned = http.post(&url).body("x").send().await.unwrap();
+    assert_eq!(unsigned.status().as_u16(), 403);
+    assert_eq!(
+        unsigned.headers()["x-amzn-errortype"],
+        "MissingAuthenticationTokenException"
+    );
+
+    let other_service = http
+        .post(&url)
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00",
+        )
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_service.status().as_u16(), 403);
+    assert!(other_service.headers().contains_key("x-amzn-errortype"));
+    client.expect_silence(Duration::from_millis(100)).await;
+
+    // The SDK signs for execute-api: accepted.
+    management_client(&gateway)
+        .post_to_connection()
+        .connection_id(&id)
+        .data(b"signed".to_vec().into())
+        .send()
+        .await
+        .expect("signed request accepted");
+    assert_eq!(client.recv_text().await, "signed");
+}
