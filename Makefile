@@ -5,10 +5,13 @@ CARGO ?= cargo
 GATEWAY_ARGS ?=
 # `make run STORE=dynamodb` runs the gateway on DynamoDB Local (start it with `make dynamodb-local`).
 STORE ?= memory
+PYTHON ?= python3
+VENV := .venv
+PY_REQUIREMENTS := tests/python/requirements.txt
 DYNAMODB_LOCAL_PORT ?= 8000
 export DYNAMODB_LOCAL_PORT
 
-.PHONY: help run test fmt-check clippy unit-and-e2e check-rust fmt dynamodb-local dynamodb-local-stop
+.PHONY: help run test fmt-check clippy unit-and-e2e python-check check-rust fmt dynamodb-local dynamodb-local-stop
 
 help:
 	@echo "make run    start the local gateway on the embedded in-memory store (ws://127.0.0.1:3001/dev)"
@@ -25,7 +28,7 @@ else
 endif
 
 ## Formatting, clippy with warnings as errors, then every test of the workspace.
-test: check-rust fmt-check clippy unit-and-e2e
+test: check-rust fmt-check clippy unit-and-e2e python-check
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -37,6 +40,18 @@ clippy:
 # this started it).
 unit-and-e2e:
 	infra/dynamodb-local.sh with $(CARGO) test --workspace
+
+# The gateway seen by a second, independent client stack: Python websockets and boto3.
+python-check: $(VENV)/.installed
+	$(CARGO) build --quiet -p local-gateway --bin local-gateway
+	$(VENV)/bin/python tests/python/check_gateway.py target/debug/local-gateway
+
+# The virtualenv, reinstalled only when the pinned requirements change.
+$(VENV)/.installed: $(PY_REQUIREMENTS)
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "python3 not found: install Python 3 with venv (e.g. apt-get install python3 python3-venv)"; exit 1; }
+	$(PYTHON) -m venv $(VENV) || { echo "cannot create a virtualenv: install python3-venv"; exit 1; }
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(PY_REQUIREMENTS)
+	touch $@
 
 dynamodb-local: check-rust
 	infra/dynamodb-local.sh start
