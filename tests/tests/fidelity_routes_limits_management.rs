@@ -455,6 +455,41 @@ async fn checklist_49_62_get_connection_has_iso_timestamps_and_omits_a_missing_u
 }
 
 #[tokio::test]
+async fn checklist_49_last_active_at_moves_with_traffic_in_either_direction() {
+    let gateway = start_gateway().await;
+    let sdk = management_client(&gateway);
+    let mut client = Client::connect(&gateway.websocket_url()).await;
+    let id = client.connection_id().await;
+    let last_active = || async {
+        let info = sdk
+            .get_connection()
+            .connection_id(&id)
+            .send()
+            .await
+            .unwrap();
+        info.last_active_at().unwrap().as_nanos()
+    };
+
+    let before = last_active().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    client.send_text(r#"{"action":"ping"}"#).await;
+    client.recv_text().await;
+    let after_inbound = last_active().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    sdk.post_to_connection()
+        .connection_id(&id)
+        .data(b"out".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    client.recv_text().await;
+    let after_outbound = last_active().await;
+
+    assert!(after_inbound > before, "a client message moves it");
+    assert!(after_outbound > after_inbound, "a pushed message moves it");
+}
+
+#[tokio::test]
 async fn checklist_51_connections_without_the_stage_is_403_forbidden() {
     let gateway = start_gateway().await;
     let response = reqwest::Client::new()
