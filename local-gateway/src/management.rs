@@ -37,12 +37,12 @@ fn gone() -> Response {
 /// With `--require-sigv4`: the request must carry a SigV4 `Authorization` whose credential scope
 /// names the `execute-api` service (checklist 53). The signature's bytes are not verified: the
 /// gateway knows no secret keys.
-fn signed_for_execute_api(headers: &http::HeaderMap) -> Result<(), Response> {
+fn refusal_unless_signed_for_execute_api(headers: &http::HeaderMap) -> Option<Response> {
     let Some(authorization) = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     else {
-        return Err(aws_error(
+        return Some(aws_error(
             StatusCode::FORBIDDEN,
             "MissingAuthenticationTokenException",
             Some("Missing Authentication Token"),
@@ -57,9 +57,9 @@ fn signed_for_execute_api(headers: &http::HeaderMap) -> Result<(), Response> {
         })
         .and_then(|credential| credential.split('/').nth(3));
     if scope_service == Some("execute-api") {
-        Ok(())
+        None
     } else {
-        Err(aws_error(
+        Some(aws_error(
             StatusCode::FORBIDDEN,
             "InvalidSignatureException",
             Some("The request signature is not for the execute-api service"),
@@ -67,14 +67,14 @@ fn signed_for_execute_api(headers: &http::HeaderMap) -> Result<(), Response> {
     }
 }
 
-/// Applies [`signed_for_execute_api`] to the `@connections` routes when configured.
+/// Applies [`refusal_unless_signed_for_execute_api`] to the `@connections` routes when configured.
 pub async fn require_signature(
     State(gateway): State<Arc<GatewayState>>,
     request: Request,
     next: axum::middleware::Next,
 ) -> Response {
     if gateway.config.require_sigv4
-        && let Err(refusal) = signed_for_execute_api(request.headers())
+        && let Some(refusal) = refusal_unless_signed_for_execute_api(request.headers())
     {
         return refusal;
     }
