@@ -8,16 +8,22 @@ STORE ?= memory
 PYTHON ?= python3
 VENV := .venv
 PY_REQUIREMENTS := tests/python/requirements.txt
+# Deploy-side tools (cfn-lint, sam, cargo-lambda, zig), pinned, in their own virtualenv.
+TOOLS_VENV := .tools/venv
+TOOLS_REQUIREMENTS := infra/requirements-tools.txt
+TOOLS_BIN := $(abspath $(TOOLS_VENV))/bin
 DYNAMODB_LOCAL_PORT ?= 8000
 export DYNAMODB_LOCAL_PORT
 
-.PHONY: help run test fmt-check clippy unit-and-e2e python-check check-rust fmt dynamodb-local dynamodb-local-stop
+.PHONY: help run test fmt-check clippy unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
 
 help:
 	@echo "make run    start the local gateway on the embedded in-memory store (ws://127.0.0.1:3001/dev)"
 	@echo "make test   formatting, lints and every test (starts and stops DynamoDB Local itself)"
 	@echo "make dynamodb-local / dynamodb-local-stop   DynamoDB Local on 127.0.0.1:$(DYNAMODB_LOCAL_PORT), table created"
 	@echo "make run STORE=dynamodb   the gateway on DynamoDB Local"
+	@echo "make build  cargo lambda build --release: target/lambda/<function>/bootstrap"
+	@echo "make deploy sam build && sam deploy --guided"
 
 ## Start the local gateway on the in-memory store. Extra flags: make run GATEWAY_ARGS="--port 4000"
 run: check-rust
@@ -28,7 +34,7 @@ else
 endif
 
 ## Formatting, clippy with warnings as errors, then every test of the workspace.
-test: check-rust fmt-check clippy unit-and-e2e python-check
+test: check-rust fmt-check clippy template-check unit-and-e2e python-check
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -52,6 +58,31 @@ $(VENV)/.installed: $(PY_REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV) || { echo "cannot create a virtualenv: install python3-venv"; exit 1; }
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(PY_REQUIREMENTS)
 	touch $@
+
+$(TOOLS_VENV)/.installed: $(TOOLS_REQUIREMENTS)
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "python3 not found: install Python 3 with venv (e.g. apt-get install python3 python3-venv)"; exit 1; }
+	$(PYTHON) -m venv $(TOOLS_VENV) || { echo "cannot create a virtualenv: install python3-venv"; exit 1; }
+	$(TOOLS_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(TOOLS_REQUIREMENTS)
+	touch $@
+
+# The SAM template: cfn-lint, SAM's own validation, and agreement with infra/ and functions/.
+# sam validates offline; it only needs some region and credentials to be configured.
+template-check: $(TOOLS_VENV)/.installed
+	$(TOOLS_BIN)/cfn-lint template.yaml
+	AWS_ACCESS_KEY_ID=validate AWS_SECRET_ACCESS_KEY=validate SAM_CLI_TELEMETRY=0 \
+		$(TOOLS_BIN)/sam validate --lint --template template.yaml --region us-east-1
+	$(TOOLS_BIN)/python infra/check_template.py template.yaml
+
+# Release builds for Lambda (cross-linked with zig): target/lambda/<function>/bootstrap.
+build: check-rust $(TOOLS_VENV)/.installed
+	PATH="$(TOOLS_BIN):$$PATH" cargo lambda build --release
+	@ls -l target/lambda/*/bootstrap
+
+# Deploy with SAM: builds with cargo-lambda (the template's BuildMethod) and asks for the stack's
+# parameters the first time.
+deploy: check-rust $(TOOLS_VENV)/.installed
+	PATH="$(TOOLS_BIN):$$PATH" SAM_CLI_TELEMETRY=0 sam build --beta-features
+	PATH="$(TOOLS_BIN):$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided
 
 dynamodb-local: check-rust
 	infra/dynamodb-local.sh start

@@ -71,6 +71,11 @@ pub struct GatewayConfig {
     #[arg(long, env = "GATEWAY_PINGS_ARE_ACTIVITY", default_value_t = false)]
     pub pings_are_activity: bool,
 
+    /// Require `Authorization: Bearer <token>` on the HTTP routes, as the deployed API does
+    /// (the handlers check it). Unset: the routes are open.
+    #[arg(long, env = "API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+
     /// Refuse `@connections` requests that are not SigV4-signed for `execute-api` with 403, as
     /// AWS does (checklist 53). Off by default so that curl works locally.
     #[arg(long, env = "GATEWAY_REQUIRE_SIGV4", default_value_t = false)]

@@ -109,20 +109,17 @@ pub fn project_functions(
         )
     };
     let http_broadcast = {
-        let store = Arc::clone(&store);
+        let (store, settings) = (Arc::clone(&store), settings.clone());
         http_function("http-broadcast", move |request: Request| {
             let (store, pusher, settings) =
                 (Arc::clone(&store), Arc::clone(&pusher), settings.clone());
             async move { broadcast::handle(store.as_ref(), pusher.as_ref(), &settings, request).await }
         })
     };
-    let http_count = {
-        let store = Arc::clone(&store);
-        http_function("http-connections-count", move |request: Request| {
-            let store = Arc::clone(&store);
-            async move { connections_count::handle(store.as_ref(), request).await }
-        })
-    };
+    let http_count = http_function("http-connections-count", move |request: Request| {
+        let (store, settings) = (Arc::clone(&store), settings.clone());
+        async move { connections_count::handle(store.as_ref(), &settings, request).await }
+    });
 
     ProjectFunctions {
         ws_connect,

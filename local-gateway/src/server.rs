@@ -94,7 +94,8 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
         StoreKind::Memory => Arc::new(InMemoryStore::new()),
         StoreKind::Dynamodb => Arc::new(dynamodb_store(&config).await?),
     };
-    let settings = Settings::from_env()?;
+    let mut settings = Settings::from_env()?;
+    settings.api_token = config.api_token.clone().filter(|token| !token.is_empty());
     let route_config = config
         .routes
         .as_deref()

@@ -11,6 +11,9 @@ pub struct Settings {
     pub broadcast_concurrency: usize,
     /// `BROADCAST_PAGE_SIZE`: connection ids fetched per store page (default 1000).
     pub broadcast_page_size: usize,
+    /// `API_TOKEN`: when set, every HTTP route requires `Authorization: Bearer <token>`.
+    /// Unset (the local default): the routes are open.
+    pub api_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -18,6 +21,7 @@ impl Default for Settings {
         Self {
             broadcast_concurrency: 64,
             broadcast_page_size: 1000,
+            api_token: None,
         }
     }
 }
@@ -36,6 +40,7 @@ impl Settings {
                 .unwrap_or(defaults.broadcast_concurrency),
             broadcast_page_size: positive(&lookup, "BROADCAST_PAGE_SIZE")?
                 .unwrap_or(defaults.broadcast_page_size),
+            api_token: lookup("API_TOKEN").filter(|token| !token.is_empty()),
         })
     }
 }

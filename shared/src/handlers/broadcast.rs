@@ -18,6 +18,9 @@ pub async fn handle(
     settings: &Settings,
     request: Request,
 ) -> Result<Response<Body>, Error> {
+    if let Some(refusal) = super::bearer::refusal(settings, &request) {
+        return Ok(refusal);
+    }
     let body: &[u8] = request.body().as_ref();
     if let Err(problem) = validate_broadcast_body(body) {
         return Ok(json_response(

@@ -2,14 +2,18 @@
 
 use super::json_response;
 use crate::protocol::{CountBody, ErrorBody};
-use crate::{ConnectionStore, Error};
+use crate::{ConnectionStore, Error, Settings};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
 pub async fn handle(
     store: &dyn ConnectionStore,
-    _request: Request,
+    settings: &Settings,
+    request: Request,
 ) -> Result<Response<Body>, Error> {
+    if let Some(refusal) = super::bearer::refusal(settings, &request) {
+        return Ok(refusal);
+    }
     Ok(match store.count().await {
         Ok(count) => json_response(StatusCode::OK, &CountBody { count }),
         Err(err) => {

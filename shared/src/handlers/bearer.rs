@@ -1,0 +1,36 @@
+//! The backend API's protection: a shared secret sent as `Authorization: Bearer <token>`,
+//! compared in constant time so its bytes cannot be learnt from response timings.
+
+use super::json_response;
+use crate::Settings;
+use crate::protocol::ErrorBody;
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use subtle::ConstantTimeEq;
+
+/// The 401 to answer instead of serving `request`, or `None` when it may be served.
+pub fn refusal(settings: &Settings, request: &Request) -> Option<Response<Body>> {
+    let expected = settings.api_token.as_deref()?;
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // ct_eq on slices of different lengths is false without comparing contents; the length of
+    // a random token is no secret.
+    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        return None;
+    }
+    tracing::warn!("refused a request without the right bearer token");
+    let mut response = json_response(
+        StatusCode::UNAUTHORIZED,
+        &ErrorBody {
+            error: "missing or invalid bearer token".into(),
+        },
+    );
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    Some(response)
+}
