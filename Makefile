@@ -15,7 +15,7 @@ TOOLS_BIN := $(abspath $(TOOLS_VENV))/bin
 DYNAMODB_LOCAL_PORT ?= 8000
 export DYNAMODB_LOCAL_PORT
 
-.PHONY: help run test fmt-check clippy unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
+.PHONY: help run test fmt-check clippy build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
 
 help:
 	@echo "make run    start the local gateway on the embedded in-memory store (ws://127.0.0.1:3001/dev)"
@@ -34,7 +34,7 @@ else
 endif
 
 ## Formatting, clippy with warnings as errors, then every test of the workspace.
-test: check-rust fmt-check clippy template-check unit-and-e2e python-check
+test: check-rust fmt-check clippy template-check build-all unit-and-e2e python-check
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -42,14 +42,18 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# One build of everything (tests, and the binaries the runtime-API tests and the Python check
+# run), with the same features as `cargo test --workspace`, so nothing is compiled twice.
+build-all:
+	$(CARGO) build --workspace --all-targets
+
 # Every test, on both stores: DynamoDB Local runs for the duration (and is stopped after, if
 # this started it).
-unit-and-e2e:
+unit-and-e2e: build-all
 	infra/dynamodb-local.sh with $(CARGO) test --workspace
 
 # The gateway seen by a second, independent client stack: Python websockets and boto3.
-python-check: $(VENV)/.installed
-	$(CARGO) build --quiet -p local-gateway --bin local-gateway
+python-check: build-all $(VENV)/.installed
 	$(VENV)/bin/python tests/python/check_gateway.py target/debug/local-gateway
 
 # The virtualenv, reinstalled only when the pinned requirements change.

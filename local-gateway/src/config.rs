@@ -33,6 +33,11 @@ pub struct GatewayConfig {
     #[arg(long, env = "GATEWAY_API_ID", default_value = "wsbridge01")]
     pub api_id: String,
 
+    /// Invoke the functions through a Lambda Invoke API at this endpoint (e.g. `cargo lambda
+    /// watch`, http://127.0.0.1:9000) instead of in-process: each runs as its own process.
+    #[arg(long, env = "GATEWAY_INVOKE_ENDPOINT")]
+    pub invoke_endpoint: Option<String>,
+
     /// A JSON file with the route table (see `route_config`); default: the project's routes.
     #[arg(long, env = "GATEWAY_ROUTES")]
     pub routes: Option<std::path::PathBuf>,

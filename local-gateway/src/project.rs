@@ -72,6 +72,19 @@ impl ProjectFunctions {
     }
 }
 
+/// The project's functions behind a Lambda Invoke API, by their crate names.
+pub fn invoked_functions(endpoint: &str) -> ProjectFunctions {
+    let client = reqwest::Client::new();
+    let function = |name: &str| crate::functions::InvokeApi::shared(endpoint, name, client.clone());
+    ProjectFunctions {
+        ws_connect: function("ws-connect"),
+        ws_disconnect: function("ws-disconnect"),
+        ws_default: function("ws-default"),
+        http_broadcast: function("http-broadcast"),
+        http_connections_count: function("http-connections-count"),
+    }
+}
+
 /// Builds the project's functions over `store` and `pusher`.
 pub fn project_functions(
     store: Arc<dyn ConnectionStore>,

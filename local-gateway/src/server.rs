@@ -5,7 +5,7 @@ use crate::config::{GatewayConfig, StoreKind};
 use crate::error::GatewayError;
 use crate::events::Disconnect;
 use crate::management;
-use crate::project::project_functions;
+use crate::project::{invoked_functions, project_functions};
 use crate::registry::Registry;
 use crate::route_config::RouteConfig;
 use crate::routes::RouteTable;
@@ -101,9 +101,13 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
         .as_deref()
         .map(RouteConfig::load)
         .transpose()?;
+    let invoke_endpoint = config.invoke_endpoint.clone();
     start_with(config, |management_endpoint| {
         let pusher = Arc::new(ApiGatewayPusher::local(management_endpoint));
-        let functions = project_functions(Arc::clone(&store), pusher, settings);
+        let functions = match &invoke_endpoint {
+            Some(endpoint) => invoked_functions(endpoint),
+            None => project_functions(Arc::clone(&store), pusher, settings),
+        };
         let routes = match route_config {
             Some(route_config) => route_config.into_table(&functions)?,
             None => functions.default_routes(),

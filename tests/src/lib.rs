@@ -12,6 +12,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 pub use tokio_tungstenite::tungstenite;
 
+pub mod lambda_service;
+
 /// How long any single expected event may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(10);
 

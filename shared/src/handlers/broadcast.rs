@@ -219,6 +219,7 @@ mod tests {
         let settings = Settings {
             broadcast_concurrency: 16,
             broadcast_page_size: 100,
+            ..Settings::default()
         };
 
         let report = deliver_to_all(&store, &pusher, &settings, b"{}").await;

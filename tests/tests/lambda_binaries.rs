@@ -1,0 +1,122 @@
+//! The real function binaries, each its own process under a Lambda Runtime API, invoked by the
+//! gateway through the Lambda Invoke API (`--invoke-endpoint`), storing in DynamoDB Local.
+
+use local_gateway::GatewayConfig;
+use ws_bridge::ConnectionStore;
+use ws_bridge_e2e::lambda_service::LambdaService;
+use ws_bridge_e2e::{
+    Client, broadcast, connection_count, dynamodb_endpoint, eventually, fresh_dynamodb_store,
+    refused_status,
+};
+
+const FUNCTIONS: [&str; 5] = [
+    "ws-connect",
+    "ws-disconnect",
+    "ws-default",
+    "http-broadcast",
+    "http-connections-count",
+];
+
+async fn gateway_invoking(
+    service: &LambdaService,
+    routes: Option<&str>,
+) -> local_gateway::RunningGateway {
+    let mut config = GatewayConfig::on_free_port();
+    config.invoke_endpoint = Some(service.invoke_endpoint());
+    if let Some(json) = routes {
+        let path = std::env::temp_dir().join(format!(
+            "ws-bridge-routes-{:016x}.json",
+            rand::random::<u64>()
+        ));
+        std::fs::write(&path, json).unwrap();
+        config.routes = Some(path);
+    }
+    local_gateway::start(config).await.expect("gateway starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_full_stack_runs_as_separate_processes_with_dynamodb_local_and_real_clients() {
+    let dynamodb = dynamodb_endpoint();
+    let store = fresh_dynamodb_store(&dynamodb).await;
+    let mut service = LambdaService::start().await;
+    let gateway = gateway_invoking(&service, None).await;
+    let env = [
+        ("CONNECTION_STORE", "dynamodb".to_owned()),
+        ("CONNECTIONS_TABLE", store.table().to_owned()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.clone()),
+        (
+            "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI",
+            gateway.http_url(),
+        ),
+    ];
+    for function in FUNCTIONS {
+        service.run(function, &env).await;
+    }
+
+    // $connect (ws-connect) stores the row; $default (ws-default) answers through the route response.
+    let mut first = Client::connect(&format!("{}?clientId=first", gateway.websocket_url())).await;
+    let id = first.connection_id().await;
+    let row = store
+        .get(&id)
+        .await
+        .unwrap()
+        .expect("row in DynamoDB Local");
+    assert_eq!(row.client_id(), Some("first"));
+    assert_eq!(first.request(r#"{"action":"ping"}"#).await["type"], "pong");
+    let mut second = Client::connect(&gateway.websocket_url()).await;
+    second.hello().await;
+
+    // POST /broadcast (http-broadcast) lists DynamoDB and pushes through the SDK to @connections.
+    let (status, report) = broadcast(&gateway, r#"{"type":"deploy-ready"}"#).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["sent"], 2, "{report}");
+    assert_eq!(first.recv_text().await, r#"{"type":"deploy-ready"}"#);
+    assert_eq!(second.recv_text().await, r#"{"type":"deploy-ready"}"#);
+    assert_eq!(connection_count(&gateway).await, 2); // http-connections-count
+
+    // $disconnect (ws-disconnect) removes the row.
+    second.close(None).await;
+    eventually("ws-disconnect removed the row", || async {
+        store.count().await.unwrap() == 1
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_invoke_api_a_rejected_connect_is_a_rejected_handshake() {
+    let dynamodb = dynamodb_endpoint();
+    let mut service = LambdaService::start().await;
+    let gateway = gateway_invoking(&service, None).await;
+    // A table that does not exist: ws-connect cannot record the connection and answers 500.
+    let env = [
+        ("CONNECTION_STORE", "dynamodb".to_owned()),
+        ("CONNECTIONS_TABLE", "no-such-table".to_owned()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb),
+    ];
+    service.run("ws-connect", &env).await;
+
+    assert_eq!(refused_status(&gateway.websocket_url()).await, 500);
+    assert_eq!(gateway.open_connections(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_invoke_api_a_failing_function_gives_502_or_the_internal_server_error_frame() {
+    let mut service = LambdaService::start().await;
+    let routes = r#"{"routes":{"$default":{"function":"ws-default","routeResponse":true}}}"#;
+    let gateway = gateway_invoking(&service, Some(routes)).await;
+    // An unknown store: the function fails at start-up, as a misconfigured Lambda does.
+    let broken = [("CONNECTION_STORE", "bogus".to_owned())];
+    service.run("ws-default", &broken).await;
+    let mut client = Client::connect(&gateway.websocket_url()).await;
+
+    client.send_text(r#"{"action":"ping"}"#).await;
+    let frame = client.recv_text().await;
+    assert!(
+        frame.starts_with(r#"{"message": "Internal server error", "connectionId":""#),
+        "{frame}"
+    );
+
+    let guarded = gateway_invoking(&service, None).await;
+    service.run("ws-connect", &broken).await;
+    assert_eq!(refused_status(&guarded.websocket_url()).await, 502);
+}
