@@ -85,7 +85,7 @@ build: check-rust $(TOOLS_VENV)/.installed
 # Deploy with SAM: builds with cargo-lambda (the template's BuildMethod) and asks for the stack's
 # parameters the first time.
 deploy: check-rust $(TOOLS_VENV)/.installed
-	PATH="$(TOOLS_BIN):$$PATH" SAM_CLI_TELEMETRY=0 sam build --beta-features
+	PATH="$(TOOLS_BIN):$$PATH" SAM_CLI_TELEMETRY=0 sam build
 	PATH="$(TOOLS_BIN):$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided
 
 dynamodb-local: check-rust
