@@ -211,6 +211,25 @@ pub mod functions {
         })
     }
 
+    /// A route table whose every route records its events into `events`: `$connect` answers
+    /// `connect_response`, the others 200; `sendmessage` is a custom route. All one-way.
+    pub fn recording_routes(
+        connect_response: Value,
+        events: mpsc::UnboundedSender<Value>,
+    ) -> local_gateway::routes::RouteTable {
+        use local_gateway::routes::{Route, RouteTable};
+        let ok = json!({ "statusCode": 200 });
+        let route =
+            |name: &str, response: Value| Route::one_way(recording(name, response, events.clone()));
+        RouteTable {
+            connect: Some(route("connect", connect_response)),
+            disconnect: Some(route("disconnect", ok.clone())),
+            default: Some(route("default", ok.clone())),
+            custom: [("sendmessage".to_owned(), route("sendmessage", ok))].into(),
+            ..Default::default()
+        }
+    }
+
     /// Answers `{"statusCode": status}` plus `extra` fields.
     pub fn answering(name: &str, status: u16, extra: Value) -> Arc<dyn LambdaFunction> {
         let mut response = json!({ "statusCode": status });

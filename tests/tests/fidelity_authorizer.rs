@@ -5,14 +5,14 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use local_gateway::GatewayConfig;
 use local_gateway::authorizer::{Authorizer, IdentitySource};
 use local_gateway::functions::{InProcess, LambdaFunction};
-use local_gateway::routes::{Route, RouteTable};
+use local_gateway::routes::RouteTable;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use ws_bridge_e2e::functions::recording;
+use ws_bridge_e2e::functions::{recording, recording_routes};
 use ws_bridge_e2e::{Client, next_event, refused_status, start_gateway_with};
 
 fn policy(effect: &str) -> Value {
@@ -31,24 +31,12 @@ fn guarded_routes(
     authorizer: Arc<dyn LambdaFunction>,
     events: mpsc::UnboundedSender<Value>,
 ) -> RouteTable {
-    let ok = json!({ "statusCode": 200 });
     RouteTable {
-        connect: Some(Route::one_way(recording(
-            "connect",
-            ok.clone(),
-            events.clone(),
-        ))),
-        disconnect: Some(Route::one_way(recording(
-            "disconnect",
-            ok.clone(),
-            events.clone(),
-        ))),
-        default: Some(Route::one_way(recording("default", ok, events))),
         authorizer: Some(Authorizer {
             function: authorizer,
             identity_sources: vec![IdentitySource::QueryString("token".into())],
         }),
-        ..Default::default()
+        ..recording_routes(json!({ "statusCode": 200 }), events)
     }
 }
 

@@ -3,12 +3,11 @@
 //! same keys; constants are equal; per-event values (ids, times, host) have the reference's form.
 
 use local_gateway::GatewayConfig;
-use local_gateway::routes::{Route, RouteTable};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use ws_bridge_e2e::functions::recording;
+use ws_bridge_e2e::functions::recording_routes;
 use ws_bridge_e2e::{next_event, start_gateway_with};
 
 fn fixture(name: &str) -> Value {
@@ -118,33 +117,9 @@ fn assert_matches_reference(ours: &Value, name: &str, host: &str) {
 #[tokio::test]
 async fn checklist_09_to_24_events_match_the_reference_examples_field_by_field() {
     let (events, mut received) = mpsc::unbounded_channel();
-    let ok = json!({ "statusCode": 200 });
     let connect_ok =
         json!({ "statusCode": 200, "headers": { "Sec-WebSocket-Protocol": "chat.v1" } });
-    let routes = RouteTable {
-        connect: Some(Route::one_way(recording(
-            "connect",
-            connect_ok,
-            events.clone(),
-        ))),
-        disconnect: Some(Route::one_way(recording(
-            "disconnect",
-            ok.clone(),
-            events.clone(),
-        ))),
-        default: Some(Route::one_way(recording(
-            "default",
-            ok.clone(),
-            events.clone(),
-        ))),
-        custom: [(
-            "sendmessage".to_owned(),
-            Route::one_way(recording("sendmessage", ok, events)),
-        )]
-        .into(),
-        http: Vec::new(),
-        authorizer: None,
-    };
+    let routes = recording_routes(connect_ok, events);
     let mut config = GatewayConfig::on_free_port();
     config.stage = "prod".into();
     config.api_id = "k3x9q2m7ab".into();

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use ws_bridge_e2e::functions::{answering, failing, panicking, recording, slow};
+use ws_bridge_e2e::functions::{answering, failing, panicking, slow};
 use ws_bridge_e2e::{
     Client, WAIT, management_client, next_event, refused_status, start_gateway_with,
 };
@@ -36,31 +36,7 @@ fn is_clf_time(value: &Value) -> bool {
 /// Every route records its events into one channel; `$connect` and the routes answer 200.
 fn recording_routes() -> (RouteTable, mpsc::UnboundedReceiver<Value>) {
     let (events, received) = mpsc::unbounded_channel();
-    let ok = json!({ "statusCode": 200 });
-    let table = RouteTable {
-        connect: Some(Route::one_way(recording(
-            "connect",
-            ok.clone(),
-            events.clone(),
-        ))),
-        disconnect: Some(Route::one_way(recording(
-            "disconnect",
-            ok.clone(),
-            events.clone(),
-        ))),
-        default: Some(Route::one_way(recording(
-            "default",
-            ok.clone(),
-            events.clone(),
-        ))),
-        custom: [(
-            "sendmessage".to_owned(),
-            Route::one_way(recording("sendmessage", ok, events)),
-        )]
-        .into(),
-        http: Vec::new(),
-        authorizer: None,
-    };
+    let table = ws_bridge_e2e::functions::recording_routes(json!({ "statusCode": 200 }), events);
     (table, received)
 }
 
