@@ -12,6 +12,8 @@ PY_REQUIREMENTS := tests/python/requirements.txt
 TOOLS_VENV := .tools/venv
 TOOLS_REQUIREMENTS := infra/requirements-tools.txt
 TOOLS_BIN := $(abspath $(TOOLS_VENV))/bin
+# One crate per Lambda, each with a binary of the same name.
+FUNCTIONS := $(notdir $(wildcard functions/*))
 DYNAMODB_LOCAL_PORT ?= 8000
 export DYNAMODB_LOCAL_PORT
 
@@ -79,8 +81,8 @@ template-check: $(TOOLS_VENV)/.installed
 
 # Release builds for Lambda (cross-linked with zig): target/lambda/<function>/bootstrap.
 build: check-rust $(TOOLS_VENV)/.installed
-	PATH="$(TOOLS_BIN):$$PATH" cargo lambda build --release
-	@ls -l target/lambda/*/bootstrap
+	PATH="$(TOOLS_BIN):$$PATH" cargo lambda build --release $(addprefix --package ,$(FUNCTIONS))
+	@ls -l $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap)
 
 # Deploy with SAM: builds with cargo-lambda (the template's BuildMethod) and asks for the stack's
 # parameters the first time.
