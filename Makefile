@@ -17,13 +17,14 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 DYNAMODB_LOCAL_PORT ?= 8000
 export DYNAMODB_LOCAL_PORT
 
-.PHONY: help run test fmt-check clippy build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
+.PHONY: bench help run test fmt-check clippy build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
 
 help:
 	@echo "make run    start the local gateway on the embedded in-memory store (ws://127.0.0.1:3001/dev)"
 	@echo "make test   formatting, lints and every test (starts and stops DynamoDB Local itself)"
 	@echo "make dynamodb-local / dynamodb-local-stop   DynamoDB Local on 127.0.0.1:$(DYNAMODB_LOCAL_PORT), table created"
 	@echo "make run STORE=dynamodb   the gateway on DynamoDB Local"
+	@echo "make bench  load generator: gateway vs a direct fan-out, in-memory and DynamoDB Local (table + bench-results/bench.json)"
 	@echo "make build  cargo lambda build --release: target/lambda/<function>/bootstrap"
 	@echo "make deploy sam build && sam deploy --guided"
 
@@ -89,6 +90,13 @@ build: check-rust $(TOOLS_VENV)/.installed
 deploy: check-rust $(TOOLS_VENV)/.installed
 	PATH="$(TOOLS_BIN):$$PATH" SAM_CLI_TELEMETRY=0 sam build
 	PATH="$(TOOLS_BIN):$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided
+
+# Benchmarks report; tests assert behaviour. Release builds of the gateway, the baseline server
+# and the load generator, then one run with DynamoDB Local up. Loopback only, bounded in time.
+bench: check-rust
+	$(CARGO) build --release -p local-gateway -p ws-bridge-e2e --bins
+	infra/dynamodb-local.sh with target/release/bench --gateway target/release/local-gateway \
+		--direct target/release/direct-fanout --out bench-results/bench.json $(BENCH_ARGS)
 
 dynamodb-local: check-rust
 	infra/dynamodb-local.sh start

@@ -174,7 +174,8 @@ async fn run_connection(
                     send_close(&mut socket, how.status_code, &how.reason).await;
                     break how;
                 }
-                // Every sender is gone: the gateway itself is shutting down.
+                // Cannot happen while this task holds the connection (and so a sender); close
+                // cleanly rather than spin if it ever does.
                 None => {
                     send_close(&mut socket, CLOSE_GOING_AWAY.0, CLOSE_GOING_AWAY.1).await;
                     break disconnect(CLOSE_GOING_AWAY);
