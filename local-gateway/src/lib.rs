@@ -13,6 +13,7 @@ pub mod events;
 pub mod functions;
 pub mod http_api;
 pub mod ids;
+pub mod in_process_http;
 pub mod management;
 pub mod project;
 pub mod registry;

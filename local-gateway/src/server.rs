@@ -4,6 +4,7 @@
 use crate::config::{GatewayConfig, StoreKind};
 use crate::error::GatewayError;
 use crate::events::Disconnect;
+use crate::in_process_http::InProcessHttpClient;
 use crate::management;
 use crate::project::{invoked_functions, project_functions};
 use crate::registry::Registry;
@@ -12,6 +13,7 @@ use crate::routes::RouteTable;
 use crate::state::GatewayState;
 use crate::{http_api, websocket};
 use aws_config::BehaviorVersion;
+use aws_sdk_apigatewaymanagement::config::SharedHttpClient;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::routing::{MethodFilter, get, on, post};
 use axum::{Router, ServiceExt};
@@ -102,8 +104,8 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
         .map(RouteConfig::load)
         .transpose()?;
     let invoke_endpoint = config.invoke_endpoint.clone();
-    start_with(config, |management_endpoint| {
-        let pusher = Arc::new(ApiGatewayPusher::local(management_endpoint));
+    start_with(config, |endpoint| {
+        let pusher = Arc::new(endpoint.pusher());
         let functions = match &invoke_endpoint {
             Some(endpoint) => invoked_functions(endpoint),
             None => project_functions(Arc::clone(&store), pusher, settings),
@@ -137,11 +139,29 @@ pub async fn dynamodb_store(config: &GatewayConfig) -> Result<DynamoDbStore, Gat
     Ok(store)
 }
 
+/// The gateway's own `@connections`, for the pushers of in-process functions.
+pub struct LocalEndpoint {
+    /// `http://host:port/{stage}`, known once the port is bound.
+    pub url: String,
+    /// Sends into the gateway's router without a socket.
+    pub http_client: InProcessHttpClient,
+}
+
+impl LocalEndpoint {
+    /// A pusher that goes through the real SDK into this gateway.
+    pub fn pusher(&self) -> ApiGatewayPusher {
+        ApiGatewayPusher::local_with_http_client(
+            &self.url,
+            SharedHttpClient::new(self.http_client.clone()),
+        )
+    }
+}
+
 /// Starts the gateway with routes of the caller's choosing. `build` gets the gateway's own
-/// management endpoint (known only once the port is bound) for the functions' pushers.
+/// management endpoint for the functions' pushers.
 pub async fn start_with(
     config: GatewayConfig,
-    build: impl FnOnce(&str) -> Result<(Arc<dyn ConnectionStore>, RouteTable), GatewayError>,
+    build: impl FnOnce(&LocalEndpoint) -> Result<(Arc<dyn ConnectionStore>, RouteTable), GatewayError>,
 ) -> Result<RunningGateway, GatewayError> {
     let address = SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(address)
@@ -154,8 +174,11 @@ pub async fn start_with(
         address: address.to_string(),
         source,
     })?;
-    let management_endpoint = format!("http://{addr}/{}", config.stage);
-    let (store, routes) = build(&management_endpoint)?;
+    let endpoint = LocalEndpoint {
+        url: format!("http://{addr}/{}", config.stage),
+        http_client: InProcessHttpClient::default(),
+    };
+    let (store, routes) = build(&endpoint)?;
 
     let state = Arc::new(GatewayState {
         config,
@@ -164,6 +187,7 @@ pub async fn start_with(
         store,
     });
     let router = router(Arc::clone(&state))?;
+    endpoint.http_client.connect(router.clone());
     let app = MapRequestLayer::new(management::normalise_connections_path).layer(router);
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {

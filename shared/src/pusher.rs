@@ -80,6 +80,24 @@ impl ApiGatewayPusher {
         }
     }
 
+    /// [`Self::local`], but sending through `http_client` (the local gateway hands requests to
+    /// its own router this way, without sockets).
+    pub fn local_with_http_client(
+        endpoint: &str,
+        http_client: aws_sdk_apigatewaymanagement::config::SharedHttpClient,
+    ) -> Self {
+        let config = Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(crate::local::region())
+            .credentials_provider(crate::local::credentials())
+            .endpoint_url(endpoint)
+            .http_client(http_client)
+            .build();
+        Self {
+            client: Client::from_conf(config),
+        }
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }
