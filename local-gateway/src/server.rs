@@ -211,18 +211,7 @@ pub async fn start_with(
 
 fn router(state: Arc<GatewayState>) -> Result<Router, GatewayError> {
     let stage = state.config.stage.clone();
-    let mut router = Router::new()
-        .route(&format!("/{stage}"), get(websocket::upgrade))
-        .route(
-            &format!("/{stage}/@connections/{{connection_id}}"),
-            post(management::post_to_connection)
-                .get(management::get_connection)
-                .delete(management::delete_connection)
-                .route_layer(axum::middleware::from_fn_with_state(
-                    Arc::clone(&state),
-                    management::require_signature,
-                )),
-        );
+    let mut traced = Router::new().route(&format!("/{stage}"), get(websocket::upgrade));
     for route in state.routes.http.iter().cloned() {
         let path = format!("/{stage}{}", route.path);
         let filter =
@@ -235,10 +224,23 @@ fn router(state: Arc<GatewayState>) -> Result<Router, GatewayError> {
                             request: Request| {
             http_api::invoke_route(gateway, route.clone(), peer, request)
         };
-        router = router.route(&path, on(filter, handler));
+        traced = traced.route(&path, on(filter, handler));
     }
-    Ok(router
-        .fallback(management::fallback)
+    // `@connections` stays outside the trace layer: a broadcast makes one call per connection,
+    // and a span for each is measurable overhead on that hot path.
+    let connections = Router::new().route(
+        &format!("/{stage}/@connections/{{connection_id}}"),
+        post(management::post_to_connection)
+            .get(management::get_connection)
+            .delete(management::delete_connection)
+            .route_layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&state),
+                management::require_signature,
+            )),
+    );
+    Ok(traced
         .layer(TraceLayer::new_for_http())
+        .merge(connections)
+        .fallback(management::fallback)
         .with_state(state))
 }
