@@ -61,16 +61,7 @@ fn v2_event(
             );
             continue;
         }
-        // Payload 2.0 joins repeated headers with commas.
-        match headers.get_mut(name.as_str()) {
-            Some(Value::String(existing)) => {
-                existing.push(',');
-                existing.push_str(&value);
-            }
-            _ => {
-                headers.insert(name.as_str().to_owned(), Value::String(value));
-            }
-        }
+        insert_joined(&mut headers, name.as_str().to_owned(), value);
     }
     let domain_name = parts
         .headers
@@ -111,15 +102,7 @@ fn v2_event(
     if let Some(query) = parts.uri.query().filter(|q| !q.is_empty()) {
         let mut parameters = Map::new();
         for (name, value) in crate::events::parse_query(query) {
-            match parameters.get_mut(&name) {
-                Some(Value::String(existing)) => {
-                    existing.push(',');
-                    existing.push_str(&value);
-                }
-                _ => {
-                    parameters.insert(name, Value::String(value));
-                }
-            }
+            insert_joined(&mut parameters, name, value);
         }
         event["queryStringParameters"] = Value::Object(parameters);
     }
@@ -133,6 +116,19 @@ fn v2_event(
         }
     }
     event
+}
+
+/// Payload 2.0 joins the values of a repeated header or query parameter with commas.
+fn insert_joined(map: &mut Map<String, Value>, name: String, value: String) {
+    match map.get_mut(&name) {
+        Some(Value::String(existing)) => {
+            existing.push(',');
+            existing.push_str(&value);
+        }
+        _ => {
+            map.insert(name, Value::String(value));
+        }
+    }
 }
 
 /// Turns a payload-2.0 proxy result into the HTTP response API Gateway would send.

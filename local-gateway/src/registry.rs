@@ -91,6 +91,17 @@ impl Registry {
         self.write().remove(id)
     }
 
+    /// Removes `connection` unless its id now names another one (or none: DELETE came first).
+    pub fn remove_if_current(&self, connection: &Arc<LiveConnection>) {
+        let mut connections = self.write();
+        if connections
+            .get(connection.id())
+            .is_some_and(|registered| Arc::ptr_eq(registered, connection))
+        {
+            connections.remove(connection.id());
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.read().len()
     }

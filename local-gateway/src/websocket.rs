@@ -144,11 +144,7 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> 
 
 /// Removes the connection (so `@connections` answers 410 from now on) and runs `$disconnect`.
 fn end_connection(gateway: &Arc<GatewayState>, connection: &Arc<LiveConnection>, how: Disconnect) {
-    if let Some(registered) = gateway.registry.get(connection.id())
-        && Arc::ptr_eq(&registered, connection)
-    {
-        gateway.registry.remove(connection.id());
-    }
+    gateway.registry.remove_if_current(connection);
     tracing::debug!(connection_id = connection.id(), code = how.status_code, reason = %how.reason, "connection closed");
     gateway.spawn_disconnect(connection.context.clone(), how);
 }
