@@ -10,6 +10,12 @@ pub enum Error {
     /// The operation's precondition does not hold (e.g. the connection id is already stored).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The connection the operation names is not stored.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The operation would exceed a configured bound (e.g. channels per connection).
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(String),
     /// A setting is missing or malformed; raised at start-up, never per request.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -24,6 +30,8 @@ impl Error {
         match self {
             Self::StoreUnavailable(_) => "StoreUnavailable",
             Self::Conflict(_) => "Conflict",
+            Self::NotFound(_) => "NotFound",
+            Self::LimitExceeded(_) => "LimitExceeded",
             Self::Config(_) => "Config",
             Self::MalformedEvent(_) => "MalformedEvent",
         }

@@ -18,7 +18,9 @@ pub mod time;
 pub use error::Error;
 pub use pusher::{ApiGatewayPusher, MessagePusher, PushOutcome};
 pub use settings::Settings;
-pub use store::{Connection, ConnectionPage, ConnectionStore, DynamoDbStore, InMemoryStore};
+pub use store::{
+    ChannelCounts, Connection, ConnectionPage, ConnectionStore, DynamoDbStore, InMemoryStore,
+};
 
 /// Re-exported so that function crates name event types through one version.
 pub use aws_lambda_events;

@@ -14,9 +14,17 @@ async fn dynamodb_store_passes_the_store_contract() {
 #[tokio::test]
 async fn dynamodb_tables_are_created_with_the_ttl_attribute_of_the_definition() {
     let store = fresh_dynamodb_store(&dynamodb_endpoint()).await;
-    let definition = TableDefinition::connections().unwrap();
+    let connections = TableDefinition::connections().unwrap();
     assert_eq!(
-        store.time_to_live_attribute().await.unwrap(),
-        Some(definition.time_to_live_attribute)
+        store.time_to_live_attribute(store.table()).await.unwrap(),
+        Some(connections.time_to_live_attribute)
+    );
+    let subscriptions = TableDefinition::subscriptions().unwrap();
+    assert_eq!(
+        store
+            .time_to_live_attribute(store.subscriptions_table())
+            .await
+            .unwrap(),
+        Some(subscriptions.time_to_live_attribute)
     );
 }

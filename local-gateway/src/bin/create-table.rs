@@ -1,4 +1,4 @@
-//! Creates the connections table from `infra/connections-table.json` if it does not exist
+//! Creates the connections and subscriptions tables from `infra/` if they do not exist
 //! (used by `make dynamodb-local`).
 
 use clap::Parser;
@@ -6,7 +6,7 @@ use local_gateway::{GatewayConfig, StoreKind};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(about = "Create ws-bridge's connections table if it is missing")]
+#[command(about = "Create ws-bridge's connections and subscriptions tables if they are missing")]
 struct Args {
     /// DynamoDB endpoint, e.g. http://127.0.0.1:8000 for DynamoDB Local.
     #[arg(long, env = "AWS_ENDPOINT_URL_DYNAMODB")]
@@ -29,7 +29,11 @@ async fn main() -> ExitCode {
     config.connections_table = args.connections_table;
     match local_gateway::server::dynamodb_store(&config).await {
         Ok(store) => {
-            println!("table {} is ready", store.table());
+            println!(
+                "tables {} and {} are ready",
+                store.table(),
+                store.subscriptions_table()
+            );
             ExitCode::SUCCESS
         }
         Err(err) => {

@@ -1,5 +1,5 @@
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// API Gateway closes every connection two hours after it opened.
 pub const MAX_CONNECTION_DURATION_SECS: i64 = 2 * 60 * 60;
@@ -21,6 +21,12 @@ pub struct Connection {
     pub query: BTreeMap<String, String>,
     /// Epoch seconds after which the row may be dropped (DynamoDB TTL attribute `expiresAt`).
     pub expires_at: i64,
+    /// Who opened it, when an authorizer or token named a user (`principalId` / `sub`); lets a
+    /// backend reach every connection of one user.
+    pub user_id: Option<String>,
+    /// The channels it is subscribed to. The store also indexes them by channel, so a channel's
+    /// subscribers are found without scanning every connection.
+    pub channels: BTreeSet<String>,
 }
 
 impl Connection {
@@ -38,6 +44,8 @@ impl Connection {
             expires_at: connected_at.div_euclid(1000)
                 + MAX_CONNECTION_DURATION_SECS
                 + EXPIRY_MARGIN_SECS,
+            user_id: None,
+            channels: BTreeSet::new(),
         }
     }
 

@@ -1,8 +1,9 @@
 //! The behaviour every [`ConnectionStore`] must have, as one suite that each implementation runs
 //! against itself (`run_all`). Panics on the first broken promise, like any test assertion.
 
-use super::{Connection, ConnectionStore, Segment};
-use std::collections::HashSet;
+use super::{ChannelCounts, Connection, ConnectionStore, Segment};
+use crate::Error;
+use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -20,6 +21,303 @@ where
     listing_is_complete_across_segments(&new_store().await, 2_600, 4).await;
     listing_survives_deletes_between_pages(&new_store().await).await;
     concurrent_connects_and_disconnects_leave_exact_counts(Arc::new(new_store().await)).await;
+    subscriptions_are_found_by_channel(&new_store().await).await;
+    subscribing_needs_a_stored_connection(&new_store().await).await;
+    channels_per_connection_are_bounded(&new_store().await).await;
+    put_subscribes_to_the_connections_channels(&new_store().await).await;
+    delete_removes_the_connections_subscriptions(&new_store().await).await;
+    channel_listing_is_complete_across_pages(&new_store().await, 2_500, 100).await;
+    channel_counts_are_ordered_and_capped(&new_store().await).await;
+    connections_are_found_by_user(&new_store().await).await;
+    concurrent_subscribes_never_exceed_the_bound(Arc::new(new_store().await)).await;
+}
+
+pub fn channels(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|name| (*name).to_owned()).collect()
+}
+
+/// Every subscriber of `channel`, following the cursor.
+pub async fn subscribers(
+    store: &(impl ConnectionStore + ?Sized),
+    channel: &str,
+    page_size: usize,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .list_subscribers(channel, cursor.as_deref(), page_size)
+            .await
+            .unwrap();
+        assert!(
+            page.connection_ids.len() <= page_size,
+            "page larger than asked"
+        );
+        ids.extend(page.connection_ids);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return ids,
+        }
+    }
+}
+
+pub async fn subscriptions_are_found_by_channel(store: &impl ConnectionStore) {
+    store.put(sample_connection("a")).await.unwrap();
+    store.put(sample_connection("b")).await.unwrap();
+    assert_eq!(
+        store
+            .subscribe("a", &channels(&["post:42", "news"]), 10)
+            .await
+            .unwrap(),
+        channels(&["news", "post:42"])
+    );
+    store
+        .subscribe("b", &channels(&["post:42"]), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("a").await.unwrap().unwrap().channels,
+        channels(&["news", "post:42"]),
+        "the connection knows its channels"
+    );
+    let mut post = subscribers(store, "post:42", 10).await;
+    post.sort();
+    assert_eq!(post, vec!["a".to_string(), "b".to_string()]);
+    assert_eq!(store.count_subscribers("post:42").await.unwrap(), 2);
+    assert_eq!(store.count_subscribers("news").await.unwrap(), 1);
+    assert_eq!(store.count_subscribers("nobody-here").await.unwrap(), 0);
+    assert!(subscribers(store, "nobody-here", 10).await.is_empty());
+
+    // Resubscribing changes nothing; unsubscribing ignores channels it is not in.
+    store
+        .subscribe("a", &channels(&["news"]), 10)
+        .await
+        .unwrap();
+    assert_eq!(store.count_subscribers("news").await.unwrap(), 1);
+    assert_eq!(
+        store
+            .unsubscribe("a", &channels(&["post:42", "never-joined"]))
+            .await
+            .unwrap(),
+        channels(&["news"])
+    );
+    assert_eq!(
+        subscribers(store, "post:42", 10).await,
+        vec!["b".to_string()]
+    );
+    assert_eq!(
+        store.channel_counts(10).await.unwrap(),
+        ChannelCounts {
+            channels: vec![("news".into(), 1), ("post:42".into(), 1)],
+            total_channels: 2
+        }
+    );
+    assert_eq!(
+        store.count().await.unwrap(),
+        2,
+        "subscriptions are not connections"
+    );
+}
+
+pub async fn subscribing_needs_a_stored_connection(store: &impl ConnectionStore) {
+    let refused = store
+        .subscribe("ghost", &channels(&["news"]), 10)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::NotFound(_)), "{refused}");
+    let refused = store
+        .unsubscribe("ghost", &channels(&["news"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::NotFound(_)), "{refused}");
+    assert_eq!(store.count_subscribers("news").await.unwrap(), 0);
+    assert_eq!(
+        store.get("ghost").await.unwrap(),
+        None,
+        "no row was created"
+    );
+}
+
+pub async fn channels_per_connection_are_bounded(store: &impl ConnectionStore) {
+    store.put(sample_connection("a")).await.unwrap();
+    store
+        .subscribe("a", &channels(&["c1", "c2"]), 3)
+        .await
+        .unwrap();
+    let refused = store
+        .subscribe("a", &channels(&["c3", "c4"]), 3)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::LimitExceeded(_)), "{refused}");
+    assert_eq!(
+        store.get("a").await.unwrap().unwrap().channels,
+        channels(&["c1", "c2"]),
+        "a refused subscribe changes nothing"
+    );
+    assert_eq!(store.count_subscribers("c3").await.unwrap(), 0);
+    // Only new channels count against the bound.
+    assert_eq!(
+        store
+            .subscribe("a", &channels(&["c2", "c3"]), 3)
+            .await
+            .unwrap(),
+        channels(&["c1", "c2", "c3"])
+    );
+}
+
+pub async fn put_subscribes_to_the_connections_channels(store: &impl ConnectionStore) {
+    let mut connection = sample_connection("a");
+    connection.channels = channels(&["p", "q"]);
+    store.put(connection.clone()).await.unwrap();
+    assert_eq!(store.get("a").await.unwrap(), Some(connection));
+    assert_eq!(store.count_subscribers("p").await.unwrap(), 1);
+    assert_eq!(store.count_subscribers("q").await.unwrap(), 1);
+
+    let mut replayed = sample_connection("a");
+    replayed.channels = channels(&["r"]);
+    let refused = store.put(replayed).await.unwrap_err();
+    assert!(matches!(refused, Error::Conflict(_)), "{refused}");
+    assert_eq!(
+        store.count_subscribers("r").await.unwrap(),
+        0,
+        "a refused put subscribes to nothing"
+    );
+}
+
+pub async fn delete_removes_the_connections_subscriptions(store: &impl ConnectionStore) {
+    store.put(sample_connection("a")).await.unwrap();
+    store.put(sample_connection("b")).await.unwrap();
+    store
+        .subscribe("a", &channels(&["x", "y"]), 10)
+        .await
+        .unwrap();
+    store.subscribe("b", &channels(&["x"]), 10).await.unwrap();
+    assert!(store.delete("a").await.unwrap());
+    assert_eq!(subscribers(store, "x", 10).await, vec!["b".to_string()]);
+    assert_eq!(store.count_subscribers("y").await.unwrap(), 0);
+    assert_eq!(
+        store.channel_counts(10).await.unwrap(),
+        ChannelCounts {
+            channels: vec![("x".into(), 1)],
+            total_channels: 1
+        }
+    );
+}
+
+pub async fn channel_listing_is_complete_across_pages(
+    store: &impl ConnectionStore,
+    total: usize,
+    page_size: usize,
+) {
+    use futures::StreamExt;
+    let expected: HashSet<String> = (0..total).map(|i| format!("sub-{i:05}")).collect();
+    futures::stream::iter(&expected)
+        .for_each_concurrent(32, |id| async move {
+            let mut connection = sample_connection(id);
+            connection.channels = channels(&["crowded"]);
+            store.put(connection).await.unwrap();
+        })
+        .await;
+    store.put(sample_connection("elsewhere")).await.unwrap();
+    store
+        .subscribe("elsewhere", &channels(&["quiet"]), 10)
+        .await
+        .unwrap();
+    let listed = subscribers(store, "crowded", page_size).await;
+    assert_eq!(listed.len(), total, "no subscriber listed twice");
+    assert_eq!(listed.into_iter().collect::<HashSet<_>>(), expected);
+    assert_eq!(
+        store.count_subscribers("crowded").await.unwrap(),
+        total as u64
+    );
+}
+
+pub async fn channel_counts_are_ordered_and_capped(store: &impl ConnectionStore) {
+    for (id, joined) in [
+        ("a", &["c1", "c2", "c3"][..]),
+        ("b", &["c1", "c2"][..]),
+        ("c", &["c1"][..]),
+    ] {
+        store.put(sample_connection(id)).await.unwrap();
+        store.subscribe(id, &channels(joined), 10).await.unwrap();
+    }
+    assert_eq!(
+        store.channel_counts(2).await.unwrap(),
+        ChannelCounts {
+            channels: vec![("c1".into(), 3), ("c2".into(), 2)],
+            total_channels: 3
+        }
+    );
+}
+
+pub async fn connections_are_found_by_user(store: &impl ConnectionStore) {
+    for (id, user) in [
+        ("a", Some("u1")),
+        ("b", Some("u1")),
+        ("c", Some("u2")),
+        ("d", None),
+    ] {
+        let mut connection = sample_connection(id);
+        connection.user_id = user.map(str::to_owned);
+        store.put(connection).await.unwrap();
+    }
+    let mut of_u1 = store.connections_of_user("u1").await.unwrap();
+    of_u1.sort();
+    assert_eq!(of_u1, vec!["a".to_string(), "b".to_string()]);
+    assert_eq!(
+        store.connections_of_user("u2").await.unwrap(),
+        vec!["c".to_string()]
+    );
+    assert!(
+        store
+            .connections_of_user("nobody")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.get("a").await.unwrap().unwrap().user_id.as_deref(),
+        Some("u1")
+    );
+}
+
+pub async fn concurrent_subscribes_never_exceed_the_bound<S: ConnectionStore>(store: Arc<S>) {
+    store.put(sample_connection("busy")).await.unwrap();
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .subscribe("busy", &channels(&[&format!("ch-{i:02}")]), 5)
+                    .await
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => accepted += 1,
+            // Over the bound, or (DynamoDB) a transaction that lost a race: refused cleanly.
+            Err(Error::LimitExceeded(_) | Error::StoreUnavailable(_)) => {}
+            Err(other) => panic!("unexpected: {other}"),
+        }
+    }
+    let joined = store.get("busy").await.unwrap().unwrap().channels;
+    assert!(joined.len() <= 5, "bound held: {joined:?}");
+    assert_eq!(
+        joined.len(),
+        accepted,
+        "every accepted subscribe is recorded"
+    );
+    let indexed: BTreeSet<String> = store
+        .channel_counts(100)
+        .await
+        .unwrap()
+        .channels
+        .into_iter()
+        .map(|(channel, _)| channel)
+        .collect();
+    assert_eq!(indexed, joined, "the index agrees with the connection");
 }
 
 pub fn sample_connection(id: &str) -> Connection {

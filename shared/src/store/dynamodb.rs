@@ -1,24 +1,33 @@
 //! Connections in DynamoDB: one item per connection, keyed by `connectionId`, with a TTL
 //! attribute because `$disconnect` is best effort. Listing is a paginated, segmented Scan that
 //! projects only the ids a broadcast needs.
+//!
+//! Subscriptions live in a second table keyed by `channel` then `connectionId`, so a channel's
+//! subscribers are one Query. The connection's item lists its channels too (`channels`, a string
+//! set): that is how a delete finds the subscription rows to remove. A connection item and its
+//! subscription rows change together, in one transaction.
 
 use super::table::TableDefinition;
-use super::{Connection, ConnectionPage, ConnectionStore, Segment};
+use super::{ChannelCounts, Connection, ConnectionPage, ConnectionStore, Segment};
 use crate::Error;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ScalarAttributeType, Select, TableStatus,
-    TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType, Select,
+    TableStatus, TimeToLiveSpecification, TransactWriteItem, Update, WriteRequest,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 /// `CONNECTIONS_TABLE`: the table's name (default from `infra/connections-table.json`).
 pub const TABLE_ENV: &str = "CONNECTIONS_TABLE";
+/// `SUBSCRIPTIONS_TABLE`: the subscriptions table's name (default: the connections table's name
+/// followed by `-subscriptions`).
+pub const SUBSCRIPTIONS_TABLE_ENV: &str = "SUBSCRIPTIONS_TABLE";
 /// `SCAN_SEGMENTS`: parallel Scan segments for listing (default 4).
 pub const SEGMENTS_ENV: &str = "SCAN_SEGMENTS";
 const DEFAULT_SEGMENTS: u32 = 4;
@@ -29,21 +38,41 @@ const SOURCE_IP: &str = "sourceIp";
 const USER_AGENT: &str = "userAgent";
 const QUERY: &str = "query";
 const EXPIRES_AT: &str = "expiresAt";
+const USER_ID: &str = "userId";
+const CHANNELS: &str = "channels";
+const CHANNEL: &str = "channel";
+const BY_USER_INDEX: &str = "byUser";
+/// BatchWriteItem's limit.
+const BATCH_WRITE_MAX: usize = 25;
 
 #[derive(Clone, Debug)]
 pub struct DynamoDbStore {
     client: Client,
     table: String,
+    subscriptions_table: String,
     segments: u32,
 }
 
 impl DynamoDbStore {
+    /// A store on the connections table `table` and its subscriptions table
+    /// `{table}-subscriptions`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let table = table.into();
         Self {
             client,
-            table: table.into(),
+            subscriptions_table: format!("{table}-subscriptions"),
+            table,
             segments: DEFAULT_SEGMENTS,
         }
+    }
+
+    pub fn with_subscriptions_table(mut self, table: impl Into<String>) -> Self {
+        self.subscriptions_table = table.into();
+        self
+    }
+
+    pub fn subscriptions_table(&self) -> &str {
+        &self.subscriptions_table
     }
 
     pub fn with_segments(mut self, segments: u32) -> Self {
@@ -89,20 +118,45 @@ impl DynamoDbStore {
                     ))
                 })?,
         };
-        Ok(Self::new(Self::client(sdk_config), table).with_segments(segments))
+        let mut store = Self::new(Self::client(sdk_config), table).with_segments(segments);
+        if let Ok(name) = std::env::var(SUBSCRIPTIONS_TABLE_ENV)
+            && !name.trim().is_empty()
+        {
+            store = store.with_subscriptions_table(name);
+        }
+        Ok(store)
     }
 
-    /// Creates the table from `infra/connections-table.json` unless it exists, and waits until
-    /// it is active. For local development and tests; production tables come from the template.
+    /// Creates both tables from their definitions in `infra/` unless they exist, and waits until
+    /// they are active. For local development and tests; production tables come from the
+    /// template.
     pub async fn create_table_if_missing(&self) -> Result<(), Error> {
-        if self.describe_status().await?.is_some() {
-            return self.wait_until_active().await;
+        self.create_if_missing(&self.table, &TableDefinition::connections()?)
+            .await?;
+        self.create_if_missing(
+            &self.subscriptions_table,
+            &TableDefinition::subscriptions()?,
+        )
+        .await
+    }
+
+    async fn create_if_missing(
+        &self,
+        table: &str,
+        definition: &TableDefinition,
+    ) -> Result<(), Error> {
+        if self.describe_status(table).await?.is_some() {
+            return self.wait_until_active(table).await;
         }
-        let definition = TableDefinition::connections()?;
         let mut attributes = vec![attribute(
             &definition.partition_key.name,
             &definition.partition_key.attribute_type,
         )?];
+        let mut key_schema = vec![key(&definition.partition_key.name, KeyType::Hash)?];
+        if let Some(sort_key) = &definition.sort_key {
+            attributes.push(attribute(&sort_key.name, &sort_key.attribute_type)?);
+            key_schema.push(key(&sort_key.name, KeyType::Range)?);
+        }
         let mut indexes = Vec::new();
         for index in &definition.global_secondary_indexes {
             attributes.push(attribute(
@@ -115,7 +169,7 @@ impl DynamoDbStore {
             indexes.push(
                 GlobalSecondaryIndex::builder()
                     .index_name(&index.name)
-                    .key_schema(hash_key(&index.partition_key.name)?)
+                    .key_schema(key(&index.partition_key.name, KeyType::Hash)?)
                     .projection(projection)
                     .build()
                     .map_err(|err| Error::Config(err.to_string()))?,
@@ -124,10 +178,10 @@ impl DynamoDbStore {
         let created = self
             .client
             .create_table()
-            .table_name(&self.table)
+            .table_name(table)
             .set_attribute_definitions(Some(attributes))
-            .key_schema(hash_key(&definition.partition_key.name)?)
-            .set_global_secondary_indexes(Some(indexes))
+            .set_key_schema(Some(key_schema))
+            .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
             .billing_mode(BillingMode::from(definition.billing_mode.as_str()))
             .send()
             .await;
@@ -138,9 +192,9 @@ impl DynamoDbStore {
                 if err
                     .as_service_error()
                     .is_some_and(|e| e.is_resource_in_use_exception()) => {}
-            Err(err) => return Err(self.unavailable("CreateTable", err)),
+            Err(err) => return Err(unavailable("CreateTable", table, err)),
         }
-        self.wait_until_active().await?;
+        self.wait_until_active(table).await?;
         let ttl = TimeToLiveSpecification::builder()
             .attribute_name(&definition.time_to_live_attribute)
             .enabled(true)
@@ -148,37 +202,31 @@ impl DynamoDbStore {
             .map_err(|err| Error::Config(err.to_string()))?;
         self.client
             .update_time_to_live()
-            .table_name(&self.table)
+            .table_name(table)
             .time_to_live_specification(ttl)
             .send()
             .await
-            .map_err(|err| self.unavailable("UpdateTimeToLive", err))?;
+            .map_err(|err| unavailable("UpdateTimeToLive", table, err))?;
         Ok(())
     }
 
-    /// The name of the TTL attribute the table has enabled, if any.
-    pub async fn time_to_live_attribute(&self) -> Result<Option<String>, Error> {
+    /// The name of the TTL attribute `table` has enabled, if any.
+    pub async fn time_to_live_attribute(&self, table: &str) -> Result<Option<String>, Error> {
         let described = self
             .client
             .describe_time_to_live()
-            .table_name(&self.table)
+            .table_name(table)
             .send()
             .await
-            .map_err(|err| self.unavailable("DescribeTimeToLive", err))?;
+            .map_err(|err| unavailable("DescribeTimeToLive", table, err))?;
         Ok(described
             .time_to_live_description()
             .and_then(|d| d.attribute_name())
             .map(str::to_owned))
     }
 
-    async fn describe_status(&self) -> Result<Option<TableStatus>, Error> {
-        match self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-        {
+    async fn describe_status(&self, table: &str) -> Result<Option<TableStatus>, Error> {
+        match self.client.describe_table().table_name(table).send().await {
             Ok(described) => Ok(described.table().and_then(|t| t.table_status()).cloned()),
             Err(err)
                 if err
@@ -187,20 +235,19 @@ impl DynamoDbStore {
             {
                 Ok(None)
             }
-            Err(err) => Err(self.unavailable("DescribeTable", err)),
+            Err(err) => Err(unavailable("DescribeTable", table, err)),
         }
     }
 
-    async fn wait_until_active(&self) -> Result<(), Error> {
+    async fn wait_until_active(&self, table: &str) -> Result<(), Error> {
         for _ in 0..120 {
-            if self.describe_status().await? == Some(TableStatus::Active) {
+            if self.describe_status(table).await? == Some(TableStatus::Active) {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         Err(Error::StoreUnavailable(format!(
-            "table {} did not become active within 60 s",
-            self.table
+            "table {table} did not become active within 60 s"
         )))
     }
 
@@ -208,11 +255,7 @@ impl DynamoDbStore {
     where
         E: std::error::Error + 'static,
     {
-        Error::StoreUnavailable(format!(
-            "DynamoDB {operation} on table {}: {}",
-            self.table,
-            DisplayErrorContext(&err)
-        ))
+        unavailable(operation, &self.table, err)
     }
 
     async fn count_segment(&self, segment: Segment) -> Result<u64, Error> {
@@ -255,10 +298,20 @@ fn attribute(name: &str, attribute_type: &str) -> Result<AttributeDefinition, Er
         .map_err(|err| Error::Config(err.to_string()))
 }
 
-fn hash_key(name: &str) -> Result<KeySchemaElement, Error> {
+fn unavailable<E>(operation: &str, table: &str, err: SdkError<E>) -> Error
+where
+    E: std::error::Error + 'static,
+{
+    Error::StoreUnavailable(format!(
+        "DynamoDB {operation} on table {table}: {}",
+        DisplayErrorContext(&err)
+    ))
+}
+
+fn key(name: &str, key_type: KeyType) -> Result<KeySchemaElement, Error> {
     KeySchemaElement::builder()
         .attribute_name(name)
-        .key_type(KeyType::Hash)
+        .key_type(key_type)
         .build()
         .map_err(|err| Error::Config(err.to_string()))
 }
@@ -284,6 +337,13 @@ fn to_item(connection: &Connection) -> HashMap<String, AttributeValue> {
     ]);
     if let Some(user_agent) = &connection.user_agent {
         item.insert(USER_AGENT.to_owned(), AttributeValue::S(user_agent.clone()));
+    }
+    if let Some(user_id) = &connection.user_id {
+        item.insert(USER_ID.to_owned(), AttributeValue::S(user_id.clone()));
+    }
+    // DynamoDB has no empty sets: no channels, no attribute.
+    if !connection.channels.is_empty() {
+        item.insert(CHANNELS.to_owned(), string_set(&connection.channels));
     }
     if !connection.query.is_empty() {
         let query = connection
@@ -319,12 +379,60 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Connection, Error
         user_agent: text(USER_AGENT),
         query,
         expires_at: number(EXPIRES_AT).ok_or_else(|| malformed(EXPIRES_AT))?,
+        user_id: text(USER_ID),
+        channels: channels_of(item),
     })
+}
+
+fn channels_of(item: &HashMap<String, AttributeValue>) -> BTreeSet<String> {
+    match item.get(CHANNELS) {
+        Some(AttributeValue::Ss(channels)) => channels.iter().cloned().collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+fn string_set<'a>(values: impl IntoIterator<Item = &'a String>) -> AttributeValue {
+    AttributeValue::Ss(values.into_iter().cloned().collect())
+}
+
+fn connection_key(connection_id: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([(ID.to_owned(), AttributeValue::S(connection_id.to_owned()))])
+}
+
+fn subscription_key(channel: &str, connection_id: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (CHANNEL.to_owned(), AttributeValue::S(channel.to_owned())),
+        (ID.to_owned(), AttributeValue::S(connection_id.to_owned())),
+    ])
+}
+
+fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, Error> {
+    result.map_err(|err| Error::Config(err.to_string()))
+}
+
+/// Whether a transaction was cancelled because its first item's condition failed (the
+/// connection item, by our convention) rather than for any other reason.
+fn first_condition_failed(err: &SdkError<TransactWriteItemsError>) -> bool {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+            .cancellation_reasons()
+            .first()
+            .and_then(|reason| reason.code())
+            .is_some_and(|code| code == "ConditionalCheckFailed"),
+        _ => false,
+    }
+}
+
+fn id_of(item: &HashMap<String, AttributeValue>) -> Option<String> {
+    item.get(ID).and_then(|id| id.as_s().ok()).cloned()
 }
 
 #[async_trait]
 impl ConnectionStore for DynamoDbStore {
     async fn put(&self, connection: Connection) -> Result<(), Error> {
+        if !connection.channels.is_empty() {
+            return self.put_with_subscriptions(connection).await;
+        }
         let written = self
             .client
             .put_item()
@@ -372,7 +480,13 @@ impl ConnectionStore for DynamoDbStore {
             .send()
             .await
             .map_err(|err| self.unavailable("DeleteItem", err))?;
-        Ok(deleted.attributes().is_some_and(|old| !old.is_empty()))
+        let Some(old) = deleted.attributes().filter(|old| !old.is_empty()) else {
+            return Ok(false);
+        };
+        // The row listed its channels; if removing their rows fails now, TTL removes them.
+        self.delete_subscription_rows(connection_id, &channels_of(old))
+            .await?;
+        Ok(true)
     }
 
     fn listing_segments(&self) -> u32 {
@@ -403,19 +517,9 @@ impl ConnectionStore for DynamoDbStore {
             .send()
             .await
             .map_err(|err| self.unavailable("Scan", err))?;
-        let connection_ids = page
-            .items()
-            .iter()
-            .filter_map(|item| item.get(ID).and_then(|id| id.as_s().ok()).cloned())
-            .collect();
-        let next_cursor = page
-            .last_evaluated_key()
-            .and_then(|key| key.get(ID))
-            .and_then(|id| id.as_s().ok())
-            .cloned();
         Ok(ConnectionPage {
-            connection_ids,
-            next_cursor,
+            connection_ids: page.items().iter().filter_map(id_of).collect(),
+            next_cursor: page.last_evaluated_key().and_then(id_of),
         })
     }
 
@@ -426,6 +530,331 @@ impl ConnectionStore for DynamoDbStore {
         .await?;
         Ok(counts.into_iter().sum())
     }
+
+    async fn subscribe(
+        &self,
+        connection_id: &str,
+        channels: &BTreeSet<String>,
+        max_channels: usize,
+    ) -> Result<BTreeSet<String>, Error> {
+        let current = self
+            .get(connection_id)
+            .await?
+            .ok_or_else(|| not_stored(connection_id))?;
+        let new: BTreeSet<String> = channels.difference(&current.channels).cloned().collect();
+        if new.is_empty() {
+            return Ok(current.channels);
+        }
+        let too_many = || {
+            Error::LimitExceeded(format!(
+                "a connection may be in at most {max_channels} channels"
+            ))
+        };
+        let room = max_channels.checked_sub(new.len()).ok_or_else(too_many)?;
+        if current.channels.len() > room {
+            return Err(too_many());
+        }
+        // The condition re-checks the bound at write time, so concurrent subscribes of one
+        // connection cannot overshoot it; it also keeps a vanished connection from being
+        // re-created by the update.
+        let update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(connection_key(connection_id)))
+                .update_expression("ADD #channels :new")
+                .condition_expression(
+                    "attribute_exists(#id) AND (attribute_not_exists(#channels) OR size(#channels) <= :room)",
+                )
+                .expression_attribute_names("#channels", CHANNELS)
+                .expression_attribute_names("#id", ID)
+                .expression_attribute_values(":new", string_set(&new))
+                .expression_attribute_values(":room", AttributeValue::N(room.to_string()))
+                .build(),
+        )?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        for channel in &new {
+            items.push(self.subscription_put(channel, connection_id, current.expires_at)?);
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(current.channels.union(&new).cloned().collect()),
+            Err(err) if first_condition_failed(&err) => match self.get(connection_id).await? {
+                None => Err(not_stored(connection_id)),
+                Some(_) => Err(too_many()),
+            },
+            Err(err) => Err(self.unavailable("TransactWriteItems", err)),
+        }
+    }
+
+    async fn unsubscribe(
+        &self,
+        connection_id: &str,
+        channels: &BTreeSet<String>,
+    ) -> Result<BTreeSet<String>, Error> {
+        let current = self
+            .get(connection_id)
+            .await?
+            .ok_or_else(|| not_stored(connection_id))?;
+        let leaving: BTreeSet<String> = channels.intersection(&current.channels).cloned().collect();
+        if leaving.is_empty() {
+            return Ok(current.channels);
+        }
+        let update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(connection_key(connection_id)))
+                .update_expression("DELETE #channels :leaving")
+                .condition_expression("attribute_exists(#id)")
+                .expression_attribute_names("#channels", CHANNELS)
+                .expression_attribute_names("#id", ID)
+                .expression_attribute_values(":leaving", string_set(&leaving))
+                .build(),
+        )?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        for channel in &leaving {
+            let delete = built(
+                Delete::builder()
+                    .table_name(&self.subscriptions_table)
+                    .set_key(Some(subscription_key(channel, connection_id)))
+                    .build(),
+            )?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(current.channels.difference(&leaving).cloned().collect()),
+            Err(err) if first_condition_failed(&err) => Err(not_stored(connection_id)),
+            Err(err) => Err(self.unavailable("TransactWriteItems", err)),
+        }
+    }
+
+    async fn list_subscribers(
+        &self,
+        channel: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ConnectionPage, Error> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.subscriptions_table)
+            .key_condition_expression("#channel = :channel")
+            .expression_attribute_names("#channel", CHANNEL)
+            .expression_attribute_values(":channel", AttributeValue::S(channel.to_owned()))
+            .projection_expression(ID)
+            .consistent_read(true)
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX));
+        if let Some(after) = cursor {
+            query = query.set_exclusive_start_key(Some(subscription_key(channel, after)));
+        }
+        let page = query
+            .send()
+            .await
+            .map_err(|err| unavailable("Query", &self.subscriptions_table, err))?;
+        Ok(ConnectionPage {
+            connection_ids: page.items().iter().filter_map(id_of).collect(),
+            next_cursor: page.last_evaluated_key().and_then(id_of),
+        })
+    }
+
+    async fn count_subscribers(&self, channel: &str) -> Result<u64, Error> {
+        let mut total = 0u64;
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.subscriptions_table)
+                .key_condition_expression("#channel = :channel")
+                .expression_attribute_names("#channel", CHANNEL)
+                .expression_attribute_values(":channel", AttributeValue::S(channel.to_owned()))
+                .select(Select::Count)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|err| unavailable("Query", &self.subscriptions_table, err))?;
+            total += u64::try_from(page.count()).unwrap_or(0);
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(total),
+            }
+        }
+    }
+
+    async fn channel_counts(&self, limit: usize) -> Result<ChannelCounts, Error> {
+        // A Scan of the subscriptions table (not of the connections): its cost grows with the
+        // number of subscriptions, which is why `/stats` is an operator's tool, not a hot path.
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.subscriptions_table)
+                .projection_expression("#channel")
+                .expression_attribute_names("#channel", CHANNEL)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|err| unavailable("Scan", &self.subscriptions_table, err))?;
+            for channel in page
+                .items()
+                .iter()
+                .filter_map(|item| item.get(CHANNEL).and_then(|c| c.as_s().ok()))
+            {
+                *counts.entry(channel.clone()).or_default() += 1;
+            }
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(ChannelCounts::top(counts, limit)),
+            }
+        }
+    }
+
+    async fn connections_of_user(&self, user_id: &str) -> Result<Vec<String>, Error> {
+        // A global secondary index is eventually consistent: a connection made a moment ago
+        // may be missing here for a moment.
+        let mut ids = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_USER_INDEX)
+                .key_condition_expression("#user = :user")
+                .expression_attribute_names("#user", USER_ID)
+                .expression_attribute_values(":user", AttributeValue::S(user_id.to_owned()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|err| self.unavailable("Query", err))?;
+            ids.extend(page.items().iter().filter_map(id_of));
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(ids),
+            }
+        }
+    }
+}
+
+impl DynamoDbStore {
+    fn subscription_put(
+        &self,
+        channel: &str,
+        connection_id: &str,
+        expires_at: i64,
+    ) -> Result<TransactWriteItem, Error> {
+        let mut item = subscription_key(channel, connection_id);
+        item.insert(
+            EXPIRES_AT.to_owned(),
+            AttributeValue::N(expires_at.to_string()),
+        );
+        let put = built(
+            Put::builder()
+                .table_name(&self.subscriptions_table)
+                .set_item(Some(item))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The connection item and its subscription rows in one transaction (at most 100 items, so
+    /// the handlers bound channels per connection well below that).
+    async fn put_with_subscriptions(&self, connection: Connection) -> Result<(), Error> {
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(to_item(&connection)))
+                .condition_expression("attribute_not_exists(connectionId)")
+                .build(),
+        )?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        for channel in &connection.channels {
+            items.push(self.subscription_put(
+                channel,
+                &connection.connection_id,
+                connection.expires_at,
+            )?);
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) if first_condition_failed(&err) => Err(Error::Conflict(format!(
+                "connection {} is already stored",
+                connection.connection_id
+            ))),
+            Err(err) => Err(self.unavailable("TransactWriteItems", err)),
+        }
+    }
+
+    /// Removes `connection_id`'s rows for `channels`, 25 per request, retrying what DynamoDB
+    /// leaves unprocessed.
+    async fn delete_subscription_rows(
+        &self,
+        connection_id: &str,
+        channels: &BTreeSet<String>,
+    ) -> Result<(), Error> {
+        let requests: Vec<WriteRequest> = channels
+            .iter()
+            .map(|channel| {
+                let delete = built(
+                    DeleteRequest::builder()
+                        .set_key(Some(subscription_key(channel, connection_id)))
+                        .build(),
+                )?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<_, Error>>()?;
+        for chunk in requests.chunks(BATCH_WRITE_MAX) {
+            let mut pending = chunk.to_vec();
+            for attempt in 0..5u32 {
+                let written = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.subscriptions_table, pending)
+                    .send()
+                    .await
+                    .map_err(|err| unavailable("BatchWriteItem", &self.subscriptions_table, err))?;
+                pending = written
+                    .unprocessed_items()
+                    .and_then(|left| left.get(&self.subscriptions_table))
+                    .cloned()
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+            }
+            if !pending.is_empty() {
+                return Err(Error::StoreUnavailable(format!(
+                    "DynamoDB left {} subscription rows of {connection_id} unprocessed",
+                    pending.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn not_stored(connection_id: &str) -> Error {
+    Error::NotFound(format!("connection {connection_id} is not stored"))
 }
 
 #[cfg(test)]
@@ -435,7 +864,10 @@ mod tests {
 
     #[test]
     fn items_round_trip() {
-        let connection = sample_connection("Vb7rKfZ-joECH_A=");
+        let mut connection = sample_connection("Vb7rKfZ-joECH_A=");
+        assert_eq!(from_item(&to_item(&connection)).unwrap(), connection);
+        connection.user_id = Some("user-7".into());
+        connection.channels = ["news".to_string(), "post:42".to_string()].into();
         let item = to_item(&connection);
         assert_eq!(
             item[EXPIRES_AT],

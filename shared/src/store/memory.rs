@@ -1,16 +1,50 @@
-use super::{Connection, ConnectionPage, ConnectionStore, Segment};
+use super::{ChannelCounts, Connection, ConnectionPage, ConnectionStore, Segment};
 use crate::Error;
 use async_trait::async_trait;
-use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// The embedded store: a sorted map behind a lock. Sorted so that a page's cursor is simply the
-/// last id it returned, which stays valid while connections come and go.
+/// The embedded store: sorted maps behind one lock, so a connection and its subscriptions always
+/// change together. Sorted so that a page's cursor is simply the last id it returned, which
+/// stays valid while connections come and go.
 #[derive(Debug, Default)]
 pub struct InMemoryStore {
-    connections: RwLock<BTreeMap<String, Connection>>,
+    tables: RwLock<Tables>,
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    connections: BTreeMap<String, Connection>,
+    /// channel → its subscribers; a channel with none is removed.
+    subscribers: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Tables {
+    fn add_subscriptions(&mut self, connection_id: &str, channels: &BTreeSet<String>) {
+        for channel in channels {
+            self.subscribers
+                .entry(channel.clone())
+                .or_default()
+                .insert(connection_id.to_owned());
+        }
+    }
+
+    fn remove_subscriptions<'a>(
+        &mut self,
+        connection_id: &str,
+        channels: impl IntoIterator<Item = &'a String>,
+    ) {
+        for channel in channels {
+            if let Some(ids) = self.subscribers.get_mut(channel) {
+                ids.remove(connection_id);
+                if ids.is_empty() {
+                    self.subscribers.remove(channel);
+                }
+            }
+        }
+    }
 }
 
 impl InMemoryStore {
@@ -18,27 +52,53 @@ impl InMemoryStore {
         Self::default()
     }
 
-    // A panic while holding the lock cannot leave the map half-updated (every update is one
-    // insert or remove), so a poisoned lock is still safe to use.
-    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Connection>> {
-        self.connections
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+    // A panic while holding the lock cannot leave the maps half-updated (no update calls out
+    // while they are inconsistent), so a poisoned lock is still safe to use.
+    fn read(&self) -> RwLockReadGuard<'_, Tables> {
+        self.tables.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Connection>> {
-        self.connections
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn write(&self) -> RwLockWriteGuard<'_, Tables> {
+        self.tables.write().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+fn not_stored(connection_id: &str) -> Error {
+    Error::NotFound(format!("connection {connection_id} is not stored"))
+}
+
+/// The page of `ids` after `cursor`, at most `limit` long.
+fn page_after<'a>(ids: impl Iterator<Item = &'a String>, limit: usize) -> ConnectionPage {
+    let mut ids = ids;
+    let connection_ids: Vec<String> = ids.by_ref().take(limit.max(1)).cloned().collect();
+    let next_cursor = if ids.next().is_some() {
+        connection_ids.last().cloned()
+    } else {
+        None
+    };
+    ConnectionPage {
+        connection_ids,
+        next_cursor,
+    }
+}
+
+fn after(cursor: Option<&str>) -> (Bound<&str>, Bound<&str>) {
+    (
+        cursor.map_or(Bound::Unbounded, Bound::Excluded),
+        Bound::Unbounded,
+    )
 }
 
 #[async_trait]
 impl ConnectionStore for InMemoryStore {
     async fn put(&self, connection: Connection) -> Result<(), Error> {
-        match self.write().entry(connection.connection_id.clone()) {
+        let mut tables = self.write();
+        match tables.connections.entry(connection.connection_id.clone()) {
             Entry::Vacant(slot) => {
+                let id = connection.connection_id.clone();
+                let channels = connection.channels.clone();
                 slot.insert(connection);
+                tables.add_subscriptions(&id, &channels);
                 Ok(())
             }
             Entry::Occupied(_) => Err(Error::Conflict(format!(
@@ -49,11 +109,18 @@ impl ConnectionStore for InMemoryStore {
     }
 
     async fn get(&self, connection_id: &str) -> Result<Option<Connection>, Error> {
-        Ok(self.read().get(connection_id).cloned())
+        Ok(self.read().connections.get(connection_id).cloned())
     }
 
     async fn delete(&self, connection_id: &str) -> Result<bool, Error> {
-        Ok(self.write().remove(connection_id).is_some())
+        let mut tables = self.write();
+        match tables.connections.remove(connection_id) {
+            Some(removed) => {
+                tables.remove_subscriptions(connection_id, &removed.channels);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     async fn list_page(
@@ -62,28 +129,99 @@ impl ConnectionStore for InMemoryStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<ConnectionPage, Error> {
-        let limit = limit.max(1);
-        let connections = self.read();
-        let start = cursor.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut ids = connections
-            .range::<str, _>((start, Bound::Unbounded))
+        let tables = self.read();
+        let ids = tables
+            .connections
+            .range::<str, _>(after(cursor))
             .map(|(id, _)| id)
             .filter(|id| segment.total <= 1 || segment_of(id, segment.total) == segment.index);
-        let connection_ids: Vec<String> = ids.by_ref().take(limit).cloned().collect();
-        let more = ids.next().is_some();
-        let next_cursor = if more {
-            connection_ids.last().cloned()
-        } else {
-            None
-        };
-        Ok(ConnectionPage {
-            connection_ids,
-            next_cursor,
-        })
+        Ok(page_after(ids, limit))
     }
 
     async fn count(&self) -> Result<u64, Error> {
-        Ok(self.read().len() as u64)
+        Ok(self.read().connections.len() as u64)
+    }
+
+    async fn subscribe(
+        &self,
+        connection_id: &str,
+        channels: &BTreeSet<String>,
+        max_channels: usize,
+    ) -> Result<BTreeSet<String>, Error> {
+        let mut tables = self.write();
+        let connection = tables
+            .connections
+            .get_mut(connection_id)
+            .ok_or_else(|| not_stored(connection_id))?;
+        let wanted: BTreeSet<String> = connection.channels.union(channels).cloned().collect();
+        if wanted.len() > max_channels {
+            return Err(Error::LimitExceeded(format!(
+                "a connection may be in at most {max_channels} channels"
+            )));
+        }
+        connection.channels = wanted.clone();
+        tables.add_subscriptions(connection_id, channels);
+        Ok(wanted)
+    }
+
+    async fn unsubscribe(
+        &self,
+        connection_id: &str,
+        channels: &BTreeSet<String>,
+    ) -> Result<BTreeSet<String>, Error> {
+        let mut tables = self.write();
+        let connection = tables
+            .connections
+            .get_mut(connection_id)
+            .ok_or_else(|| not_stored(connection_id))?;
+        connection
+            .channels
+            .retain(|channel| !channels.contains(channel));
+        let remaining = connection.channels.clone();
+        tables.remove_subscriptions(connection_id, channels);
+        Ok(remaining)
+    }
+
+    async fn list_subscribers(
+        &self,
+        channel: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ConnectionPage, Error> {
+        let tables = self.read();
+        Ok(match tables.subscribers.get(channel) {
+            Some(ids) => page_after(ids.range::<str, _>(after(cursor)), limit),
+            None => ConnectionPage::default(),
+        })
+    }
+
+    async fn count_subscribers(&self, channel: &str) -> Result<u64, Error> {
+        Ok(self
+            .read()
+            .subscribers
+            .get(channel)
+            .map_or(0, |ids| ids.len() as u64))
+    }
+
+    async fn channel_counts(&self, limit: usize) -> Result<ChannelCounts, Error> {
+        let tables = self.read();
+        Ok(ChannelCounts::top(
+            tables
+                .subscribers
+                .iter()
+                .map(|(channel, ids)| (channel.clone(), ids.len() as u64)),
+            limit,
+        ))
+    }
+
+    async fn connections_of_user(&self, user_id: &str) -> Result<Vec<String>, Error> {
+        Ok(self
+            .read()
+            .connections
+            .values()
+            .filter(|connection| connection.user_id.as_deref() == Some(user_id))
+            .map(|connection| connection.connection_id.clone())
+            .collect())
     }
 }
 

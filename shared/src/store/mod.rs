@@ -15,6 +15,7 @@ pub use memory::InMemoryStore;
 
 use crate::Error;
 use async_trait::async_trait;
+use std::collections::BTreeSet;
 
 /// One of `total` disjoint shares of a listing, which can be read in parallel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,16 +43,41 @@ pub struct ConnectionPage {
     pub next_cursor: Option<String>,
 }
 
+/// How many subscribers each channel has: the largest first, at most the number asked for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChannelCounts {
+    /// `(channel, subscribers)`, by subscribers descending, then by name.
+    pub channels: Vec<(String, u64)>,
+    /// How many channels have subscribers at all (may exceed `channels.len()`).
+    pub total_channels: u64,
+}
+
+impl ChannelCounts {
+    /// Orders `counts` as documented and keeps the first `limit`.
+    pub fn top(counts: impl IntoIterator<Item = (String, u64)>, limit: usize) -> Self {
+        let mut channels: Vec<(String, u64)> = counts.into_iter().filter(|(_, n)| *n > 0).collect();
+        let total_channels = channels.len() as u64;
+        channels.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        channels.truncate(limit);
+        Self {
+            channels,
+            total_channels,
+        }
+    }
+}
+
 #[async_trait]
 pub trait ConnectionStore: Send + Sync + 'static {
-    /// Records a new connection. Conditional: an id that is already stored is refused with
-    /// [`Error::Conflict`], so a replayed or colliding `$connect` never overwrites a live row.
+    /// Records a new connection, subscribed to its `channels`, in one write. Conditional: an id
+    /// that is already stored is refused with [`Error::Conflict`], so a replayed or colliding
+    /// `$connect` never overwrites a live row.
     async fn put(&self, connection: Connection) -> Result<(), Error>;
 
     async fn get(&self, connection_id: &str) -> Result<Option<Connection>, Error>;
 
-    /// Removes a connection. Idempotent: `$disconnect` is best effort and may race a 410 cleanup,
-    /// so removing an absent id succeeds. Returns whether a row was removed.
+    /// Removes a connection and its subscriptions. Idempotent: `$disconnect` is best effort and
+    /// may race a 410 cleanup, so removing an absent id succeeds. Returns whether a row was
+    /// removed.
     async fn delete(&self, connection_id: &str) -> Result<bool, Error>;
 
     /// How many segments a full listing is best read in, in parallel (1: sequentially).
@@ -69,6 +95,41 @@ pub trait ConnectionStore: Send + Sync + 'static {
     ) -> Result<ConnectionPage, Error>;
 
     async fn count(&self) -> Result<u64, Error>;
+
+    /// Subscribes a stored connection to `channels`, keeping it within `max_channels` in all.
+    /// Returns its channels afterwards. [`Error::NotFound`] when the connection is not stored,
+    /// [`Error::LimitExceeded`] (and nothing changes) when it would exceed `max_channels`.
+    async fn subscribe(
+        &self,
+        connection_id: &str,
+        channels: &BTreeSet<String>,
+        max_channels: usize,
+    ) -> Result<BTreeSet<String>, Error>;
+
+    /// Unsubscribes a stored connection from `channels` (ones it is not in are ignored).
+    /// Returns its channels afterwards; [`Error::NotFound`] when the connection is not stored.
+    async fn unsubscribe(
+        &self,
+        connection_id: &str,
+        channels: &BTreeSet<String>,
+    ) -> Result<BTreeSet<String>, Error>;
+
+    /// Lists at most `limit` subscribers of `channel` after `cursor`, without scanning other
+    /// channels.
+    async fn list_subscribers(
+        &self,
+        channel: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ConnectionPage, Error>;
+
+    async fn count_subscribers(&self, channel: &str) -> Result<u64, Error>;
+
+    /// The `limit` channels with the most subscribers.
+    async fn channel_counts(&self, limit: usize) -> Result<ChannelCounts, Error>;
+
+    /// The ids of every connection whose `user_id` is `user_id`.
+    async fn connections_of_user(&self, user_id: &str) -> Result<Vec<String>, Error>;
 }
 
 /// `CONNECTION_STORE`: which store a Lambda binary uses: `dynamodb` (the default) or `memory`

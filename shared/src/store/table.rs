@@ -1,16 +1,19 @@
-//! The connections table's definition, read from `infra/connections-table.json`: the one place
-//! where keys, index and TTL are written down.
+//! The tables' definitions, read from `infra/connections-table.json` and
+//! `infra/subscriptions-table.json`: the one place where keys, indexes and TTL are written down.
 
 use crate::Error;
 use serde::Deserialize;
 
 const CONNECTIONS_TABLE_JSON: &str = include_str!("../../../infra/connections-table.json");
+const SUBSCRIPTIONS_TABLE_JSON: &str = include_str!("../../../infra/subscriptions-table.json");
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TableDefinition {
     pub default_table_name: String,
     pub partition_key: KeyAttribute,
+    #[serde(default)]
+    pub sort_key: Option<KeyAttribute>,
     pub time_to_live_attribute: String,
     pub global_secondary_indexes: Vec<IndexDefinition>,
     pub billing_mode: String,
@@ -38,6 +41,11 @@ impl TableDefinition {
         serde_json::from_str(CONNECTIONS_TABLE_JSON)
             .map_err(|err| Error::Config(format!("infra/connections-table.json: {err}")))
     }
+
+    pub fn subscriptions() -> Result<Self, Error> {
+        serde_json::from_str(SUBSCRIPTIONS_TABLE_JSON)
+            .map_err(|err| Error::Config(format!("infra/subscriptions-table.json: {err}")))
+    }
 }
 
 #[cfg(test)]
@@ -48,6 +56,14 @@ mod tests {
     fn the_connections_table_definition_parses() {
         let table = TableDefinition::connections().unwrap();
         assert_eq!(table.partition_key.name, "connectionId");
+        assert_eq!(table.time_to_live_attribute, "expiresAt");
+    }
+
+    #[test]
+    fn the_subscriptions_table_is_keyed_by_channel_then_connection() {
+        let table = TableDefinition::subscriptions().unwrap();
+        assert_eq!(table.partition_key.name, "channel");
+        assert_eq!(table.sort_key.unwrap().name, "connectionId");
         assert_eq!(table.time_to_live_attribute, "expiresAt");
     }
 }
