@@ -89,6 +89,16 @@ pub struct GatewayConfig {
     /// Messages queued for one client before `@connections` answers 429 LimitExceededException.
     #[arg(long, env = "GATEWAY_CLIENT_QUEUE", default_value_t = 1024)]
     pub client_queue: usize,
+
+    /// Let clients publish to channels they are in (`{"action":"publish",…}`); off by default,
+    /// so only the backend publishes.
+    #[arg(long, env = "CLIENT_PUBLISH", default_value_t = false)]
+    pub client_publish: bool,
+
+    /// How many channels one connection may be in (1 to 99).
+    #[arg(long, env = "MAX_CHANNELS_PER_CONNECTION", default_value_t = 20,
+          value_parser = clap::value_parser!(u16).range(1..=99))]
+    pub max_channels_per_connection: u16,
 }
 
 impl GatewayConfig {

@@ -1,4 +1,4 @@
-//! The HTTP API routes (`POST /broadcast`, `GET /connections/count`): each request becomes an
+//! The HTTP API routes (`POST /broadcast`, `GET /connections/count`, …): each request becomes an
 //! API Gateway HTTP API (payload 2.0) event, and the function's result becomes the response.
 
 use crate::ids::new_id;
@@ -98,6 +98,19 @@ fn v2_event(
     });
     if !cookies.is_empty() {
         event["cookies"] = Value::Array(cookies);
+    }
+    let after_stage = parts
+        .uri
+        .path()
+        .strip_prefix(&format!("/{}", gateway.config.stage))
+        .unwrap_or(parts.uri.path());
+    let parameters: Map<String, Value> = route
+        .path_parameters(after_stage)
+        .into_iter()
+        .map(|(name, value)| (name, Value::String(value)))
+        .collect();
+    if !parameters.is_empty() {
+        event["pathParameters"] = Value::Object(parameters);
     }
     if let Some(query) = parts.uri.query().filter(|q| !q.is_empty()) {
         let mut parameters = Map::new();

@@ -9,10 +9,12 @@ use lambda_http::{Adapter, Body, Request, Response, Service, service_fn};
 use lambda_runtime::LambdaEvent;
 use std::future::Future;
 use std::sync::Arc;
-use ws_bridge::handlers::{broadcast, connect, connections_count, default_route, disconnect};
+use ws_bridge::handlers::{
+    broadcast, connect, connections_count, default_route, disconnect, stats,
+};
 use ws_bridge::{ConnectionStore, MessagePusher, Settings};
 
-/// The five functions of `functions/`, run in-process.
+/// The six functions of `functions/`, run in-process.
 #[derive(Clone)]
 pub struct ProjectFunctions {
     pub ws_connect: Arc<dyn LambdaFunction>,
@@ -20,16 +22,18 @@ pub struct ProjectFunctions {
     pub ws_default: Arc<dyn LambdaFunction>,
     pub http_broadcast: Arc<dyn LambdaFunction>,
     pub http_connections_count: Arc<dyn LambdaFunction>,
+    pub http_stats: Arc<dyn LambdaFunction>,
 }
 
 impl ProjectFunctions {
-    fn all(&self) -> [&Arc<dyn LambdaFunction>; 5] {
+    fn all(&self) -> [&Arc<dyn LambdaFunction>; 6] {
         [
             &self.ws_connect,
             &self.ws_disconnect,
             &self.ws_default,
             &self.http_broadcast,
             &self.http_connections_count,
+            &self.http_stats,
         ]
     }
 
@@ -42,19 +46,33 @@ impl ProjectFunctions {
         self.all().into_iter().map(|f| f.name()).collect()
     }
 
-    /// `POST /broadcast` and `GET /connections/count`.
+    /// The backend's HTTP API, as `template.yaml` declares it.
     pub fn http_routes(&self) -> Vec<HttpRoute> {
+        let route =
+            |method: http::Method, path: &str, function: &Arc<dyn LambdaFunction>| HttpRoute {
+                method,
+                path: path.into(),
+                function: Arc::clone(function),
+            };
         vec![
-            HttpRoute {
-                method: http::Method::POST,
-                path: "/broadcast".into(),
-                function: Arc::clone(&self.http_broadcast),
-            },
-            HttpRoute {
-                method: http::Method::GET,
-                path: "/connections/count".into(),
-                function: Arc::clone(&self.http_connections_count),
-            },
+            route(http::Method::POST, "/broadcast", &self.http_broadcast),
+            route(
+                http::Method::POST,
+                "/broadcast/{channel}",
+                &self.http_broadcast,
+            ),
+            route(http::Method::POST, "/users/{userId}", &self.http_broadcast),
+            route(
+                http::Method::POST,
+                "/connections/{connectionId}",
+                &self.http_broadcast,
+            ),
+            route(
+                http::Method::GET,
+                "/connections/count",
+                &self.http_connections_count,
+            ),
+            route(http::Method::GET, "/stats", &self.http_stats),
         ]
     }
 
@@ -82,6 +100,7 @@ pub fn invoked_functions(endpoint: &str) -> ProjectFunctions {
         ws_default: function("ws-default"),
         http_broadcast: function("http-broadcast"),
         http_connections_count: function("http-connections-count"),
+        http_stats: function("http-stats"),
     }
 }
 
@@ -92,12 +111,12 @@ pub fn project_functions(
     settings: Settings,
 ) -> ProjectFunctions {
     let ws_connect = {
-        let store = Arc::clone(&store);
+        let (store, settings) = (Arc::clone(&store), settings.clone());
         InProcess::shared(
             "ws-connect",
             move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-                let store = Arc::clone(&store);
-                async move { connect::handle(store.as_ref(), event.payload).await }
+                let (store, settings) = (Arc::clone(&store), settings.clone());
+                async move { connect::handle(store.as_ref(), &settings, event.payload).await }
             },
         )
     };
@@ -112,12 +131,16 @@ pub fn project_functions(
         )
     };
     let ws_default = {
-        let store = Arc::clone(&store);
+        let (store, pusher, settings) = (Arc::clone(&store), Arc::clone(&pusher), settings.clone());
         InProcess::shared(
             "ws-default",
             move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-                let store = Arc::clone(&store);
-                async move { default_route::handle(store.as_ref(), event.payload).await }
+                let (store, pusher, settings) =
+                    (Arc::clone(&store), Arc::clone(&pusher), settings.clone());
+                async move {
+                    default_route::handle(store.as_ref(), pusher.as_ref(), &settings, event.payload)
+                        .await
+                }
             },
         )
     };
@@ -129,9 +152,16 @@ pub fn project_functions(
             async move { broadcast::handle(store.as_ref(), pusher.as_ref(), &settings, request).await }
         })
     };
-    let http_count = http_function("http-connections-count", move |request: Request| {
+    let http_count = {
         let (store, settings) = (Arc::clone(&store), settings.clone());
-        async move { connections_count::handle(store.as_ref(), &settings, request).await }
+        http_function("http-connections-count", move |request: Request| {
+            let (store, settings) = (Arc::clone(&store), settings.clone());
+            async move { connections_count::handle(store.as_ref(), &settings, request).await }
+        })
+    };
+    let http_stats = http_function("http-stats", move |request: Request| {
+        let (store, settings) = (Arc::clone(&store), settings.clone());
+        async move { stats::handle(store.as_ref(), &settings, request).await }
     });
 
     ProjectFunctions {
@@ -140,6 +170,7 @@ pub fn project_functions(
         ws_default,
         http_broadcast,
         http_connections_count: http_count,
+        http_stats,
     }
 }
 

@@ -39,9 +39,25 @@ pub struct HttpRoute {
 }
 
 impl HttpRoute {
-    /// The HTTP API route key, e.g. `POST /broadcast`.
+    /// The HTTP API route key, e.g. `POST /broadcast/{channel}`.
     pub fn route_key(&self) -> String {
         format!("{} {}", self.method, self.path)
+    }
+
+    /// The values of the path's `{name}` segments in `path` (the request's path after the
+    /// stage), percent-decoded as API Gateway hands them to the function.
+    pub fn path_parameters(&self, path: &str) -> Vec<(String, String)> {
+        self.path
+            .split('/')
+            .zip(path.split('/'))
+            .filter_map(|(template, actual)| {
+                let name = template.strip_prefix('{')?.strip_suffix('}')?;
+                let value = percent_encoding::percent_decode_str(actual)
+                    .decode_utf8_lossy()
+                    .into_owned();
+                Some((name.to_owned(), value))
+            })
+            .collect()
     }
 }
 
@@ -95,6 +111,32 @@ fn stringify(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_parameters_are_taken_from_the_matching_segments() {
+        let route = HttpRoute {
+            method: http::Method::POST,
+            path: "/connections/{connectionId}".into(),
+            function: crate::functions::InProcess::shared(
+                "noop",
+                |_: lambda_runtime::LambdaEvent<Value>| async {
+                    Ok::<_, ws_bridge::Error>(Value::Null)
+                },
+            ),
+        };
+        assert_eq!(
+            route.path_parameters("/connections/Vb7rKfZ-joECH_A%3D"),
+            vec![("connectionId".to_string(), "Vb7rKfZ-joECH_A=".to_string())]
+        );
+        assert!(
+            HttpRoute {
+                path: "/broadcast".into(),
+                ..route
+            }
+            .path_parameters("/broadcast")
+            .is_empty()
+        );
+    }
 
     #[test]
     fn selection_key_follows_api_gateway() {

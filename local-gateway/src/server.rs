@@ -98,6 +98,8 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
     };
     let mut settings = Settings::from_env()?;
     settings.api_token = config.api_token.clone().filter(|token| !token.is_empty());
+    settings.client_publish = config.client_publish;
+    settings.max_channels_per_connection = usize::from(config.max_channels_per_connection);
     let route_config = config
         .routes
         .as_deref()

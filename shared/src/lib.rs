@@ -3,7 +3,8 @@
 //! * [`store`]: where connection ids live ([`ConnectionStore`]), with the embedded in-memory store.
 //! * [`pusher`]: how messages reach a connection through the API Gateway management API.
 //! * [`handlers`]: the Lambda handlers, as plain async functions, for `$connect`, `$disconnect`,
-//!   `$default`, `POST /broadcast` and `GET /connections/count`.
+//!   `$default`, the delivery routes (`POST /broadcast[/{channel}]`, `/users/{userId}`,
+//!   `/connections/{connectionId}`), `GET /connections/count` and `GET /stats`.
 //! * [`protocol`]: the JSON that clients and backends exchange with us.
 
 pub mod error;
@@ -16,7 +17,7 @@ pub mod store;
 pub mod time;
 
 pub use error::Error;
-pub use pusher::{ApiGatewayPusher, MessagePusher, PushOutcome};
+pub use pusher::{ApiGatewayPusher, EventPusher, MessagePusher, PushOutcome};
 pub use settings::Settings;
 pub use store::{
     ChannelCounts, Connection, ConnectionPage, ConnectionStore, DynamoDbStore, InMemoryStore,

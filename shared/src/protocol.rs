@@ -2,6 +2,42 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// Longest channel name.
+pub const MAX_CHANNEL_NAME_LEN: usize = 128;
+
+/// Checks a channel name: 1 to 128 of `A–Z a–z 0–9 _ - : . @ | =`. `*` is kept for permission
+/// patterns (`prefix:*`) and `,` separates names in `?channels=`, so neither is allowed.
+pub fn validate_channel(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("channel name is empty".into());
+    }
+    if name.len() > MAX_CHANNEL_NAME_LEN {
+        return Err(format!(
+            "channel name is {} bytes long; the limit is {MAX_CHANNEL_NAME_LEN}",
+            name.len()
+        ));
+    }
+    match name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "_-:.@|=".contains(*c)))
+    {
+        Some(bad) => Err(format!(
+            "channel name {name:?} contains {bad:?}; allowed are letters, digits and _ - : . @ | ="
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Parses `?channels=a,b` (empty pieces ignored).
+pub fn parse_channel_list(list: &str) -> Result<BTreeSet<String>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| validate_channel(name).map(|()| name.to_owned()))
+        .collect()
+}
 
 /// A request a client sends as a text frame, routed to `$default`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,9 +48,16 @@ pub enum ClientRequest {
     /// `{"action":"hello"}`: asks for the connection's id, which API Gateway cannot push during
     /// `$connect`.
     Hello,
+    /// `{"action":"subscribe","channels":["post:42","news"]}`
+    Subscribe { channels: BTreeSet<String> },
+    /// `{"action":"unsubscribe","channels":["news"]}`
+    Unsubscribe { channels: BTreeSet<String> },
+    /// `{"action":"publish","channel":"post:42","data":…}`: to the channel's other subscribers,
+    /// when the deployment allows clients to publish.
+    Publish { channel: String, data: Value },
 }
 
-pub const KNOWN_ACTIONS: &[&str] = &["ping", "hello"];
+pub const KNOWN_ACTIONS: &[&str] = &["ping", "hello", "subscribe", "unsubscribe", "publish"];
 
 impl ClientRequest {
     /// Parses a frame's text, explaining precisely what is wrong when it is not a request we know.
@@ -29,6 +72,24 @@ impl ClientRequest {
             Some(Value::String(action)) => match action.as_str() {
                 "ping" => Ok(Self::Ping),
                 "hello" => Ok(Self::Hello),
+                "subscribe" => Ok(Self::Subscribe {
+                    channels: channels_field(&fields)?,
+                }),
+                "unsubscribe" => Ok(Self::Unsubscribe {
+                    channels: channels_field(&fields)?,
+                }),
+                "publish" => {
+                    let channel = match fields.get("channel") {
+                        Some(Value::String(channel)) => channel.clone(),
+                        _ => return Err("publish needs \"channel\": a channel name".into()),
+                    };
+                    validate_channel(&channel)?;
+                    let data = fields
+                        .get("data")
+                        .cloned()
+                        .ok_or("publish needs \"data\": the JSON value to send")?;
+                    Ok(Self::Publish { channel, data })
+                }
                 other => Err(format!(
                     "unknown action {other:?}; known actions: {}",
                     KNOWN_ACTIONS.join(", ")
@@ -39,13 +100,67 @@ impl ClientRequest {
     }
 }
 
+/// The `"channels"` field of subscribe and unsubscribe: a non-empty array of valid names.
+fn channels_field(fields: &serde_json::Map<String, Value>) -> Result<BTreeSet<String>, String> {
+    let Some(Value::Array(names)) = fields.get("channels") else {
+        return Err("\"channels\" must be an array of channel names".into());
+    };
+    if names.is_empty() {
+        return Err("\"channels\" is empty; name at least one channel".into());
+    }
+    names
+        .iter()
+        .map(|name| match name {
+            Value::String(name) => validate_channel(name).map(|()| name.clone()),
+            other => Err(format!("channel names are strings, got {other}")),
+        })
+        .collect()
+}
+
 /// Everything we send to a client, tagged by `type`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ServerMessage {
-    Pong { timestamp: String },
-    Welcome { data: Welcome },
-    Error { data: ErrorData },
+    Pong {
+        timestamp: String,
+    },
+    Welcome {
+        data: Welcome,
+    },
+    /// The connection's channels after a subscribe.
+    Subscribed {
+        data: ChannelList,
+    },
+    /// The connection's channels after an unsubscribe.
+    Unsubscribed {
+        data: ChannelList,
+    },
+    /// What became of a client's publish.
+    Published {
+        data: Published,
+    },
+    /// A message another client published to a channel this connection is in.
+    Message {
+        channel: String,
+        data: Value,
+    },
+    Error {
+        data: ErrorData,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChannelList {
+    pub channels: BTreeSet<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Published {
+    pub channel: String,
+    /// The other subscribers it was addressed to, and how many of them received it.
+    pub connection_count: usize,
+    pub sent: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -71,7 +186,7 @@ impl ServerMessage {
     }
 
     pub fn to_json(&self) -> String {
-        // Only strings and options of strings: serialisation cannot fail.
+        // Strings, numbers and JSON values with string keys: serialisation cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
 }
@@ -119,9 +234,31 @@ pub struct ErrorBody {
     pub error: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CountBody {
     pub count: u64,
+    /// Set when the count is of one channel's subscribers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+}
+
+/// `GET /stats`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsBody {
+    pub connections: u64,
+    /// The channels with the most subscribers, at most `limit` of them.
+    pub channels: Vec<ChannelStat>,
+    /// How many channels have subscribers at all.
+    pub channel_count: u64,
+    /// Whether `channels` was cut to `limit`.
+    pub truncated: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChannelStat {
+    pub name: String,
+    pub subscribers: u64,
 }
 
 #[cfg(test)]
@@ -164,9 +301,66 @@ mod tests {
         );
         let unknown = ClientRequest::parse(r#"{"action":"dance"}"#).unwrap_err();
         assert!(
-            unknown.contains("\"dance\"") && unknown.contains("ping, hello"),
+            unknown.contains("\"dance\"") && unknown.contains("ping, hello, subscribe"),
             "{unknown}"
         );
+    }
+
+    #[test]
+    fn channel_requests_parse() {
+        assert_eq!(
+            ClientRequest::parse(r#"{"action":"subscribe","channels":["post:42","news"]}"#),
+            Ok(ClientRequest::Subscribe {
+                channels: ["news".to_string(), "post:42".to_string()].into()
+            })
+        );
+        assert_eq!(
+            ClientRequest::parse(r#"{"action":"publish","channel":"news","data":{"n":1}}"#),
+            Ok(ClientRequest::Publish {
+                channel: "news".into(),
+                data: serde_json::json!({"n": 1})
+            })
+        );
+    }
+
+    #[test]
+    fn bad_channel_requests_are_explained() {
+        let cases = [
+            (r#"{"action":"subscribe"}"#, "must be an array"),
+            (r#"{"action":"subscribe","channels":[]}"#, "is empty"),
+            (r#"{"action":"subscribe","channels":[7]}"#, "are strings"),
+            (
+                r#"{"action":"subscribe","channels":["a b"]}"#,
+                "contains ' '",
+            ),
+            (
+                r#"{"action":"unsubscribe","channels":["x*"]}"#,
+                "contains '*'",
+            ),
+            (r#"{"action":"publish","data":1}"#, "needs \"channel\""),
+            (r#"{"action":"publish","channel":"news"}"#, "needs \"data\""),
+        ];
+        for (request, expected) in cases {
+            let problem = ClientRequest::parse(request).unwrap_err();
+            assert!(problem.contains(expected), "{request}: {problem}");
+        }
+    }
+
+    #[test]
+    fn channel_names_are_validated() {
+        assert!(validate_channel("post:42").is_ok());
+        assert!(validate_channel("user:auth0|5f1c=").is_ok());
+        assert!(validate_channel("").is_err());
+        assert!(validate_channel(&"a".repeat(128)).is_ok());
+        assert!(validate_channel(&"a".repeat(129)).is_err());
+        for bad in ["a,b", "a*", "é", "a/b", "a b"] {
+            assert!(validate_channel(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_channel_list("news, post:42,,").unwrap(),
+            ["news".to_string(), "post:42".to_string()].into()
+        );
+        assert!(parse_channel_list("news,bad name").is_err());
     }
 
     #[test]

@@ -103,6 +103,39 @@ impl ApiGatewayPusher {
     }
 }
 
+/// For the WebSocket functions: the pusher for the API whose event they are handling, built on
+/// the first event (its endpoint is [`ENDPOINT_ENV`] or the event's domain and stage) and reused
+/// for the life of the process, as one function serves one API.
+#[derive(Debug)]
+pub struct EventPusher {
+    sdk_config: aws_config::SdkConfig,
+    pusher: std::sync::OnceLock<ApiGatewayPusher>,
+}
+
+impl EventPusher {
+    pub fn new(sdk_config: aws_config::SdkConfig) -> Self {
+        Self {
+            sdk_config,
+            pusher: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn for_event(
+        &self,
+        event: &aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest,
+    ) -> &ApiGatewayPusher {
+        self.pusher.get_or_init(|| {
+            let context = &event.request_context;
+            let endpoint = management_endpoint(
+                std::env::var(ENDPOINT_ENV).ok(),
+                context.domain_name.as_deref().unwrap_or_default(),
+                context.stage.as_deref().unwrap_or_default(),
+            );
+            ApiGatewayPusher::new(&self.sdk_config, &endpoint)
+        })
+    }
+}
+
 #[async_trait]
 impl MessagePusher for ApiGatewayPusher {
     async fn push(&self, connection_id: &str, data: &[u8]) -> PushOutcome {

@@ -3,7 +3,10 @@
 use crate::Error;
 use std::str::FromStr;
 
-/// How a broadcast lists and fans out.
+/// DynamoDB writes a connection and its subscriptions in one transaction of at most 100 items.
+pub const MAX_CHANNELS_LIMIT: usize = 99;
+
+/// How a broadcast lists and fans out, and what clients may do with channels.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     /// `BROADCAST_CONCURRENCY`: PostToConnection calls in flight at once (default 64). Bounded so a
@@ -14,6 +17,12 @@ pub struct Settings {
     /// `API_TOKEN`: when set, every HTTP route requires `Authorization: Bearer <token>`.
     /// Unset (the local default): the routes are open.
     pub api_token: Option<String>,
+    /// `MAX_CHANNELS_PER_CONNECTION`: how many channels one connection may be in (default 20,
+    /// at most 99).
+    pub max_channels_per_connection: usize,
+    /// `CLIENT_PUBLISH`: whether clients may publish to channels they are in (default `false`:
+    /// only the backend publishes).
+    pub client_publish: bool,
 }
 
 impl Default for Settings {
@@ -22,6 +31,8 @@ impl Default for Settings {
             broadcast_concurrency: 64,
             broadcast_page_size: 1000,
             api_token: None,
+            max_channels_per_connection: 20,
+            client_publish: false,
         }
     }
 }
@@ -41,7 +52,28 @@ impl Settings {
             broadcast_page_size: positive(&lookup, "BROADCAST_PAGE_SIZE")?
                 .unwrap_or(defaults.broadcast_page_size),
             api_token: lookup("API_TOKEN").filter(|token| !token.is_empty()),
+            max_channels_per_connection: match positive(&lookup, "MAX_CHANNELS_PER_CONNECTION")? {
+                Some(max) if max > MAX_CHANNELS_LIMIT => {
+                    return Err(Error::Config(format!(
+                        "MAX_CHANNELS_PER_CONNECTION must be at most {MAX_CHANNELS_LIMIT}, got {max}"
+                    )));
+                }
+                Some(max) => max,
+                None => defaults.max_channels_per_connection,
+            },
+            client_publish: flag(&lookup, "CLIENT_PUBLISH")?.unwrap_or(defaults.client_publish),
         })
+    }
+}
+
+fn flag(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Result<Option<bool>, Error> {
+    match lookup(name).as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some("true" | "1") => Ok(Some(true)),
+        Some("false" | "0") => Ok(Some(false)),
+        Some(other) => Err(Error::Config(format!(
+            "{name} must be true or false, got {other:?}"
+        ))),
     }
 }
 
@@ -79,5 +111,22 @@ mod tests {
         assert_eq!(settings.broadcast_concurrency, 8);
         let err = Settings::from_lookup(|_| Some("0".into())).unwrap_err();
         assert!(err.to_string().contains("positive integer"), "{err}");
+        let channels = Settings::from_lookup(|name| match name {
+            "MAX_CHANNELS_PER_CONNECTION" => Some("5".into()),
+            "CLIENT_PUBLISH" => Some("true".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(channels.max_channels_per_connection, 5);
+        assert!(channels.client_publish);
+        let err = Settings::from_lookup(|name| {
+            (name == "MAX_CHANNELS_PER_CONNECTION").then(|| "100".to_string())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("at most 99"), "{err}");
+        let err =
+            Settings::from_lookup(|name| (name == "CLIENT_PUBLISH").then(|| "yes".to_string()))
+                .unwrap_err();
+        assert!(err.to_string().contains("true or false"), "{err}");
     }
 }

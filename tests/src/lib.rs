@@ -37,18 +37,32 @@ pub fn http() -> reqwest::Client {
 
 /// POSTs `body` to `/broadcast`; returns the status and the JSON answer.
 pub async fn broadcast(gateway: &RunningGateway, body: &str) -> (u16, Value) {
+    post_json(gateway, "/broadcast", body).await
+}
+
+/// POSTs `body` to `path` of the HTTP API (e.g. `/broadcast/news`); returns the status and
+/// the JSON answer.
+pub async fn post_json(gateway: &RunningGateway, path: &str, body: &str) -> (u16, Value) {
     let response = http()
-        .post(format!("{}/broadcast", gateway.http_url()))
+        .post(format!("{}{path}", gateway.http_url()))
         .header("content-type", "application/json")
         .body(body.to_owned())
         .send()
         .await
-        .expect("broadcast request");
+        .expect("POST request");
     let status = response.status().as_u16();
-    (
-        status,
-        response.json().await.expect("broadcast answers JSON"),
-    )
+    (status, response.json().await.expect("answers JSON"))
+}
+
+/// GETs `path` of the HTTP API (e.g. `/stats?limit=2`); returns the status and the JSON answer.
+pub async fn get_json(gateway: &RunningGateway, path: &str) -> (u16, Value) {
+    let response = http()
+        .get(format!("{}{path}", gateway.http_url()))
+        .send()
+        .await
+        .expect("GET request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("answers JSON"))
 }
 
 pub async fn connection_count(gateway: &RunningGateway) -> u64 {
@@ -342,11 +356,29 @@ pub fn dynamodb_config(endpoint: &str) -> GatewayConfig {
 
 /// A gateway with the project's routes on `store`; on DynamoDB, with a table of its own.
 pub async fn start_gateway_on(store: local_gateway::StoreKind) -> RunningGateway {
-    let config = match store {
+    local_gateway::start(config_on(store))
+        .await
+        .expect("gateway starts")
+}
+
+/// The configuration [`start_gateway_on`] uses, for tests that change a setting first.
+pub fn config_on(store: local_gateway::StoreKind) -> GatewayConfig {
+    match store {
         local_gateway::StoreKind::Memory => GatewayConfig::on_free_port(),
         local_gateway::StoreKind::Dynamodb => dynamodb_config(&dynamodb_endpoint()),
-    };
-    local_gateway::start(config).await.expect("gateway starts")
+    }
+}
+
+/// An empty store of `kind`; on DynamoDB, with tables of its own.
+pub async fn fresh_store(
+    kind: local_gateway::StoreKind,
+) -> std::sync::Arc<dyn ws_bridge::ConnectionStore> {
+    match kind {
+        local_gateway::StoreKind::Memory => std::sync::Arc::new(ws_bridge::InMemoryStore::new()),
+        local_gateway::StoreKind::Dynamodb => {
+            std::sync::Arc::new(fresh_dynamodb_store(&dynamodb_endpoint()).await)
+        }
+    }
 }
 
 /// A DynamoDB store on DynamoDB Local with a new table of its own.

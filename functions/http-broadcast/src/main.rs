@@ -1,4 +1,5 @@
-//! `POST /broadcast`: delivers the body to every connection through the management API.
+//! The delivery routes: `POST /broadcast`, `/broadcast/{channel}`, `/users/{userId}` and
+//! `/connections/{connectionId}`, through the management API.
 
 use lambda_http::{Error, Request, service_fn};
 use ws_bridge::handlers::broadcast;

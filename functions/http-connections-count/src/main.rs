@@ -1,4 +1,4 @@
-//! `GET /connections/count`: how many connections are open.
+//! `GET /connections/count`: how many connections are open (or, with `?channel=`, in a channel).
 
 use lambda_http::{Error, Request, service_fn};
 use ws_bridge::Settings;

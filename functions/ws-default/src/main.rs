@@ -1,17 +1,22 @@
-//! `$default`: answers the client protocol (ping, hello) through the route response.
+//! `$default`: answers the client protocol (ping, hello, subscribe, unsubscribe, publish)
+//! through the route response.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use ws_bridge::aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use ws_bridge::handlers::default_route;
+use ws_bridge::{EventPusher, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = ws_bridge::store::from_env(&sdk_config)?;
+    let settings = Settings::from_env()?;
+    let pushers = EventPusher::new(sdk_config);
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-            default_route::handle(store.as_ref(), event.payload)
+            let pusher = pushers.for_event(&event.payload);
+            default_route::handle(store.as_ref(), pusher, &settings, event.payload)
         },
     ))
     .await

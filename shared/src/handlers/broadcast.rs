@@ -1,16 +1,31 @@
-//! `POST /broadcast`: deliver one JSON object, verbatim, to every connection.
+//! The backend's delivery routes, one function:
 //!
-//! The listing is paginated and pipelined with the sends: the next page is fetched while the
-//! current one is still being delivered, and at most `broadcast_concurrency` sends are in flight.
-//! A 410 removes *that* connection's row. The answer says exactly who did and did not get it.
+//! * `POST /broadcast`: to every connection;
+//! * `POST /broadcast/{channel}`: to the channel's subscribers;
+//! * `POST /users/{userId}`: to every connection of that user;
+//! * `POST /connections/{connectionId}`: to one connection (see [`super::direct_message`]).
+//!
+//! The body, one JSON object, is delivered verbatim. The listing is paginated and pipelined with
+//! the sends: the next page is fetched while the current one is still being delivered, and at
+//! most `broadcast_concurrency` sends are in flight. A 410 removes *that* connection's row (and
+//! its subscriptions). The answer says exactly who did and did not get it.
 
 use super::json_response;
+use crate::protocol::validate_channel;
 use crate::protocol::{BroadcastReport, ErrorBody, FailedDelivery, validate_broadcast_body};
 use crate::store::Segment;
 use crate::{ConnectionStore, Error, MessagePusher, PushOutcome, Settings};
 use futures::stream::{self, BoxStream, StreamExt};
 use http::StatusCode;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
+
+/// Who a message goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience<'a> {
+    Everyone,
+    Channel(&'a str),
+    User(&'a str),
+}
 
 pub async fn handle(
     store: &dyn ConnectionStore,
@@ -21,20 +36,39 @@ pub async fn handle(
     if let Some(refusal) = super::bearer::refusal(settings, &request) {
         return Ok(refusal);
     }
-    let body: &[u8] = request.body().as_ref();
-    if let Err(problem) = validate_broadcast_body(body) {
-        return Ok(json_response(
+    let bad_request = |problem: String| {
+        Ok(json_response(
             StatusCode::BAD_REQUEST,
             &ErrorBody { error: problem },
-        ));
+        ))
+    };
+    let body: &[u8] = request.body().as_ref();
+    if let Err(problem) = validate_broadcast_body(body) {
+        return bad_request(problem);
     }
-    let report = deliver_to_all(store, pusher, settings, body).await;
+    let parameters = request.path_parameters();
+    if let Some(connection_id) = parameters.first("connectionId") {
+        return Ok(super::direct_message::deliver(store, pusher, connection_id, body).await);
+    }
+    let audience = match (parameters.first("channel"), parameters.first("userId")) {
+        (Some(channel), _) => {
+            if let Err(problem) = validate_channel(channel) {
+                return bad_request(problem);
+            }
+            Audience::Channel(channel)
+        }
+        (None, Some(user)) if user.is_empty() => return bad_request("user id is empty".into()),
+        (None, Some(user)) => Audience::User(user),
+        (None, None) => Audience::Everyone,
+    };
+    let report = deliver(store, pusher, settings, audience, None, body).await;
     let status = if report.error.is_some() {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
     };
     tracing::info!(
+        audience = ?audience,
         connections = report.connection_count,
         sent = report.sent,
         gone = report.gone.len(),
@@ -57,14 +91,17 @@ enum Cursor {
     Done,
 }
 
-/// Sends `data` to every connection in `store`, never more than the configured number at once.
-pub async fn deliver_to_all(
+/// Sends `data` to every connection of `audience` but `except`, never more than the configured
+/// number at once.
+pub async fn deliver(
     store: &dyn ConnectionStore,
     pusher: &dyn MessagePusher,
     settings: &Settings,
+    audience: Audience<'_>,
+    except: Option<&str>,
     data: &[u8],
 ) -> BroadcastReport {
-    let mut deliveries = deliveries(store, pusher, settings, data);
+    let mut deliveries = deliveries(store, pusher, settings, audience, except, data);
     let mut report = BroadcastReport::default();
     while let Some(delivery) = deliveries.next().await {
         match delivery {
@@ -92,18 +129,28 @@ fn deliveries<'a>(
     store: &'a dyn ConnectionStore,
     pusher: &'a dyn MessagePusher,
     settings: &Settings,
+    audience: Audience<'a>,
+    except: Option<&'a str>,
     data: &'a [u8],
 ) -> BoxStream<'a, Result<(String, PushOutcome), Error>> {
     let page_size = settings.broadcast_page_size;
-    // Each segment is listed page by page; the segments are read in parallel.
-    let segments = Segment::all(store.listing_segments()).map(|segment| {
+    // Everyone is listed in segments read in parallel; a channel or a user is one listing.
+    let segments = match audience {
+        Audience::Everyone => store.listing_segments(),
+        Audience::Channel(_) | Audience::User(_) => 1,
+    };
+    let listings = Segment::all(segments).map(|segment| {
         stream::unfold(Cursor::Start, move |cursor| {
-            next_page(store, segment, page_size, cursor)
+            next_page(store, audience, segment, page_size, cursor)
         })
         .boxed()
     });
-    stream::select_all(segments)
+    stream::select_all(listings)
         .flat_map(stream::iter)
+        .filter(move |listed| {
+            let skip = matches!(listed, Listed::Connection(id) if Some(id.as_str()) == except);
+            std::future::ready(!skip)
+        })
         .map(move |listed| deliver_one(store, pusher, data, listed))
         .buffer_unordered(settings.broadcast_concurrency)
         .boxed()
@@ -111,6 +158,7 @@ fn deliveries<'a>(
 
 async fn next_page(
     store: &dyn ConnectionStore,
+    audience: Audience<'_>,
     segment: Segment,
     page_size: usize,
     cursor: Cursor,
@@ -120,7 +168,25 @@ async fn next_page(
         Cursor::After(id) => Some(id),
         Cursor::Done => return None,
     };
-    match store.list_page(segment, after.as_deref(), page_size).await {
+    let page = match audience {
+        Audience::Everyone => store.list_page(segment, after.as_deref(), page_size).await,
+        Audience::Channel(channel) => {
+            store
+                .list_subscribers(channel, after.as_deref(), page_size)
+                .await
+        }
+        // A user has a handful of connections: one page.
+        Audience::User(user) => {
+            store
+                .connections_of_user(user)
+                .await
+                .map(|connection_ids| crate::ConnectionPage {
+                    connection_ids,
+                    next_cursor: None,
+                })
+        }
+    };
+    match page {
         Ok(page) => {
             let next = page.next_cursor.map_or(Cursor::Done, Cursor::After);
             let listed = page
@@ -152,7 +218,7 @@ async fn deliver_one(
     }
 }
 
-async fn remove_stale(store: &dyn ConnectionStore, id: &str) {
+pub(crate) async fn remove_stale(store: &dyn ConnectionStore, id: &str) {
     if let Err(err) = store.delete(id).await {
         // The row's TTL removes it eventually; the report still names it as gone.
         tracing::warn!(connection_id = %id, error = %err, "could not remove stale connection");
@@ -222,7 +288,7 @@ mod tests {
             ..Settings::default()
         };
 
-        let report = deliver_to_all(&store, &pusher, &settings, b"{}").await;
+        let report = deliver(&store, &pusher, &settings, Audience::Everyone, None, b"{}").await;
 
         assert_eq!(report.connection_count, 2_505);
         assert_eq!(report.sent, 2_503);
@@ -248,5 +314,33 @@ mod tests {
         );
         let peak = pusher.max_in_flight.load(Ordering::SeqCst);
         assert!(peak > 1 && peak <= 16, "concurrency bounded, got {peak}");
+    }
+
+    #[tokio::test]
+    async fn a_channel_delivery_reaches_its_subscribers_but_the_excepted_one() {
+        let store = InMemoryStore::new();
+        for id in ["a", "b", "c", "outsider"] {
+            store.put(sample_connection(id)).await.unwrap();
+        }
+        let channel: std::collections::BTreeSet<String> = ["room".to_string()].into();
+        for id in ["a", "b", "c"] {
+            store.subscribe(id, &channel, 5).await.unwrap();
+        }
+        let pusher = RecordingPusher::new();
+
+        let report = deliver(
+            &store,
+            &pusher,
+            &Settings::default(),
+            Audience::Channel("room"),
+            Some("a"),
+            b"{}",
+        )
+        .await;
+
+        assert_eq!((report.connection_count, report.sent), (2, 2));
+        let mut sent = pusher.sent.lock().unwrap().clone();
+        sent.sort();
+        assert_eq!(sent, vec!["b".to_string(), "c".to_string()]);
     }
 }

@@ -1,10 +1,11 @@
-//! `GET /connections/count`: how many connections the store holds.
+//! `GET /connections/count`: how many connections the store holds, or with `?channel=x` how many
+//! are subscribed to that channel.
 
 use super::json_response;
-use crate::protocol::{CountBody, ErrorBody};
+use crate::protocol::{CountBody, ErrorBody, validate_channel};
 use crate::{ConnectionStore, Error, Settings};
 use http::StatusCode;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 
 pub async fn handle(
     store: &dyn ConnectionStore,
@@ -14,16 +15,24 @@ pub async fn handle(
     if let Some(refusal) = super::bearer::refusal(settings, &request) {
         return Ok(refusal);
     }
-    Ok(match store.count().await {
-        Ok(count) => json_response(StatusCode::OK, &CountBody { count }),
-        Err(err) => {
-            tracing::error!(error = %err, "count failed");
-            json_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &ErrorBody {
-                    error: err.to_string(),
-                },
-            )
-        }
+    let channel = request
+        .query_string_parameters_ref()
+        .and_then(|query| query.first("channel"))
+        .map(str::to_owned);
+    if let Some(channel) = &channel
+        && let Err(problem) = validate_channel(channel)
+    {
+        return Ok(json_response(
+            StatusCode::BAD_REQUEST,
+            &ErrorBody { error: problem },
+        ));
+    }
+    let counted = match &channel {
+        Some(channel) => store.count_subscribers(channel).await,
+        None => store.count().await,
+    };
+    Ok(match counted {
+        Ok(count) => json_response(StatusCode::OK, &CountBody { count, channel }),
+        Err(err) => super::store_unavailable("count", &err),
     })
 }

@@ -1,14 +1,20 @@
-//! `$default`: the client protocol. A two-way route: the reply is this function's `body`, which
-//! API Gateway sends back to the sender through the route response.
+//! `$default`: the client protocol (ping, hello, subscribe, unsubscribe, publish). A two-way
+//! route: the reply is this function's `body`, which API Gateway sends back to the sender
+//! through the route response. Every refusal is an `error` frame; the socket stays open.
 
+use super::broadcast::{Audience, deliver};
 use super::{connection_id, ws_response};
-use crate::protocol::{ClientRequest, ServerMessage, Welcome};
-use crate::{ConnectionStore, Error, time};
+use crate::protocol::{ChannelList, ClientRequest, Published, ServerMessage, Welcome};
+use crate::{ConnectionStore, Error, MessagePusher, Settings, time};
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use http::StatusCode;
+use serde_json::Value;
+use std::collections::BTreeSet;
 
 pub async fn handle(
     store: &dyn ConnectionStore,
+    pusher: &dyn MessagePusher,
+    settings: &Settings,
     event: ApiGatewayWebsocketProxyRequest,
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let id = connection_id(&event)?;
@@ -18,6 +24,11 @@ pub async fn handle(
             timestamp: time::now_iso8601(),
         },
         Ok(ClientRequest::Hello) => welcome(store, id).await,
+        Ok(ClientRequest::Subscribe { channels }) => subscribe(store, settings, id, channels).await,
+        Ok(ClientRequest::Unsubscribe { channels }) => unsubscribe(store, id, channels).await,
+        Ok(ClientRequest::Publish { channel, data }) => {
+            publish(store, pusher, settings, id, channel, data).await
+        }
         Err(problem) => {
             tracing::debug!(connection_id = %id, %problem, "rejected client message");
             ServerMessage::error(problem)
@@ -34,9 +45,104 @@ async fn welcome(store: &dyn ConnectionStore, id: &str) -> ServerMessage {
                 client_id: connection.and_then(|c| c.client_id().map(str::to_owned)),
             },
         },
-        Err(err) => {
-            tracing::error!(connection_id = %id, error = %err, "hello: store lookup failed");
-            ServerMessage::error("connection store unavailable; try again")
+        Err(err) => store_failed("hello", id, &err),
+    }
+}
+
+async fn subscribe(
+    store: &dyn ConnectionStore,
+    settings: &Settings,
+    id: &str,
+    channels: BTreeSet<String>,
+) -> ServerMessage {
+    match store
+        .subscribe(id, &channels, settings.max_channels_per_connection)
+        .await
+    {
+        Ok(channels) => {
+            tracing::info!(connection_id = %id, ?channels, "subscribed");
+            ServerMessage::Subscribed {
+                data: ChannelList { channels },
+            }
         }
+        Err(Error::LimitExceeded(reason)) => ServerMessage::error(reason),
+        Err(err) => store_failed("subscribe", id, &err),
+    }
+}
+
+async fn unsubscribe(
+    store: &dyn ConnectionStore,
+    id: &str,
+    channels: BTreeSet<String>,
+) -> ServerMessage {
+    match store.unsubscribe(id, &channels).await {
+        Ok(channels) => ServerMessage::Unsubscribed {
+            data: ChannelList { channels },
+        },
+        Err(err) => store_failed("unsubscribe", id, &err),
+    }
+}
+
+/// Client publishing: off unless configured, and only to a channel the sender is in. The
+/// message reaches the channel's other subscribers as `{"type":"message","channel",…,"data"}`.
+async fn publish(
+    store: &dyn ConnectionStore,
+    pusher: &dyn MessagePusher,
+    settings: &Settings,
+    id: &str,
+    channel: String,
+    data: Value,
+) -> ServerMessage {
+    if !settings.client_publish {
+        return ServerMessage::error(
+            "publishing is disabled on this deployment; the backend publishes with POST /broadcast/{channel}",
+        );
+    }
+    match store.get(id).await {
+        Ok(Some(connection)) if connection.channels.contains(&channel) => {}
+        Ok(_) => {
+            return ServerMessage::error(format!(
+                "you are not subscribed to {channel:?}; subscribe before publishing to it"
+            ));
+        }
+        Err(err) => return store_failed("publish", id, &err),
+    }
+    let message = ServerMessage::Message {
+        channel: channel.clone(),
+        data,
+    }
+    .to_json();
+    let report = deliver(
+        store,
+        pusher,
+        settings,
+        Audience::Channel(&channel),
+        Some(id),
+        message.as_bytes(),
+    )
+    .await;
+    tracing::info!(connection_id = %id, %channel, recipients = report.connection_count, sent = report.sent, "client published");
+    match report.error {
+        Some(error) => ServerMessage::error(format!(
+            "publish to {channel:?} stopped after {} of its subscribers: {error}",
+            report.sent
+        )),
+        None => ServerMessage::Published {
+            data: Published {
+                channel,
+                connection_count: report.connection_count,
+                sent: report.sent,
+            },
+        },
+    }
+}
+
+fn store_failed(operation: &str, id: &str, err: &Error) -> ServerMessage {
+    tracing::error!(connection_id = %id, error = %err, operation, "store call failed");
+    match err {
+        // The connection's row vanished (a late 410 cleanup, or TTL): nothing the client can fix
+        // by retrying, so say so plainly.
+        Error::NotFound(_) => ServerMessage::error("this connection is not registered"),
+        _ => ServerMessage::error("connection store unavailable; try again"),
     }
 }

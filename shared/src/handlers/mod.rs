@@ -7,7 +7,9 @@ pub mod broadcast;
 pub mod connect;
 pub mod connections_count;
 pub mod default_route;
+pub mod direct_message;
 pub mod disconnect;
+pub mod stats;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body as EventBody;
@@ -35,6 +37,17 @@ pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Respon
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+/// 503 with the store's error, for an HTTP route whose store call failed.
+pub(crate) fn store_unavailable(operation: &str, err: &Error) -> Response<Body> {
+    tracing::error!(error = %err, operation, "store call failed");
+    json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &crate::protocol::ErrorBody {
+            error: err.to_string(),
+        },
+    )
 }
 
 /// The connection id API Gateway puts in every WebSocket event.
