@@ -11,7 +11,7 @@ async fn backend_routes_require_the_bearer_token_when_one_is_configured() {
     let mut config = GatewayConfig::on_free_port();
     config.api_token = Some(TOKEN.into());
     let gateway = local_gateway::start(config).await.expect("starts");
-    let mut client = Client::connect(&gateway.websocket_url()).await;
+    let mut client = Client::connect(&format!("{}?channels=news", gateway.websocket_url())).await;
     let broadcast_url = format!("{}/broadcast", gateway.http_url());
     let count_url = format!("{}/connections/count", gateway.http_url());
 
@@ -44,6 +44,28 @@ async fn backend_routes_require_the_bearer_token_when_one_is_configured() {
             .as_u16(),
         401
     );
+    let id = client.connection_id().await;
+    for path in [
+        "/broadcast/news".to_owned(),
+        "/users/ada".to_owned(),
+        format!("/connections/{id}"),
+    ] {
+        let response = http()
+            .post(format!("{}{path}", gateway.http_url()))
+            .body(r#"{"type":"secret"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 401, "POST {path}");
+    }
+    for path in ["/stats", "/connections/count?channel=news"] {
+        let response = http()
+            .get(format!("{}{path}", gateway.http_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 401, "GET {path}");
+    }
     client.expect_silence(Duration::from_millis(200)).await;
 
     let sent = http()

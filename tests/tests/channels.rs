@@ -122,11 +122,11 @@ async fn disconnect_removes_the_connections_subscriptions(store: StoreKind) {
 
     leaving.close(None).await;
 
-    ws_bridge_e2e::eventually("room drops to one subscriber", || async {
+    ws_bridge_e2e::eventually("room drops to one subscriber and side to none", || async {
         subscriber_count(&gateway, "room").await == 1
+            && subscriber_count(&gateway, "side").await == 0
     })
     .await;
-    assert_eq!(subscriber_count(&gateway, "side").await, 0);
     let (_, stats) = get_json(&gateway, "/stats").await;
     assert_eq!(
         stats,

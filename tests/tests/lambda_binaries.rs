@@ -2,19 +2,21 @@
 //! gateway through the Lambda Invoke API (`--invoke-endpoint`), storing in DynamoDB Local.
 
 use local_gateway::GatewayConfig;
+use serde_json::json;
 use ws_bridge::ConnectionStore;
 use ws_bridge_e2e::lambda_service::LambdaService;
 use ws_bridge_e2e::{
     Client, broadcast, connection_count, dynamodb_endpoint, eventually, fresh_dynamodb_store,
-    refused_status,
+    get_json, post_json, refused_status,
 };
 
-const FUNCTIONS: [&str; 5] = [
+const FUNCTIONS: [&str; 6] = [
     "ws-connect",
     "ws-disconnect",
     "ws-default",
     "http-broadcast",
     "http-connections-count",
+    "http-stats",
 ];
 
 async fn gateway_invoking(
@@ -48,6 +50,7 @@ async fn the_full_stack_runs_as_separate_processes_with_dynamodb_local_and_real_
             "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI",
             gateway.http_url(),
         ),
+        ("CLIENT_PUBLISH", "true".to_owned()),
     ];
     for function in FUNCTIONS {
         service.run(function, &env).await;
@@ -63,7 +66,7 @@ async fn the_full_stack_runs_as_separate_processes_with_dynamodb_local_and_real_
         .expect("row in DynamoDB Local");
     assert_eq!(row.client_id(), Some("first"));
     assert_eq!(first.request(r#"{"action":"ping"}"#).await["type"], "pong");
-    let mut second = Client::connect(&gateway.websocket_url()).await;
+    let mut second = Client::connect(&format!("{}?channels=news", gateway.websocket_url())).await;
     second.hello().await;
 
     // POST /broadcast (http-broadcast) lists DynamoDB and pushes through the SDK to @connections.
@@ -74,11 +77,41 @@ async fn the_full_stack_runs_as_separate_processes_with_dynamodb_local_and_real_
     assert_eq!(second.recv_text().await, r#"{"type":"deploy-ready"}"#);
     assert_eq!(connection_count(&gateway).await, 2); // http-connections-count
 
+    // Channels: subscribe and publish (ws-default pushes through the SDK), a channel broadcast
+    // and a direct message (http-broadcast), stats (http-stats); subscriptions in DynamoDB Local.
+    let subscribed = first
+        .request(r#"{"action":"subscribe","channels":["news"]}"#)
+        .await;
+    assert_eq!(subscribed["data"]["channels"], json!(["news"]));
+    let published = first
+        .request(r#"{"action":"publish","channel":"news","data":"from first"}"#)
+        .await;
+    assert_eq!(published["data"]["sent"], 1, "{published}");
+    assert_eq!(
+        second.recv_json().await,
+        json!({"type": "message", "channel": "news", "data": "from first"})
+    );
+    let (_, report) = post_json(&gateway, "/broadcast/news", r#"{"n":1}"#).await;
+    assert_eq!(report["sent"], 2, "{report}");
+    assert_eq!(first.recv_text().await, r#"{"n":1}"#);
+    assert_eq!(second.recv_text().await, r#"{"n":1}"#);
+    let (status, _) = post_json(&gateway, &format!("/connections/{id}"), r#"{"n":2}"#).await;
+    assert_eq!(status, 200);
+    assert_eq!(first.recv_text().await, r#"{"n":2}"#);
+    let (_, stats) = get_json(&gateway, "/stats").await;
+    assert_eq!(
+        stats["channels"],
+        json!([{"name": "news", "subscribers": 2}])
+    );
+
     // $disconnect (ws-disconnect) removes the row.
     second.close(None).await;
-    eventually("ws-disconnect removed the row", || async {
-        store.count().await.unwrap() == 1
-    })
+    eventually(
+        "ws-disconnect removed the row and its subscription",
+        || async {
+            store.count().await.unwrap() == 1 && store.count_subscribers("news").await.unwrap() == 1
+        },
+    )
     .await;
 }
 
