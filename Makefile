@@ -74,11 +74,11 @@ $(TOOLS_VENV)/.installed: $(TOOLS_REQUIREMENTS)
 
 # The SAM template: cfn-lint, SAM's own validation, and agreement with infra/ and functions/.
 # sam validates offline; it only needs some region and credentials to be configured.
-template-check: $(TOOLS_VENV)/.installed
+template-check: build-all $(TOOLS_VENV)/.installed
 	$(TOOLS_BIN)/cfn-lint template.yaml
 	AWS_ACCESS_KEY_ID=validate AWS_SECRET_ACCESS_KEY=validate SAM_CLI_TELEMETRY=0 \
 		$(TOOLS_BIN)/sam validate --lint --template template.yaml --region us-east-1
-	$(TOOLS_BIN)/python infra/check_template.py template.yaml
+	$(TOOLS_BIN)/python infra/check_template.py template.yaml target/debug/local-gateway
 
 # Release builds for Lambda (cross-linked with zig): target/lambda/<function>/bootstrap.
 build: check-rust $(TOOLS_VENV)/.installed

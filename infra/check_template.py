@@ -1,10 +1,12 @@
 """Checks that template.yaml agrees with the rest of the repository:
 
-* the table has exactly the keys, index, TTL and billing of infra/connections-table.json;
-* every function in the template is a binary of a crate in functions/, and the other way round.
+* ConnectionsTable and SubscriptionsTable have exactly the keys, indexes, TTL and billing of
+  infra/connections-table.json and infra/subscriptions-table.json, and there is no other table;
+* every function in the template is a binary of a crate in functions/, and the other way round;
+* the HTTP API routes (method, path, function) are exactly those the local gateway serves.
 
-Usage: check_template.py template.yaml  (run with the tools virtualenv's python, for cfn-lint's
-YAML loader). Prints `N passed, N failed`; exits non-zero on any failure.
+Usage: check_template.py template.yaml path/to/local-gateway  (run with the tools virtualenv's
+python, for cfn-lint's YAML loader). Prints `N passed, N failed`; exits non-zero on any failure.
 """
 
 import json
@@ -17,17 +19,37 @@ from cfnlint.decode import cfn_yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def table_matches_definition(template: dict) -> list[str]:
-    definition = json.loads((ROOT / "infra" / "connections-table.json").read_text())
-    tables = [r for r in template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
-    if len(tables) != 1:
-        return [f"expected one DynamoDB table, found {len(tables)}"]
-    props = tables[0]["Properties"]
+TABLES = {
+    "ConnectionsTable": "connections-table.json",
+    "SubscriptionsTable": "subscriptions-table.json",
+}
+
+
+def tables_match_definitions(template: dict) -> list[str]:
+    tables = {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::DynamoDB::Table"
+    }
+    if set(tables) != set(TABLES):
+        return [f"tables {sorted(tables)} are not {sorted(TABLES)}"]
+    problems = []
+    for name, file in TABLES.items():
+        definition = json.loads((ROOT / "infra" / file).read_text())
+        problems += [f"{name}: {p}" for p in table_problems(tables[name]["Properties"], definition)]
+    return problems
+
+
+def table_problems(props: dict, definition: dict) -> list[str]:
     problems = []
     key = definition["partitionKey"]
-    if props["KeySchema"] != [{"AttributeName": key["name"], "KeyType": "HASH"}]:
-        problems.append(f"key schema {props['KeySchema']} is not {key['name']} (HASH)")
+    wanted_schema = [{"AttributeName": key["name"], "KeyType": "HASH"}]
     wanted_attributes = {key["name"]: key["type"]}
+    if sort_key := definition.get("sortKey"):
+        wanted_schema.append({"AttributeName": sort_key["name"], "KeyType": "RANGE"})
+        wanted_attributes[sort_key["name"]] = sort_key["type"]
+    if props["KeySchema"] != wanted_schema:
+        problems.append(f"key schema {props['KeySchema']} is not {wanted_schema}")
     wanted_indexes = {}
     for index in definition["globalSecondaryIndexes"]:
         pk = index["partitionKey"]
@@ -79,10 +101,38 @@ def functions_match_workspace(template: dict) -> list[str]:
     return problems
 
 
+def http_routes_match_the_gateway(template: dict) -> list[str]:
+    in_template = {
+        (event["Properties"]["Method"], event["Properties"]["Path"], r["Metadata"]["BuildProperties"]["Binary"])
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Serverless::Function"
+        for event in r["Properties"].get("Events", {}).values()
+        if event["Type"] == "HttpApi"
+    }
+    listed = subprocess.run(
+        [GATEWAY, "--list-routes"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+    in_gateway = {
+        (route["method"], route["path"], route["function"])
+        for route in map(json.loads, listed.splitlines())
+    }
+    problems = []
+    if missing := in_gateway - in_template:
+        problems.append(f"gateway routes missing from the template: {sorted(missing)}")
+    if unknown := in_template - in_gateway:
+        problems.append(f"template routes the gateway does not serve: {sorted(unknown)}")
+    return problems
+
+
+GATEWAY = ""
+
+
 def main() -> int:
+    global GATEWAY
     template = cfn_yaml.load(sys.argv[1])
+    GATEWAY = sys.argv[2]
     passed = failed = 0
-    for check in (table_matches_definition, functions_match_workspace):
+    for check in (tables_match_definitions, functions_match_workspace, http_routes_match_the_gateway):
         problems = check(template)
         if problems:
             failed += 1

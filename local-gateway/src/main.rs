@@ -3,6 +3,17 @@ use local_gateway::GatewayConfig;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
+#[derive(Parser)]
+#[command(about = "Emulates API Gateway WebSockets (and the backend HTTP API) on this machine")]
+struct Cli {
+    #[command(flatten)]
+    config: GatewayConfig,
+    /// Print the HTTP API's routes as JSON lines (method, path, function) and exit; the
+    /// template check compares them with template.yaml.
+    #[arg(long)]
+    list_routes: bool,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -10,7 +21,22 @@ async fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let config = GatewayConfig::parse();
+    let Cli {
+        config,
+        list_routes,
+    } = Cli::parse();
+    if list_routes {
+        // Function names only: nothing is invoked, so the endpoint is never contacted.
+        for route in local_gateway::project::invoked_functions("http://unused").http_routes() {
+            let line = serde_json::json!({
+                "method": route.method.as_str(),
+                "path": route.path,
+                "function": route.function.name(),
+            });
+            println!("{line}");
+        }
+        return ExitCode::SUCCESS;
+    }
     let store = format!("{:?}", config.store).to_lowercase();
     let gateway = match local_gateway::start(config).await {
         Ok(gateway) => gateway,
@@ -26,9 +52,14 @@ async fn main() -> ExitCode {
         gateway.http_url()
     );
     println!(
+        "  To a channel  curl -X POST {}/broadcast/news -d '{{\"type\":\"hello\"}}'",
+        gateway.http_url()
+    );
+    println!(
         "  Count         curl {}/connections/count",
         gateway.http_url()
     );
+    println!("  Stats         curl {}/stats", gateway.http_url());
     println!(
         "  @connections  AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI={}",
         gateway.http_url()

@@ -395,7 +395,7 @@ async fn bad_channel_names_and_too_many_channels_get_an_error_frame_and_the_sock
 async fn stats_list_the_busiest_channels_capped_by_limit(store: StoreKind) {
     let gateway = start_gateway_on(store).await;
     let url = gateway.websocket_url();
-    let _clients = vec![
+    let _clients = [
         Client::connect(&format!("{url}?channels=big,mid,small")).await,
         Client::connect(&format!("{url}?channels=big,mid")).await,
         Client::connect(&format!("{url}?channels=big")).await,

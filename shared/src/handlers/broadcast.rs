@@ -57,7 +57,6 @@ pub async fn handle(
             }
             Audience::Channel(channel)
         }
-        (None, Some(user)) if user.is_empty() => return bad_request("user id is empty".into()),
         (None, Some(user)) => Audience::User(user),
         (None, None) => Audience::Everyone,
     };
