@@ -95,9 +95,9 @@ pub struct GatewayConfig {
     #[arg(long, env = "CLIENT_PUBLISH", default_value_t = false)]
     pub client_publish: bool,
 
-    /// How many channels one connection may be in (1 to 99).
+    /// How many channels one connection may be in (1 to 98).
     #[arg(long, env = "MAX_CHANNELS_PER_CONNECTION", default_value_t = 20,
-          value_parser = clap::value_parser!(u16).range(1..=99))]
+          value_parser = clap::value_parser!(u16).range(1..=98))]
     pub max_channels_per_connection: u16,
 }
 

@@ -16,6 +16,9 @@ pub enum Error {
     /// The operation would exceed a configured bound (e.g. channels per connection).
     #[error("limit exceeded: {0}")]
     LimitExceeded(String),
+    /// A token is missing, malformed, expired or not ours. The message never contains it.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
     /// A setting is missing or malformed; raised at start-up, never per request.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -32,6 +35,7 @@ impl Error {
             Self::Conflict(_) => "Conflict",
             Self::NotFound(_) => "NotFound",
             Self::LimitExceeded(_) => "LimitExceeded",
+            Self::Unauthorized(_) => "Unauthorized",
             Self::Config(_) => "Config",
             Self::MalformedEvent(_) => "MalformedEvent",
         }

@@ -7,6 +7,7 @@
 //!   `/connections/{connectionId}`), `GET /connections/count` and `GET /stats`.
 //! * [`protocol`]: the JSON that clients and backends exchange with us.
 
+pub mod auth;
 pub mod error;
 pub mod handlers;
 pub mod local;

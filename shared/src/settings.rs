@@ -3,8 +3,9 @@
 use crate::Error;
 use std::str::FromStr;
 
-/// DynamoDB writes a connection and its subscriptions in one transaction of at most 100 items.
-pub const MAX_CHANNELS_LIMIT: usize = 99;
+/// DynamoDB writes a connection, its user slot and its subscriptions in one transaction of at
+/// most 100 items.
+pub const MAX_CHANNELS_LIMIT: usize = 98;
 
 /// How a broadcast lists and fans out, and what clients may do with channels.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,7 +19,7 @@ pub struct Settings {
     /// Unset (the local default): the routes are open.
     pub api_token: Option<String>,
     /// `MAX_CHANNELS_PER_CONNECTION`: how many channels one connection may be in (default 20,
-    /// at most 99).
+    /// at most 98).
     pub max_channels_per_connection: usize,
     /// `CLIENT_PUBLISH`: whether clients may publish to channels they are in (default `false`:
     /// only the backend publishes).
@@ -123,7 +124,7 @@ mod tests {
             (name == "MAX_CHANNELS_PER_CONNECTION").then(|| "100".to_string())
         })
         .unwrap_err();
-        assert!(err.to_string().contains("at most 99"), "{err}");
+        assert!(err.to_string().contains("at most 98"), "{err}");
         let err =
             Settings::from_lookup(|name| (name == "CLIENT_PUBLISH").then(|| "yes".to_string()))
                 .unwrap_err();

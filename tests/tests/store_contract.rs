@@ -27,4 +27,15 @@ async fn dynamodb_tables_are_created_with_the_ttl_attribute_of_the_definition() 
             .unwrap(),
         Some(subscriptions.time_to_live_attribute)
     );
+    assert_eq!(
+        store
+            .time_to_live_attribute(store.user_slots_table())
+            .await
+            .unwrap(),
+        Some(
+            TableDefinition::user_slots()
+                .unwrap()
+                .time_to_live_attribute
+        )
+    );
 }

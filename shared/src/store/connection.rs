@@ -27,6 +27,11 @@ pub struct Connection {
     /// The channels it is subscribed to. The store also indexes them by channel, so a channel's
     /// subscribers are found without scanning every connection.
     pub channels: BTreeSet<String>,
+    /// The claims of its token that the deployment chose to keep (`JWT_CLAIMS`).
+    pub claims: BTreeMap<String, String>,
+    /// The channels its token allows (exact names or `prefix:*`); `None`: any channel (but
+    /// other users' `user:` channels).
+    pub channel_grants: Option<BTreeSet<String>>,
 }
 
 impl Connection {
@@ -46,6 +51,8 @@ impl Connection {
                 + EXPIRY_MARGIN_SECS,
             user_id: None,
             channels: BTreeSet::new(),
+            claims: BTreeMap::new(),
+            channel_grants: None,
         }
     }
 

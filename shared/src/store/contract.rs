@@ -30,6 +30,120 @@ where
     channel_counts_are_ordered_and_capped(&new_store().await).await;
     connections_are_found_by_user(&new_store().await).await;
     concurrent_subscribes_never_exceed_the_bound(Arc::new(new_store().await)).await;
+    connections_per_user_are_bounded_under_concurrent_connects(Arc::new(new_store().await)).await;
+    a_closed_connection_frees_its_users_slot(&new_store().await).await;
+    messages_are_counted_per_rate_window(&new_store().await).await;
+    identity_fields_round_trip(&new_store().await).await;
+}
+
+/// A connection of `user` made now: a user's slot is held until its connection could have
+/// expired, so these rows must not be from the past.
+fn of_user(id: &str, user: &str) -> Connection {
+    let mut connection = Connection::new(id, crate::time::now_epoch_ms(), "198.51.100.23");
+    connection.user_id = Some(user.to_owned());
+    connection
+}
+
+pub async fn connections_per_user_are_bounded_under_concurrent_connects<S: ConnectionStore>(
+    store: Arc<S>,
+) {
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .put_limited(of_user(&format!("ada-{i:02}"), "ada"), 5)
+                    .await
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => accepted += 1,
+            Err(Error::LimitExceeded(_)) => {}
+            Err(other) => panic!("unexpected: {other}"),
+        }
+    }
+    assert!((1..=5).contains(&accepted), "accepted {accepted}");
+    let held = store.connections_of_user("ada").await.unwrap().len();
+    assert_eq!(
+        held, accepted,
+        "exactly the accepted connections are stored"
+    );
+    // Fill up one by one: five hold, and the sixth is refused with nothing stored.
+    for i in accepted..5 {
+        store
+            .put_limited(of_user(&format!("ada-late-{i}"), "ada"), 5)
+            .await
+            .unwrap();
+    }
+    let refused = store
+        .put_limited(of_user("ada-sixth", "ada"), 5)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::LimitExceeded(_)), "{refused}");
+    assert_eq!(store.get("ada-sixth").await.unwrap(), None);
+    assert_eq!(store.connections_of_user("ada").await.unwrap().len(), 5);
+    // Other users and anonymous connections are not affected.
+    store.put_limited(of_user("bob-1", "bob"), 5).await.unwrap();
+    store
+        .put_limited(sample_connection("anonymous"), 5)
+        .await
+        .unwrap();
+}
+
+pub async fn a_closed_connection_frees_its_users_slot(store: &impl ConnectionStore) {
+    store.put_limited(of_user("a1", "ada"), 2).await.unwrap();
+    let mut with_channels = of_user("a2", "ada");
+    with_channels.channels = channels(&["news"]);
+    store.put_limited(with_channels, 2).await.unwrap();
+    assert_eq!(store.count_subscribers("news").await.unwrap(), 1);
+    assert!(store.put_limited(of_user("a3", "ada"), 2).await.is_err());
+
+    assert!(store.delete("a1").await.unwrap());
+
+    store.put_limited(of_user("a3", "ada"), 2).await.unwrap();
+    assert!(store.put_limited(of_user("a4", "ada"), 2).await.is_err());
+    let refused = store
+        .put_limited(of_user("a3", "ada"), 3)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::Conflict(_)), "{refused}");
+}
+
+pub async fn messages_are_counted_per_rate_window(store: &impl ConnectionStore) {
+    store.put(sample_connection("chatty")).await.unwrap();
+    for expected in 1..=3 {
+        assert_eq!(store.record_message("chatty", 100).await.unwrap(), expected);
+    }
+    assert_eq!(
+        store.record_message("chatty", 101).await.unwrap(),
+        1,
+        "a new window starts over"
+    );
+    assert_eq!(store.record_message("chatty", 101).await.unwrap(), 2);
+    let refused = store.record_message("ghost", 101).await.unwrap_err();
+    assert!(matches!(refused, Error::NotFound(_)), "{refused}");
+    assert_eq!(
+        store.get("ghost").await.unwrap(),
+        None,
+        "no row was created"
+    );
+    store.delete("chatty").await.unwrap();
+    assert!(store.record_message("chatty", 101).await.is_err());
+}
+
+pub async fn identity_fields_round_trip(store: &impl ConnectionStore) {
+    let mut connection = of_user("who", "ada");
+    connection.claims = [("email".to_string(), "ada@example.com".to_string())].into();
+    connection.channel_grants = Some(channels(&[]));
+    store.put(connection.clone()).await.unwrap();
+    assert_eq!(store.get("who").await.unwrap(), Some(connection));
+    let mut open = of_user("open", "bob");
+    open.channel_grants = Some(channels(&["news", "post:*"]));
+    store.put(open.clone()).await.unwrap();
+    assert_eq!(store.get("open").await.unwrap(), Some(open));
 }
 
 pub fn channels(names: &[&str]) -> BTreeSet<String> {

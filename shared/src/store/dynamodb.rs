@@ -6,6 +6,10 @@
 //! subscribers are one Query. The connection's item lists its channels too (`channels`, a string
 //! set): that is how a delete finds the subscription rows to remove. A connection item and its
 //! subscription rows change together, in one transaction.
+//!
+//! A per-user connection limit uses a third table of slots (`userId`, `slot`): a connect claims
+//! a free slot and writes its connection in one transaction, so concurrent connects cannot
+//! exceed the limit, and a slot whose connection expired can be claimed again.
 
 use super::table::TableDefinition;
 use super::{ChannelCounts, Connection, ConnectionPage, ConnectionStore, Segment};
@@ -28,6 +32,9 @@ pub const TABLE_ENV: &str = "CONNECTIONS_TABLE";
 /// `SUBSCRIPTIONS_TABLE`: the subscriptions table's name (default: the connections table's name
 /// followed by `-subscriptions`).
 pub const SUBSCRIPTIONS_TABLE_ENV: &str = "SUBSCRIPTIONS_TABLE";
+/// `USER_SLOTS_TABLE`: the per-user slots table's name (default: the connections table's name
+/// followed by `-user-slots`).
+pub const USER_SLOTS_TABLE_ENV: &str = "USER_SLOTS_TABLE";
 /// `SCAN_SEGMENTS`: parallel Scan segments for listing (default 4).
 pub const SEGMENTS_ENV: &str = "SCAN_SEGMENTS";
 const DEFAULT_SEGMENTS: u32 = 4;
@@ -42,6 +49,12 @@ const USER_ID: &str = "userId";
 const CHANNELS: &str = "channels";
 const CHANNEL: &str = "channel";
 const BY_USER_INDEX: &str = "byUser";
+const CLAIMS: &str = "claims";
+const CHANNEL_GRANTS: &str = "channelGrants";
+const USER_SLOT: &str = "userSlot";
+const SLOT: &str = "slot";
+const RATE_WINDOW: &str = "rateWindow";
+const RATE_COUNT: &str = "rateCount";
 /// BatchWriteItem's limit.
 const BATCH_WRITE_MAX: usize = 25;
 
@@ -50,6 +63,7 @@ pub struct DynamoDbStore {
     client: Client,
     table: String,
     subscriptions_table: String,
+    user_slots_table: String,
     segments: u32,
 }
 
@@ -61,6 +75,7 @@ impl DynamoDbStore {
         Self {
             client,
             subscriptions_table: format!("{table}-subscriptions"),
+            user_slots_table: format!("{table}-user-slots"),
             table,
             segments: DEFAULT_SEGMENTS,
         }
@@ -73,6 +88,15 @@ impl DynamoDbStore {
 
     pub fn subscriptions_table(&self) -> &str {
         &self.subscriptions_table
+    }
+
+    pub fn with_user_slots_table(mut self, table: impl Into<String>) -> Self {
+        self.user_slots_table = table.into();
+        self
+    }
+
+    pub fn user_slots_table(&self) -> &str {
+        &self.user_slots_table
     }
 
     pub fn with_segments(mut self, segments: u32) -> Self {
@@ -124,6 +148,11 @@ impl DynamoDbStore {
         {
             store = store.with_subscriptions_table(name);
         }
+        if let Ok(name) = std::env::var(USER_SLOTS_TABLE_ENV)
+            && !name.trim().is_empty()
+        {
+            store = store.with_user_slots_table(name);
+        }
         Ok(store)
     }
 
@@ -137,7 +166,9 @@ impl DynamoDbStore {
             &self.subscriptions_table,
             &TableDefinition::subscriptions()?,
         )
-        .await
+        .await?;
+        self.create_if_missing(&self.user_slots_table, &TableDefinition::user_slots()?)
+            .await
     }
 
     async fn create_if_missing(
@@ -341,6 +372,19 @@ fn to_item(connection: &Connection) -> HashMap<String, AttributeValue> {
     if let Some(user_id) = &connection.user_id {
         item.insert(USER_ID.to_owned(), AttributeValue::S(user_id.clone()));
     }
+    if !connection.claims.is_empty() {
+        let claims = connection
+            .claims
+            .iter()
+            .map(|(name, value)| (name.clone(), AttributeValue::S(value.clone())))
+            .collect();
+        item.insert(CLAIMS.to_owned(), AttributeValue::M(claims));
+    }
+    // A list, not a set: an empty grant list (only the user's own channel) must be storable.
+    if let Some(grants) = &connection.channel_grants {
+        let grants = grants.iter().cloned().map(AttributeValue::S).collect();
+        item.insert(CHANNEL_GRANTS.to_owned(), AttributeValue::L(grants));
+    }
     // DynamoDB has no empty sets: no channels, no attribute.
     if !connection.channels.is_empty() {
         item.insert(CHANNELS.to_owned(), string_set(&connection.channels));
@@ -381,6 +425,22 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Connection, Error
         expires_at: number(EXPIRES_AT).ok_or_else(|| malformed(EXPIRES_AT))?,
         user_id: text(USER_ID),
         channels: channels_of(item),
+        claims: match item.get(CLAIMS) {
+            Some(AttributeValue::M(map)) => map
+                .iter()
+                .filter_map(|(name, value)| value.as_s().ok().map(|v| (name.clone(), v.clone())))
+                .collect(),
+            _ => BTreeMap::new(),
+        },
+        channel_grants: match item.get(CHANNEL_GRANTS) {
+            Some(AttributeValue::L(grants)) => Some(
+                grants
+                    .iter()
+                    .filter_map(|grant| grant.as_s().ok().cloned())
+                    .collect(),
+            ),
+            _ => None,
+        },
     })
 }
 
@@ -410,17 +470,28 @@ fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, Error> {
     result.map_err(|err| Error::Config(err.to_string()))
 }
 
-/// Whether a transaction was cancelled because its first item's condition failed (the
-/// connection item, by our convention) rather than for any other reason.
-fn first_condition_failed(err: &SdkError<TransactWriteItemsError>) -> bool {
+/// Why a cancelled transaction's items failed, item by item (`"None"` for items that did not).
+fn cancellation_codes(err: &SdkError<TransactWriteItemsError>) -> Vec<String> {
     match err.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
             .cancellation_reasons()
-            .first()
-            .and_then(|reason| reason.code())
-            .is_some_and(|code| code == "ConditionalCheckFailed"),
-        _ => false,
+            .iter()
+            .map(|reason| reason.code().unwrap_or("None").to_owned())
+            .collect(),
+        _ => Vec::new(),
     }
+}
+
+fn condition_failed_at(codes: &[String], index: usize) -> bool {
+    codes
+        .get(index)
+        .is_some_and(|code| code == "ConditionalCheckFailed")
+}
+
+/// Whether a transaction was cancelled because its first item's condition failed (the
+/// connection item, by our convention) rather than for any other reason.
+fn first_condition_failed(err: &SdkError<TransactWriteItemsError>) -> bool {
+    condition_failed_at(&cancellation_codes(err), 0)
 }
 
 fn id_of(item: &HashMap<String, AttributeValue>) -> Option<String> {
@@ -457,6 +528,27 @@ impl ConnectionStore for DynamoDbStore {
         }
     }
 
+    async fn put_limited(&self, connection: Connection, max_per_user: usize) -> Result<(), Error> {
+        let Some(user) = connection.user_id.clone() else {
+            return self.put(connection).await;
+        };
+        // Claim the first free slot; a slot another connect is claiming at the same moment is a
+        // transaction conflict, retried briefly before moving on.
+        for slot in 0..max_per_user {
+            for attempt in 0..4u32 {
+                match self.put_in_slot(&connection, &user, slot).await? {
+                    SlotClaim::Claimed => return Ok(()),
+                    SlotClaim::Taken => break,
+                    SlotClaim::Contended => {
+                        let jitter = u64::from(jitter_ms(&connection.connection_id, attempt));
+                        tokio::time::sleep(Duration::from_millis(10 + jitter)).await;
+                    }
+                }
+            }
+        }
+        Err(super::memory::too_many_connections(&user, max_per_user))
+    }
+
     async fn get(&self, connection_id: &str) -> Result<Option<Connection>, Error> {
         let found = self
             .client
@@ -483,6 +575,11 @@ impl ConnectionStore for DynamoDbStore {
         let Some(old) = deleted.attributes().filter(|old| !old.is_empty()) else {
             return Ok(false);
         };
+        if let (Some(AttributeValue::S(user)), Some(AttributeValue::N(slot))) =
+            (old.get(USER_ID), old.get(USER_SLOT))
+        {
+            self.release_slot(user, slot, connection_id).await?;
+        }
         // The row listed its channels; if removing their rows fails now, TTL removes them.
         self.delete_subscription_rows(connection_id, &channels_of(old))
             .await?;
@@ -722,6 +819,80 @@ impl ConnectionStore for DynamoDbStore {
         }
     }
 
+    async fn record_message(&self, connection_id: &str, window: i64) -> Result<u64, Error> {
+        // The window's count lives on the connection item, so it goes when the connection goes.
+        // Usually one write: count within the current window; a new window resets it.
+        for _ in 0..3 {
+            let counted = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(connection_key(connection_id)))
+                .update_expression("ADD #count :one")
+                .condition_expression("#window = :window")
+                .expression_attribute_names("#count", RATE_COUNT)
+                .expression_attribute_names("#window", RATE_WINDOW)
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(":window", AttributeValue::N(window.to_string()))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+                .send()
+                .await;
+            match counted {
+                Ok(output) => {
+                    return Ok(output
+                        .attributes()
+                        .and_then(|new| new.get(RATE_COUNT))
+                        .and_then(|count| count.as_n().ok())
+                        .and_then(|count| count.parse().ok())
+                        .unwrap_or(1));
+                }
+                Err(err)
+                    if !err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    return Err(self.unavailable("UpdateItem", err));
+                }
+                Err(_) => {}
+            }
+            let started = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(connection_key(connection_id)))
+                .update_expression("SET #window = :window, #count = :one")
+                .condition_expression(
+                    "attribute_exists(#id) AND (attribute_not_exists(#window) OR #window < :window)",
+                )
+                .expression_attribute_names("#count", RATE_COUNT)
+                .expression_attribute_names("#window", RATE_WINDOW)
+                .expression_attribute_names("#id", ID)
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(":window", AttributeValue::N(window.to_string()))
+                .send()
+                .await;
+            match started {
+                Ok(_) => return Ok(1),
+                Err(err)
+                    if !err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    return Err(self.unavailable("UpdateItem", err));
+                }
+                // Another message started this window first, or the connection is gone.
+                Err(_) => {
+                    if self.get(connection_id).await?.is_none() {
+                        return Err(not_stored(connection_id));
+                    }
+                }
+            }
+        }
+        Err(Error::StoreUnavailable(format!(
+            "could not count a message of {connection_id}: too much contention"
+        )))
+    }
+
     async fn connections_of_user(&self, user_id: &str) -> Result<Vec<String>, Error> {
         // A global secondary index is eventually consistent: a connection made a moment ago
         // may be missing here for a moment.
@@ -749,7 +920,125 @@ impl ConnectionStore for DynamoDbStore {
     }
 }
 
+/// What became of one attempt to claim a user slot.
+enum SlotClaim {
+    Claimed,
+    Taken,
+    Contended,
+}
+
+/// A few milliseconds that differ between competing connects, so their retries spread out.
+fn jitter_ms(id: &str, attempt: u32) -> u8 {
+    id.bytes().fold(attempt as u8, |acc, byte| {
+        acc.wrapping_mul(31).wrapping_add(byte)
+    }) % 40
+}
+
 impl DynamoDbStore {
+    /// One transaction: the slot (free, or held by a connection that has expired), the
+    /// connection item naming its slot, and its subscription rows.
+    async fn put_in_slot(
+        &self,
+        connection: &Connection,
+        user: &str,
+        slot: usize,
+    ) -> Result<SlotClaim, Error> {
+        let now = crate::time::now_epoch_ms().div_euclid(1000);
+        let slot_item = HashMap::from([
+            (USER_ID.to_owned(), AttributeValue::S(user.to_owned())),
+            (SLOT.to_owned(), AttributeValue::N(slot.to_string())),
+            (
+                ID.to_owned(),
+                AttributeValue::S(connection.connection_id.clone()),
+            ),
+            (
+                EXPIRES_AT.to_owned(),
+                AttributeValue::N(connection.expires_at.to_string()),
+            ),
+        ]);
+        let claim = built(
+            Put::builder()
+                .table_name(&self.user_slots_table)
+                .set_item(Some(slot_item))
+                .condition_expression("attribute_not_exists(#user) OR #expires < :now")
+                .expression_attribute_names("#user", USER_ID)
+                .expression_attribute_names("#expires", EXPIRES_AT)
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .build(),
+        )?;
+        let mut item = to_item(connection);
+        item.insert(USER_SLOT.to_owned(), AttributeValue::N(slot.to_string()));
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(connectionId)")
+                .build(),
+        )?;
+        let mut items = vec![
+            TransactWriteItem::builder().put(claim).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        for channel in &connection.channels {
+            items.push(self.subscription_put(
+                channel,
+                &connection.connection_id,
+                connection.expires_at,
+            )?);
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(SlotClaim::Claimed),
+            Err(err) => {
+                let codes = cancellation_codes(&err);
+                if condition_failed_at(&codes, 1) {
+                    Err(Error::Conflict(format!(
+                        "connection {} is already stored",
+                        connection.connection_id
+                    )))
+                } else if condition_failed_at(&codes, 0) {
+                    Ok(SlotClaim::Taken)
+                } else if codes.iter().any(|code| code == "TransactionConflict") {
+                    Ok(SlotClaim::Contended)
+                } else {
+                    Err(self.unavailable("TransactWriteItems", err))
+                }
+            }
+        }
+    }
+
+    /// Frees `slot` of `user` if `connection_id` still holds it (it may have been reclaimed
+    /// after expiring).
+    async fn release_slot(&self, user: &str, slot: &str, connection_id: &str) -> Result<(), Error> {
+        let released = self
+            .client
+            .delete_item()
+            .table_name(&self.user_slots_table)
+            .key(USER_ID, AttributeValue::S(user.to_owned()))
+            .key(SLOT, AttributeValue::N(slot.to_owned()))
+            .condition_expression("#id = :id")
+            .expression_attribute_names("#id", ID)
+            .expression_attribute_values(":id", AttributeValue::S(connection_id.to_owned()))
+            .send()
+            .await;
+        match released {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(unavailable("DeleteItem", &self.user_slots_table, err)),
+        }
+    }
+
     fn subscription_put(
         &self,
         channel: &str,
@@ -868,6 +1157,8 @@ mod tests {
         assert_eq!(from_item(&to_item(&connection)).unwrap(), connection);
         connection.user_id = Some("user-7".into());
         connection.channels = ["news".to_string(), "post:42".to_string()].into();
+        connection.claims = [("email".to_string(), "ada@example.com".to_string())].into();
+        connection.channel_grants = Some(Default::default());
         let item = to_item(&connection);
         assert_eq!(
             item[EXPIRES_AT],

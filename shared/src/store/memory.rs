@@ -19,6 +19,8 @@ struct Tables {
     connections: BTreeMap<String, Connection>,
     /// channel → its subscribers; a channel with none is removed.
     subscribers: BTreeMap<String, BTreeSet<String>>,
+    /// connection → (rate window, messages in it).
+    message_windows: std::collections::HashMap<String, (i64, u64)>,
 }
 
 impl Tables {
@@ -63,6 +65,41 @@ impl InMemoryStore {
     }
 }
 
+impl InMemoryStore {
+    /// Counts the user's connections and inserts under one lock, so concurrent connects of one
+    /// user cannot both pass the check.
+    fn insert(&self, connection: Connection, max_per_user: Option<usize>) -> Result<(), Error> {
+        let mut tables = self.write();
+        if let (Some(user), Some(max)) = (connection.user_id.as_deref(), max_per_user) {
+            let held = tables
+                .connections
+                .values()
+                .filter(|c| c.user_id.as_deref() == Some(user))
+                .count();
+            if held >= max {
+                return Err(too_many_connections(user, max));
+            }
+        }
+        match tables.connections.entry(connection.connection_id.clone()) {
+            Entry::Vacant(slot) => {
+                let id = connection.connection_id.clone();
+                let channels = connection.channels.clone();
+                slot.insert(connection);
+                tables.add_subscriptions(&id, &channels);
+                Ok(())
+            }
+            Entry::Occupied(_) => Err(Error::Conflict(format!(
+                "connection {} is already stored",
+                connection.connection_id
+            ))),
+        }
+    }
+}
+
+pub(super) fn too_many_connections(user: &str, max: usize) -> Error {
+    Error::LimitExceeded(format!("user {user} already has {max} connections"))
+}
+
 fn not_stored(connection_id: &str) -> Error {
     Error::NotFound(format!("connection {connection_id} is not stored"))
 }
@@ -92,20 +129,11 @@ fn after(cursor: Option<&str>) -> (Bound<&str>, Bound<&str>) {
 #[async_trait]
 impl ConnectionStore for InMemoryStore {
     async fn put(&self, connection: Connection) -> Result<(), Error> {
-        let mut tables = self.write();
-        match tables.connections.entry(connection.connection_id.clone()) {
-            Entry::Vacant(slot) => {
-                let id = connection.connection_id.clone();
-                let channels = connection.channels.clone();
-                slot.insert(connection);
-                tables.add_subscriptions(&id, &channels);
-                Ok(())
-            }
-            Entry::Occupied(_) => Err(Error::Conflict(format!(
-                "connection {} is already stored",
-                connection.connection_id
-            ))),
-        }
+        self.insert(connection, None)
+    }
+
+    async fn put_limited(&self, connection: Connection, max_per_user: usize) -> Result<(), Error> {
+        self.insert(connection, Some(max_per_user))
     }
 
     async fn get(&self, connection_id: &str) -> Result<Option<Connection>, Error> {
@@ -117,6 +145,7 @@ impl ConnectionStore for InMemoryStore {
         match tables.connections.remove(connection_id) {
             Some(removed) => {
                 tables.remove_subscriptions(connection_id, &removed.channels);
+                tables.message_windows.remove(connection_id);
                 Ok(true)
             }
             None => Ok(false),
@@ -212,6 +241,22 @@ impl ConnectionStore for InMemoryStore {
                 .map(|(channel, ids)| (channel.clone(), ids.len() as u64)),
             limit,
         ))
+    }
+
+    async fn record_message(&self, connection_id: &str, window: i64) -> Result<u64, Error> {
+        let mut tables = self.write();
+        if !tables.connections.contains_key(connection_id) {
+            return Err(not_stored(connection_id));
+        }
+        let entry = tables
+            .message_windows
+            .entry(connection_id.to_owned())
+            .or_insert((window, 0));
+        if entry.0 != window {
+            *entry = (window, 0);
+        }
+        entry.1 += 1;
+        Ok(entry.1)
     }
 
     async fn connections_of_user(&self, user_id: &str) -> Result<Vec<String>, Error> {

@@ -73,6 +73,11 @@ pub trait ConnectionStore: Send + Sync + 'static {
     /// `$connect` never overwrites a live row.
     async fn put(&self, connection: Connection) -> Result<(), Error>;
 
+    /// [`Self::put`] for a connection with a `user_id`, refused with [`Error::LimitExceeded`]
+    /// (nothing stored) when that user already has `max_per_user` connections. Holds under
+    /// concurrent connects of one user: the check and the write are one atomic step.
+    async fn put_limited(&self, connection: Connection, max_per_user: usize) -> Result<(), Error>;
+
     async fn get(&self, connection_id: &str) -> Result<Option<Connection>, Error>;
 
     /// Removes a connection and its subscriptions. Idempotent: `$disconnect` is best effort and
@@ -130,6 +135,11 @@ pub trait ConnectionStore: Send + Sync + 'static {
 
     /// The ids of every connection whose `user_id` is `user_id`.
     async fn connections_of_user(&self, user_id: &str) -> Result<Vec<String>, Error>;
+
+    /// Counts one client message in the rate window `window` (e.g. epoch seconds divided by the
+    /// window's length) and returns how many the connection has sent in it, this one included.
+    /// A new window starts from one. [`Error::NotFound`] when the connection is not stored.
+    async fn record_message(&self, connection_id: &str, window: i64) -> Result<u64, Error>;
 }
 
 /// `CONNECTION_STORE`: which store a Lambda binary uses: `dynamodb` (the default) or `memory`

@@ -1,11 +1,12 @@
-//! The tables' definitions, read from `infra/connections-table.json` and
-//! `infra/subscriptions-table.json`: the one place where keys, indexes and TTL are written down.
+//! The tables' definitions, read from `infra/*-table.json`: the one place where keys, indexes
+//! and TTL are written down.
 
 use crate::Error;
 use serde::Deserialize;
 
 const CONNECTIONS_TABLE_JSON: &str = include_str!("../../../infra/connections-table.json");
 const SUBSCRIPTIONS_TABLE_JSON: &str = include_str!("../../../infra/subscriptions-table.json");
+const USER_SLOTS_TABLE_JSON: &str = include_str!("../../../infra/user-slots-table.json");
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -46,6 +47,11 @@ impl TableDefinition {
         serde_json::from_str(SUBSCRIPTIONS_TABLE_JSON)
             .map_err(|err| Error::Config(format!("infra/subscriptions-table.json: {err}")))
     }
+
+    pub fn user_slots() -> Result<Self, Error> {
+        serde_json::from_str(USER_SLOTS_TABLE_JSON)
+            .map_err(|err| Error::Config(format!("infra/user-slots-table.json: {err}")))
+    }
 }
 
 #[cfg(test)]
@@ -65,5 +71,8 @@ mod tests {
         assert_eq!(table.partition_key.name, "channel");
         assert_eq!(table.sort_key.unwrap().name, "connectionId");
         assert_eq!(table.time_to_live_attribute, "expiresAt");
+        let slots = TableDefinition::user_slots().unwrap();
+        assert_eq!(slots.partition_key.name, "userId");
+        assert_eq!(slots.sort_key.unwrap().attribute_type, "N");
     }
 }
