@@ -99,6 +99,21 @@ pub struct GatewayConfig {
     #[arg(long, env = "MAX_CHANNELS_PER_CONNECTION", default_value_t = 20,
           value_parser = clap::value_parser!(u16).range(1..=98))]
     pub max_channels_per_connection: u16,
+
+    /// Put the `ws-authorizer` REQUEST authorizer in front of `$connect`, with the identity
+    /// source `route.request.querystring.token` (needs `JWT_SECRET` or a JWKS).
+    #[arg(long, env = "GATEWAY_USE_AUTHORIZER", default_value_t = false)]
+    pub use_authorizer: bool,
+
+    /// Open connections one authenticated user may hold; the next handshake gets 429.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_USER", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_user: u32,
+
+    /// Client messages a connection may send per window, as N/SECONDS (e.g. 20/10); beyond it
+    /// an error frame, at twice it the connection is closed. Unset: no limit.
+    #[arg(long, env = "MESSAGE_RATE_LIMIT")]
+    pub message_rate_limit: Option<ws_bridge::settings::MessageRate>,
 }
 
 impl GatewayConfig {

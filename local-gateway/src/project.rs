@@ -9,28 +9,32 @@ use lambda_http::{Adapter, Body, Request, Response, Service, service_fn};
 use lambda_runtime::LambdaEvent;
 use std::future::Future;
 use std::sync::Arc;
+use ws_bridge::auth::TokenVerifier;
+use ws_bridge::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
 use ws_bridge::handlers::{
-    broadcast, connect, connections_count, default_route, disconnect, stats,
+    authorizer, broadcast, connect, connections_count, default_route, disconnect, stats,
 };
 use ws_bridge::{ConnectionStore, MessagePusher, Settings};
 
-/// The six functions of `functions/`, run in-process.
+/// The seven functions of `functions/`, run in-process.
 #[derive(Clone)]
 pub struct ProjectFunctions {
     pub ws_connect: Arc<dyn LambdaFunction>,
     pub ws_disconnect: Arc<dyn LambdaFunction>,
     pub ws_default: Arc<dyn LambdaFunction>,
+    pub ws_authorizer: Arc<dyn LambdaFunction>,
     pub http_broadcast: Arc<dyn LambdaFunction>,
     pub http_connections_count: Arc<dyn LambdaFunction>,
     pub http_stats: Arc<dyn LambdaFunction>,
 }
 
 impl ProjectFunctions {
-    fn all(&self) -> [&Arc<dyn LambdaFunction>; 6] {
+    fn all(&self) -> [&Arc<dyn LambdaFunction>; 7] {
         [
             &self.ws_connect,
             &self.ws_disconnect,
             &self.ws_default,
+            &self.ws_authorizer,
             &self.http_broadcast,
             &self.http_connections_count,
             &self.http_stats,
@@ -98,28 +102,54 @@ pub fn invoked_functions(endpoint: &str) -> ProjectFunctions {
         ws_connect: function("ws-connect"),
         ws_disconnect: function("ws-disconnect"),
         ws_default: function("ws-default"),
+        ws_authorizer: function("ws-authorizer"),
         http_broadcast: function("http-broadcast"),
         http_connections_count: function("http-connections-count"),
         http_stats: function("http-stats"),
     }
 }
 
-/// Builds the project's functions over `store` and `pusher`.
+/// Builds the project's functions over `store` and `pusher`. With a `verifier`, `ws-connect`
+/// and `ws-authorizer` check tokens as the deployed functions do with `JWT_*` set.
 pub fn project_functions(
     store: Arc<dyn ConnectionStore>,
     pusher: Arc<dyn MessagePusher>,
     settings: Settings,
+    verifier: Option<Arc<TokenVerifier>>,
 ) -> ProjectFunctions {
     let ws_connect = {
-        let (store, settings) = (Arc::clone(&store), settings.clone());
+        let (store, settings, verifier) = (Arc::clone(&store), settings.clone(), verifier.clone());
         InProcess::shared(
             "ws-connect",
             move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-                let (store, settings) = (Arc::clone(&store), settings.clone());
-                async move { connect::handle(store.as_ref(), &settings, event.payload).await }
+                let (store, settings, verifier) =
+                    (Arc::clone(&store), settings.clone(), verifier.clone());
+                async move {
+                    connect::handle(
+                        store.as_ref(),
+                        &settings,
+                        verifier.as_deref(),
+                        event.payload,
+                    )
+                    .await
+                }
             },
         )
     };
+    let ws_authorizer = InProcess::shared(
+        "ws-authorizer",
+        move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
+            let verifier = verifier.clone();
+            async move {
+                match verifier {
+                    Some(verifier) => authorizer::handle(&verifier, event.payload).await,
+                    None => Err(ws_bridge::Error::Config(
+                        "ws-authorizer needs JWT_SECRET, JWT_JWKS_URL or JWT_JWKS_FILE".into(),
+                    )),
+                }
+            }
+        },
+    );
     let ws_disconnect = {
         let store = Arc::clone(&store);
         InProcess::shared(
@@ -168,6 +198,7 @@ pub fn project_functions(
         ws_connect,
         ws_disconnect,
         ws_default,
+        ws_authorizer,
         http_broadcast,
         http_connections_count: http_count,
         http_stats,

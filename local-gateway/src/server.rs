@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use tower::Layer;
 use tower::util::MapRequestLayer;
 use tower_http::trace::TraceLayer;
+use ws_bridge::auth::TokenVerifier;
 use ws_bridge::{ApiGatewayPusher, ConnectionStore, DynamoDbStore, InMemoryStore, Settings};
 
 /// A gateway serving in the background. Dropping it stops the server.
@@ -100,22 +101,40 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
     settings.api_token = config.api_token.clone().filter(|token| !token.is_empty());
     settings.client_publish = config.client_publish;
     settings.max_channels_per_connection = usize::from(config.max_channels_per_connection);
+    settings.max_connections_per_user = config.max_connections_per_user as usize;
+    settings.message_rate = config.message_rate_limit;
     let route_config = config
         .routes
         .as_deref()
         .map(RouteConfig::load)
         .transpose()?;
     let invoke_endpoint = config.invoke_endpoint.clone();
+    let verifier = TokenVerifier::from_env().await?.map(Arc::new);
+    let use_authorizer = config.use_authorizer;
+    if use_authorizer && verifier.is_none() && invoke_endpoint.is_none() {
+        return Err(GatewayError::Route {
+            route: "$connect".into(),
+            reason: "--use-authorizer needs JWT_SECRET, JWT_JWKS_URL or JWT_JWKS_FILE".into(),
+        });
+    }
     start_with(config, |endpoint| {
         let pusher = Arc::new(endpoint.pusher());
         let functions = match &invoke_endpoint {
             Some(endpoint) => invoked_functions(endpoint),
-            None => project_functions(Arc::clone(&store), pusher, settings),
+            None => project_functions(Arc::clone(&store), pusher, settings, verifier),
         };
-        let routes = match route_config {
+        let mut routes = match route_config {
             Some(route_config) => route_config.into_table(&functions)?,
             None => functions.default_routes(),
         };
+        if use_authorizer {
+            routes.authorizer = Some(crate::authorizer::Authorizer {
+                function: Arc::clone(&functions.ws_authorizer),
+                identity_sources: vec![crate::authorizer::IdentitySource::QueryString(
+                    "token".into(),
+                )],
+            });
+        }
         Ok((store, routes))
     })
     .await

@@ -46,9 +46,15 @@ impl Error {
 /// `errorType` names what went wrong.
 impl From<Error> for lambda_runtime::Diagnostic {
     fn from(error: Error) -> Self {
+        // A Lambda authorizer refuses with exactly the message "Unauthorized" (API Gateway then
+        // answers 401); the reason has been logged, and is no one else's business.
+        let error_message = match &error {
+            Error::Unauthorized(_) => "Unauthorized".to_owned(),
+            other => other.to_string(),
+        };
         Self {
             error_type: error.kind().to_owned(),
-            error_message: error.to_string(),
+            error_message,
         }
     }
 }

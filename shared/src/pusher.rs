@@ -24,6 +24,9 @@ pub enum PushOutcome {
 #[async_trait]
 pub trait MessagePusher: Send + Sync + 'static {
     async fn push(&self, connection_id: &str, data: &[u8]) -> PushOutcome;
+
+    /// Closes the connection (`DeleteConnection`); `Delivered` when it was closed.
+    async fn disconnect(&self, connection_id: &str) -> PushOutcome;
 }
 
 /// The management endpoint for a WebSocket API: [`ENDPOINT_ENV`] when set, else the
@@ -153,15 +156,44 @@ impl MessagePusher for ApiGatewayPusher {
                 // a 410 is never mistaken for a transient failure.
                 let gone = err
                     .as_service_error()
-                    .is_some_and(|service_error| service_error.is_gone_exception())
-                    || matches!(&err, SdkError::ServiceError(ctx) if ctx.raw().status().as_u16() == 410);
-                if gone {
-                    PushOutcome::Gone
-                } else {
-                    PushOutcome::Failed(DisplayErrorContext(&err).to_string())
-                }
+                    .is_some_and(|service_error| service_error.is_gone_exception());
+                failure_outcome(gone, err)
             }
         }
+    }
+
+    async fn disconnect(&self, connection_id: &str) -> PushOutcome {
+        match self
+            .client
+            .delete_connection()
+            .connection_id(connection_id)
+            .send()
+            .await
+        {
+            Ok(_) => PushOutcome::Delivered,
+            Err(err) => {
+                let gone = err
+                    .as_service_error()
+                    .is_some_and(|service_error| service_error.is_gone_exception());
+                failure_outcome(gone, err)
+            }
+        }
+    }
+}
+
+fn failure_outcome<E>(
+    modelled_gone: bool,
+    err: SdkError<E, aws_sdk_apigatewaymanagement::config::http::HttpResponse>,
+) -> PushOutcome
+where
+    E: std::error::Error + 'static,
+{
+    let gone = modelled_gone
+        || matches!(&err, SdkError::ServiceError(ctx) if ctx.raw().status().as_u16() == 410);
+    if gone {
+        PushOutcome::Gone
+    } else {
+        PushOutcome::Failed(DisplayErrorContext(&err).to_string())
     }
 }
 

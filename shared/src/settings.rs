@@ -24,6 +24,43 @@ pub struct Settings {
     /// `CLIENT_PUBLISH`: whether clients may publish to channels they are in (default `false`:
     /// only the backend publishes).
     pub client_publish: bool,
+    /// `MAX_CONNECTIONS_PER_USER`: open connections one authenticated user may hold (default 5);
+    /// the next handshake is refused with 429.
+    pub max_connections_per_user: usize,
+    /// `MESSAGE_RATE_LIMIT`: client messages a connection may send per window, as `N/SECONDS`
+    /// (e.g. `20/10`). Unset: no limit.
+    pub message_rate: Option<MessageRate>,
+}
+
+/// At most `messages` client messages per `window_secs`, counted in the store (so it holds in
+/// Lambda, where no process sees every message). Beyond it a message gets an error frame; at
+/// twice the limit in one window the connection is closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageRate {
+    pub messages: u64,
+    pub window_secs: u64,
+}
+
+impl std::str::FromStr for MessageRate {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Error> {
+        let invalid = || {
+            Error::Config(format!(
+                "MESSAGE_RATE_LIMIT must be N/SECONDS with both positive, e.g. 20/10; got {text:?}"
+            ))
+        };
+        let (messages, window) = text.trim().split_once('/').ok_or_else(invalid)?;
+        let messages: u64 = messages.trim().parse().map_err(|_| invalid())?;
+        let window_secs: u64 = window.trim().parse().map_err(|_| invalid())?;
+        if messages == 0 || window_secs == 0 {
+            return Err(invalid());
+        }
+        Ok(Self {
+            messages,
+            window_secs,
+        })
+    }
 }
 
 impl Default for Settings {
@@ -34,6 +71,8 @@ impl Default for Settings {
             api_token: None,
             max_channels_per_connection: 20,
             client_publish: false,
+            max_connections_per_user: 5,
+            message_rate: None,
         }
     }
 }
@@ -63,6 +102,12 @@ impl Settings {
                 None => defaults.max_channels_per_connection,
             },
             client_publish: flag(&lookup, "CLIENT_PUBLISH")?.unwrap_or(defaults.client_publish),
+            max_connections_per_user: positive(&lookup, "MAX_CONNECTIONS_PER_USER")?
+                .unwrap_or(defaults.max_connections_per_user),
+            message_rate: lookup("MESSAGE_RATE_LIMIT")
+                .filter(|raw| !raw.trim().is_empty())
+                .map(|raw| raw.parse())
+                .transpose()?,
         })
     }
 }
@@ -129,5 +174,26 @@ mod tests {
             Settings::from_lookup(|name| (name == "CLIENT_PUBLISH").then(|| "yes".to_string()))
                 .unwrap_err();
         assert!(err.to_string().contains("true or false"), "{err}");
+        let limited = Settings::from_lookup(|name| match name {
+            "MESSAGE_RATE_LIMIT" => Some("20/10".into()),
+            "MAX_CONNECTIONS_PER_USER" => Some("2".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            limited.message_rate,
+            Some(MessageRate {
+                messages: 20,
+                window_secs: 10
+            })
+        );
+        assert_eq!(limited.max_connections_per_user, 2);
+        for bad in ["20", "0/10", "20/0", "x/y"] {
+            let err = Settings::from_lookup(|name| {
+                (name == "MESSAGE_RATE_LIMIT").then(|| bad.to_string())
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains("N/SECONDS"), "{bad}: {err}");
+        }
     }
 }

@@ -7,12 +7,14 @@ use serde_json::Value;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 pub use tokio_tungstenite::tungstenite;
 
 pub mod lambda_service;
+pub mod tokens;
 
 /// How long any single expected event may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -100,12 +102,25 @@ pub struct Client {
 }
 
 impl Client {
-    pub async fn connect(url: &str) -> Self {
-        let (socket, _) = tokio::time::timeout(WAIT, connect_async(url))
+    /// Connects to a URL, or to a request with headers of the test's choosing.
+    pub async fn connect(request: impl IntoClientRequest + Unpin) -> Self {
+        let (socket, _) = tokio::time::timeout(WAIT, connect_async(request))
             .await
             .expect("handshake in time")
             .expect("handshake accepted");
         Self { socket }
+    }
+
+    /// Connects, or returns the HTTP status the handshake was refused with.
+    pub async fn try_connect(request: impl IntoClientRequest + Unpin) -> Result<Self, u16> {
+        match tokio::time::timeout(WAIT, connect_async(request))
+            .await
+            .expect("handshake answered in time")
+        {
+            Ok((socket, _)) => Ok(Self { socket }),
+            Err(tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+            Err(other) => panic!("expected a handshake or an HTTP refusal, got {other:?}"),
+        }
     }
 
     pub async fn send_text(&mut self, text: &str) {
@@ -317,8 +332,8 @@ pub async fn next_event(events: &mut tokio::sync::mpsc::UnboundedReceiver<Value>
 }
 
 /// The handshake's HTTP status when the gateway refuses the upgrade.
-pub async fn refused_status(url: &str) -> u16 {
-    match tokio::time::timeout(WAIT, connect_async(url))
+pub async fn refused_status(request: impl IntoClientRequest + Unpin) -> u16 {
+    match tokio::time::timeout(WAIT, connect_async(request))
         .await
         .expect("answer in time")
     {

@@ -248,6 +248,7 @@ async fn a_message_to_a_user_reaches_every_connection_of_that_user_only(kind: St
             Arc::clone(&store),
             Arc::new(endpoint.pusher()),
             Settings::default(),
+            None,
         );
         let mut routes = functions.default_routes();
         routes.authorizer = Some(Authorizer {

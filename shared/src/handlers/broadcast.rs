@@ -267,6 +267,10 @@ mod tests {
                 _ => PushOutcome::Delivered,
             }
         }
+
+        async fn disconnect(&self, _connection_id: &str) -> PushOutcome {
+            PushOutcome::Delivered
+        }
     }
 
     #[tokio::test]

@@ -1,33 +1,92 @@
-//! `$connect`: record the connection, with the channels of `?channels=a,b` and the user an
-//! authorizer named. A 2xx accepts the handshake; any other status becomes the handshake's HTTP
-//! status, so a connection we failed to record is never opened.
+//! `$connect`: authenticate (when configured), then record the connection with the channels of
+//! `?channels=a,b`. A 2xx accepts the handshake; any other status becomes the handshake's HTTP
+//! status, so a connection we refused or failed to record is never opened:
+//!
+//! * 401: authentication is on and the token is missing or invalid;
+//! * 403: a `?channels=` entry the token does not allow;
+//! * 400: a malformed `?channels=`;
+//! * 429: the user already holds `MAX_CONNECTIONS_PER_USER` connections;
+//! * 500: the store failed.
+//!
+//! The identity comes from the token (checked here) or, behind the `ws-authorizer` REQUEST
+//! authorizer, from the authorizer's `principalId` and context. A browser cannot read a refused
+//! handshake's body, so reasons go to the log, never with the token itself.
 
 use super::{connection_id, ws_response};
+use crate::auth::{Identity, TokenVerifier, may_join, token_from_event};
 use crate::protocol::parse_channel_list;
 use crate::{Connection, ConnectionStore, Error, Settings};
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use http::StatusCode;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Context keys the `ws-authorizer` sets next to `principalId` (context values are strings).
+pub const CONTEXT_CHANNELS: &str = "channels";
+pub const CONTEXT_CLAIM_PREFIX: &str = "claim.";
 
 pub async fn handle(
     store: &dyn ConnectionStore,
     settings: &Settings,
+    verifier: Option<&TokenVerifier>,
     event: ApiGatewayWebsocketProxyRequest,
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let mut connection = connection_from_event(&event)?;
     let id = connection.connection_id.clone();
-    // A browser cannot read a refused handshake's body: the reason goes to the log.
+    let refuse = |status: StatusCode, reason: &str| {
+        tracing::info!(connection_id = %id, status = status.as_u16(), reason, "refusing connection");
+        Ok(ws_response(status, None))
+    };
+    let identity = match verifier {
+        Some(verifier) => {
+            let Some(token) = token_from_event(&event.query_string_parameters, &event.headers)
+            else {
+                return refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "no token (?token= or Authorization: Bearer)",
+                );
+            };
+            match verifier.verify(&token).await {
+                Ok(identity) => Some(identity),
+                Err(err) => return refuse(StatusCode::UNAUTHORIZED, &err.to_string()),
+            }
+        }
+        None => identity_from_authorizer(&event),
+    };
+    if let Some(identity) = identity {
+        connection.user_id = Some(identity.user_id);
+        connection.claims = identity.claims;
+        connection.channel_grants = identity.channel_grants;
+    }
     match requested_channels(&event, settings) {
         Ok(channels) => connection.channels = channels,
-        Err(problem) => {
-            tracing::info!(connection_id = %id, %problem, "refusing connection: bad ?channels=");
-            return Ok(ws_response(StatusCode::BAD_REQUEST, None));
-        }
+        Err(problem) => return refuse(StatusCode::BAD_REQUEST, &problem),
     }
-    match store.put(connection).await {
+    if let Some(denied) = connection
+        .channels
+        .iter()
+        .find(|c| !may_join(&connection, c))
+    {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            &format!("the token does not allow channel {denied:?}"),
+        );
+    }
+    let user = connection.user_id.clone();
+    let stored = match user {
+        Some(_) => {
+            store
+                .put_limited(connection, settings.max_connections_per_user)
+                .await
+        }
+        None => store.put(connection).await,
+    };
+    match stored {
         Ok(()) => {
-            tracing::info!(connection_id = %id, "connected");
+            tracing::info!(connection_id = %id, user = user.as_deref(), "connected");
             Ok(ws_response(StatusCode::OK, None))
         }
+        Err(Error::LimitExceeded(reason)) => refuse(StatusCode::TOO_MANY_REQUESTS, &reason),
         Err(err) => {
             tracing::error!(connection_id = %id, error = %err, "could not record connection; refusing it");
             Ok(ws_response(StatusCode::INTERNAL_SERVER_ERROR, None))
@@ -41,28 +100,60 @@ fn connection_from_event(event: &ApiGatewayWebsocketProxyRequest) -> Result<Conn
     let mut connection = Connection::new(connection_id(event)?, context.connected_at, source_ip);
     connection.user_agent = context.identity.user_agent.clone();
     for (name, value) in event.query_string_parameters.iter() {
+        // The token is a credential: it is checked, never stored.
+        if name == "token" {
+            continue;
+        }
         connection
             .query
             .entry(name.to_owned())
             .or_insert_with(|| value.to_owned());
     }
-    // A REQUEST authorizer's `principalId` names the user.
-    connection.user_id = context
-        .authorizer
-        .fields
-        .get("principalId")
-        .and_then(|principal| principal.as_str())
-        .filter(|principal| !principal.is_empty())
-        .map(str::to_owned);
     Ok(connection)
+}
+
+/// What a REQUEST authorizer said: `principalId` names the user; our `ws-authorizer` also
+/// passes the token's channel grants and chosen claims in its context.
+fn identity_from_authorizer(event: &ApiGatewayWebsocketProxyRequest) -> Option<Identity> {
+    let fields = &event.request_context.authorizer.fields;
+    let user_id = fields
+        .get("principalId")
+        .and_then(Value::as_str)
+        .filter(|principal| !principal.is_empty())?
+        .to_owned();
+    let channel_grants = fields
+        .get(CONTEXT_CHANNELS)
+        .and_then(Value::as_str)
+        .map(|list| {
+            list.split(',')
+                .filter(|grant| !grant.is_empty())
+                .map(str::to_owned)
+                .collect::<BTreeSet<String>>()
+        });
+    let claims: BTreeMap<String, String> = fields
+        .iter()
+        .filter_map(|(key, value)| {
+            let name = key.strip_prefix(CONTEXT_CLAIM_PREFIX)?;
+            let value = match value {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            Some((name.to_owned(), value))
+        })
+        .collect();
+    Some(Identity {
+        user_id,
+        claims,
+        channel_grants,
+    })
 }
 
 /// Every `channels` query value, comma-separated names, validated and within the bound.
 fn requested_channels(
     event: &ApiGatewayWebsocketProxyRequest,
     settings: &Settings,
-) -> Result<std::collections::BTreeSet<String>, String> {
-    let mut channels = std::collections::BTreeSet::new();
+) -> Result<BTreeSet<String>, String> {
+    let mut channels = BTreeSet::new();
     for list in event
         .query_string_parameters
         .all("channels")

@@ -1,11 +1,14 @@
 //! `$default`: the client protocol (ping, hello, subscribe, unsubscribe, publish). A two-way
 //! route: the reply is this function's `body`, which API Gateway sends back to the sender
-//! through the route response. Every refusal is an `error` frame; the socket stays open.
+//! through the route response. Every refusal is an `error` frame and the socket stays open,
+//! except for a connection that keeps sending at twice its rate limit: that one is closed.
 
 use super::broadcast::{Audience, deliver};
 use super::{connection_id, ws_response};
+use crate::auth::may_join;
 use crate::protocol::{ChannelList, ClientRequest, Published, ServerMessage, Welcome};
-use crate::{ConnectionStore, Error, MessagePusher, Settings, time};
+use crate::settings::MessageRate;
+use crate::{ConnectionStore, Error, MessagePusher, PushOutcome, Settings, time};
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use http::StatusCode;
 use serde_json::Value;
@@ -18,6 +21,11 @@ pub async fn handle(
     event: ApiGatewayWebsocketProxyRequest,
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let id = connection_id(&event)?;
+    if let Some(rate) = settings.message_rate
+        && let Some(refusal) = over_rate(store, pusher, rate, id).await
+    {
+        return Ok(ws_response(StatusCode::OK, Some(refusal.to_json())));
+    }
     let body = event.body.as_deref().unwrap_or("");
     let reply = match ClientRequest::parse(body) {
         Ok(ClientRequest::Ping) => ServerMessage::Pong {
@@ -35,6 +43,46 @@ pub async fn handle(
         }
     };
     Ok(ws_response(StatusCode::OK, Some(reply.to_json())))
+}
+
+/// Counts the message against the connection's rate; `Some` refusal when it is over. At twice
+/// the rate in one window the connection is closed through `DeleteConnection`.
+async fn over_rate(
+    store: &dyn ConnectionStore,
+    pusher: &dyn MessagePusher,
+    rate: MessageRate,
+    id: &str,
+) -> Option<ServerMessage> {
+    let window = time::now_epoch_ms().div_euclid(1000) / rate.window_secs as i64;
+    let sent = match store.record_message(id, window).await {
+        Ok(sent) => sent,
+        Err(Error::NotFound(_)) => {
+            return Some(ServerMessage::error("this connection is not registered"));
+        }
+        Err(err) => {
+            // Failing open: a store outage must not silence every client.
+            tracing::warn!(connection_id = %id, error = %err, "could not count message; allowing it");
+            return None;
+        }
+    };
+    if sent <= rate.messages {
+        return None;
+    }
+    let limit = format!(
+        "rate limit exceeded: at most {} messages per {} s",
+        rate.messages, rate.window_secs
+    );
+    if sent > 2 * rate.messages {
+        tracing::warn!(connection_id = %id, sent, "closing a connection far over its rate limit");
+        if let outcome @ PushOutcome::Failed(_) = pusher.disconnect(id).await {
+            tracing::error!(connection_id = %id, ?outcome, "could not close connection");
+        }
+        return Some(ServerMessage::error(format!(
+            "{limit}; closing the connection"
+        )));
+    }
+    tracing::info!(connection_id = %id, sent, "message over rate limit refused");
+    Some(ServerMessage::error(limit))
 }
 
 async fn welcome(store: &dyn ConnectionStore, id: &str) -> ServerMessage {
@@ -55,6 +103,16 @@ async fn subscribe(
     id: &str,
     channels: BTreeSet<String>,
 ) -> ServerMessage {
+    // The token's grants travel with the stored connection, as the event does not carry them.
+    match store.get(id).await {
+        Ok(Some(connection)) => {
+            if let Some(denied) = channels.iter().find(|c| !may_join(&connection, c)) {
+                return ServerMessage::error(format!("you may not join {denied:?}"));
+            }
+        }
+        Ok(None) => return store_failed("subscribe", id, &Error::NotFound(id.to_owned())),
+        Err(err) => return store_failed("subscribe", id, &err),
+    }
     match store
         .subscribe(id, &channels, settings.max_channels_per_connection)
         .await

@@ -2,6 +2,7 @@
 //! these very functions. Failures become statuses here, at the edge; a handler only returns `Err`
 //! for an event API Gateway could never have sent.
 
+pub mod authorizer;
 pub mod bearer;
 pub mod broadcast;
 pub mod connect;
