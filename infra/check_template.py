@@ -1,7 +1,7 @@
 """Checks that template.yaml agrees with the rest of the repository:
 
-* ConnectionsTable and SubscriptionsTable have exactly the keys, indexes, TTL and billing of
-  infra/connections-table.json and infra/subscriptions-table.json, and there is no other table;
+* each table has exactly the keys, indexes, TTL and billing of its infra/*-table.json, and
+  there is no other table;
 * every function in the template is a binary of a crate in functions/, and the other way round;
 * the HTTP API routes (method, path, function) are exactly those the local gateway serves.
 
@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLES = {
     "ConnectionsTable": "connections-table.json",
     "SubscriptionsTable": "subscriptions-table.json",
+    "UserSlotsTable": "user-slots-table.json",
 }
 
 

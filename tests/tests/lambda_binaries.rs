@@ -5,6 +5,7 @@ use local_gateway::GatewayConfig;
 use serde_json::json;
 use ws_bridge::ConnectionStore;
 use ws_bridge_e2e::lambda_service::LambdaService;
+use ws_bridge_e2e::tokens::{Signer, claims};
 use ws_bridge_e2e::{
     Client, broadcast, connection_count, dynamodb_endpoint, eventually, fresh_dynamodb_store,
     get_json, post_json, refused_status,
@@ -152,4 +153,81 @@ async fn through_the_invoke_api_a_failing_function_gives_502_or_the_internal_ser
     let guarded = gateway_invoking(&service, None).await;
     service.run("ws-connect", &broken).await;
     assert_eq!(refused_status(&guarded.websocket_url()).await, 502);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_the_ws_authorizer_binary_connect_records_the_user_and_grants_the_token_names() {
+    let dynamodb = dynamodb_endpoint();
+    let store = fresh_dynamodb_store(&dynamodb).await;
+    let mut service = LambdaService::start().await;
+    // As template.yaml wires AuthMode=authorizer: the authorizer checks the token, $connect
+    // (without any JWT_* of its own) takes the identity from the authorizer's context.
+    let routes = r#"{
+        "routes": {
+            "$connect": { "function": "ws-connect" },
+            "$disconnect": { "function": "ws-disconnect" },
+            "$default": { "function": "ws-default", "routeResponse": true }
+        },
+        "authorizer": { "function": "ws-authorizer", "identitySource": ["route.request.querystring.token"] }
+    }"#;
+    let gateway = gateway_invoking(&service, Some(routes)).await;
+    let (signer, secret) = Signer::hs256();
+    service
+        .run(
+            "ws-authorizer",
+            &[("JWT_SECRET", secret), ("JWT_CLAIMS", "email".to_owned())],
+        )
+        .await;
+    let env = [
+        ("CONNECTION_STORE", "dynamodb".to_owned()),
+        ("CONNECTIONS_TABLE", store.table().to_owned()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.clone()),
+        (
+            "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI",
+            gateway.http_url(),
+        ),
+    ];
+    for function in [
+        "ws-connect",
+        "ws-disconnect",
+        "ws-default",
+        "http-broadcast",
+    ] {
+        service.run(function, &env).await;
+    }
+    let url = gateway.websocket_url();
+
+    assert_eq!(refused_status(url.as_str()).await, 401, "no token");
+    assert_eq!(
+        refused_status(format!("{url}?token=not.a.token").as_str()).await,
+        401
+    );
+    let (stranger, _) = Signer::hs256();
+    let forged = stranger.sign(&claims("ada", json!({})));
+    assert_eq!(
+        refused_status(format!("{url}?token={forged}").as_str()).await,
+        401
+    );
+    assert_eq!(store.count().await.unwrap(), 0);
+
+    let token = signer.sign(&claims(
+        "ada",
+        json!({"email": "ada@example.com", "channels": ["news"]}),
+    ));
+    let mut ada = Client::connect(format!("{url}?token={token}").as_str()).await;
+    let id = ada.connection_id().await;
+    let row = store.get(&id).await.unwrap().expect("row");
+    assert_eq!(row.user_id.as_deref(), Some("ada"));
+    assert_eq!(
+        row.claims,
+        [("email".to_string(), "ada@example.com".to_string())].into()
+    );
+    assert_eq!(row.channel_grants, Some(["news".to_string()].into()));
+    let denied = ada
+        .request(r#"{"action":"subscribe","channels":["sport"]}"#)
+        .await;
+    assert_eq!(denied["type"], "error", "{denied}");
+    let (_, report) = post_json(&gateway, "/users/ada", r#"{"for":"ada"}"#).await;
+    assert_eq!(report["sent"], 1, "{report}");
+    assert_eq!(ada.recv_text().await, r#"{"for":"ada"}"#);
 }
