@@ -260,7 +260,12 @@ fn router(state: Arc<GatewayState>) -> Result<Router, GatewayError> {
             )),
     );
     Ok(traced
-        .layer(TraceLayer::new_for_http())
+        // The span names the path, not the query: `?token=` is a credential.
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+            }),
+        )
         .merge(connections)
         .fallback(management::fallback)
         .with_state(state))
