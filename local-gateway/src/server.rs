@@ -118,7 +118,11 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
         });
     }
     start_with(config, |endpoint| {
-        let pusher = Arc::new(endpoint.pusher());
+        let pusher = Arc::new(
+            endpoint
+                .pusher()
+                .with_max_attempts(settings.broadcast_max_attempts),
+        );
         let functions = match &invoke_endpoint {
             Some(endpoint) => invoked_functions(endpoint),
             None => project_functions(Arc::clone(&store), pusher, settings, verifier),

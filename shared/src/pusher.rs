@@ -101,6 +101,25 @@ impl ApiGatewayPusher {
         }
     }
 
+    /// Retries throttled (429 `LimitExceededException`) and transient failures up to
+    /// `max_attempts` in all, with jittered exponential backoff from 100 ms up to 2 s, so a
+    /// slow reader's full queue delays its message instead of dropping it.
+    pub fn with_max_attempts(self, max_attempts: u32) -> Self {
+        let retries = aws_sdk_apigatewaymanagement::config::retry::RetryConfig::standard()
+            .with_max_attempts(max_attempts.max(1))
+            .with_initial_backoff(std::time::Duration::from_millis(100))
+            .with_max_backoff(std::time::Duration::from_secs(2));
+        let config = self
+            .client
+            .config()
+            .to_builder()
+            .retry_config(retries)
+            .build();
+        Self {
+            client: Client::from_conf(config),
+        }
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -112,13 +131,15 @@ impl ApiGatewayPusher {
 #[derive(Debug)]
 pub struct EventPusher {
     sdk_config: aws_config::SdkConfig,
+    max_attempts: u32,
     pusher: std::sync::OnceLock<ApiGatewayPusher>,
 }
 
 impl EventPusher {
-    pub fn new(sdk_config: aws_config::SdkConfig) -> Self {
+    pub fn new(sdk_config: aws_config::SdkConfig, max_attempts: u32) -> Self {
         Self {
             sdk_config,
+            max_attempts,
             pusher: std::sync::OnceLock::new(),
         }
     }
@@ -134,7 +155,7 @@ impl EventPusher {
                 context.domain_name.as_deref().unwrap_or_default(),
                 context.stage.as_deref().unwrap_or_default(),
             );
-            ApiGatewayPusher::new(&self.sdk_config, &endpoint)
+            ApiGatewayPusher::new(&self.sdk_config, &endpoint).with_max_attempts(self.max_attempts)
         })
     }
 }

@@ -15,6 +15,10 @@ pub struct Settings {
     pub broadcast_concurrency: usize,
     /// `BROADCAST_PAGE_SIZE`: connection ids fetched per store page (default 1000).
     pub broadcast_page_size: usize,
+    /// `BROADCAST_MAX_ATTEMPTS`: attempts per PostToConnection (default 5), retried with backoff
+    /// on 429 `LimitExceededException` and transient errors; a connection still refusing after
+    /// them is reported under `failed`, never dropped silently.
+    pub broadcast_max_attempts: u32,
     /// `API_TOKEN`: when set, every HTTP route requires `Authorization: Bearer <token>`.
     /// Unset (the local default): the routes are open.
     pub api_token: Option<String>,
@@ -68,6 +72,7 @@ impl Default for Settings {
         Self {
             broadcast_concurrency: 64,
             broadcast_page_size: 1000,
+            broadcast_max_attempts: 5,
             api_token: None,
             max_channels_per_connection: 20,
             client_publish: false,
@@ -91,6 +96,12 @@ impl Settings {
                 .unwrap_or(defaults.broadcast_concurrency),
             broadcast_page_size: positive(&lookup, "BROADCAST_PAGE_SIZE")?
                 .unwrap_or(defaults.broadcast_page_size),
+            broadcast_max_attempts: match positive(&lookup, "BROADCAST_MAX_ATTEMPTS")? {
+                Some(attempts) => u32::try_from(attempts).map_err(|_| {
+                    Error::Config(format!("BROADCAST_MAX_ATTEMPTS is too large: {attempts}"))
+                })?,
+                None => defaults.broadcast_max_attempts,
+            },
             api_token: lookup("API_TOKEN").filter(|token| !token.is_empty()),
             max_channels_per_connection: match positive(&lookup, "MAX_CHANNELS_PER_CONNECTION")? {
                 Some(max) if max > MAX_CHANNELS_LIMIT => {

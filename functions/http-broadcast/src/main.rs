@@ -11,7 +11,8 @@ async fn main() -> Result<(), Error> {
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = ws_bridge::store::from_env(&sdk_config)?;
     let settings = Settings::from_env()?;
-    let pusher = ApiGatewayPusher::from_env_endpoint(&sdk_config)?;
+    let pusher = ApiGatewayPusher::from_env_endpoint(&sdk_config)?
+        .with_max_attempts(settings.broadcast_max_attempts);
     lambda_http::run(service_fn(|request: Request| {
         broadcast::handle(store.as_ref(), &pusher, &settings, request)
     }))

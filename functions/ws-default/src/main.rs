@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = ws_bridge::store::from_env(&sdk_config)?;
     let settings = Settings::from_env()?;
-    let pushers = EventPusher::new(sdk_config);
+    let pushers = EventPusher::new(sdk_config, settings.broadcast_max_attempts);
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
             let pusher = pushers.for_event(&event.payload);

@@ -1,0 +1,96 @@
+//! A slow reader's full queue makes `@connections` answer 429 `LimitExceededException`; the
+//! pusher backs off and retries, so the message is delayed, not lost. A reader that never
+//! catches up is named under `failed` in the broadcast report, never dropped silently.
+
+use local_gateway::GatewayConfig;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use ws_bridge::{ApiGatewayPusher, InMemoryStore, MessagePusher, PushOutcome, Settings};
+use ws_bridge_e2e::{Client, broadcast};
+
+/// Pushes large messages at a client that reads nothing until its queue is full; returns how
+/// many were accepted before the 429.
+async fn fill_queue(gateway: &local_gateway::RunningGateway, id: &str) -> usize {
+    let impatient = ApiGatewayPusher::local(&gateway.http_url()).with_max_attempts(1);
+    let chunk = json!({ "fill": "x".repeat(100_000) }).to_string();
+    for accepted in 0..2_000 {
+        match impatient.push(id, chunk.as_bytes()).await {
+            PushOutcome::Delivered => {}
+            PushOutcome::Failed(error) => {
+                assert!(error.contains("LimitExceededException"), "{error}");
+                return accepted;
+            }
+            PushOutcome::Gone => panic!("the slow client vanished"),
+        }
+    }
+    panic!("the queue never filled");
+}
+
+fn small_queue() -> GatewayConfig {
+    let mut config = GatewayConfig::on_free_port();
+    config.client_queue = 1;
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_is_429_and_a_patient_pusher_delivers_once_the_reader_catches_up() {
+    let gateway = local_gateway::start(small_queue()).await.expect("starts");
+    let mut slow = Client::connect(gateway.websocket_url().as_str()).await;
+    let id = slow.connection_id().await;
+    let accepted = fill_queue(&gateway, &id).await;
+
+    let reader = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut received = 0;
+        loop {
+            received += 1;
+            if slow.recv_text().await == r#"{"final":true}"# {
+                return received;
+            }
+        }
+    });
+    // The queue is still full when this starts: only retrying gets it through.
+    let patient = ApiGatewayPusher::local(&gateway.http_url()).with_max_attempts(10);
+    assert_eq!(
+        patient.push(&id, br#"{"final":true}"#).await,
+        PushOutcome::Delivered
+    );
+    assert_eq!(
+        reader.await.unwrap(),
+        accepted + 1,
+        "every accepted message arrived, in order, and the last one too"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_never_catches_up_is_reported_failed_by_name_and_the_others_get_it() {
+    let store: Arc<dyn ws_bridge::ConnectionStore> = Arc::new(InMemoryStore::new());
+    let settings = Settings {
+        broadcast_max_attempts: 2,
+        ..Settings::default()
+    };
+    let gateway = local_gateway::start_with(small_queue(), move |endpoint| {
+        let pusher = Arc::new(endpoint.pusher().with_max_attempts(2));
+        let functions =
+            local_gateway::project::project_functions(Arc::clone(&store), pusher, settings, None);
+        Ok((store, functions.default_routes()))
+    })
+    .await
+    .expect("starts");
+    let mut slow = Client::connect(gateway.websocket_url().as_str()).await;
+    let slow_id = slow.connection_id().await;
+    let mut fast = Client::connect(gateway.websocket_url().as_str()).await;
+    fill_queue(&gateway, &slow_id).await;
+
+    let (status, report) = broadcast(&gateway, r#"{"type":"news"}"#).await;
+
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["connectionCount"], 2);
+    assert_eq!(report["sent"], 1);
+    assert_eq!(report["failed"][0]["connectionId"], slow_id.as_str());
+    let error = report["failed"][0]["error"].as_str().unwrap();
+    assert!(error.contains("LimitExceededException"), "{error}");
+    assert_eq!(fast.recv_text().await, r#"{"type":"news"}"#);
+    drop(slow);
+}
