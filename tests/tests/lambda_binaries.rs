@@ -20,6 +20,24 @@ const FUNCTIONS: [&str; 6] = [
     "http-stats",
 ];
 
+/// What every function process needs: DynamoDB Local, its table, and the gateway's
+/// `@connections`.
+fn function_env(
+    table: &str,
+    dynamodb: &str,
+    gateway: &local_gateway::RunningGateway,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("CONNECTION_STORE", "dynamodb".to_owned()),
+        ("CONNECTIONS_TABLE", table.to_owned()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.to_owned()),
+        (
+            "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI",
+            gateway.http_url(),
+        ),
+    ]
+}
+
 async fn gateway_invoking(
     service: &LambdaService,
     routes: Option<&str>,
@@ -43,16 +61,8 @@ async fn the_full_stack_runs_as_separate_processes_with_dynamodb_local_and_real_
     let store = fresh_dynamodb_store(&dynamodb).await;
     let mut service = LambdaService::start().await;
     let gateway = gateway_invoking(&service, None).await;
-    let env = [
-        ("CONNECTION_STORE", "dynamodb".to_owned()),
-        ("CONNECTIONS_TABLE", store.table().to_owned()),
-        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.clone()),
-        (
-            "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI",
-            gateway.http_url(),
-        ),
-        ("CLIENT_PUBLISH", "true".to_owned()),
-    ];
+    let mut env = function_env(store.table(), &dynamodb, &gateway);
+    env.push(("CLIENT_PUBLISH", "true".to_owned()));
     for function in FUNCTIONS {
         service.run(function, &env).await;
     }
@@ -178,15 +188,7 @@ async fn behind_the_ws_authorizer_binary_connect_records_the_user_and_grants_the
             &[("JWT_SECRET", secret), ("JWT_CLAIMS", "email".to_owned())],
         )
         .await;
-    let env = [
-        ("CONNECTION_STORE", "dynamodb".to_owned()),
-        ("CONNECTIONS_TABLE", store.table().to_owned()),
-        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.clone()),
-        (
-            "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI",
-            gateway.http_url(),
-        ),
-    ];
+    let env = function_env(store.table(), &dynamodb, &gateway);
     for function in [
         "ws-connect",
         "ws-disconnect",

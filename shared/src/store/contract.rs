@@ -156,13 +156,24 @@ pub async fn subscribers(
     channel: &str,
     page_size: usize,
 ) -> Vec<String> {
+    follow_cursor(page_size, |cursor| async move {
+        store
+            .list_subscribers(channel, cursor.as_deref(), page_size)
+            .await
+    })
+    .await
+}
+
+/// Fetches pages through `next` until the cursor runs out, checking each page's size.
+async fn follow_cursor<F, Fut>(page_size: usize, mut next: F) -> Vec<String>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<super::ConnectionPage, Error>>,
+{
     let mut ids = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let page = store
-            .list_subscribers(channel, cursor.as_deref(), page_size)
-            .await
-            .unwrap();
+        let page = next(cursor.take()).await.unwrap();
         assert!(
             page.connection_ids.len() <= page_size,
             "page larger than asked"
@@ -600,21 +611,8 @@ pub async fn list_segment(
     segment: Segment,
     page_size: usize,
 ) -> Vec<String> {
-    let mut ids = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = store
-            .list_page(segment, cursor.as_deref(), page_size)
-            .await
-            .unwrap();
-        assert!(
-            page.connection_ids.len() <= page_size,
-            "page larger than asked"
-        );
-        ids.extend(page.connection_ids);
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return ids,
-        }
-    }
+    follow_cursor(page_size, |cursor| async move {
+        store.list_page(segment, cursor.as_deref(), page_size).await
+    })
+    .await
 }

@@ -672,14 +672,8 @@ impl ConnectionStore for DynamoDbStore {
         for channel in &new {
             items.push(self.subscription_put(channel, connection_id, current.expires_at)?);
         }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(current.channels.union(&new).cloned().collect()),
+        match self.transact(items).await {
+            Ok(()) => Ok(current.channels.union(&new).cloned().collect()),
             Err(err) if first_condition_failed(&err) => match self.get(connection_id).await? {
                 None => Err(not_stored(connection_id)),
                 Some(_) => Err(too_many()),
@@ -722,14 +716,8 @@ impl ConnectionStore for DynamoDbStore {
             )?;
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(current.channels.difference(&leaving).cloned().collect()),
+        match self.transact(items).await {
+            Ok(()) => Ok(current.channels.difference(&leaving).cloned().collect()),
             Err(err) if first_condition_failed(&err) => Err(not_stored(connection_id)),
             Err(err) => Err(self.unavailable("TransactWriteItems", err)),
         }
@@ -968,32 +956,10 @@ impl DynamoDbStore {
         )?;
         let mut item = to_item(connection);
         item.insert(USER_SLOT.to_owned(), AttributeValue::N(slot.to_string()));
-        let put = built(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(connectionId)")
-                .build(),
-        )?;
-        let mut items = vec![
-            TransactWriteItem::builder().put(claim).build(),
-            TransactWriteItem::builder().put(put).build(),
-        ];
-        for channel in &connection.channels {
-            items.push(self.subscription_put(
-                channel,
-                &connection.connection_id,
-                connection.expires_at,
-            )?);
-        }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(SlotClaim::Claimed),
+        let mut items = vec![TransactWriteItem::builder().put(claim).build()];
+        items.extend(self.new_connection_writes(item, connection)?);
+        match self.transact(items).await {
+            Ok(()) => Ok(SlotClaim::Claimed),
             Err(err) => {
                 let codes = cancellation_codes(&err);
                 if condition_failed_at(&codes, 1) {
@@ -1039,6 +1005,42 @@ impl DynamoDbStore {
         }
     }
 
+    /// A new connection's item (refused if the id is stored) and its subscription rows.
+    fn new_connection_writes(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        connection: &Connection,
+    ) -> Result<Vec<TransactWriteItem>, Error> {
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(connectionId)")
+                .build(),
+        )?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        for channel in &connection.channels {
+            items.push(self.subscription_put(
+                channel,
+                &connection.connection_id,
+                connection.expires_at,
+            )?);
+        }
+        Ok(items)
+    }
+
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<(), SdkError<TransactWriteItemsError>> {
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map(|_| ())
+    }
+
     fn subscription_put(
         &self,
         channel: &str,
@@ -1062,29 +1064,9 @@ impl DynamoDbStore {
     /// The connection item and its subscription rows in one transaction (at most 100 items, so
     /// the handlers bound channels per connection well below that).
     async fn put_with_subscriptions(&self, connection: Connection) -> Result<(), Error> {
-        let put = built(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(to_item(&connection)))
-                .condition_expression("attribute_not_exists(connectionId)")
-                .build(),
-        )?;
-        let mut items = vec![TransactWriteItem::builder().put(put).build()];
-        for channel in &connection.channels {
-            items.push(self.subscription_put(
-                channel,
-                &connection.connection_id,
-                connection.expires_at,
-            )?);
-        }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
+        let items = self.new_connection_writes(to_item(&connection), &connection)?;
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
             Err(err) if first_condition_failed(&err) => Err(Error::Conflict(format!(
                 "connection {} is already stored",
                 connection.connection_id
