@@ -94,9 +94,9 @@ deploy: check-rust $(TOOLS_VENV)/.installed
 # Benchmarks report; tests assert behaviour. Release builds of the gateway, the baseline server
 # and the load generator, then one run with DynamoDB Local up. Loopback only, bounded in time.
 bench: check-rust
-	$(CARGO) build --release -p local-gateway -p ws-bridge-e2e --bins
-	infra/dynamodb-local.sh with target/release/bench --gateway target/release/local-gateway \
-		--direct target/release/direct-fanout --out bench-results/bench.json $(BENCH_ARGS)
+	$(CARGO) build --profile fast -p local-gateway -p ws-bridge-e2e --bins
+	infra/dynamodb-local.sh with target/fast/bench --gateway target/fast/local-gateway \
+		--direct target/fast/direct-fanout --out bench-results/bench.json $(BENCH_ARGS)
 
 dynamodb-local: check-rust
 	infra/dynamodb-local.sh start

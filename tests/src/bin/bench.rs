@@ -30,8 +30,8 @@ struct Args {
 
 fn parse_args() -> Args {
     let mut args = Args {
-        gateway: "target/release/local-gateway".into(),
-        direct: "target/release/direct-fanout".into(),
+        gateway: "target/fast/local-gateway".into(),
+        direct: "target/fast/direct-fanout".into(),
         sizes: vec![1_000, 10_000],
         rounds: 5,
         echo_secs: 5,
