@@ -21,6 +21,8 @@ struct Tables {
     subscribers: BTreeMap<String, BTreeSet<String>>,
     /// connection → (rate window, messages in it).
     message_windows: std::collections::HashMap<String, (i64, u64)>,
+    /// user → their connections, so the per-user limit and per-user delivery do not scan.
+    by_user: std::collections::HashMap<String, BTreeSet<String>>,
 }
 
 impl Tables {
@@ -71,11 +73,7 @@ impl InMemoryStore {
     fn insert(&self, connection: Connection, max_per_user: Option<usize>) -> Result<(), Error> {
         let mut tables = self.write();
         if let (Some(user), Some(max)) = (connection.user_id.as_deref(), max_per_user) {
-            let held = tables
-                .connections
-                .values()
-                .filter(|c| c.user_id.as_deref() == Some(user))
-                .count();
+            let held = tables.by_user.get(user).map_or(0, BTreeSet::len);
             if held >= max {
                 return Err(too_many_connections(user, max));
             }
@@ -84,8 +82,12 @@ impl InMemoryStore {
             Entry::Vacant(slot) => {
                 let id = connection.connection_id.clone();
                 let channels = connection.channels.clone();
+                let user = connection.user_id.clone();
                 slot.insert(connection);
                 tables.add_subscriptions(&id, &channels);
+                if let Some(user) = user {
+                    tables.by_user.entry(user).or_default().insert(id);
+                }
                 Ok(())
             }
             Entry::Occupied(_) => Err(Error::Conflict(format!(
@@ -146,6 +148,14 @@ impl ConnectionStore for InMemoryStore {
             Some(removed) => {
                 tables.remove_subscriptions(connection_id, &removed.channels);
                 tables.message_windows.remove(connection_id);
+                if let Some(user) = &removed.user_id
+                    && let Some(ids) = tables.by_user.get_mut(user)
+                {
+                    ids.remove(connection_id);
+                    if ids.is_empty() {
+                        tables.by_user.remove(user);
+                    }
+                }
                 Ok(true)
             }
             None => Ok(false),
@@ -262,11 +272,10 @@ impl ConnectionStore for InMemoryStore {
     async fn connections_of_user(&self, user_id: &str) -> Result<Vec<String>, Error> {
         Ok(self
             .read()
-            .connections
-            .values()
-            .filter(|connection| connection.user_id.as_deref() == Some(user_id))
-            .map(|connection| connection.connection_id.clone())
-            .collect())
+            .by_user
+            .get(user_id)
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default())
     }
 }
 
