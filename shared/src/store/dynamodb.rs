@@ -482,6 +482,14 @@ fn cancellation_codes(err: &SdkError<TransactWriteItemsError>) -> Vec<String> {
     }
 }
 
+/// Whether a single-item write was refused by its condition expression.
+fn condition_failed<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
 fn condition_failed_at(codes: &[String], index: usize) -> bool {
     codes
         .get(index)
@@ -514,16 +522,10 @@ impl ConnectionStore for DynamoDbStore {
             .await;
         match written {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(Error::Conflict(format!(
-                    "connection {} is already stored",
-                    connection.connection_id
-                )))
-            }
+            Err(err) if condition_failed(&err) => Err(Error::Conflict(format!(
+                "connection {} is already stored",
+                connection.connection_id
+            ))),
             Err(err) => Err(self.unavailable("PutItem", err)),
         }
     }
@@ -834,11 +836,7 @@ impl ConnectionStore for DynamoDbStore {
                         .and_then(|count| count.parse().ok())
                         .unwrap_or(1));
                 }
-                Err(err)
-                    if !err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
+                Err(err) if !condition_failed(&err) => {
                     return Err(self.unavailable("UpdateItem", err));
                 }
                 Err(_) => {}
@@ -861,11 +859,7 @@ impl ConnectionStore for DynamoDbStore {
                 .await;
             match started {
                 Ok(_) => return Ok(1),
-                Err(err)
-                    if !err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
+                Err(err) if !condition_failed(&err) => {
                     return Err(self.unavailable("UpdateItem", err));
                 }
                 // Another message started this window first, or the connection is gone.
@@ -994,13 +988,7 @@ impl DynamoDbStore {
             .await;
         match released {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(err) if condition_failed(&err) => Ok(()),
             Err(err) => Err(unavailable("DeleteItem", &self.user_slots_table, err)),
         }
     }
