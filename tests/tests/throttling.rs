@@ -9,22 +9,33 @@ use std::time::Duration;
 use ws_bridge::{ApiGatewayPusher, InMemoryStore, MessagePusher, PushOutcome, Settings};
 use ws_bridge_e2e::{Client, broadcast};
 
-/// Pushes large messages at a client that reads nothing until its queue is full; returns how
-/// many were accepted before the 429.
+/// Pushes large messages at a client that reads nothing until its queue stays full: the kernel
+/// grows a socket's buffers as data arrives, so one 429 is not yet "full for good". Returns how
+/// many messages were accepted.
 async fn fill_queue(gateway: &local_gateway::RunningGateway, id: &str) -> usize {
+    const FULL_FOR: Duration = Duration::from_secs(1);
     let impatient = ApiGatewayPusher::local(&gateway.http_url()).with_max_attempts(1);
     let chunk = json!({ "fill": "x".repeat(100_000) }).to_string();
-    for accepted in 0..2_000 {
+    let mut accepted = 0;
+    let mut full_since: Option<tokio::time::Instant> = None;
+    for _ in 0..5_000 {
         match impatient.push(id, chunk.as_bytes()).await {
-            PushOutcome::Delivered => {}
+            PushOutcome::Delivered => {
+                accepted += 1;
+                full_since = None;
+            }
             PushOutcome::Failed(error) => {
                 assert!(error.contains("LimitExceededException"), "{error}");
-                return accepted;
+                let since = *full_since.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() >= FULL_FOR {
+                    return accepted;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             PushOutcome::Gone => panic!("the slow client vanished"),
         }
     }
-    panic!("the queue never filled");
+    panic!("the queue never stayed full");
 }
 
 fn small_queue() -> GatewayConfig {
