@@ -170,46 +170,34 @@ impl MessagePusher for ApiGatewayPusher {
             .data(Blob::new(data))
             .send()
             .await;
-        match result {
-            Ok(_) => PushOutcome::Delivered,
-            Err(err) => {
-                // Real-world code checks either the modelled error or the status; accept both, so
-                // a 410 is never mistaken for a transient failure.
-                let gone = err
-                    .as_service_error()
-                    .is_some_and(|service_error| service_error.is_gone_exception());
-                failure_outcome(gone, err)
-            }
-        }
+        outcome(result.map(|_| ()), |e| e.is_gone_exception())
     }
 
     async fn disconnect(&self, connection_id: &str) -> PushOutcome {
-        match self
+        let result = self
             .client
             .delete_connection()
             .connection_id(connection_id)
             .send()
-            .await
-        {
-            Ok(_) => PushOutcome::Delivered,
-            Err(err) => {
-                let gone = err
-                    .as_service_error()
-                    .is_some_and(|service_error| service_error.is_gone_exception());
-                failure_outcome(gone, err)
-            }
-        }
+            .await;
+        outcome(result.map(|_| ()), |e| e.is_gone_exception())
     }
 }
 
-fn failure_outcome<E>(
-    modelled_gone: bool,
-    err: SdkError<E, aws_sdk_apigatewaymanagement::config::http::HttpResponse>,
+/// `Delivered`, `Gone` for a 410 (real-world code checks either the modelled error or the
+/// status; both are accepted, so a 410 is never mistaken for a transient failure), else `Failed`
+/// with the SDK's full description.
+fn outcome<E>(
+    result: Result<(), SdkError<E, aws_sdk_apigatewaymanagement::config::http::HttpResponse>>,
+    is_gone: impl Fn(&E) -> bool,
 ) -> PushOutcome
 where
     E: std::error::Error + 'static,
 {
-    let gone = modelled_gone
+    let Err(err) = result else {
+        return PushOutcome::Delivered;
+    };
+    let gone = err.as_service_error().is_some_and(&is_gone)
         || matches!(&err, SdkError::ServiceError(ctx) if ctx.raw().status().as_u16() == 410);
     if gone {
         PushOutcome::Gone

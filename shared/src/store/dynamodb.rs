@@ -12,7 +12,10 @@
 //! exceed the limit, and a slot whose connection expired can be claimed again.
 
 use super::table::TableDefinition;
-use super::{ChannelCounts, Connection, ConnectionPage, ConnectionStore, Segment};
+use super::{
+    ChannelCounts, Connection, ConnectionPage, ConnectionStore, Segment, not_stored,
+    too_many_channels, too_many_connections,
+};
 use crate::Error;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -548,7 +551,7 @@ impl ConnectionStore for DynamoDbStore {
                 }
             }
         }
-        Err(super::memory::too_many_connections(&user, max_per_user))
+        Err(too_many_connections(&user, max_per_user))
     }
 
     async fn get(&self, connection_id: &str) -> Result<Option<Connection>, Error> {
@@ -636,19 +639,12 @@ impl ConnectionStore for DynamoDbStore {
         channels: &BTreeSet<String>,
         max_channels: usize,
     ) -> Result<BTreeSet<String>, Error> {
-        let current = self
-            .get(connection_id)
-            .await?
-            .ok_or_else(|| not_stored(connection_id))?;
+        let current = self.stored(connection_id).await?;
         let new: BTreeSet<String> = channels.difference(&current.channels).cloned().collect();
         if new.is_empty() {
             return Ok(current.channels);
         }
-        let too_many = || {
-            Error::LimitExceeded(format!(
-                "a connection may be in at most {max_channels} channels"
-            ))
-        };
+        let too_many = || too_many_channels(max_channels);
         let room = max_channels.checked_sub(new.len()).ok_or_else(too_many)?;
         if current.channels.len() > room {
             return Err(too_many());
@@ -689,10 +685,7 @@ impl ConnectionStore for DynamoDbStore {
         connection_id: &str,
         channels: &BTreeSet<String>,
     ) -> Result<BTreeSet<String>, Error> {
-        let current = self
-            .get(connection_id)
-            .await?
-            .ok_or_else(|| not_stored(connection_id))?;
+        let current = self.stored(connection_id).await?;
         let leaving: BTreeSet<String> = channels.intersection(&current.channels).cloned().collect();
         if leaving.is_empty() {
             return Ok(current.channels);
@@ -917,6 +910,13 @@ fn jitter_ms(id: &str, attempt: u32) -> u8 {
 }
 
 impl DynamoDbStore {
+    /// The connection's row, or [`Error::NotFound`].
+    async fn stored(&self, connection_id: &str) -> Result<Connection, Error> {
+        self.get(connection_id)
+            .await?
+            .ok_or_else(|| not_stored(connection_id))
+    }
+
     /// One transaction: the slot (free, or held by a connection that has expired), the
     /// connection item naming its slot, and its subscription rows.
     async fn put_in_slot(
@@ -1110,10 +1110,6 @@ impl DynamoDbStore {
         }
         Ok(())
     }
-}
-
-fn not_stored(connection_id: &str) -> Error {
-    Error::NotFound(format!("connection {connection_id} is not stored"))
 }
 
 #[cfg(test)]

@@ -1,4 +1,7 @@
-use super::{ChannelCounts, Connection, ConnectionPage, ConnectionStore, Segment};
+use super::{
+    ChannelCounts, Connection, ConnectionPage, ConnectionStore, Segment, not_stored,
+    too_many_channels, too_many_connections,
+};
 use crate::Error;
 use async_trait::async_trait;
 use std::collections::btree_map::Entry;
@@ -98,14 +101,6 @@ impl InMemoryStore {
     }
 }
 
-pub(super) fn too_many_connections(user: &str, max: usize) -> Error {
-    Error::LimitExceeded(format!("user {user} already has {max} connections"))
-}
-
-fn not_stored(connection_id: &str) -> Error {
-    Error::NotFound(format!("connection {connection_id} is not stored"))
-}
-
 /// The page of `ids` after `cursor`, at most `limit` long.
 fn page_after<'a>(ids: impl Iterator<Item = &'a String>, limit: usize) -> ConnectionPage {
     let mut ids = ids;
@@ -194,9 +189,7 @@ impl ConnectionStore for InMemoryStore {
             .ok_or_else(|| not_stored(connection_id))?;
         let wanted: BTreeSet<String> = connection.channels.union(channels).cloned().collect();
         if wanted.len() > max_channels {
-            return Err(Error::LimitExceeded(format!(
-                "a connection may be in at most {max_channels} channels"
-            )));
+            return Err(too_many_channels(max_channels));
         }
         connection.channels = wanted.clone();
         tables.add_subscriptions(connection_id, channels);

@@ -142,6 +142,19 @@ pub trait ConnectionStore: Send + Sync + 'static {
     async fn record_message(&self, connection_id: &str, window: i64) -> Result<u64, Error>;
 }
 
+/// The refusals both stores give, worded once.
+pub(crate) fn not_stored(connection_id: &str) -> Error {
+    Error::NotFound(format!("connection {connection_id} is not stored"))
+}
+
+pub(crate) fn too_many_channels(max: usize) -> Error {
+    Error::LimitExceeded(format!("a connection may be in at most {max} channels"))
+}
+
+pub(crate) fn too_many_connections(user: &str, max: usize) -> Error {
+    Error::LimitExceeded(format!("user {user} already has {max} connections"))
+}
+
 /// `CONNECTION_STORE`: which store a Lambda binary uses: `dynamodb` (the default) or `memory`
 /// (only meaningful when one process serves every route, as the local gateway does).
 pub const STORE_ENV: &str = "CONNECTION_STORE";
