@@ -1,29 +1,35 @@
 //! A local emulator of Amazon API Gateway WebSocket APIs.
 //!
-//! It serves one stage on one port: WebSocket clients at `ws://host:port/{stage}`, the
-//! management API at `/{stage}/@connections/{id}`, and HTTP API routes below the stage. Routes
-//! invoke Lambda functions through the [`functions::LambdaFunction`] seam with AWS-shaped JSON
-//! events ([`events`]); by default these are ws-bridge's own handlers, run in-process.
-//! The behaviour follows the conformance checklist of the reference; each rule's code names it.
+//! It serves one stage on one port, laid out as API Gateway's own parts:
+//!
+//! * `websocket`: the WebSocket stage at `ws://host:port/{stage}`: handshakes, the connection
+//!   tasks, limits and close codes, frames dispatched to routes;
+//! * `management`: `@connections` at `/{stage}/@connections/{id}`;
+//! * `http_api`: the backend's HTTP routes below the stage, as payload-2.0 events;
+//! * `routing`: the route table, route selection, the `--routes` file, the authorizer;
+//! * `invoke`: how a route's function runs ([`LambdaFunction`]: in-process, or behind the
+//!   Lambda Invoke API), the timed invocation, and the reading of its result.
+//!
+//! `server` assembles them. The behaviour follows the conformance checklist of the reference;
+//! each rule's code names it.
 
-pub mod authorizer;
-pub mod config;
-pub mod error;
-pub mod events;
-pub mod functions;
-pub mod http_api;
-pub mod ids;
-pub mod in_process_http;
-pub mod management;
-pub mod project;
-pub mod registry;
-pub mod responses;
-pub mod route_config;
-pub mod routes;
-pub mod server;
-pub mod state;
-pub mod websocket;
+mod aws;
+mod config;
+mod error;
+mod http_api;
+mod invoke;
+mod management;
+mod registry;
+mod routing;
+mod server;
+mod state;
+mod websocket;
 
 pub use config::{GatewayConfig, StoreKind};
 pub use error::GatewayError;
-pub use server::{RunningGateway, start, start_with};
+pub use invoke::{
+    FunctionError, InProcess, LambdaFunction, ProjectFunctions, invoked_functions,
+    project_functions,
+};
+pub use routing::{Authorizer, HttpRoute, IdentitySource, Route, RouteTable};
+pub use server::{LocalEndpoint, RunningGateway, dynamodb_store, start, start_with};

@@ -32,7 +32,7 @@ async fn main() -> ExitCode {
     } = Cli::parse();
     if list_routes {
         // Function names only: nothing is invoked, so the endpoint is never contacted.
-        for route in local_gateway::project::invoked_functions("http://unused").http_routes() {
+        for route in local_gateway::invoked_functions("http://unused").http_routes() {
             let line = serde_json::json!({
                 "method": route.method.as_str(),
                 "path": route.path,

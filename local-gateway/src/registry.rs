@@ -1,11 +1,36 @@
-//! The open connections, by id: what `@connections` looks up and writes to.
+//! The open connections, by id: what the gateway knows of each, what `@connections` looks up,
+//! and the queue through which everything reaches a connection's socket task.
 
-use crate::events::{ConnectionContext, Disconnect};
 use axum::extract::ws::Message;
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::mpsc;
+
+/// What every event of one connection shares.
+#[derive(Clone, Debug)]
+pub struct ConnectionContext {
+    pub connection_id: String,
+    /// Epoch ms; the same value in every event of the connection (checklist 18).
+    pub connected_at: i64,
+    pub source_ip: String,
+    pub user_agent: Option<String>,
+    /// The host the client dialled (checklist 24).
+    pub domain_name: String,
+    pub stage: String,
+    pub api_id: String,
+    /// What a REQUEST authorizer returned (`principalId`, context keys): repeated in every event
+    /// of the connection (checklist 57).
+    pub authorizer: Option<Map<String, Value>>,
+}
+
+/// How a connection ended, as `$disconnect` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Disconnect {
+    pub status_code: u16,
+    pub reason: String,
+}
 
 /// What the gateway asks a connection's task to do.
 #[derive(Debug)]
@@ -104,10 +129,6 @@ impl Registry {
 
     pub fn len(&self) -> usize {
         self.read().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     // Every update is a single insert or remove, so a poisoned map is still consistent.

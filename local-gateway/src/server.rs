@@ -1,22 +1,22 @@
 //! Assembles the gateway: one listener serving the WebSocket stage, `@connections` and the HTTP
 //! routes, as API Gateway serves them under one stage URL.
 
+use crate::aws;
 use crate::config::{GatewayConfig, StoreKind};
 use crate::error::GatewayError;
-use crate::events::Disconnect;
-use crate::in_process_http::InProcessHttpClient;
-use crate::management;
-use crate::project::{invoked_functions, project_functions};
-use crate::registry::Registry;
-use crate::route_config::RouteConfig;
-use crate::routes::RouteTable;
+use crate::invoke::sdk_client::InProcessHttpClient;
+use crate::invoke::{invoked_functions, project_functions};
+use crate::registry::{Disconnect, Registry};
+use crate::routing::{Authorizer, IdentitySource, RouteConfig, RouteTable};
 use crate::state::GatewayState;
-use crate::{http_api, websocket};
+use crate::{http_api, management, websocket};
 use aws_config::BehaviorVersion;
 use aws_sdk_apigatewaymanagement::config::SharedHttpClient;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::routing::{MethodFilter, get, on, post};
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
 use axum::{Router, ServiceExt};
+use http::StatusCode;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -132,11 +132,9 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
             None => functions.default_routes(),
         };
         if use_authorizer {
-            routes.authorizer = Some(crate::authorizer::Authorizer {
+            routes.authorizer = Some(Authorizer {
                 function: Arc::clone(&functions.ws_authorizer),
-                identity_sources: vec![crate::authorizer::IdentitySource::QueryString(
-                    "token".into(),
-                )],
+                identity_sources: vec![IdentitySource::QueryString("token".into())],
             });
         }
         Ok((store, routes))
@@ -234,43 +232,31 @@ pub async fn start_with(
     })
 }
 
+/// The stage's surfaces, each with its own routes, merged and layered here: the WebSocket
+/// handshake and the HTTP API are traced; `@connections` is not (one call per recipient of a
+/// broadcast, where a span each is measurable).
 fn router(state: Arc<GatewayState>) -> Result<Router, GatewayError> {
     let stage = state.config.stage.clone();
-    let mut traced = Router::new().route(&format!("/{stage}"), get(websocket::upgrade));
-    for route in state.routes.http.iter().cloned() {
-        let path = format!("/{stage}{}", route.path);
-        let filter =
-            MethodFilter::try_from(route.method.clone()).map_err(|err| GatewayError::Route {
-                route: route.route_key(),
-                reason: err.to_string(),
-            })?;
-        let handler = move |State(gateway): State<Arc<GatewayState>>,
-                            ConnectInfo(peer): ConnectInfo<SocketAddr>,
-                            request: Request| {
-            http_api::invoke_route(gateway, route.clone(), peer, request)
-        };
-        traced = traced.route(&path, on(filter, handler));
-    }
-    // `@connections` stays outside the trace layer: a broadcast makes one call per connection,
-    // and a span for each is measurable overhead on that hot path.
-    let connections = Router::new().route(
-        &format!("/{stage}/@connections/{{connection_id}}"),
-        post(management::post_to_connection)
-            .get(management::get_connection)
-            .delete(management::delete_connection)
-            .route_layer(axum::middleware::from_fn_with_state(
-                Arc::clone(&state),
-                management::require_signature,
-            )),
-    );
-    Ok(traced
+    let traced = websocket::routes(&stage)
+        .merge(http_api::routes(&stage, &state.routes.http)?)
         // The span names the path, not the query: `?token=` is a credential.
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
             }),
-        )
-        .merge(connections)
-        .fallback(management::fallback)
+        );
+    Ok(traced
+        .merge(management::routes(&stage, &state))
+        .fallback(fallback)
         .with_state(state))
+}
+
+/// Anything else: `@connections` outside the stage is 403 `Forbidden` (checklist 51); other
+/// unknown paths are HTTP API's 404.
+async fn fallback(request: Request<Body>) -> Response {
+    if request.uri().path().contains("/@connections") {
+        management::forbidden()
+    } else {
+        aws::message(StatusCode::NOT_FOUND, "Not Found")
+    }
 }

@@ -218,10 +218,10 @@ impl Client {
 }
 
 /// Test functions for route tables of the tests' own choosing: each is a real
-/// [`local_gateway::functions::LambdaFunction`], invoked through JSON like any other.
+/// [`local_gateway::LambdaFunction`], invoked through JSON like any other.
 pub mod functions {
     use lambda_runtime::{Diagnostic, LambdaEvent};
-    use local_gateway::functions::{InProcess, LambdaFunction};
+    use local_gateway::{InProcess, LambdaFunction};
     use serde_json::{Value, json};
     use std::sync::Arc;
     use std::time::Duration;
@@ -245,8 +245,8 @@ pub mod functions {
     pub fn recording_routes(
         connect_response: Value,
         events: mpsc::UnboundedSender<Value>,
-    ) -> local_gateway::routes::RouteTable {
-        use local_gateway::routes::{Route, RouteTable};
+    ) -> local_gateway::RouteTable {
+        use local_gateway::{Route, RouteTable};
         let ok = json!({ "statusCode": 200 });
         let route =
             |name: &str, response: Value| Route::one_way(recording(name, response, events.clone()));
@@ -314,7 +314,7 @@ pub mod functions {
 /// A gateway with the given route table on the in-memory store.
 pub async fn start_gateway_with(
     config: GatewayConfig,
-    routes: local_gateway::routes::RouteTable,
+    routes: local_gateway::RouteTable,
 ) -> RunningGateway {
     let store: std::sync::Arc<dyn ws_bridge::ConnectionStore> =
         std::sync::Arc::new(ws_bridge::InMemoryStore::new());
@@ -398,7 +398,7 @@ pub async fn fresh_store(
 
 /// A DynamoDB store on DynamoDB Local with a new table of its own.
 pub async fn fresh_dynamodb_store(endpoint: &str) -> ws_bridge::DynamoDbStore {
-    local_gateway::server::dynamodb_store(&dynamodb_config(endpoint))
+    local_gateway::dynamodb_store(&dynamodb_config(endpoint))
         .await
         .expect("table created")
 }

@@ -31,7 +31,7 @@ async fn gateway_checking_tokens(
     let verifier = Arc::new(TokenVerifier::new(verifier).await.expect("verifier"));
     let store = fresh_store(kind).await;
     local_gateway::start_with(config_on(kind), move |endpoint| {
-        let functions = local_gateway::project::project_functions(
+        let functions = local_gateway::project_functions(
             Arc::clone(&store),
             Arc::new(endpoint.pusher()),
             settings,

@@ -4,9 +4,9 @@
 
 use futures::StreamExt;
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use local_gateway::InProcess;
 use local_gateway::StoreKind;
-use local_gateway::authorizer::{Authorizer, IdentitySource};
-use local_gateway::functions::InProcess;
+use local_gateway::{Authorizer, IdentitySource};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -244,7 +244,7 @@ async fn a_message_to_a_user_reaches_every_connection_of_that_user_only(kind: St
     });
     let store = fresh_store(kind).await;
     let gateway = local_gateway::start_with(config_on(kind), move |endpoint| {
-        let functions = local_gateway::project::project_functions(
+        let functions = local_gateway::project_functions(
             Arc::clone(&store),
             Arc::new(endpoint.pusher()),
             Settings::default(),

@@ -3,9 +3,9 @@
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use local_gateway::GatewayConfig;
-use local_gateway::authorizer::{Authorizer, IdentitySource};
-use local_gateway::functions::{InProcess, LambdaFunction};
-use local_gateway::routes::RouteTable;
+use local_gateway::RouteTable;
+use local_gateway::{Authorizer, IdentitySource};
+use local_gateway::{InProcess, LambdaFunction};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use local_gateway::GatewayConfig;
-use local_gateway::routes::{Route, RouteTable};
+use local_gateway::{Route, RouteTable};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -40,9 +40,7 @@ fn recording_routes() -> (RouteTable, mpsc::UnboundedReceiver<Value>) {
     (table, received)
 }
 
-fn only_connect(
-    function: std::sync::Arc<dyn local_gateway::functions::LambdaFunction>,
-) -> RouteTable {
+fn only_connect(function: std::sync::Arc<dyn local_gateway::LambdaFunction>) -> RouteTable {
     RouteTable {
         connect: Some(Route::one_way(function)),
         ..Default::default()

@@ -3,7 +3,7 @@
 //! checklist item numbers.
 
 use local_gateway::GatewayConfig;
-use local_gateway::routes::{Route, RouteTable};
+use local_gateway::{Route, RouteTable};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::sync::mpsc;

@@ -84,7 +84,7 @@ async fn a_reader_that_never_catches_up_is_reported_failed_by_name_and_the_other
     let gateway = local_gateway::start_with(small_queue(), move |endpoint| {
         let pusher = Arc::new(endpoint.pusher().with_max_attempts(2));
         let functions =
-            local_gateway::project::project_functions(Arc::clone(&store), pusher, settings, None);
+            local_gateway::project_functions(Arc::clone(&store), pusher, settings, None);
         Ok((store, functions.default_routes()))
     })
     .await

@@ -27,7 +27,7 @@ async fn main() -> ExitCode {
     config.store = StoreKind::Dynamodb;
     config.dynamodb_endpoint = args.dynamodb_endpoint;
     config.connections_table = args.connections_table;
-    match local_gateway::server::dynamodb_store(&config).await {
+    match local_gateway::dynamodb_store(&config).await {
         Ok(store) => {
             println!(
                 "tables {} and {} are ready",

@@ -1,75 +1,51 @@
-//! An optional Lambda REQUEST authorizer on `$connect` (reference §6): it runs once per
+//! Running the REQUEST authorizer during a handshake (reference §6): it runs once per
 //! connection, before `$connect`, and its verdict is the handshake's.
 
-use crate::events::{self, ConnectionContext, Handshake};
-use crate::functions::LambdaFunction;
-use crate::state::{GatewayState, InvocationFailure};
+use super::events::{self, Handshake};
+use crate::aws::parse_query;
+use crate::invoke::InvocationFailure;
+use crate::registry::ConnectionContext;
+use crate::routing::{Authorizer, IdentitySource};
+use crate::state::GatewayState;
+use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
-use std::sync::Arc;
 
-/// Where an identity comes from: `route.request.header.<Name>` or
-/// `route.request.querystring.<name>`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum IdentitySource {
-    Header(String),
-    QueryString(String),
-}
-
-impl IdentitySource {
-    pub fn parse(source: &str) -> Result<Self, String> {
-        if let Some(name) = source.strip_prefix("route.request.header.") {
-            Ok(Self::Header(name.to_owned()))
-        } else if let Some(name) = source.strip_prefix("route.request.querystring.") {
-            Ok(Self::QueryString(name.to_owned()))
-        } else {
-            Err(format!(
-                "identity source {source:?} must be route.request.header.<Name> or route.request.querystring.<name>"
-            ))
-        }
+/// Whether the handshake carries a non-empty value for `source` (checklist 55).
+fn is_present(source: &IdentitySource, handshake: &Handshake) -> bool {
+    match source {
+        IdentitySource::Header(name) => handshake
+            .headers
+            .iter()
+            .any(|(header, value)| header.eq_ignore_ascii_case(name) && !value.is_empty()),
+        IdentitySource::QueryString(name) => handshake
+            .query
+            .as_deref()
+            .map(parse_query)
+            .unwrap_or_default()
+            .iter()
+            .any(|(key, value)| key == name && !value.is_empty()),
     }
-
-    fn is_present(&self, handshake: &Handshake) -> bool {
-        match self {
-            Self::Header(name) => handshake
-                .headers
-                .iter()
-                .any(|(header, value)| header.eq_ignore_ascii_case(name) && !value.is_empty()),
-            Self::QueryString(name) => handshake
-                .query
-                .as_deref()
-                .map(events::parse_query)
-                .unwrap_or_default()
-                .iter()
-                .any(|(key, value)| key == name && !value.is_empty()),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct Authorizer {
-    pub function: Arc<dyn LambdaFunction>,
-    pub identity_sources: Vec<IdentitySource>,
 }
 
 /// Runs the authorizer for a handshake. `Ok` carries the `requestContext.authorizer` block for
 /// every event of the connection; `Err` is the handshake's status.
-pub async fn authorize(
+pub(crate) async fn authorize(
     gateway: &GatewayState,
     authorizer: &Authorizer,
     context: &ConnectionContext,
     handshake: &Handshake,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> Result<Map<String, Value>, StatusCode> {
     // A missing or empty identity source is refused without invoking anything (checklist 55).
     if !authorizer
         .identity_sources
         .iter()
-        .all(|source| source.is_present(handshake))
+        .all(|source| is_present(source, handshake))
     {
         return Err(StatusCode::UNAUTHORIZED);
     }
-    let input = input_event(context, handshake, now_ms);
+    let input = input_event(context, handshake, now);
     let started = std::time::Instant::now();
     let result = match gateway.invoke(&authorizer.function, &input).await {
         Ok(result) => result,
@@ -128,8 +104,12 @@ fn verdict(result: &[u8], latency_ms: u64) -> Result<Map<String, Value>, StatusC
 /// The authorizer's input (checklist 58): `type: REQUEST`, a `methodArn` for `$connect`, the
 /// handshake headers *including* `Connection`, `Upgrade` and `content-length`, `{}` for absent
 /// query strings and stage variables, and the `$connect` event's `requestContext`.
-pub fn input_event(context: &ConnectionContext, handshake: &Handshake, now_ms: i64) -> Value {
-    let connect = events::connect_event(context, handshake, now_ms);
+pub(crate) fn input_event(
+    context: &ConnectionContext,
+    handshake: &Handshake,
+    now: DateTime<Utc>,
+) -> Value {
+    let connect = events::connect_event(context, handshake, now);
     let mut headers: Vec<(String, String)> = handshake
         .headers
         .iter()
@@ -159,19 +139,6 @@ pub fn input_event(context: &ConnectionContext, handshake: &Handshake, now_ms: i
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identity_sources_parse() {
-        assert_eq!(
-            IdentitySource::parse("route.request.header.Authorization"),
-            Ok(IdentitySource::Header("Authorization".into()))
-        );
-        assert_eq!(
-            IdentitySource::parse("route.request.querystring.token"),
-            Ok(IdentitySource::QueryString("token".into()))
-        );
-        assert!(IdentitySource::parse("method.request.header.X").is_err());
-    }
 
     #[test]
     fn deny_wins_and_malformed_is_500() {

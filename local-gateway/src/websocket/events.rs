@@ -1,45 +1,26 @@
 //! The Lambda proxy events API Gateway sends, built field by field to the shapes in the
 //! reference (`apigw-websocket.md` §1): keys that AWS omits are omitted, never `null`.
 
-use crate::ids::{new_id, new_trace_id};
-use chrono::{TimeZone, Utc};
+use crate::aws::{clf_time, new_id, new_trace_id, parse_query};
+use crate::registry::{ConnectionContext, Disconnect};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
-
-/// What every event of one connection shares.
-#[derive(Clone, Debug)]
-pub struct ConnectionContext {
-    pub connection_id: String,
-    /// Epoch ms; the same value in every event of the connection (checklist 18).
-    pub connected_at: i64,
-    pub source_ip: String,
-    pub user_agent: Option<String>,
-    /// The host the client dialled (checklist 24).
-    pub domain_name: String,
-    pub stage: String,
-    pub api_id: String,
-    /// What a REQUEST authorizer returned (`principalId`, context keys): repeated in every event
-    /// of the connection (checklist 57).
-    pub authorizer: Option<Map<String, Value>>,
-}
 
 /// The handshake as the client sent it.
 #[derive(Clone, Debug, Default)]
-pub struct Handshake {
+pub(crate) struct Handshake {
     /// Header names and values in the order received; repeated names appear repeatedly.
     pub headers: Vec<(String, String)>,
     /// The raw query string, without `?`; `None` or empty when the URL had none.
     pub query: Option<String>,
 }
 
-/// How a connection ended, as `$disconnect` reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Disconnect {
-    pub status_code: u16,
-    pub reason: String,
-}
-
 /// `$connect` (checklist 9, 10, 21).
-pub fn connect_event(ctx: &ConnectionContext, handshake: &Handshake, now_ms: i64) -> Value {
+pub(crate) fn connect_event(
+    ctx: &ConnectionContext,
+    handshake: &Handshake,
+    now: DateTime<Utc>,
+) -> Value {
     let mut headers: Vec<(String, String)> = handshake
         .headers
         .iter()
@@ -48,7 +29,7 @@ pub fn connect_event(ctx: &ConnectionContext, handshake: &Handshake, now_ms: i64
         })
         .map(|(name, value)| (canonical_header_name(name), value.clone()))
         .collect();
-    headers.push(("X-Amzn-Trace-Id".into(), new_trace_id(now_ms / 1000)));
+    headers.push(("X-Amzn-Trace-Id".into(), new_trace_id(now.timestamp())));
     headers.push(("X-Forwarded-For".into(), ctx.source_ip.clone()));
     headers.push(("X-Forwarded-Port".into(), "443".into()));
     headers.push(("X-Forwarded-Proto".into(), "https".into()));
@@ -66,20 +47,20 @@ pub fn connect_event(ctx: &ConnectionContext, handshake: &Handshake, now_ms: i64
     }
     event.insert(
         "requestContext".into(),
-        request_context(ctx, "$connect", "CONNECT", now_ms, None),
+        request_context(ctx, "$connect", "CONNECT", now, None),
     );
     event.insert("isBase64Encoded".into(), Value::Bool(false));
     Value::Object(event)
 }
 
 /// A message route (checklist 11, 14, 22): only `requestContext`, `body`, `isBase64Encoded`.
-pub fn message_event(
+pub(crate) fn message_event(
     ctx: &ConnectionContext,
     route_key: &str,
     body: &str,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> (Value, String) {
-    let request_context = request_context(ctx, route_key, "MESSAGE", now_ms, Some(Extra::Message));
+    let request_context = request_context(ctx, route_key, "MESSAGE", now, Some(Extra::Message));
     let request_id = request_context["requestId"]
         .as_str()
         .unwrap_or_default()
@@ -93,7 +74,11 @@ pub fn message_event(
 }
 
 /// `$disconnect` (checklist 12, 15): a fixed, odd set of headers, whatever the client sent.
-pub fn disconnect_event(ctx: &ConnectionContext, how: &Disconnect, now_ms: i64) -> Value {
+pub(crate) fn disconnect_event(
+    ctx: &ConnectionContext,
+    how: &Disconnect,
+    now: DateTime<Utc>,
+) -> Value {
     let headers = vec![
         ("Host".to_owned(), ctx.domain_name.clone()),
         ("x-api-key".to_owned(), String::new()),
@@ -103,7 +88,7 @@ pub fn disconnect_event(ctx: &ConnectionContext, how: &Disconnect, now_ms: i64) 
     json!({
         "headers": single_value_map(&headers),
         "multiValueHeaders": multi_value_map(&headers),
-        "requestContext": request_context(ctx, "$disconnect", "DISCONNECT", now_ms, Some(Extra::Disconnect(how))),
+        "requestContext": request_context(ctx, "$disconnect", "DISCONNECT", now, Some(Extra::Disconnect(how))),
         "isBase64Encoded": false,
     })
 }
@@ -117,7 +102,7 @@ fn request_context(
     ctx: &ConnectionContext,
     route_key: &str,
     event_type: &str,
-    now_ms: i64,
+    now: DateTime<Utc>,
     extra: Option<Extra<'_>>,
 ) -> Value {
     // requestId equals extendedRequestId and is new for every event (checklist 16).
@@ -131,11 +116,11 @@ fn request_context(
     context.insert("routeKey".into(), route_key.into());
     context.insert("eventType".into(), event_type.into());
     context.insert("extendedRequestId".into(), request_id.clone().into());
-    context.insert("requestTime".into(), clf_time(now_ms).into());
+    context.insert("requestTime".into(), clf_time(now).into());
     context.insert("messageDirection".into(), "IN".into());
     context.insert("stage".into(), ctx.stage.clone().into());
     context.insert("connectedAt".into(), ctx.connected_at.into());
-    context.insert("requestTimeEpoch".into(), now_ms.into());
+    context.insert("requestTimeEpoch".into(), now.timestamp_millis().into());
     context.insert("identity".into(), Value::Object(identity));
     context.insert("requestId".into(), request_id.into());
     context.insert("domainName".into(), ctx.domain_name.clone().into());
@@ -157,17 +142,8 @@ fn request_context(
     Value::Object(context)
 }
 
-/// `24/Jul/2024:09:15:02 +0000` (checklist 19).
-pub fn clf_time(epoch_ms: i64) -> String {
-    Utc.timestamp_millis_opt(epoch_ms)
-        .single()
-        .unwrap_or_else(Utc::now)
-        .format("%d/%b/%Y:%H:%M:%S +0000")
-        .to_string()
-}
-
 /// The last value of each name, as API Gateway folds repeated names in the single-value map.
-pub fn single_value_map(pairs: &[(String, String)]) -> Value {
+pub(crate) fn single_value_map(pairs: &[(String, String)]) -> Value {
     let mut map = Map::new();
     for (name, value) in pairs {
         map.insert(name.clone(), Value::String(value.clone()));
@@ -175,7 +151,7 @@ pub fn single_value_map(pairs: &[(String, String)]) -> Value {
     Value::Object(map)
 }
 
-pub fn multi_value_map(pairs: &[(String, String)]) -> Value {
+pub(crate) fn multi_value_map(pairs: &[(String, String)]) -> Value {
     let mut map = Map::new();
     for (name, value) in pairs {
         if let Value::Array(values) = map
@@ -188,28 +164,9 @@ pub fn multi_value_map(pairs: &[(String, String)]) -> Value {
     Value::Object(map)
 }
 
-/// Decodes `a=1&b=x%20y&flag` into pairs (`+` is a space, as browsers encode forms).
-pub fn parse_query(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let (name, value) = part.split_once('=').unwrap_or((part, ""));
-            (decode_component(name), decode_component(value))
-        })
-        .collect()
-}
-
-fn decode_component(raw: &str) -> String {
-    let spaced = raw.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
 /// HTTP/1 servers see header names lowercased; AWS passes the client's casing through. Browsers
 /// and common clients send the canonical forms, so restore those.
-pub fn canonical_header_name(name: &str) -> String {
+pub(crate) fn canonical_header_name(name: &str) -> String {
     const KNOWN: &[&str] = &[
         "Sec-WebSocket-Key",
         "Sec-WebSocket-Version",
@@ -252,24 +209,5 @@ mod tests {
         assert_eq!(canonical_header_name("user-agent"), "User-Agent");
         assert_eq!(canonical_header_name("host"), "Host");
         assert_eq!(canonical_header_name("x-custom-thing"), "X-Custom-Thing");
-    }
-
-    #[test]
-    fn query_strings_decode() {
-        assert_eq!(
-            parse_query("clientId=abc&room=a%20b&x=1+2&flag&x=3"),
-            vec![
-                ("clientId".into(), "abc".into()),
-                ("room".into(), "a b".into()),
-                ("x".into(), "1 2".into()),
-                ("flag".into(), "".into()),
-                ("x".into(), "3".into()),
-            ]
-        );
-    }
-
-    #[test]
-    fn clf_time_matches_aws() {
-        assert_eq!(clf_time(1_721_812_502_117), "24/Jul/2024:09:15:02 +0000");
     }
 }

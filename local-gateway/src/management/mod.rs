@@ -1,87 +1,46 @@
 //! `@connections`: PostToConnection, GetConnection and DeleteConnection with API Gateway's
 //! statuses and error shapes, so the real SDK classifies every answer (reference §3).
 
-use crate::events::Disconnect;
-use crate::responses;
+mod sigv4;
+
+use crate::aws::{self, aws_error};
+use crate::registry::{Disconnect, QueueError};
 use crate::state::GatewayState;
-use axum::body::Body;
+use axum::Router;
 use axum::extract::ws::Message;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode};
+use axum::routing::post;
+use http::StatusCode;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use ws_bridge::time::iso8601_from_epoch_ms;
 
-/// PostToConnection's `Data` limit (checklist 48).
-pub const MAX_POST_BYTES: usize = 131_072;
-
-/// An error answer: the SDKs read the type from `x-amzn-ErrorType`, and the body is empty or
-/// JSON, never plain text (checklist 52).
-pub fn aws_error(status: StatusCode, error_type: &str, message: Option<&str>) -> Response {
-    let mut response = match message {
-        Some(text) => responses::message(status, text),
-        None => responses::json(status, String::new()),
-    };
-    if let Ok(value) = HeaderValue::from_str(error_type) {
-        response.headers_mut().insert("x-amzn-ErrorType", value);
-    }
-    response
+/// `POST|GET|DELETE /{stage}/@connections/{connection_id}`, with the SigV4 check when configured.
+/// Kept outside the trace layer by the caller: a broadcast makes one call per connection, and a
+/// span for each is measurable overhead on that hot path.
+pub(crate) fn routes(stage: &str, gateway: &Arc<GatewayState>) -> Router<Arc<GatewayState>> {
+    Router::new().route(
+        &format!("/{stage}/@connections/{{connection_id}}"),
+        post(post_to_connection)
+            .get(get_connection)
+            .delete(delete_connection)
+            .route_layer(axum::middleware::from_fn_with_state(
+                Arc::clone(gateway),
+                sigv4::require_signature,
+            )),
+    )
 }
+
+/// PostToConnection's `Data` limit (checklist 48).
+pub(crate) const MAX_POST_BYTES: usize = 131_072;
 
 /// 410 with an empty body, as the real service answers (checklist 47, 61).
 fn gone() -> Response {
     aws_error(StatusCode::GONE, "GoneException", None)
 }
 
-/// With `--require-sigv4`: the request must carry a SigV4 `Authorization` whose credential scope
-/// names the `execute-api` service (checklist 53). The signature's bytes are not verified: the
-/// gateway knows no secret keys.
-fn refusal_unless_signed_for_execute_api(headers: &http::HeaderMap) -> Option<Response> {
-    let Some(authorization) = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return Some(aws_error(
-            StatusCode::FORBIDDEN,
-            "MissingAuthenticationTokenException",
-            Some("Missing Authentication Token"),
-        ));
-    };
-    let scope_service = authorization
-        .strip_prefix("AWS4-HMAC-SHA256 ")
-        .and_then(|rest| {
-            rest.split(',')
-                .map(str::trim)
-                .find_map(|part| part.strip_prefix("Credential="))
-        })
-        .and_then(|credential| credential.split('/').nth(3));
-    if scope_service == Some("execute-api") {
-        None
-    } else {
-        Some(aws_error(
-            StatusCode::FORBIDDEN,
-            "InvalidSignatureException",
-            Some("The request signature is not for the execute-api service"),
-        ))
-    }
-}
-
-/// Applies [`refusal_unless_signed_for_execute_api`] to the `@connections` routes when configured.
-pub async fn require_signature(
-    State(gateway): State<Arc<GatewayState>>,
-    request: Request,
-    next: axum::middleware::Next,
-) -> Response {
-    if gateway.config.require_sigv4
-        && let Some(refusal) = refusal_unless_signed_for_execute_api(request.headers())
-    {
-        return refusal;
-    }
-    next.run(request).await
-}
-
-pub fn forbidden() -> Response {
+pub(crate) fn forbidden() -> Response {
     aws_error(
         StatusCode::FORBIDDEN,
         "ForbiddenException",
@@ -89,7 +48,7 @@ pub fn forbidden() -> Response {
     )
 }
 
-pub async fn post_to_connection(
+async fn post_to_connection(
     State(gateway): State<Arc<GatewayState>>,
     Path(connection_id): Path<String>,
     request: Request,
@@ -116,8 +75,8 @@ pub async fn post_to_connection(
     };
     match connection.send(message) {
         Ok(()) => StatusCode::OK.into_response(),
-        Err(crate::registry::QueueError::Closed) => gone(),
-        Err(crate::registry::QueueError::Full) => aws_error(
+        Err(QueueError::Closed) => gone(),
+        Err(QueueError::Full) => aws_error(
             StatusCode::TOO_MANY_REQUESTS,
             "LimitExceededException",
             Some("The client-side buffer is full"),
@@ -125,7 +84,7 @@ pub async fn post_to_connection(
     }
 }
 
-pub async fn get_connection(
+async fn get_connection(
     State(gateway): State<Arc<GatewayState>>,
     Path(connection_id): Path<String>,
 ) -> Response {
@@ -144,10 +103,10 @@ pub async fn get_connection(
         "identity": identity,
         "lastActiveAt": iso8601_from_epoch_ms(connection.last_active_ms()),
     });
-    responses::json(StatusCode::OK, body.to_string())
+    aws::json(StatusCode::OK, body.to_string())
 }
 
-pub async fn delete_connection(
+async fn delete_connection(
     State(gateway): State<Arc<GatewayState>>,
     Path(connection_id): Path<String>,
 ) -> Response {
@@ -163,20 +122,9 @@ pub async fn delete_connection(
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// Anything else: `@connections` outside the stage is 403 `Forbidden` (checklist 51); other
-/// unknown paths are HTTP API's 404.
-pub async fn fallback(request: Request<Body>) -> Response {
-    let path = request.uri().path();
-    if path.contains("/@connections") {
-        forbidden()
-    } else {
-        responses::message(StatusCode::NOT_FOUND, "Not Found")
-    }
-}
-
 /// The docs' own examples send `%40connections`; SDKs send `@connections`. Both must reach the
 /// same route, so the path is normalised before routing (checklist 46).
-pub fn normalise_connections_path<B>(mut request: http::Request<B>) -> http::Request<B> {
+pub(crate) fn normalise_connections_path<B>(mut request: http::Request<B>) -> http::Request<B> {
     let path = request.uri().path();
     let lowered = path.to_ascii_lowercase();
     if let Some(at) = lowered.find("/%40connections") {

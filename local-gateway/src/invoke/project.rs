@@ -1,8 +1,7 @@
-//! The project's own functions and routes: the default route table of `local-gateway`, running
-//! the very handlers the Lambda binaries in `functions/` run.
+//! The project's own functions: the very handlers the Lambda binaries in `functions/` run, in
+//! this process or behind a Lambda Invoke API.
 
-use crate::functions::{InProcess, LambdaFunction};
-use crate::routes::{HttpRoute, Route, RouteTable};
+use super::{InProcess, InvokeApi, LambdaFunction};
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Body, Request, Response, Service, service_fn};
@@ -49,55 +48,12 @@ impl ProjectFunctions {
     pub fn names(&self) -> Vec<&str> {
         self.all().into_iter().map(|f| f.name()).collect()
     }
-
-    /// The backend's HTTP API, as `template.yaml` declares it.
-    pub fn http_routes(&self) -> Vec<HttpRoute> {
-        let route =
-            |method: http::Method, path: &str, function: &Arc<dyn LambdaFunction>| HttpRoute {
-                method,
-                path: path.into(),
-                function: Arc::clone(function),
-            };
-        vec![
-            route(http::Method::POST, "/broadcast", &self.http_broadcast),
-            route(
-                http::Method::POST,
-                "/broadcast/{channel}",
-                &self.http_broadcast,
-            ),
-            route(http::Method::POST, "/users/{userId}", &self.http_broadcast),
-            route(
-                http::Method::POST,
-                "/connections/{connectionId}",
-                &self.http_broadcast,
-            ),
-            route(
-                http::Method::GET,
-                "/connections/count",
-                &self.http_connections_count,
-            ),
-            route(http::Method::GET, "/stats", &self.http_stats),
-        ]
-    }
-
-    /// The default route table: `$connect`, `$disconnect`, `$default` (two-way: it answers
-    /// through the route response), and the HTTP routes.
-    pub fn default_routes(&self) -> RouteTable {
-        RouteTable {
-            connect: Some(Route::one_way(Arc::clone(&self.ws_connect))),
-            disconnect: Some(Route::one_way(Arc::clone(&self.ws_disconnect))),
-            default: Some(Route::two_way(Arc::clone(&self.ws_default))),
-            custom: Default::default(),
-            authorizer: None,
-            http: self.http_routes(),
-        }
-    }
 }
 
 /// The project's functions behind a Lambda Invoke API, by their crate names.
 pub fn invoked_functions(endpoint: &str) -> ProjectFunctions {
     let client = reqwest::Client::new();
-    let function = |name: &str| crate::functions::InvokeApi::shared(endpoint, name, client.clone());
+    let function = |name: &str| InvokeApi::shared(endpoint, name, client.clone());
     ProjectFunctions {
         ws_connect: function("ws-connect"),
         ws_disconnect: function("ws-disconnect"),

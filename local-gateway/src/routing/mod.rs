@@ -1,6 +1,15 @@
-//! The route table and route selection with `$request.body.action` (reference §2.4).
+//! Which function each request reaches: the route table, route selection with
+//! `$request.body.action` (reference §2.4), the `--routes` file, the authorizer's configuration,
+//! and the project's own routes.
 
-use crate::functions::LambdaFunction;
+mod authorizer;
+mod project;
+mod route_file;
+
+pub use authorizer::{Authorizer, IdentitySource};
+pub(crate) use route_file::RouteConfig;
+
+use crate::invoke::LambdaFunction;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -73,7 +82,7 @@ pub struct RouteTable {
     pub custom: HashMap<String, Route>,
     pub http: Vec<HttpRoute>,
     /// A REQUEST authorizer that runs before `$connect`.
-    pub authorizer: Option<crate::authorizer::Authorizer>,
+    pub authorizer: Option<Authorizer>,
 }
 
 impl RouteTable {
@@ -92,7 +101,7 @@ impl RouteTable {
 
 /// Evaluates `$request.body.action`: `None` for text that is not a JSON object or has no
 /// `action`; strings as they are; other values stringified as API Gateway does.
-pub fn selection_key(body: &str) -> Option<String> {
+pub(crate) fn selection_key(body: &str) -> Option<String> {
     let value: Value = serde_json::from_str(body).ok()?;
     value.as_object()?.get("action").map(stringify)
 }
@@ -117,7 +126,7 @@ mod tests {
         let route = HttpRoute {
             method: http::Method::POST,
             path: "/connections/{connectionId}".into(),
-            function: crate::functions::InProcess::shared(
+            function: crate::invoke::InProcess::shared(
                 "noop",
                 |_: lambda_runtime::LambdaEvent<Value>| async {
                     Ok::<_, ws_bridge::Error>(Value::Null)

@@ -13,10 +13,9 @@
 //! }
 //! ```
 
-use crate::authorizer::{Authorizer, IdentitySource};
+use super::{Authorizer, IdentitySource, Route, RouteTable};
 use crate::error::GatewayError;
-use crate::project::ProjectFunctions;
-use crate::routes::{Route, RouteTable};
+use crate::invoke::ProjectFunctions;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,7 +25,7 @@ const SELECTION_EXPRESSION: &str = "$request.body.action";
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RouteConfig {
+pub(crate) struct RouteConfig {
     #[serde(default = "default_selection_expression")]
     pub route_selection_expression: String,
     pub routes: BTreeMap<String, RouteSpec>,
@@ -36,7 +35,7 @@ pub struct RouteConfig {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RouteSpec {
+pub(crate) struct RouteSpec {
     pub function: String,
     /// Whether the function's `body` is sent back to the sender (a two-way route).
     #[serde(default)]
@@ -45,7 +44,7 @@ pub struct RouteSpec {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AuthorizerSpec {
+pub(crate) struct AuthorizerSpec {
     pub function: String,
     pub identity_source: Vec<String>,
 }
@@ -55,7 +54,7 @@ fn default_selection_expression() -> String {
 }
 
 impl RouteConfig {
-    pub fn load(path: &Path) -> Result<Self, GatewayError> {
+    pub(crate) fn load(path: &Path) -> Result<Self, GatewayError> {
         let invalid = |reason: String| GatewayError::RouteConfig {
             path: path.display().to_string(),
             reason,
@@ -65,7 +64,10 @@ impl RouteConfig {
     }
 
     /// The route table, with the project's HTTP routes; every function must be one of `functions`.
-    pub fn into_table(self, functions: &ProjectFunctions) -> Result<RouteTable, GatewayError> {
+    pub(crate) fn into_table(
+        self,
+        functions: &ProjectFunctions,
+    ) -> Result<RouteTable, GatewayError> {
         let invalid = |route: &str, reason: String| GatewayError::Route {
             route: route.to_owned(),
             reason,

@@ -1,0 +1,90 @@
+//! How the gateway runs a Lambda function. The [`LambdaFunction`] seam takes and returns JSON
+//! bytes, as the Lambda Invoke API does; [`timed`] bounds an invocation by the integration
+//! timeout; [`proxy_result`] reads what a function returned as API Gateway reads it.
+//!
+//! * [`InProcess`]: a handler inside the gateway, still through JSON, so an event shape the
+//!   handler cannot read fails here as it would on AWS;
+//! * [`InvokeApi`]: a function behind the Lambda Invoke API, each its own process;
+//! * [`project`]: ws-bridge's own functions, built either way.
+
+mod in_process;
+mod invoke_api;
+pub(crate) mod project;
+pub(crate) mod proxy_result;
+pub(crate) mod sdk_client;
+
+pub use in_process::InProcess;
+pub use invoke_api::InvokeApi;
+pub use project::{ProjectFunctions, invoked_functions, project_functions};
+
+use async_trait::async_trait;
+use lambda_runtime::Diagnostic;
+use std::sync::Arc;
+use std::time::Duration;
+/// A failed invocation, as Lambda reports it (`errorType`, `errorMessage`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{error_type}: {error_message}")]
+pub struct FunctionError {
+    pub error_type: String,
+    pub error_message: String,
+}
+
+impl FunctionError {
+    pub fn new(error_type: impl Into<String>, error_message: impl Into<String>) -> Self {
+        Self {
+            error_type: error_type.into(),
+            error_message: error_message.into(),
+        }
+    }
+}
+
+impl From<Diagnostic> for FunctionError {
+    fn from(diagnostic: Diagnostic) -> Self {
+        Self::new(diagnostic.error_type, diagnostic.error_message)
+    }
+}
+
+#[async_trait]
+pub trait LambdaFunction: Send + Sync + 'static {
+    /// The function's name, for logs.
+    fn name(&self) -> &str;
+
+    /// Invokes the function with a JSON event and returns its JSON result.
+    async fn invoke(&self, payload: Vec<u8>) -> Result<Vec<u8>, FunctionError>;
+}
+
+/// Why an integration produced no usable result.
+#[derive(Debug)]
+pub(crate) enum InvocationFailure {
+    Function(FunctionError),
+    TimedOut,
+}
+
+/// Invokes `function` with `event`, bounded by `timeout` (the integration timeout).
+pub(crate) async fn timed(
+    function: &Arc<dyn LambdaFunction>,
+    event: &serde_json::Value,
+    timeout: Duration,
+) -> Result<Vec<u8>, InvocationFailure> {
+    let payload = match serde_json::to_vec(event) {
+        Ok(payload) => payload,
+        // A `Value` always serialises; were it ever not to, it is the integration that failed.
+        Err(err) => {
+            return Err(InvocationFailure::Function(FunctionError::new(
+                "Runtime.MarshalError",
+                err.to_string(),
+            )));
+        }
+    };
+    match tokio::time::timeout(timeout, function.invoke(payload)).await {
+        Ok(Ok(result)) => Ok(result),
+        Ok(Err(err)) => {
+            tracing::warn!(function = function.name(), error = %err, "function failed");
+            Err(InvocationFailure::Function(err))
+        }
+        Err(_) => {
+            tracing::warn!(function = function.name(), "integration timed out");
+            Err(InvocationFailure::TimedOut)
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The project's route table: what `template.yaml` declares, served by the project's functions.
+
+use super::{HttpRoute, Route, RouteTable};
+use crate::invoke::{LambdaFunction, ProjectFunctions};
+use std::sync::Arc;
+
+impl ProjectFunctions {
+    /// The backend's HTTP API, as `template.yaml` declares it.
+    pub fn http_routes(&self) -> Vec<HttpRoute> {
+        let route =
+            |method: http::Method, path: &str, function: &Arc<dyn LambdaFunction>| HttpRoute {
+                method,
+                path: path.into(),
+                function: Arc::clone(function),
+            };
+        vec![
+            route(http::Method::POST, "/broadcast", &self.http_broadcast),
+            route(
+                http::Method::POST,
+                "/broadcast/{channel}",
+                &self.http_broadcast,
+            ),
+            route(http::Method::POST, "/users/{userId}", &self.http_broadcast),
+            route(
+                http::Method::POST,
+                "/connections/{connectionId}",
+                &self.http_broadcast,
+            ),
+            route(
+                http::Method::GET,
+                "/connections/count",
+                &self.http_connections_count,
+            ),
+            route(http::Method::GET, "/stats", &self.http_stats),
+        ]
+    }
+
+    /// The default route table: `$connect`, `$disconnect`, `$default` (two-way: it answers
+    /// through the route response), and the HTTP routes.
+    pub fn default_routes(&self) -> RouteTable {
+        RouteTable {
+            connect: Some(Route::one_way(Arc::clone(&self.ws_connect))),
+            disconnect: Some(Route::one_way(Arc::clone(&self.ws_disconnect))),
+            default: Some(Route::two_way(Arc::clone(&self.ws_default))),
+            custom: Default::default(),
+            authorizer: None,
+            http: self.http_routes(),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The handshake: `GET /{stage}` with an upgrade runs the authorizer and `$connect`, then
+//! answers 101 (and hands the socket to [`super::connection`]) or the function's status.
+
+use super::authorize;
+use super::connection::{
+    CLOSE_ABNORMAL, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, SOCKET_BUFFER_BYTES, disconnect,
+    end_connection, run_connection,
+};
+use super::events::{self, Handshake};
+use crate::aws::new_id;
+use crate::invoke::InvocationFailure;
+use crate::invoke::proxy_result::IntegrationResponse;
+use crate::registry::{ConnectionContext, LiveConnection};
+use crate::state::GatewayState;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::{ConnectInfo, State};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// `GET /{stage}` with an upgrade: runs `$connect`, then answers 101 or the function's status.
+pub(super) async fn upgrade(
+    State(gateway): State<Arc<GatewayState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let now = Utc::now();
+    let mut context = ConnectionContext {
+        connection_id: new_id(),
+        connected_at: now.timestamp_millis(),
+        source_ip: peer.ip().to_string(),
+        user_agent: header_text(&headers, header::USER_AGENT),
+        domain_name: header_text(&headers, header::HOST).unwrap_or_else(|| peer.to_string()),
+        stage: gateway.config.stage.clone(),
+        api_id: gateway.config.api_id.clone(),
+        authorizer: None,
+    };
+    let handshake = Handshake {
+        headers: headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        query: uri.query().map(str::to_owned),
+    };
+
+    if let Some(authorizer) = &gateway.routes.authorizer {
+        match authorize::authorize(&gateway, authorizer, &context, &handshake, now).await {
+            Ok(block) => context.authorizer = Some(block),
+            Err(status) => return status.into_response(),
+        }
+    }
+
+    let mut subprotocol = None;
+    if let Some(route) = &gateway.routes.connect {
+        let event = events::connect_event(&context, &handshake, now);
+        match gateway.invoke(&route.function, &event).await {
+            Ok(result) => {
+                let response = IntegrationResponse::parse(&result);
+                // A malformed proxy result is an integration failure, as on AWS.
+                let Some(status) = response
+                    .status_code
+                    .and_then(|code| StatusCode::from_u16(code).ok())
+                else {
+                    return StatusCode::BAD_GATEWAY.into_response();
+                };
+                if !status.is_success() {
+                    return status.into_response();
+                }
+                subprotocol = response
+                    .header("Sec-WebSocket-Protocol")
+                    .and_then(|value| HeaderValue::from_str(value).ok());
+            }
+            Err(InvocationFailure::Function(_)) => return StatusCode::BAD_GATEWAY.into_response(),
+            Err(InvocationFailure::TimedOut) => return StatusCode::GATEWAY_TIMEOUT.into_response(),
+        }
+    }
+
+    // Registered before the 101 goes out: from here on the connection exists for @connections.
+    let (outbound_tx, outbound_rx) = mpsc::channel(gateway.config.client_queue);
+    let connection = Arc::new(LiveConnection::new(context, outbound_tx));
+    gateway.registry.insert(Arc::clone(&connection));
+
+    let on_failure = {
+        let gateway = Arc::clone(&gateway);
+        let connection = Arc::clone(&connection);
+        move |err: axum::Error| {
+            tracing::debug!(connection_id = connection.id(), error = %err, "upgrade failed after $connect");
+            end_connection(&gateway, &connection, disconnect(CLOSE_ABNORMAL));
+        }
+    };
+    let mut response = upgrade
+        .read_buffer_size(SOCKET_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .on_failed_upgrade(on_failure)
+        .on_upgrade(move |socket| run_connection(gateway, connection, outbound_rx, socket));
+    if let Some(protocol) = subprotocol {
+        response
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+    }
+    response
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+}
