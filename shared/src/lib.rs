@@ -2,6 +2,7 @@
 //!
 //! * [`store`]: where connection ids live ([`ConnectionStore`]), with the embedded in-memory store.
 //! * [`pusher`]: how messages reach a connection through the API Gateway management API.
+//! * [`fanout`]: one message to an audience, paginated, bounded, with the delivery report.
 //! * [`handlers`]: the Lambda handlers, as plain async functions, for `$connect`, `$disconnect`,
 //!   `$default`, the delivery routes (`POST /broadcast[/{channel}]`, `/users/{userId}`,
 //!   `/connections/{connectionId}`), `GET /connections/count` and `GET /stats`.
@@ -9,6 +10,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod fanout;
 pub mod handlers;
 pub mod local;
 pub mod protocol;

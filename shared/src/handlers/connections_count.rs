@@ -1,8 +1,8 @@
 //! `GET /connections/count`: how many connections the store holds, or with `?channel=x` how many
 //! are subscribed to that channel.
 
-use super::json_response;
-use crate::protocol::{CountBody, ErrorBody, validate_channel};
+use super::{bad_request, json_response};
+use crate::protocol::{CountBody, validate_channel};
 use crate::{ConnectionStore, Error, Settings};
 use http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -22,10 +22,7 @@ pub async fn handle(
     if let Some(channel) = &channel
         && let Err(problem) = validate_channel(channel)
     {
-        return Ok(json_response(
-            StatusCode::BAD_REQUEST,
-            &ErrorBody { error: problem },
-        ));
+        return Ok(bad_request(problem));
     }
     let counted = match &channel {
         Some(channel) => store.count_subscribers(channel).await,

@@ -3,9 +3,9 @@
 //! through the route response. Every refusal is an `error` frame and the socket stays open,
 //! except for a connection that keeps sending at twice its rate limit: that one is closed.
 
-use super::broadcast::{Audience, deliver};
 use super::{connection_id, ws_response};
 use crate::auth::may_join;
+use crate::fanout::{Audience, deliver};
 use crate::protocol::{ChannelList, ClientRequest, Published, ServerMessage, Welcome};
 use crate::settings::MessageRate;
 use crate::{ConnectionStore, Error, MessagePusher, PushOutcome, Settings, time};

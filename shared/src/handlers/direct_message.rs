@@ -2,6 +2,7 @@
 //! longer exists (410) answers 404 and its row is removed.
 
 use super::json_response;
+use crate::fanout::deliver_to_one;
 use crate::protocol::{BroadcastReport, ErrorBody};
 use crate::{ConnectionStore, MessagePusher, PushOutcome};
 use http::StatusCode;
@@ -14,7 +15,7 @@ pub async fn deliver(
     connection_id: &str,
     data: &[u8],
 ) -> Response<Body> {
-    let outcome = pusher.push(connection_id, data).await;
+    let outcome = deliver_to_one(store, pusher, connection_id, data).await;
     tracing::info!(connection_id, outcome = ?outcome, "direct message");
     match outcome {
         PushOutcome::Delivered => json_response(
@@ -25,15 +26,12 @@ pub async fn deliver(
                 ..BroadcastReport::default()
             },
         ),
-        PushOutcome::Gone => {
-            super::broadcast::remove_stale(store, connection_id).await;
-            json_response(
-                StatusCode::NOT_FOUND,
-                &ErrorBody {
-                    error: format!("connection {connection_id} is gone"),
-                },
-            )
-        }
+        PushOutcome::Gone => json_response(
+            StatusCode::NOT_FOUND,
+            &ErrorBody {
+                error: format!("connection {connection_id} is gone"),
+            },
+        ),
         PushOutcome::Failed(error) => json_response(
             StatusCode::BAD_GATEWAY,
             &ErrorBody {

@@ -40,6 +40,14 @@ pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Respon
     response
 }
 
+/// 400 with what was wrong with the request; nothing was done.
+pub(crate) fn bad_request(problem: String) -> Response<Body> {
+    json_response(
+        StatusCode::BAD_REQUEST,
+        &crate::protocol::ErrorBody { error: problem },
+    )
+}
+
 /// 503 with the store's error, for an HTTP route whose store call failed.
 pub(crate) fn store_unavailable(operation: &str, err: &Error) -> Response<Body> {
     tracing::error!(error = %err, operation, "store call failed");

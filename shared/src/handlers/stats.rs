@@ -2,8 +2,8 @@
 //! most 1000) caps the channel list; `truncated` says whether it was cut. On DynamoDB this scans
 //! the subscriptions table, so it is an operator's tool, not something to poll per request.
 
-use super::json_response;
-use crate::protocol::{ChannelStat, ErrorBody, StatsBody};
+use super::{bad_request, json_response};
+use crate::protocol::{ChannelStat, StatsBody};
 use crate::{ConnectionStore, Error, Settings};
 use http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -27,12 +27,9 @@ pub async fn handle(
         Some(raw) => match raw.parse::<usize>() {
             Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
             _ => {
-                return Ok(json_response(
-                    StatusCode::BAD_REQUEST,
-                    &ErrorBody {
-                        error: format!("limit must be a number from 1 to {MAX_LIMIT}, got {raw:?}"),
-                    },
-                ));
+                return Ok(bad_request(format!(
+                    "limit must be a number from 1 to {MAX_LIMIT}, got {raw:?}"
+                )));
             }
         },
     };
