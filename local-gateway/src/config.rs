@@ -1,8 +1,30 @@
 //! The gateway's settings: the CLI's flags, each with an environment variable and a default.
+//! Clap reads the environment once, at start-up; the handlers' settings are built from these
+//! flags ([`GatewayConfig::settings`]), with the defaults and parsers of [`ws_bridge::settings`],
+//! so a value means the same here as in Lambda.
 
 use clap::{Parser, ValueEnum};
 use std::net::IpAddr;
 use std::time::Duration;
+use ws_bridge::Settings;
+use ws_bridge::settings::{self as shared, MessageRate};
+
+// clap's value parsers for the shared settings: the shared parsers, errors as text.
+fn flag(raw: &str) -> Result<bool, String> {
+    shared::parse_flag(raw)
+}
+fn positive(raw: &str) -> Result<usize, String> {
+    shared::parse_positive(raw)
+}
+fn attempts(raw: &str) -> Result<u32, String> {
+    shared::parse_attempts(raw)
+}
+fn max_channels(raw: &str) -> Result<usize, String> {
+    shared::parse_max_channels(raw)
+}
+fn message_rate(raw: &str) -> Result<MessageRate, String> {
+    raw.parse::<MessageRate>().map_err(|err| err.to_string())
+}
 
 /// Which connection store the in-process handlers use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -51,13 +73,10 @@ pub struct GatewayConfig {
     #[arg(long, env = "AWS_ENDPOINT_URL_DYNAMODB")]
     pub dynamodb_endpoint: Option<String>,
 
-    /// Connections table for `--store dynamodb`.
-    #[arg(
-        long,
-        env = "CONNECTIONS_TABLE",
-        default_value = "ws-bridge-connections"
-    )]
-    pub connections_table: String,
+    /// Connections table for `--store dynamodb` (default: the name in
+    /// `infra/connections-table.json`, `ws-bridge-connections`).
+    #[arg(long, env = "CONNECTIONS_TABLE")]
+    pub connections_table: Option<String>,
 
     /// Close a connection after this many seconds without data in either direction (AWS: 600).
     #[arg(long, env = "GATEWAY_IDLE_TIMEOUT_SECS", default_value_t = 600)]
@@ -91,14 +110,16 @@ pub struct GatewayConfig {
     pub client_queue: usize,
 
     /// Let clients publish to channels they are in (`{"action":"publish",…}`); off by default,
-    /// so only the backend publishes.
-    #[arg(long, env = "CLIENT_PUBLISH", default_value_t = false)]
+    /// so only the backend publishes. `--client-publish` alone means true; the variable takes
+    /// true/false or 1/0.
+    #[arg(long, env = "CLIENT_PUBLISH", value_parser = flag, num_args = 0..=1,
+          default_value_t = shared::DEFAULT_CLIENT_PUBLISH, default_missing_value = "true")]
     pub client_publish: bool,
 
-    /// How many channels one connection may be in (1 to 98).
-    #[arg(long, env = "MAX_CHANNELS_PER_CONNECTION", default_value_t = 20,
-          value_parser = clap::value_parser!(u16).range(1..=98))]
-    pub max_channels_per_connection: u16,
+    /// How many channels one connection may be in (at most 98: one DynamoDB transaction).
+    #[arg(long, env = "MAX_CHANNELS_PER_CONNECTION", value_parser = max_channels,
+          default_value_t = shared::DEFAULT_MAX_CHANNELS_PER_CONNECTION)]
+    pub max_channels_per_connection: usize,
 
     /// Put the `ws-authorizer` REQUEST authorizer in front of `$connect`, with the identity
     /// source `route.request.querystring.token` (needs `JWT_SECRET` or a JWKS).
@@ -106,14 +127,29 @@ pub struct GatewayConfig {
     pub use_authorizer: bool,
 
     /// Open connections one authenticated user may hold; the next handshake gets 429.
-    #[arg(long, env = "MAX_CONNECTIONS_PER_USER", default_value_t = 5,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_connections_per_user: u32,
+    #[arg(long, env = "MAX_CONNECTIONS_PER_USER", value_parser = positive,
+          default_value_t = shared::DEFAULT_MAX_CONNECTIONS_PER_USER)]
+    pub max_connections_per_user: usize,
 
     /// Client messages a connection may send per window, as N/SECONDS (e.g. 20/10); beyond it
     /// an error frame, at twice it the connection is closed. Unset: no limit.
-    #[arg(long, env = "MESSAGE_RATE_LIMIT")]
-    pub message_rate_limit: Option<ws_bridge::settings::MessageRate>,
+    #[arg(long, env = "MESSAGE_RATE_LIMIT", value_parser = message_rate)]
+    pub message_rate_limit: Option<MessageRate>,
+
+    /// PostToConnection calls in flight at once during a broadcast.
+    #[arg(long, env = "BROADCAST_CONCURRENCY", value_parser = positive,
+          default_value_t = shared::DEFAULT_BROADCAST_CONCURRENCY)]
+    pub broadcast_concurrency: usize,
+
+    /// Connection ids fetched per store page during a broadcast.
+    #[arg(long, env = "BROADCAST_PAGE_SIZE", value_parser = positive,
+          default_value_t = shared::DEFAULT_BROADCAST_PAGE_SIZE)]
+    pub broadcast_page_size: usize,
+
+    /// Attempts per PostToConnection, retried with backoff on 429 and transient errors.
+    #[arg(long, env = "BROADCAST_MAX_ATTEMPTS", value_parser = attempts,
+          default_value_t = shared::DEFAULT_BROADCAST_MAX_ATTEMPTS)]
+    pub broadcast_max_attempts: u32,
 }
 
 impl GatewayConfig {
@@ -122,6 +158,20 @@ impl GatewayConfig {
         let mut config = Self::parse_from(["local-gateway"]);
         config.port = 0;
         config
+    }
+
+    /// The handlers' settings, from these flags alone (the environment was read by clap).
+    pub fn settings(&self) -> Settings {
+        Settings {
+            broadcast_concurrency: self.broadcast_concurrency,
+            broadcast_page_size: self.broadcast_page_size,
+            broadcast_max_attempts: self.broadcast_max_attempts,
+            api_token: self.api_token.clone().filter(|token| !token.is_empty()),
+            max_channels_per_connection: self.max_channels_per_connection,
+            client_publish: self.client_publish,
+            max_connections_per_user: self.max_connections_per_user,
+            message_rate: self.message_rate_limit,
+        }
     }
 
     pub fn idle_timeout(&self) -> Duration {
@@ -134,5 +184,46 @@ impl GatewayConfig {
 
     pub fn integration_timeout(&self) -> Duration {
         Duration::from_millis(self.integration_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_the_shared_settings_defaults() {
+        let config = GatewayConfig::parse_from(["local-gateway"]);
+        assert_eq!(config.settings(), Settings::default());
+    }
+
+    #[test]
+    fn client_publish_reads_as_the_lambdas_read_it() {
+        // Before one parser served both, `CLIENT_PUBLISH=1` started a Lambda but not the gateway.
+        for raw in ["1", "true", "TRUE", "0", "false", " 1 "] {
+            let gateway = GatewayConfig::try_parse_from([
+                "local-gateway",
+                &format!("--client-publish={raw}"),
+            ])
+            .unwrap_or_else(|err| panic!("{raw:?}: {err}"));
+            let lambda =
+                Settings::from_lookup(|name| (name == "CLIENT_PUBLISH").then(|| raw.to_owned()))
+                    .unwrap();
+            assert_eq!(gateway.client_publish, lambda.client_publish, "{raw:?}");
+        }
+        let bare = GatewayConfig::try_parse_from(["local-gateway", "--client-publish"]).unwrap();
+        assert!(bare.client_publish);
+        assert!(GatewayConfig::try_parse_from(["local-gateway", "--client-publish=yes"]).is_err());
+    }
+
+    #[test]
+    fn max_channels_is_bounded_by_one_transaction() {
+        assert!(
+            GatewayConfig::try_parse_from(["local-gateway", "--max-channels-per-connection", "99"])
+                .is_err()
+        );
+        let config =
+            GatewayConfig::parse_from(["local-gateway", "--max-channels-per-connection", "98"]);
+        assert_eq!(config.settings().max_channels_per_connection, 98);
     }
 }

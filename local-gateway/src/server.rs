@@ -27,7 +27,8 @@ use tower::Layer;
 use tower::util::MapRequestLayer;
 use tower_http::trace::TraceLayer;
 use ws_bridge::auth::TokenVerifier;
-use ws_bridge::{ApiGatewayPusher, ConnectionStore, DynamoDbStore, InMemoryStore, Settings};
+use ws_bridge::store::table::TableDefinition;
+use ws_bridge::{ApiGatewayPusher, ConnectionStore, DynamoDbStore, InMemoryStore};
 
 /// A gateway serving in the background. Dropping it stops the server.
 pub struct RunningGateway {
@@ -97,12 +98,7 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
         StoreKind::Memory => Arc::new(InMemoryStore::new()),
         StoreKind::Dynamodb => Arc::new(dynamodb_store(&config).await?),
     };
-    let mut settings = Settings::from_env()?;
-    settings.api_token = config.api_token.clone().filter(|token| !token.is_empty());
-    settings.client_publish = config.client_publish;
-    settings.max_channels_per_connection = usize::from(config.max_channels_per_connection);
-    settings.max_connections_per_user = config.max_connections_per_user as usize;
-    settings.message_rate = config.message_rate_limit;
+    let settings = config.settings();
     let route_config = config
         .routes
         .as_deref()
@@ -154,10 +150,11 @@ pub async fn dynamodb_store(config: &GatewayConfig) -> Result<DynamoDbStore, Gat
             .credentials_provider(ws_bridge::local::credentials());
     }
     let sdk_config = loader.load().await;
-    let store = DynamoDbStore::new(
-        DynamoDbStore::client(&sdk_config),
-        &config.connections_table,
-    );
+    let table = match &config.connections_table {
+        Some(table) => table.clone(),
+        None => TableDefinition::connections()?.default_table_name,
+    };
+    let store = DynamoDbStore::new(DynamoDbStore::client(&sdk_config), table);
     store.create_table_if_missing().await?;
     Ok(store)
 }

@@ -7,6 +7,14 @@ use std::str::FromStr;
 /// most 100 items.
 pub const MAX_CHANNELS_LIMIT: usize = 98;
 
+// The defaults, named once: `Settings::default()` and the local gateway's flags both use them.
+pub const DEFAULT_BROADCAST_CONCURRENCY: usize = 64;
+pub const DEFAULT_BROADCAST_PAGE_SIZE: usize = 1000;
+pub const DEFAULT_BROADCAST_MAX_ATTEMPTS: u32 = 5;
+pub const DEFAULT_MAX_CHANNELS_PER_CONNECTION: usize = 20;
+pub const DEFAULT_CLIENT_PUBLISH: bool = false;
+pub const DEFAULT_MAX_CONNECTIONS_PER_USER: usize = 5;
+
 /// How a broadcast lists and fans out, and what clients may do with channels.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
@@ -70,13 +78,13 @@ impl std::str::FromStr for MessageRate {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            broadcast_concurrency: 64,
-            broadcast_page_size: 1000,
-            broadcast_max_attempts: 5,
+            broadcast_concurrency: DEFAULT_BROADCAST_CONCURRENCY,
+            broadcast_page_size: DEFAULT_BROADCAST_PAGE_SIZE,
+            broadcast_max_attempts: DEFAULT_BROADCAST_MAX_ATTEMPTS,
             api_token: None,
-            max_channels_per_connection: 20,
-            client_publish: false,
-            max_connections_per_user: 5,
+            max_channels_per_connection: DEFAULT_MAX_CHANNELS_PER_CONNECTION,
+            client_publish: DEFAULT_CLIENT_PUBLISH,
+            max_connections_per_user: DEFAULT_MAX_CONNECTIONS_PER_USER,
             message_rate: None,
         }
     }
@@ -91,58 +99,80 @@ impl Settings {
     /// Reads the settings through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let defaults = Self::default();
+        // Unset or blank means the default; anything else must parse.
+        let read = |name: &str| lookup(name).filter(|raw| !raw.trim().is_empty());
+        let parsed = |name: &str, parse: fn(&str) -> Result<usize, String>| {
+            read(name)
+                .map(|raw| {
+                    parse(&raw).map_err(|problem| Error::Config(format!("{name} {problem}")))
+                })
+                .transpose()
+        };
         Ok(Self {
-            broadcast_concurrency: positive(&lookup, "BROADCAST_CONCURRENCY")?
+            broadcast_concurrency: parsed("BROADCAST_CONCURRENCY", parse_positive)?
                 .unwrap_or(defaults.broadcast_concurrency),
-            broadcast_page_size: positive(&lookup, "BROADCAST_PAGE_SIZE")?
+            broadcast_page_size: parsed("BROADCAST_PAGE_SIZE", parse_positive)?
                 .unwrap_or(defaults.broadcast_page_size),
-            broadcast_max_attempts: match positive(&lookup, "BROADCAST_MAX_ATTEMPTS")? {
-                Some(attempts) => u32::try_from(attempts).map_err(|_| {
-                    Error::Config(format!("BROADCAST_MAX_ATTEMPTS is too large: {attempts}"))
-                })?,
-                None => defaults.broadcast_max_attempts,
-            },
-            api_token: lookup("API_TOKEN").filter(|token| !token.is_empty()),
-            max_channels_per_connection: match positive(&lookup, "MAX_CHANNELS_PER_CONNECTION")? {
-                Some(max) if max > MAX_CHANNELS_LIMIT => {
-                    return Err(Error::Config(format!(
-                        "MAX_CHANNELS_PER_CONNECTION must be at most {MAX_CHANNELS_LIMIT}, got {max}"
-                    )));
-                }
-                Some(max) => max,
-                None => defaults.max_channels_per_connection,
-            },
-            client_publish: flag(&lookup, "CLIENT_PUBLISH")?.unwrap_or(defaults.client_publish),
-            max_connections_per_user: positive(&lookup, "MAX_CONNECTIONS_PER_USER")?
+            broadcast_max_attempts: read("BROADCAST_MAX_ATTEMPTS")
+                .map(|raw| {
+                    parse_attempts(&raw).map_err(|problem| {
+                        Error::Config(format!("BROADCAST_MAX_ATTEMPTS {problem}"))
+                    })
+                })
+                .transpose()?
+                .unwrap_or(defaults.broadcast_max_attempts),
+            api_token: read("API_TOKEN"),
+            max_channels_per_connection: parsed("MAX_CHANNELS_PER_CONNECTION", parse_max_channels)?
+                .unwrap_or(defaults.max_channels_per_connection),
+            client_publish: read("CLIENT_PUBLISH")
+                .map(|raw| {
+                    parse_flag(&raw)
+                        .map_err(|problem| Error::Config(format!("CLIENT_PUBLISH {problem}")))
+                })
+                .transpose()?
+                .unwrap_or(defaults.client_publish),
+            max_connections_per_user: parsed("MAX_CONNECTIONS_PER_USER", parse_positive)?
                 .unwrap_or(defaults.max_connections_per_user),
-            message_rate: lookup("MESSAGE_RATE_LIMIT")
-                .filter(|raw| !raw.trim().is_empty())
+            message_rate: read("MESSAGE_RATE_LIMIT")
                 .map(|raw| raw.parse())
                 .transpose()?,
         })
     }
 }
 
-fn flag(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Result<Option<bool>, Error> {
-    match lookup(name).as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some("true" | "1") => Ok(Some(true)),
-        Some("false" | "0") => Ok(Some(false)),
-        Some(other) => Err(Error::Config(format!(
-            "{name} must be true or false, got {other:?}"
-        ))),
+// One parser per kind of value, shared by the Lambdas (`Settings::from_env`) and the local
+// gateway's flags, so `CLIENT_PUBLISH=1` means the same everywhere. Each says what it wants.
+
+/// `true`/`false`, `1`/`0` (any case, surrounding blanks ignored).
+pub fn parse_flag(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(format!("must be true or false (or 1 or 0), got {raw:?}")),
     }
 }
 
-fn positive(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Result<Option<usize>, Error> {
-    match lookup(name) {
-        None => Ok(None),
-        Some(raw) => match usize::from_str(raw.trim()) {
-            Ok(value) if value > 0 => Ok(Some(value)),
-            _ => Err(Error::Config(format!(
-                "{name} must be a positive integer, got {raw:?}"
-            ))),
-        },
+/// A positive integer.
+pub fn parse_positive(raw: &str) -> Result<usize, String> {
+    match usize::from_str(raw.trim()) {
+        Ok(value) if value > 0 => Ok(value),
+        _ => Err(format!("must be a positive integer, got {raw:?}")),
+    }
+}
+
+/// A number of attempts: a positive integer that fits a `u32`.
+pub fn parse_attempts(raw: &str) -> Result<u32, String> {
+    let attempts = parse_positive(raw)?;
+    u32::try_from(attempts).map_err(|_| format!("is too large: {attempts}"))
+}
+
+/// Channels per connection: 1 to [`MAX_CHANNELS_LIMIT`].
+pub fn parse_max_channels(raw: &str) -> Result<usize, String> {
+    match parse_positive(raw)? {
+        max if max > MAX_CHANNELS_LIMIT => {
+            Err(format!("must be at most {MAX_CHANNELS_LIMIT}, got {max}"))
+        }
+        max => Ok(max),
     }
 }
 
@@ -185,6 +215,17 @@ mod tests {
             Settings::from_lookup(|name| (name == "CLIENT_PUBLISH").then(|| "yes".to_string()))
                 .unwrap_err();
         assert!(err.to_string().contains("true or false"), "{err}");
+        for (raw, expected) in [
+            ("1", true),
+            ("TRUE", true),
+            (" 0 ", false),
+            ("False", false),
+        ] {
+            let settings =
+                Settings::from_lookup(|name| (name == "CLIENT_PUBLISH").then(|| raw.to_string()))
+                    .unwrap();
+            assert_eq!(settings.client_publish, expected, "{raw:?}");
+        }
         let limited = Settings::from_lookup(|name| match name {
             "MESSAGE_RATE_LIMIT" => Some("20/10".into()),
             "MAX_CONNECTIONS_PER_USER" => Some("2".into()),

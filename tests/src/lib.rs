@@ -278,12 +278,10 @@ pub mod functions {
     }
 
     pub fn panicking(name: &str) -> Arc<dyn LambdaFunction> {
-        InProcess::shared(name, |_event: LambdaEvent<Value>| async move {
-            if true {
-                panic!("handler bug");
-            }
-            Ok::<Value, Diagnostic>(Value::Null)
-        })
+        async fn handler_bug(_event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+            panic!("handler bug")
+        }
+        InProcess::shared(name, handler_bug)
     }
 
     pub fn failing(name: &str) -> Arc<dyn LambdaFunction> {
@@ -365,7 +363,7 @@ pub fn dynamodb_config(endpoint: &str) -> GatewayConfig {
     let mut config = GatewayConfig::on_free_port();
     config.store = local_gateway::StoreKind::Dynamodb;
     config.dynamodb_endpoint = Some(endpoint.to_owned());
-    config.connections_table = unique_table();
+    config.connections_table = Some(unique_table());
     config
 }
 

@@ -1,23 +1,22 @@
-//! Creates the connections and subscriptions tables from `infra/` if they do not exist
-//! (used by `make dynamodb-local`).
+//! Creates the connections, subscriptions and user-slots tables from `infra/` if they do not
+//! exist (used by `make dynamodb-local`).
 
 use clap::Parser;
 use local_gateway::{GatewayConfig, StoreKind};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(about = "Create ws-bridge's connections and subscriptions tables if they are missing")]
+#[command(
+    about = "Create ws-bridge's connections, subscriptions and user-slots tables if they are missing"
+)]
 struct Args {
     /// DynamoDB endpoint, e.g. http://127.0.0.1:8000 for DynamoDB Local.
     #[arg(long, env = "AWS_ENDPOINT_URL_DYNAMODB")]
     dynamodb_endpoint: Option<String>,
-    /// Table name.
-    #[arg(
-        long,
-        env = "CONNECTIONS_TABLE",
-        default_value = "ws-bridge-connections"
-    )]
-    connections_table: String,
+    /// Connections table name (default: the name in `infra/connections-table.json`); the
+    /// subscriptions and user-slots tables are named after it.
+    #[arg(long, env = "CONNECTIONS_TABLE")]
+    connections_table: Option<String>,
 }
 
 #[tokio::main]
@@ -30,9 +29,10 @@ async fn main() -> ExitCode {
     match local_gateway::dynamodb_store(&config).await {
         Ok(store) => {
             println!(
-                "tables {} and {} are ready",
+                "tables {}, {} and {} are ready",
                 store.table(),
-                store.subscriptions_table()
+                store.subscriptions_table(),
+                store.user_slots_table()
             );
             ExitCode::SUCCESS
         }
