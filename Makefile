@@ -17,7 +17,7 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 DYNAMODB_LOCAL_PORT ?= 8000
 export DYNAMODB_LOCAL_PORT
 
-.PHONY: bench help run test fmt-check clippy build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
+.PHONY: bench help run test fmt-check clippy module-cycles build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
 
 help:
 	@echo "make run    start the local gateway on the embedded in-memory store (ws://127.0.0.1:3001/dev)"
@@ -28,19 +28,29 @@ help:
 	@echo "make build  cargo lambda build --release: target/lambda/<function>/bootstrap"
 	@echo "make deploy sam build && sam deploy --guided"
 
+# The gateway people run is the one we measure: `make run` and `make bench` both start the
+# binary of this one command (the `fast` profile: optimised for speed).
+GATEWAY_BUILD := $(CARGO) build --profile fast -p local-gateway --bin local-gateway
+GATEWAY_BIN := target/fast/local-gateway
+
 ## Start the local gateway on the in-memory store. Extra flags: make run GATEWAY_ARGS="--port 4000"
 run: check-rust
+	$(GATEWAY_BUILD)
 ifeq ($(STORE),dynamodb)
-	$(CARGO) run -p local-gateway -- --store dynamodb --dynamodb-endpoint http://127.0.0.1:$(DYNAMODB_LOCAL_PORT) $(GATEWAY_ARGS)
+	$(GATEWAY_BIN) --store dynamodb --dynamodb-endpoint http://127.0.0.1:$(DYNAMODB_LOCAL_PORT) $(GATEWAY_ARGS)
 else
-	$(CARGO) run -p local-gateway -- --store $(STORE) $(GATEWAY_ARGS)
+	$(GATEWAY_BIN) --store $(STORE) $(GATEWAY_ARGS)
 endif
 
 ## Formatting, clippy with warnings as errors, then every test of the workspace.
-test: check-rust fmt-check clippy template-check build-all unit-and-e2e python-check
+test: check-rust fmt-check clippy module-cycles template-check build-all unit-and-e2e python-check
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
+
+# No import cycles between the files, nor between the top-level modules, of our crates.
+module-cycles:
+	$(PYTHON) infra/check_module_cycles.py shared/src local-gateway/src tests/src
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -94,8 +104,9 @@ deploy: check-rust $(TOOLS_VENV)/.installed
 # Benchmarks report; tests assert behaviour. Release builds of the gateway, the baseline server
 # and the load generator, then one run with DynamoDB Local up. Loopback only, bounded in time.
 bench: check-rust
-	$(CARGO) build --profile fast -p local-gateway -p ws-bridge-e2e --bins
-	infra/dynamodb-local.sh with target/fast/bench --gateway target/fast/local-gateway \
+	$(GATEWAY_BUILD)
+	$(CARGO) build --profile fast -p ws-bridge-e2e --bins
+	infra/dynamodb-local.sh with target/fast/bench --gateway $(GATEWAY_BIN) \
 		--direct target/fast/direct-fanout --out bench-results/bench.json $(BENCH_ARGS)
 
 dynamodb-local: check-rust
