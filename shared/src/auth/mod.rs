@@ -18,4 +18,4 @@ mod token;
 
 pub use grants::may_join;
 pub use jwks::{Jwks, JwksSource};
-pub use token::{Identity, TokenVerifier, VerifierConfig, token_from_event};
+pub use token::{Identity, TokenVerifier, VerifierConfig, bearer_token, token_from_event};

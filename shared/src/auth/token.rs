@@ -223,8 +223,41 @@ pub fn token_from_event(query: &QueryMap, headers: &http::HeaderMap) -> Option<S
     if let Some(token) = query.first("token").filter(|token| !token.is_empty()) {
         return Some(token.to_owned());
     }
+    bearer_token(headers).map(str::to_owned)
+}
+
+/// The token of an `Authorization: Bearer <token>` header, for the WebSocket handshake and the
+/// HTTP routes alike. The scheme is case-insensitive (RFC 7235 §2.1): `bearer` and `BEARER` are
+/// `Bearer`.
+pub fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
-        .then(|| token.trim().to_owned())
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let mut headers = http::HeaderMap::new();
+        for value in ["Bearer abc", "bearer abc", "BEARER abc"] {
+            headers.insert(
+                http::header::AUTHORIZATION,
+                http::HeaderValue::from_static(value),
+            );
+            assert_eq!(
+                token_from_event(&QueryMap::default(), &headers).as_deref(),
+                Some("abc"),
+                "{value}"
+            );
+        }
+        headers.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("Basic abc"),
+        );
+        assert_eq!(token_from_event(&QueryMap::default(), &headers), None);
+    }
 }
