@@ -14,7 +14,7 @@
 
 mod grants;
 mod jwks;
-mod token;
+pub(crate) mod token;
 
 pub use grants::may_join;
 pub use jwks::{Jwks, JwksSource};

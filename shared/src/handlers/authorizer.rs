@@ -3,7 +3,9 @@
 //! user as `principalId` and the token's channel grants and chosen claims in the context, which
 //! API Gateway hands to `$connect` (and every later event) as `requestContext.authorizer`.
 //! A missing or invalid token fails with `Unauthorized`, which API Gateway turns into 401; an
-//! event without a `methodArn` fails with `MalformedEvent` (API Gateway answers 500).
+//! event without a `methodArn` fails with `MalformedEvent`, and a token that cannot be checked
+//! because the JWKS cannot be fetched with `IdentityProviderUnavailable` (API Gateway answers 500
+//! to both: the failure is ours, not the client's).
 
 use super::connect::{CONTEXT_CHANNELS, CONTEXT_CLAIM_PREFIX};
 use crate::Error;
@@ -29,8 +31,9 @@ pub async fn handle(
         tracing::info!("authorizer: no token");
         return Err(Error::Unauthorized("no token".into()));
     };
-    let identity = verifier.verify(&token).await.inspect_err(|err| {
-        tracing::info!(reason = %err, "authorizer: token refused");
+    let identity = verifier.verify(&token).await.inspect_err(|err| match err {
+        Error::Unauthorized(_) => tracing::info!(reason = %err, "authorizer: token refused"),
+        _ => tracing::error!(error = %err, "authorizer: cannot verify the token"),
     })?;
     let mut context = Map::new();
     if let Some(grants) = &identity.channel_grants {
@@ -126,5 +129,20 @@ mod tests {
                 response.policy_document.statement[0].resource
             ),
         }
+    }
+
+    #[tokio::test]
+    async fn a_jwks_outage_is_the_authorizers_error_not_unauthorized() {
+        let verifier = crate::auth::token::tests::verifier_with_jwks_down().await;
+        let event = event(
+            crate::auth::token::tests::RS256_TOKEN,
+            Some("arn:aws:execute-api:eu-west-1:123456789012:k3x9q2m7ab/dev/$connect"),
+        );
+        let err = handle(&verifier, event).await.unwrap_err();
+        let diagnostic = lambda_runtime::Diagnostic::from(err);
+        assert_ne!(
+            diagnostic.error_message, "Unauthorized",
+            "API Gateway would answer 401 for an outage"
+        );
     }
 }
