@@ -1,6 +1,6 @@
 use super::{
-    ChannelCounts, Connection, ConnectionPage, ConnectionStore, Segment, not_stored,
-    too_many_channels, too_many_connections,
+    ChannelCounts, Connection, ConnectionPage, ConnectionStore, Segment, already_stored,
+    not_stored, too_many_channels, too_many_connections,
 };
 use crate::Error;
 use async_trait::async_trait;
@@ -93,10 +93,7 @@ impl InMemoryStore {
                 }
                 Ok(())
             }
-            Entry::Occupied(_) => Err(Error::Conflict(format!(
-                "connection {} is already stored",
-                connection.connection_id
-            ))),
+            Entry::Occupied(_) => Err(already_stored(&connection.connection_id)),
         }
     }
 }
