@@ -19,30 +19,23 @@ use std::time::Duration;
 
 impl DynamoDbStore {
     async fn count_segment(&self, segment: Segment) -> Result<u64, Error> {
-        let mut total = 0u64;
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let mut scan = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .select(Select::Count);
-            if segment.total > 1 {
-                scan = scan
-                    .segment(to_i32(segment.index))
-                    .total_segments(to_i32(segment.total));
-            }
-            let page = scan
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|err| self.unavailable("Scan", err))?;
-            total += u64::try_from(page.count()).unwrap_or(0);
-            match page.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(total),
-            }
+        let mut scan = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .select(Select::Count);
+        if segment.total > 1 {
+            scan = scan
+                .segment(to_i32(segment.index))
+                .total_segments(to_i32(segment.total));
         }
+        let mut pages = scan.into_paginator().send();
+        let mut total = 0u64;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| self.unavailable("Scan", err))?;
+            total += u64::try_from(page.count()).unwrap_or(0);
+        }
+        Ok(total)
     }
 
     /// The connection's row, or [`Error::NotFound`].
@@ -293,58 +286,45 @@ impl ConnectionStore for DynamoDbStore {
     }
 
     async fn count_subscribers(&self, channel: &str) -> Result<u64, Error> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.subscriptions_table)
+            .key_condition_expression("#channel = :channel")
+            .expression_attribute_names("#channel", CHANNEL)
+            .expression_attribute_values(":channel", AttributeValue::S(channel.to_owned()))
+            .select(Select::Count)
+            .consistent_read(true)
+            .into_paginator()
+            .send();
         let mut total = 0u64;
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.subscriptions_table)
-                .key_condition_expression("#channel = :channel")
-                .expression_attribute_names("#channel", CHANNEL)
-                .expression_attribute_values(":channel", AttributeValue::S(channel.to_owned()))
-                .select(Select::Count)
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|err| unavailable("Query", &self.subscriptions_table, err))?;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| unavailable("Query", &self.subscriptions_table, err))?;
             total += u64::try_from(page.count()).unwrap_or(0);
-            match page.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(total),
-            }
         }
+        Ok(total)
     }
 
     async fn channel_counts(&self, limit: usize) -> Result<ChannelCounts, Error> {
         // A Scan of the subscriptions table (not of the connections): its cost grows with the
         // number of subscriptions, which is why `/stats` is an operator's tool, not a hot path.
+        let mut items = self
+            .client
+            .scan()
+            .table_name(&self.subscriptions_table)
+            .projection_expression("#channel")
+            .expression_attribute_names("#channel", CHANNEL)
+            .into_paginator()
+            .items()
+            .send();
         let mut counts: HashMap<String, u64> = HashMap::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.subscriptions_table)
-                .projection_expression("#channel")
-                .expression_attribute_names("#channel", CHANNEL)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|err| unavailable("Scan", &self.subscriptions_table, err))?;
-            for channel in page
-                .items()
-                .iter()
-                .filter_map(|item| item.get(CHANNEL).and_then(|c| c.as_s().ok()))
-            {
+        while let Some(item) = items.next().await {
+            let item = item.map_err(|err| unavailable("Scan", &self.subscriptions_table, err))?;
+            if let Some(AttributeValue::S(channel)) = item.get(CHANNEL) {
                 *counts.entry(channel.clone()).or_default() += 1;
             }
-            match page.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(ChannelCounts::top(counts, limit)),
-            }
         }
+        Ok(ChannelCounts::top(counts, limit))
     }
 
     async fn record_message(&self, connection_id: &str, window: i64) -> Result<u64, Error> {
@@ -416,26 +396,22 @@ impl ConnectionStore for DynamoDbStore {
     async fn connections_of_user(&self, user_id: &str) -> Result<Vec<String>, Error> {
         // A global secondary index is eventually consistent: a connection made a moment ago
         // may be missing here for a moment.
+        let mut items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_USER_INDEX)
+            .key_condition_expression("#user = :user")
+            .expression_attribute_names("#user", USER_ID)
+            .expression_attribute_values(":user", AttributeValue::S(user_id.to_owned()))
+            .into_paginator()
+            .items()
+            .send();
         let mut ids = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(BY_USER_INDEX)
-                .key_condition_expression("#user = :user")
-                .expression_attribute_names("#user", USER_ID)
-                .expression_attribute_values(":user", AttributeValue::S(user_id.to_owned()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|err| self.unavailable("Query", err))?;
-            ids.extend(page.items().iter().filter_map(id_of));
-            match page.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(ids),
-            }
+        while let Some(item) = items.next().await {
+            let item = item.map_err(|err| self.unavailable("Query", err))?;
+            ids.extend(id_of(&item));
         }
+        Ok(ids)
     }
 }
