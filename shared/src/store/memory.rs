@@ -277,13 +277,8 @@ fn segment_of(id: &str, total: u32) -> u32 {
     (hash % u64::from(total)) as u32
 }
 
+/// The store contract, one test per check: `store::memory::in_memory::<check>`.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::contract;
-
-    #[tokio::test]
-    async fn in_memory_store_passes_the_store_contract() {
-        contract::run_all(|| async { InMemoryStore::new() }).await;
-    }
+mod in_memory {
+    crate::store_contract_tests!(|| async { super::InMemoryStore::new() });
 }
