@@ -39,6 +39,11 @@ where
     err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
 
+/// Whether a cancelled transaction lost a race with another one on the same item.
+pub(super) fn conflicted(codes: &[String]) -> bool {
+    codes.iter().any(|code| code == "TransactionConflict")
+}
+
 pub(super) fn condition_failed_at(codes: &[String], index: usize) -> bool {
     codes
         .get(index)

@@ -3,7 +3,7 @@
 
 use super::DynamoDbStore;
 use super::errors::{
-    built, cancellation_codes, condition_failed, condition_failed_at, unavailable,
+    built, cancellation_codes, condition_failed, condition_failed_at, conflicted, unavailable,
 };
 use super::item::{EXPIRES_AT, ID, SLOT, USER_ID, USER_SLOT, to_item};
 use crate::Error;
@@ -69,7 +69,7 @@ impl DynamoDbStore {
                     Err(already_stored(&connection.connection_id))
                 } else if condition_failed_at(&codes, 0) {
                     Ok(SlotClaim::Taken)
-                } else if codes.iter().any(|code| code == "TransactionConflict") {
+                } else if conflicted(&codes) {
                     Ok(SlotClaim::Contended)
                 } else {
                     Err(self.unavailable("TransactWriteItems", err))

@@ -1,7 +1,9 @@
 //! [`ConnectionStore`] on the three tables.
 
 use super::DynamoDbStore;
-use super::errors::{built, condition_failed, first_condition_failed, unavailable};
+use super::errors::{
+    built, cancellation_codes, condition_failed, conflicted, first_condition_failed, unavailable,
+};
 use super::item::{
     BY_USER_INDEX, CHANNEL, CHANNELS, ID, RATE_COUNT, RATE_WINDOW, USER_ID, USER_SLOT, channels_of,
     connection_key, from_item, id_of, string_set, subscription_key, to_item,
@@ -14,8 +16,13 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Select, TransactWriteItem, Update};
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
 use std::time::Duration;
+
+/// Attempts of a subscribe whose transaction keeps losing races.
+const SUBSCRIBE_ATTEMPTS: u32 = 8;
 
 impl DynamoDbStore {
     async fn count_segment(&self, segment: Segment) -> Result<u64, Error> {
@@ -36,6 +43,55 @@ impl DynamoDbStore {
             total += u64::try_from(page.count()).unwrap_or(0);
         }
         Ok(total)
+    }
+
+    /// One attempt of [`ConnectionStore::subscribe`]; `None` when its transaction lost a race.
+    async fn try_subscribe(
+        &self,
+        connection_id: &str,
+        channels: &BTreeSet<String>,
+        max_channels: usize,
+    ) -> Result<Option<BTreeSet<String>>, Error> {
+        let current = self.stored(connection_id).await?;
+        let new: BTreeSet<String> = channels.difference(&current.channels).cloned().collect();
+        if new.is_empty() {
+            return Ok(Some(current.channels));
+        }
+        let too_many = || too_many_channels(max_channels);
+        let room = max_channels.checked_sub(new.len()).ok_or_else(too_many)?;
+        if current.channels.len() > room {
+            return Err(too_many());
+        }
+        // The condition re-checks the bound at write time, so concurrent subscribes of one
+        // connection cannot overshoot it; it also keeps a vanished connection from being
+        // re-created by the update.
+        let update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(connection_key(connection_id)))
+                .update_expression("ADD #channels :new")
+                .condition_expression(
+                    "attribute_exists(#id) AND (attribute_not_exists(#channels) OR size(#channels) <= :room)",
+                )
+                .expression_attribute_names("#channels", CHANNELS)
+                .expression_attribute_names("#id", ID)
+                .expression_attribute_values(":new", string_set(&new))
+                .expression_attribute_values(":room", AttributeValue::N(room.to_string()))
+                .build(),
+        )?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        for channel in &new {
+            items.push(self.subscription_put(channel, connection_id, current.expires_at)?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(Some(current.channels.union(&new).cloned().collect())),
+            Err(err) if first_condition_failed(&err) => match self.get(connection_id).await? {
+                None => Err(not_stored(connection_id)),
+                Some(_) => Err(too_many()),
+            },
+            Err(err) if conflicted(&cancellation_codes(&err)) => Ok(None),
+            Err(err) => Err(self.unavailable("TransactWriteItems", err)),
+        }
     }
 
     /// The connection's row, or [`Error::NotFound`].
@@ -177,45 +233,22 @@ impl ConnectionStore for DynamoDbStore {
         channels: &BTreeSet<String>,
         max_channels: usize,
     ) -> Result<BTreeSet<String>, Error> {
-        let current = self.stored(connection_id).await?;
-        let new: BTreeSet<String> = channels.difference(&current.channels).cloned().collect();
-        if new.is_empty() {
-            return Ok(current.channels);
+        // Concurrent subscribes of one connection can cancel each other's transactions
+        // (`TransactionConflict`); the loser starts again from a fresh read, so it ends accepted
+        // or over the bound, as the contract says, rather than as an outage.
+        for attempt in 0..SUBSCRIBE_ATTEMPTS {
+            if let Some(joined) = self
+                .try_subscribe(connection_id, channels, max_channels)
+                .await?
+            {
+                return Ok(joined);
+            }
+            let jitter = RandomState::new().hash_one(attempt) % 40;
+            tokio::time::sleep(Duration::from_millis(10 + jitter)).await;
         }
-        let too_many = || too_many_channels(max_channels);
-        let room = max_channels.checked_sub(new.len()).ok_or_else(too_many)?;
-        if current.channels.len() > room {
-            return Err(too_many());
-        }
-        // The condition re-checks the bound at write time, so concurrent subscribes of one
-        // connection cannot overshoot it; it also keeps a vanished connection from being
-        // re-created by the update.
-        let update = built(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(connection_key(connection_id)))
-                .update_expression("ADD #channels :new")
-                .condition_expression(
-                    "attribute_exists(#id) AND (attribute_not_exists(#channels) OR size(#channels) <= :room)",
-                )
-                .expression_attribute_names("#channels", CHANNELS)
-                .expression_attribute_names("#id", ID)
-                .expression_attribute_values(":new", string_set(&new))
-                .expression_attribute_values(":room", AttributeValue::N(room.to_string()))
-                .build(),
-        )?;
-        let mut items = vec![TransactWriteItem::builder().update(update).build()];
-        for channel in &new {
-            items.push(self.subscription_put(channel, connection_id, current.expires_at)?);
-        }
-        match self.transact(items).await {
-            Ok(()) => Ok(current.channels.union(&new).cloned().collect()),
-            Err(err) if first_condition_failed(&err) => match self.get(connection_id).await? {
-                None => Err(not_stored(connection_id)),
-                Some(_) => Err(too_many()),
-            },
-            Err(err) => Err(self.unavailable("TransactWriteItems", err)),
-        }
+        Err(Error::StoreUnavailable(format!(
+            "could not subscribe {connection_id}: too much contention"
+        )))
     }
 
     async fn unsubscribe(
