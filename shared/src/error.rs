@@ -19,6 +19,11 @@ pub enum Error {
     /// A token is missing, malformed, expired or not ours. The message never contains it.
     #[error("unauthorized: {0}")]
     Unauthorized(String),
+    /// A token cannot be checked right now: the identity provider's keys (its JWKS) cannot be
+    /// fetched. The server's failure, not the token's: `$connect` answers 500, the authorizer
+    /// fails with an error other than `Unauthorized`.
+    #[error("identity provider unavailable: {0}")]
+    IdentityProviderUnavailable(String),
     /// A setting is missing or malformed; raised at start-up, never per request.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -36,6 +41,7 @@ impl Error {
             Self::NotFound(_) => "NotFound",
             Self::LimitExceeded(_) => "LimitExceeded",
             Self::Unauthorized(_) => "Unauthorized",
+            Self::IdentityProviderUnavailable(_) => "IdentityProviderUnavailable",
             Self::Config(_) => "Config",
             Self::MalformedEvent(_) => "MalformedEvent",
         }

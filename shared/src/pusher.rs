@@ -6,6 +6,8 @@ use aws_sdk_apigatewaymanagement::config::BehaviorVersion;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, SdkError};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use aws_sdk_apigatewaymanagement::{Client, Config};
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 
 /// The SDK's own variable for this service's endpoint; when set it wins over the event's host.
 pub const ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI";
@@ -41,6 +43,7 @@ pub fn management_endpoint(env_override: Option<String>, domain_name: &str, stag
 #[derive(Clone, Debug)]
 pub struct ApiGatewayPusher {
     client: Client,
+    endpoint: String,
 }
 
 impl ApiGatewayPusher {
@@ -51,6 +54,7 @@ impl ApiGatewayPusher {
             .build();
         Self {
             client: Client::from_conf(config),
+            endpoint: endpoint.to_owned(),
         }
     }
 
@@ -80,6 +84,7 @@ impl ApiGatewayPusher {
             .build();
         Self {
             client: Client::from_conf(config),
+            endpoint: endpoint.to_owned(),
         }
     }
 
@@ -98,6 +103,7 @@ impl ApiGatewayPusher {
             .build();
         Self {
             client: Client::from_conf(config),
+            endpoint: endpoint.to_owned(),
         }
     }
 
@@ -117,46 +123,65 @@ impl ApiGatewayPusher {
             .build();
         Self {
             client: Client::from_conf(config),
+            endpoint: self.endpoint,
         }
     }
 
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// The management endpoint this pusher sends to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
 }
 
-/// For the WebSocket functions: the pusher for the API whose event they are handling, built on
-/// the first event (its endpoint is [`ENDPOINT_ENV`] or the event's domain and stage) and reused
-/// for the life of the process, as one function serves one API.
+/// For the WebSocket functions: the pusher for the API whose event they are handling, at
+/// [`ENDPOINT_ENV`] when set, else at the event's domain and stage. One function may serve
+/// several stages or custom domain names, so the endpoint follows each event; a client per
+/// endpoint is built once and reused, as building one is costly.
 #[derive(Debug)]
 pub struct EventPusher {
     sdk_config: aws_config::SdkConfig,
     max_attempts: u32,
-    pusher: std::sync::OnceLock<ApiGatewayPusher>,
+    endpoint_override: Option<String>,
+    pushers: Mutex<HashMap<String, ApiGatewayPusher>>,
 }
 
 impl EventPusher {
+    /// Reads [`ENDPOINT_ENV`] once, at start-up.
     pub fn new(sdk_config: aws_config::SdkConfig, max_attempts: u32) -> Self {
         Self {
             sdk_config,
             max_attempts,
-            pusher: std::sync::OnceLock::new(),
+            endpoint_override: std::env::var(ENDPOINT_ENV)
+                .ok()
+                .filter(|url| !url.trim().is_empty()),
+            pushers: Mutex::new(HashMap::new()),
         }
     }
 
+    /// The pusher for `event`'s API. [`Error::MalformedEvent`] when the endpoint would come
+    /// from the event and it names no domain or stage.
     pub fn for_event(
         &self,
         event: &aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest,
-    ) -> &ApiGatewayPusher {
-        self.pusher.get_or_init(|| {
-            let context = &event.request_context;
-            let endpoint = management_endpoint(
-                std::env::var(ENDPOINT_ENV).ok(),
-                context.domain_name.as_deref().unwrap_or_default(),
-                context.stage.as_deref().unwrap_or_default(),
-            );
-            ApiGatewayPusher::new(&self.sdk_config, &endpoint).with_max_attempts(self.max_attempts)
-        })
+    ) -> Result<ApiGatewayPusher, Error> {
+        let endpoint = match &self.endpoint_override {
+            Some(url) => url.clone(),
+            None => {
+                let context = &event.request_context;
+                let domain_name = named(context.domain_name.as_deref(), "domainName")?;
+                let stage = named(context.stage.as_deref(), "stage")?;
+                management_endpoint(None, domain_name, stage)
+            }
+        };
+        let mut pushers = self.pushers.lock().unwrap_or_else(PoisonError::into_inner);
+        let pusher = pushers.entry(endpoint).or_insert_with_key(|endpoint| {
+            ApiGatewayPusher::new(&self.sdk_config, endpoint).with_max_attempts(self.max_attempts)
+        });
+        Ok(pusher.clone())
     }
 }
 
@@ -182,6 +207,16 @@ impl MessagePusher for ApiGatewayPusher {
             .await;
         outcome(result.map(|_| ()), |e| e.is_gone_exception())
     }
+}
+
+/// `value` when the event has it and it is not empty, else why there is no endpoint.
+fn named<'a>(value: Option<&'a str>, field: &str) -> Result<&'a str, Error> {
+    value.filter(|v| !v.is_empty()).ok_or_else(|| {
+        Error::MalformedEvent(format!(
+            "requestContext.{field} is missing, so there is no management endpoint to send to \
+             (or set {ENDPOINT_ENV})"
+        ))
+    })
 }
 
 /// `Delivered`, `Gone` for a 410 (real-world code checks either the modelled error or the
@@ -236,5 +271,86 @@ mod tests {
             management_endpoint(Some("  ".into()), "d.example.com", "dev"),
             "https://d.example.com/dev"
         );
+    }
+
+    fn event(
+        domain_name: Option<&str>,
+        stage: &str,
+    ) -> aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest {
+        let mut event = serde_json::json!({
+            "requestContext": {
+                "stage": stage,
+                "routeKey": "$default",
+                "eventType": "MESSAGE",
+                "connectionId": "Vb7rKfZ-joECH_A=",
+                "connectedAt": 1_721_812_502_117_i64,
+                "requestTimeEpoch": 1_721_812_502_117_i64,
+                "apiId": "k3x9q2m7ab",
+                "identity": {"sourceIp": "198.51.100.23"}
+            },
+            "isBase64Encoded": false
+        });
+        if let Some(domain_name) = domain_name {
+            event["requestContext"]["domainName"] = serde_json::json!(domain_name);
+        }
+        serde_json::from_value(event).expect("a WebSocket event")
+    }
+
+    fn sdk_config() -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(crate::local::region())
+            .build()
+    }
+
+    /// An [`EventPusher`] as `new` makes it, whatever the test process's environment says.
+    fn event_pusher(endpoint_override: Option<&str>) -> EventPusher {
+        EventPusher {
+            endpoint_override: endpoint_override.map(str::to_owned),
+            ..EventPusher::new(sdk_config(), 1)
+        }
+    }
+
+    #[test]
+    fn the_event_pusher_follows_each_events_domain_and_stage() {
+        let pushers = event_pusher(None);
+        let first = pushers
+            .for_event(&event(Some("a.example.com"), "dev"))
+            .unwrap();
+        assert_eq!(first.endpoint(), "https://a.example.com/dev");
+        let second = pushers
+            .for_event(&event(Some("b.example.com"), "prod"))
+            .unwrap();
+        assert_eq!(second.endpoint(), "https://b.example.com/prod");
+        let again = pushers
+            .for_event(&event(Some("a.example.com"), "dev"))
+            .unwrap();
+        assert_eq!(again.endpoint(), "https://a.example.com/dev");
+        assert_eq!(
+            pushers.pushers.lock().unwrap().len(),
+            2,
+            "one client per endpoint"
+        );
+    }
+
+    #[test]
+    fn an_event_without_a_domain_name_has_no_endpoint() {
+        let refused = event_pusher(None)
+            .for_event(&event(None, "dev"))
+            .unwrap_err();
+        assert!(matches!(refused, Error::MalformedEvent(_)), "{refused}");
+        let refused = event_pusher(None)
+            .for_event(&event(Some("a.example.com"), ""))
+            .unwrap_err();
+        assert!(matches!(refused, Error::MalformedEvent(_)), "{refused}");
+    }
+
+    #[test]
+    fn the_sdk_variable_wins_over_the_events_domain() {
+        let pushers = event_pusher(Some("http://127.0.0.1:3001/dev"));
+        for domain_name in [Some("a.example.com"), None] {
+            let pusher = pushers.for_event(&event(domain_name, "dev")).unwrap();
+            assert_eq!(pusher.endpoint(), "http://127.0.0.1:3001/dev");
+        }
     }
 }

@@ -1,14 +1,14 @@
-//! The store contract suite (`ws_bridge::store::contract`) against DynamoDB Local; the in-memory
-//! store runs the same suite in `shared`'s unit tests.
+//! The store contract (`ws_bridge::store::contract`) against DynamoDB Local, one test per check
+//! (`on_dynamodb_local::<check>`), each on tables of its own; the in-memory store runs the same
+//! checks in `shared`'s unit tests.
 
-use ws_bridge::store::contract;
 use ws_bridge::store::table::TableDefinition;
 use ws_bridge_e2e::{dynamodb_endpoint, fresh_dynamodb_store};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamodb_store_passes_the_store_contract() {
-    let endpoint = dynamodb_endpoint();
-    contract::run_all(|| fresh_dynamodb_store(&endpoint)).await;
+mod on_dynamodb_local {
+    use super::{dynamodb_endpoint, fresh_dynamodb_store};
+
+    ws_bridge::store_contract_tests!(|| async { fresh_dynamodb_store(&dynamodb_endpoint()).await });
 }
 
 #[tokio::test]

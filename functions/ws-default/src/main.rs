@@ -13,10 +13,12 @@ async fn main() -> Result<(), Error> {
     let store = ws_bridge::store::from_env(&sdk_config)?;
     let settings = Settings::from_env()?;
     let pushers = EventPusher::new(sdk_config, settings.broadcast_max_attempts);
+    let (store, settings, pushers) = (store.as_ref(), &settings, &pushers);
     lambda_runtime::run(service_fn(
-        |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-            let pusher = pushers.for_event(&event.payload);
-            default_route::handle(store.as_ref(), pusher, &settings, event.payload)
+        |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
+            // The management endpoint follows the event's domain and stage.
+            let pusher = pushers.for_event(&event.payload)?;
+            default_route::handle(store, &pusher, settings, event.payload).await
         },
     ))
     .await

@@ -2,6 +2,10 @@
 //! reload, so a key rotated in at the issuer is picked up without a restart. Reloads for unknown
 //! ids are at most one per [`Jwks::MIN_RELOAD_INTERVAL`], so tokens with made-up ids cannot turn
 //! us into a fetch loop against the issuer.
+//!
+//! A key set that cannot be fetched is the identity provider's outage, reported as
+//! [`Error::IdentityProviderUnavailable`], never as an invalid token: while the last load
+//! failed, an unknown `kid` cannot be told apart from a key we could not fetch.
 
 use crate::Error;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm};
@@ -24,7 +28,15 @@ pub struct Jwks {
     source: JwksSource,
     client: reqwest::Client,
     keys: RwLock<HashMap<String, (DecodingKey, Algorithm)>>,
-    last_unknown_kid_reload: tokio::sync::Mutex<Option<Instant>>,
+    reloads: tokio::sync::Mutex<Reloads>,
+}
+
+/// The reloads an unknown `kid` triggered.
+#[derive(Default)]
+struct Reloads {
+    last_at: Option<Instant>,
+    /// Why the last load failed; `None` once one succeeds.
+    failure: Option<String>,
 }
 
 impl Jwks {
@@ -40,28 +52,39 @@ impl Jwks {
             source,
             client,
             keys: RwLock::new(HashMap::new()),
-            last_unknown_kid_reload: tokio::sync::Mutex::new(None),
+            reloads: tokio::sync::Mutex::new(Reloads::default()),
         })
     }
 
     /// Fetches the set and replaces the known keys with it. Returns how many keys it holds.
     pub async fn load(&self) -> Result<usize, Error> {
-        let text = match &self.source {
-            JwksSource::File(path) => std::fs::read_to_string(path)
-                .map_err(|err| Error::Config(format!("JWT_JWKS_FILE {}: {err}", path.display())))?,
-            JwksSource::Url(url) => self
-                .client
-                .get(url)
-                .send()
-                .await
-                .and_then(reqwest::Response::error_for_status)
-                .map_err(|err| Error::Unauthorized(format!("cannot fetch the JWKS: {err}")))?
-                .text()
-                .await
-                .map_err(|err| Error::Unauthorized(format!("cannot read the JWKS: {err}")))?,
+        let (text, not_a_set): (String, fn(String) -> Error) = match &self.source {
+            JwksSource::File(path) => (
+                tokio::fs::read_to_string(path).await.map_err(|err| {
+                    Error::Config(format!("JWT_JWKS_FILE {}: {err}", path.display()))
+                })?,
+                Error::Config,
+            ),
+            JwksSource::Url(url) => {
+                let unavailable = |err: reqwest::Error| {
+                    Error::IdentityProviderUnavailable(format!("cannot fetch the JWKS: {err}"))
+                };
+                let text = self
+                    .client
+                    .get(url)
+                    .send()
+                    .await
+                    .and_then(reqwest::Response::error_for_status)
+                    .map_err(unavailable)?
+                    .text()
+                    .await
+                    .map_err(unavailable)?;
+                // What the issuer serves is its business: a broken set is its outage.
+                (text, Error::IdentityProviderUnavailable)
+            }
         };
         let set: JwkSet = serde_json::from_str(&text)
-            .map_err(|err| Error::Config(format!("the JWKS is not a JSON Web Key Set: {err}")))?;
+            .map_err(|err| not_a_set(format!("the JWKS is not a JSON Web Key Set: {err}")))?;
         let mut keys = HashMap::new();
         for jwk in &set.keys {
             let Some(kid) = jwk.common.key_id.clone() else {
@@ -92,20 +115,33 @@ impl Jwks {
         if let Some(found) = self.known(kid) {
             return Ok(found);
         }
-        let mut last = self.last_unknown_kid_reload.lock().await;
+        let mut reloads = self.reloads.lock().await;
         // Another request may have reloaded while this one waited.
         if let Some(found) = self.known(kid) {
             return Ok(found);
         }
-        if last.is_some_and(|at| at.elapsed() < Self::MIN_RELOAD_INTERVAL) {
-            return Err(Error::Unauthorized(format!("unknown key id {kid:?}")));
+        let recent = reloads
+            .last_at
+            .is_some_and(|at| at.elapsed() < Self::MIN_RELOAD_INTERVAL);
+        if !recent {
+            reloads.last_at = Some(Instant::now());
+            reloads.failure = match self.load().await {
+                Ok(_) => None,
+                Err(err) => {
+                    tracing::error!(error = %err, "JWKS reload failed");
+                    Some(err.to_string())
+                }
+            };
         }
-        *last = Some(Instant::now());
-        if let Err(err) = self.load().await {
-            tracing::error!(error = %err, "JWKS reload failed");
+        if let Some(found) = self.known(kid) {
+            return Ok(found);
         }
-        self.known(kid)
-            .ok_or_else(|| Error::Unauthorized(format!("unknown key id {kid:?}")))
+        match &reloads.failure {
+            Some(failure) => Err(Error::IdentityProviderUnavailable(format!(
+                "key id {kid:?} is unknown and the JWKS cannot be loaded: {failure}"
+            ))),
+            None => Err(Error::Unauthorized(format!("unknown key id {kid:?}"))),
+        }
     }
 
     fn known(&self, kid: &str) -> Option<(DecodingKey, Algorithm)> {

@@ -14,8 +14,8 @@
 
 mod grants;
 mod jwks;
-mod token;
+pub(crate) mod token;
 
 pub use grants::may_join;
 pub use jwks::{Jwks, JwksSource};
-pub use token::{Identity, TokenVerifier, VerifierConfig, token_from_event};
+pub use token::{Identity, TokenVerifier, VerifierConfig, bearer_token, token_from_event};

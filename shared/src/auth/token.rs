@@ -88,7 +88,8 @@ pub struct TokenVerifier {
 
 impl TokenVerifier {
     /// Builds the verifier and loads the JWKS once. A JWKS file that cannot be read stops
-    /// start-up; a URL that cannot be fetched is retried on the first token that needs it.
+    /// start-up; a URL that cannot be fetched is retried on the first token that needs it, and
+    /// until it can be, such tokens fail with [`Error::IdentityProviderUnavailable`].
     pub async fn new(config: VerifierConfig) -> Result<Self, Error> {
         let jwks = match &config.jwks {
             None => None,
@@ -123,6 +124,8 @@ impl TokenVerifier {
     }
 
     /// Checks signature, `exp`/`nbf` (with leeway), `iss` and `aud` when configured, and `sub`.
+    /// [`Error::Unauthorized`] for a token that is not valid; [`Error::IdentityProviderUnavailable`]
+    /// when it cannot be checked now because the JWKS cannot be fetched.
     /// HS256 tokens are checked only with the secret and RS256/ES256 only with the JWKS, so a
     /// token cannot choose a weaker check than the key it names.
     pub async fn verify(&self, token: &str) -> Result<Identity, Error> {
@@ -223,8 +226,70 @@ pub fn token_from_event(query: &QueryMap, headers: &http::HeaderMap) -> Option<S
     if let Some(token) = query.first("token").filter(|token| !token.is_empty()) {
         return Some(token.to_owned());
     }
+    bearer_token(headers).map(str::to_owned)
+}
+
+/// The token of an `Authorization: Bearer <token>` header, for the WebSocket handshake and the
+/// HTTP routes alike. The scheme is case-insensitive (RFC 7235 §2.1): `bearer` and `BEARER` are
+/// `Bearer`.
+pub fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
-        .then(|| token.trim().to_owned())
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// An RS256 token naming key `k1`; its signature is never reached when the key set cannot
+    /// be loaded.
+    pub(crate) const RS256_TOKEN: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhZGEiLCJleHAiOjQxMDI0NDQ4MDB9.c2ln";
+
+    /// A verifier whose JWKS URL refuses connections: the identity provider is down.
+    pub(crate) async fn verifier_with_jwks_down() -> TokenVerifier {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = closed.local_addr().expect("its address").port();
+        drop(closed);
+        TokenVerifier::new(VerifierConfig {
+            jwks: Some(JwksSource::Url(format!(
+                "http://127.0.0.1:{port}/jwks.json"
+            ))),
+            ..VerifierConfig::default()
+        })
+        .await
+        .expect("a URL that cannot be fetched does not stop start-up")
+    }
+
+    #[tokio::test]
+    async fn a_jwks_outage_is_not_an_invalid_token() {
+        let verifier = verifier_with_jwks_down().await;
+        let err = verifier.verify(RS256_TOKEN).await.unwrap_err();
+        assert_eq!(err.kind(), "IdentityProviderUnavailable", "{err}");
+        // Within the reload interval too: the keys are still unknown because of the outage.
+        let err = verifier.verify(RS256_TOKEN).await.unwrap_err();
+        assert_eq!(err.kind(), "IdentityProviderUnavailable", "{err}");
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let mut headers = http::HeaderMap::new();
+        for value in ["Bearer abc", "bearer abc", "BEARER abc"] {
+            headers.insert(
+                http::header::AUTHORIZATION,
+                http::HeaderValue::from_static(value),
+            );
+            assert_eq!(
+                token_from_event(&QueryMap::default(), &headers).as_deref(),
+                Some("abc"),
+                "{value}"
+            );
+        }
+        headers.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("Basic abc"),
+        );
+        assert_eq!(token_from_event(&QueryMap::default(), &headers), None);
+    }
 }

@@ -3,6 +3,7 @@
 
 use super::json_response;
 use crate::Settings;
+use crate::auth::bearer_token;
 use crate::protocol::ErrorBody;
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
@@ -11,12 +12,7 @@ use subtle::ConstantTimeEq;
 /// The 401 to answer instead of serving `request`, or `None` when it may be served.
 pub fn refusal(settings: &Settings, request: &Request) -> Option<Response<Body>> {
     let expected = settings.api_token.as_deref()?;
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let presented = bearer_token(request.headers()).unwrap_or("");
     // ct_eq on slices of different lengths is false without comparing contents; the length of
     // a random token is no secret.
     if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
@@ -33,4 +29,33 @@ pub fn refusal(settings: &Settings, request: &Request) -> Option<Response<Body>>
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     Some(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(authorization: &str) -> Request {
+        http::Request::builder()
+            .header(header::AUTHORIZATION, authorization)
+            .body(Body::Empty)
+            .expect("a request")
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let settings = Settings {
+            api_token: Some("s3cret".into()),
+            ..Settings::default()
+        };
+        for accepted in ["Bearer s3cret", "bearer s3cret", "BEARER s3cret"] {
+            assert!(
+                refusal(&settings, &request(accepted)).is_none(),
+                "{accepted}"
+            );
+        }
+        for refused in ["Bearer wrong", "Basic s3cret", "Bearers3cret", "s3cret"] {
+            assert!(refusal(&settings, &request(refused)).is_some(), "{refused}");
+        }
+    }
 }

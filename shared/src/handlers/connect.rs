@@ -6,7 +6,8 @@
 //! * 403: a `?channels=` entry the token does not allow;
 //! * 400: a malformed `?channels=`;
 //! * 429: the user already holds `MAX_CONNECTIONS_PER_USER` connections;
-//! * 500: the store failed.
+//! * 500: the store failed, or the token cannot be checked because the identity provider's keys
+//!   (JWKS) cannot be fetched: an outage is ours, not the client's.
 //!
 //! The identity comes from the token (checked here) or, behind the `ws-authorizer` REQUEST
 //! authorizer, from the authorizer's `principalId` and context. A browser cannot read a refused
@@ -48,7 +49,13 @@ pub async fn handle(
             };
             match verifier.verify(&token).await {
                 Ok(identity) => Some(identity),
-                Err(err) => return refuse(StatusCode::UNAUTHORIZED, &err.to_string()),
+                Err(err @ Error::Unauthorized(_)) => {
+                    return refuse(StatusCode::UNAUTHORIZED, &err.to_string());
+                }
+                Err(err) => {
+                    tracing::error!(connection_id = %id, error = %err, "cannot verify the token; refusing the connection");
+                    return Ok(ws_response(StatusCode::INTERNAL_SERVER_ERROR, None));
+                }
             }
         }
         None => identity_from_authorizer(&event),
@@ -169,4 +176,36 @@ fn requested_channels(
         ));
     }
     Ok(channels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::InMemoryStore;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn a_jwks_outage_is_a_500_not_a_401() {
+        let verifier = crate::auth::token::tests::verifier_with_jwks_down().await;
+        let event: ApiGatewayWebsocketProxyRequest = serde_json::from_value(json!({
+            "queryStringParameters": {"token": crate::auth::token::tests::RS256_TOKEN},
+            "requestContext": {
+                "routeKey": "$connect",
+                "eventType": "CONNECT",
+                "connectionId": "Vb7rKfZ-joECH_A=",
+                "connectedAt": 1_721_812_502_117_i64,
+                "requestTimeEpoch": 1_721_812_502_117_i64,
+                "apiId": "k3x9q2m7ab",
+                "identity": {"sourceIp": "198.51.100.23"}
+            },
+            "isBase64Encoded": false
+        }))
+        .expect("a $connect event");
+        let store = InMemoryStore::new();
+        let response = handle(&store, &Settings::default(), Some(&verifier), event)
+            .await
+            .expect("an answer");
+        assert_eq!(response.status_code, 500);
+        assert_eq!(store.count().await.expect("a count"), 0);
+    }
 }

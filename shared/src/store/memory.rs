@@ -1,6 +1,6 @@
 use super::{
-    ChannelCounts, Connection, ConnectionPage, ConnectionStore, Segment, not_stored,
-    too_many_channels, too_many_connections,
+    ChannelCounts, Connection, ConnectionPage, ConnectionStore, Segment, already_stored,
+    not_stored, too_many_channels, too_many_connections,
 };
 use crate::Error;
 use async_trait::async_trait;
@@ -93,10 +93,7 @@ impl InMemoryStore {
                 }
                 Ok(())
             }
-            Entry::Occupied(_) => Err(Error::Conflict(format!(
-                "connection {} is already stored",
-                connection.connection_id
-            ))),
+            Entry::Occupied(_) => Err(already_stored(&connection.connection_id)),
         }
     }
 }
@@ -280,13 +277,8 @@ fn segment_of(id: &str, total: u32) -> u32 {
     (hash % u64::from(total)) as u32
 }
 
+/// The store contract, one test per check: `store::memory::in_memory::<check>`.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::contract;
-
-    #[tokio::test]
-    async fn in_memory_store_passes_the_store_contract() {
-        contract::run_all(|| async { InMemoryStore::new() }).await;
-    }
+mod in_memory {
+    crate::store_contract_tests!(|| async { super::InMemoryStore::new() });
 }

@@ -143,6 +143,10 @@ pub trait ConnectionStore: Send + Sync + 'static {
 }
 
 /// The refusals both stores give, worded once.
+pub(crate) fn already_stored(connection_id: &str) -> Error {
+    Error::Conflict(format!("connection {connection_id} is already stored"))
+}
+
 pub(crate) fn not_stored(connection_id: &str) -> Error {
     Error::NotFound(format!("connection {connection_id} is not stored"))
 }
