@@ -12,6 +12,7 @@
 //! | `JWT_LEEWAY_SECS` | clock leeway for `exp` and `nbf` (default 5) |
 //! | `JWT_CLAIMS` | claims to store with the connection, comma-separated (e.g. `email,role`) |
 
+pub mod context;
 mod grants;
 mod jwks;
 pub(crate) mod token;

@@ -7,7 +7,6 @@
 //! because the JWKS cannot be fetched with `IdentityProviderUnavailable` (API Gateway answers 500
 //! to both: the failure is ours, not the client's).
 
-use super::connect::{CONTEXT_CHANNELS, CONTEXT_CLAIM_PREFIX};
 use crate::Error;
 use crate::auth::{TokenVerifier, token_from_event};
 use aws_lambda_events::apigw::{
@@ -15,7 +14,7 @@ use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerResponse,
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub async fn handle(
     verifier: &TokenVerifier,
@@ -35,17 +34,7 @@ pub async fn handle(
         Error::Unauthorized(_) => tracing::info!(reason = %err, "authorizer: token refused"),
         _ => tracing::error!(error = %err, "authorizer: cannot verify the token"),
     })?;
-    let mut context = Map::new();
-    if let Some(grants) = &identity.channel_grants {
-        let joined = grants.iter().cloned().collect::<Vec<_>>().join(",");
-        context.insert(CONTEXT_CHANNELS.into(), Value::String(joined));
-    }
-    for (name, value) in &identity.claims {
-        context.insert(
-            format!("{CONTEXT_CLAIM_PREFIX}{name}"),
-            Value::String(value.clone()),
-        );
-    }
+    let context = crate::auth::context::encode(&identity);
     let mut statement = IamPolicyStatement::default();
     statement.action = vec!["execute-api:Invoke".into()];
     statement.effect = IamPolicyEffect::Allow;

@@ -19,12 +19,7 @@ use crate::protocol::parse_channel_list;
 use crate::{Connection, ConnectionStore, Error, Settings};
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use http::StatusCode;
-use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
-
-/// Context keys the `ws-authorizer` sets next to `principalId` (context values are strings).
-pub const CONTEXT_CHANNELS: &str = "channels";
-pub const CONTEXT_CLAIM_PREFIX: &str = "claim.";
+use std::collections::BTreeSet;
 
 pub async fn handle(
     store: &dyn ConnectionStore,
@@ -119,40 +114,9 @@ fn connection_from_event(event: &ApiGatewayWebsocketProxyRequest) -> Result<Conn
     Ok(connection)
 }
 
-/// What a REQUEST authorizer said: `principalId` names the user; our `ws-authorizer` also
-/// passes the token's channel grants and chosen claims in its context.
+/// What a REQUEST authorizer said (see [`crate::auth::context`]).
 fn identity_from_authorizer(event: &ApiGatewayWebsocketProxyRequest) -> Option<Identity> {
-    let fields = &event.request_context.authorizer.fields;
-    let user_id = fields
-        .get("principalId")
-        .and_then(Value::as_str)
-        .filter(|principal| !principal.is_empty())?
-        .to_owned();
-    let channel_grants = fields
-        .get(CONTEXT_CHANNELS)
-        .and_then(Value::as_str)
-        .map(|list| {
-            list.split(',')
-                .filter(|grant| !grant.is_empty())
-                .map(str::to_owned)
-                .collect::<BTreeSet<String>>()
-        });
-    let claims: BTreeMap<String, String> = fields
-        .iter()
-        .filter_map(|(key, value)| {
-            let name = key.strip_prefix(CONTEXT_CLAIM_PREFIX)?;
-            let value = match value {
-                Value::String(text) => text.clone(),
-                other => other.to_string(),
-            };
-            Some((name.to_owned(), value))
-        })
-        .collect();
-    Some(Identity {
-        user_id,
-        claims,
-        channel_grants,
-    })
+    crate::auth::context::decode(&event.request_context.authorizer.fields)
 }
 
 /// Every `channels` query value, comma-separated names, validated and within the bound.

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
 use std::time::Duration;
 
 impl DynamoDbStore {
-    /// Creates both tables from their definitions in `infra/` unless they exist, and waits until
+    /// Creates the three tables (connections, subscriptions, user slots) from their definitions in `infra/` unless they exist, and waits until
     /// they are active. For local development and tests; production tables come from the
     /// template.
     pub async fn create_table_if_missing(&self) -> Result<(), Error> {
