@@ -1,0 +1,45 @@
+"""Python client of ws-bridge: publish to WebSocket clients from a backend, and listen.
+
+* :class:`WsBridge` (sync: scripts, Celery, Django) and :class:`AsyncWsBridge` (asyncio:
+  FastAPI) call the gateway's HTTP API and return a :class:`DeliveryReport`.
+* :func:`listen` is a WebSocket listener that reconnects and re-subscribes.
+"""
+
+from ._errors import (
+    BadRequest,
+    ConnectionGone,
+    DeliveryFailed,
+    HandshakeRefused,
+    SubscriptionError,
+    TransportError,
+    Unauthorized,
+    Unavailable,
+    WsBridgeError,
+)
+from ._http import AsyncWsBridge, WsBridge
+from ._listener import Listener, TokenProvider, listen
+from ._models import Backoff, ChannelStats, DeliveryReport, FailedDelivery, Stats
+from ._version import __version__
+
+__all__ = [
+    "AsyncWsBridge",
+    "Backoff",
+    "BadRequest",
+    "ChannelStats",
+    "ConnectionGone",
+    "DeliveryFailed",
+    "DeliveryReport",
+    "FailedDelivery",
+    "HandshakeRefused",
+    "Listener",
+    "Stats",
+    "SubscriptionError",
+    "TokenProvider",
+    "TransportError",
+    "Unauthorized",
+    "Unavailable",
+    "WsBridge",
+    "WsBridgeError",
+    "__version__",
+    "listen",
+]
