@@ -1,0 +1,54 @@
+// Types of @ws-bridge/client/react (src/react.js).
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+import type {
+  BackoffOptions,
+  ErrorDetail,
+  TokenOption,
+  WsBridgeClient,
+  WsBridgeMessage,
+  WsBridgeOptions,
+  WsBridgeState,
+} from './ws-bridge.js';
+
+export interface UseWsBridgeOptions {
+  /** The gateway's WebSocket URL; changing it makes a new connection. */
+  url: string;
+  /** Channels to hold; a change subscribes/unsubscribes on the live connection (no reconnect). */
+  channels?: string[];
+  /** Token or provider, read through a ref: passing a new function does not reconnect. */
+  token?: TokenOption;
+  clientId?: string;
+  keepAliveMs?: number;
+  backoff?: BackoffOptions;
+  maxQueue?: number;
+  requestTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  pongTimeoutMs?: number;
+  probeTimeoutMs?: number;
+  WebSocket?: WsBridgeOptions['WebSocket'];
+  /** false: no connection (default true). */
+  enabled?: boolean;
+  /** Called for every message that reaches 'message' listeners; read through a ref. */
+  onMessage?: (message: WsBridgeMessage) => void;
+  /** Called for 'error' events and for refused channel changes; read through a ref. */
+  onError?: (error: ErrorDetail | { kind: 'subscribe'; message: string; error: unknown }) => void;
+}
+
+export interface UseWsBridgeResult {
+  state: WsBridgeState;
+  connectionId: string | null;
+  /** The live client (null before the first effect ran, or when disabled). */
+  client: WsBridgeClient | null;
+  /** The last message that reached 'message' listeners, or null. */
+  lastMessage: WsBridgeMessage | null;
+  /** The last error, cleared when a connection opens. */
+  error: ErrorDetail | { kind: 'subscribe'; message: string; error: unknown } | null;
+}
+
+/**
+ * Connect while the component is mounted; close (never to reconnect) on unmount.
+ * A new connection is made only when url, clientId, WebSocket, enabled or one of the numeric
+ * options (keepAliveMs, backoff, maxQueue and the timeouts) change.
+ */
+export function useWsBridge(options: UseWsBridgeOptions): UseWsBridgeResult;

@@ -1,0 +1,157 @@
+// useWsBridge: a React hook around WsBridgeClient.
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+import { useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { WsBridgeClient } from './ws-bridge.js';
+
+/** @typedef {import('./ws-bridge.js').WsBridgeState} WsBridgeState */
+
+/**
+ * @typedef {object} UseWsBridgeOptions
+ * @property {string} url
+ * @property {string[]} [channels] followed as they change (subscribe/unsubscribe, no reconnect)
+ * @property {import('./ws-bridge.js').TokenOption} [token] read through a ref: a new provider function does not reconnect
+ * @property {string} [clientId]
+ * @property {number} [keepAliveMs]
+ * @property {import('./ws-bridge.js').BackoffOptions} [backoff]
+ * @property {number} [maxQueue]
+ * @property {number} [requestTimeoutMs]
+ * @property {number} [connectTimeoutMs]
+ * @property {number} [pongTimeoutMs]
+ * @property {number} [probeTimeoutMs]
+ * @property {any} [WebSocket]
+ * @property {boolean} [enabled] false: no connection (default true)
+ * @property {(message: any) => void} [onMessage] read through a ref
+ * @property {(error: any) => void} [onError] read through a ref
+ */
+
+// useLayoutEffect keeps the refs current before any event can fire; on a server it would
+// warn in older React versions, and nothing fires there anyway.
+const useIsomorphicLayoutEffect = typeof document !== 'undefined' ? useLayoutEffect : useEffect;
+
+/**
+ * Connect while mounted: `{ state, connectionId, client, lastMessage, error }`.
+ * The client is created after mount and closed on unmount (it never reconnects after that).
+ * A new client is made only when url, clientId, WebSocket, enabled or one of the numeric
+ * options (keepAliveMs, backoff, maxQueue and the timeouts) change.
+ * @param {UseWsBridgeOptions} options
+ */
+export function useWsBridge(options) {
+  const {
+    url,
+    channels,
+    clientId,
+    keepAliveMs,
+    backoff,
+    maxQueue,
+    requestTimeoutMs,
+    connectTimeoutMs,
+    pongTimeoutMs,
+    probeTimeoutMs,
+    WebSocket: WebSocketImpl,
+    enabled = true,
+  } = options;
+
+  const latest = useRef(options);
+  useIsomorphicLayoutEffect(() => {
+    latest.current = options;
+  });
+
+  const [client, setClient] = useState(/** @type {WsBridgeClient | null} */ (null));
+  const [state, setState] = useState(/** @type {WsBridgeState} */ (enabled ? 'connecting' : 'closed'));
+  const [connectionId, setConnectionId] = useState(/** @type {string | null} */ (null));
+  const [lastMessage, setLastMessage] = useState(/** @type {any} */ (null));
+  const [error, setError] = useState(/** @type {any} */ (null));
+
+  // The channels the current client was last told to hold.
+  const applied = useRef(/** @type {string[]} */ ([]));
+  const channelsKey = JSON.stringify(channels ?? []);
+  const backoffKey = JSON.stringify(backoff ?? null);
+
+  useEffect(() => {
+    if (!enabled) {
+      setState('closed');
+      setConnectionId(null);
+      setClient(null);
+      return undefined;
+    }
+    const initial = /** @type {string[]} */ (JSON.parse(channelsKey));
+    const instance = new WsBridgeClient({
+      url,
+      channels: initial,
+      clientId,
+      keepAliveMs,
+      backoff: /** @type {import('./ws-bridge.js').BackoffOptions | undefined} */ (JSON.parse(backoffKey) ?? undefined),
+      maxQueue,
+      requestTimeoutMs,
+      connectTimeoutMs,
+      pongTimeoutMs,
+      probeTimeoutMs,
+      WebSocket: WebSocketImpl,
+      token: (context) => {
+        const token = latest.current.token;
+        return typeof token === 'function' ? token(context) : token;
+      },
+    });
+    applied.current = initial;
+    const sync = () => {
+      setState(instance.state);
+      setConnectionId(instance.connectionId);
+    };
+    const offs = [
+      instance.on('connecting', sync),
+      instance.on('open', () => {
+        sync();
+        setError(null);
+      }),
+      instance.on('reconnecting', sync),
+      instance.on('closed', sync),
+      instance.on('message', (message) => {
+        setLastMessage(message);
+        latest.current.onMessage?.(message);
+      }),
+      instance.on('error', (detail) => {
+        setError(detail);
+        latest.current.onError?.(detail);
+      }),
+    ];
+    setClient(instance);
+    sync();
+    return () => {
+      // Listeners first: nothing may set state after unmount.
+      for (const off of offs) off();
+      instance.close();
+    };
+  }, [
+    url,
+    clientId,
+    keepAliveMs,
+    backoffKey,
+    maxQueue,
+    requestTimeoutMs,
+    connectTimeoutMs,
+    pongTimeoutMs,
+    probeTimeoutMs,
+    WebSocketImpl,
+    enabled,
+  ]);
+
+  // Follow channel changes on the live client.
+  useEffect(() => {
+    if (client === null || client.state === 'closed') return;
+    const wanted = /** @type {string[]} */ (JSON.parse(channelsKey));
+    const added = wanted.filter((c) => !applied.current.includes(c));
+    const removed = applied.current.filter((c) => !wanted.includes(c));
+    applied.current = wanted;
+    /** @param {unknown} reason */
+    const report = (reason) => {
+      if (client.state === 'closed') return;
+      setError({ kind: 'subscribe', message: String(reason), error: reason });
+      latest.current.onError?.({ kind: 'subscribe', message: String(reason), error: reason });
+    };
+    if (added.length > 0) client.subscribe(added).catch(report);
+    if (removed.length > 0) client.unsubscribe(removed).catch(report);
+  }, [client, channelsKey]);
+
+  return { state, connectionId, client, lastMessage, error };
+}

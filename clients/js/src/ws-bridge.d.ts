@@ -1,0 +1,221 @@
+// Types of @ws-bridge/client (src/ws-bridge.js).
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+/** `connecting` until the first connection is set up, `open` while usable, `reconnecting` between connections, `closed` for good. */
+export type WsBridgeState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** What the token provider is told about the handshake it is asked a token for. */
+export interface TokenContext {
+  /** The backoff step: retries since the last connection that stayed up (0 at first). */
+  attempt: number;
+  /**
+   * `connect` for the very first handshake, `reconnect` for later ones, `refused` for the one
+   * retry after a refused handshake: return a freshly minted token then, not a cached one.
+   */
+  reason: 'connect' | 'reconnect' | 'refused';
+}
+
+/** A token, or a provider called before every handshake (null/undefined/'' → no `?token=`). */
+export type TokenOption =
+  | string
+  | null
+  | undefined
+  | ((context: TokenContext) => string | null | undefined | Promise<string | null | undefined>);
+
+export interface BackoffOptions {
+  /** Ceiling of the first delay in ms (default 500). */
+  initialMs?: number;
+  /** Cap of every delay in ms (default 30000). */
+  maxMs?: number;
+  /** A connection that stayed open this long (ms) starts the schedule again from `initialMs` (default 5000). */
+  resetAfterMs?: number;
+}
+
+/** The part of the WebSocket API the client uses: browsers' `WebSocket`, `ws` and undici's qualify. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: string, listener: (event: any) => void): void;
+}
+
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface WsBridgeOptions {
+  /** The gateway's WebSocket URL, e.g. `ws://127.0.0.1:3001/dev` (ws: or wss:). */
+  url: string;
+  /** Channels to hold from the start; subscribed on every connection before `open`. */
+  channels?: string[];
+  /** A token or a provider, called before every handshake; sent as `?token=`. */
+  token?: TokenOption;
+  /** Sent as `?clientId=`. */
+  clientId?: string;
+  /** `{"action":"ping"}` cadence while open, in ms; 0 turns keep-alive off (default 240000). */
+  keepAliveMs?: number;
+  /** Capped exponential backoff with full jitter. */
+  backoff?: BackoffOptions;
+  /** Requests and frames that may wait to be sent while not open (default 100). */
+  maxQueue?: number;
+  /** How long a subscribe/unsubscribe/publish waits for its reply, in ms (default 35000). */
+  requestTimeoutMs?: number;
+  /** How long a handshake may take before it is abandoned and retried, in ms (default 30000). */
+  connectTimeoutMs?: number;
+  /** How long a keep-alive ping may wait for its pong before the connection is taken for dead, in ms (default 30000). */
+  pongTimeoutMs?: number;
+  /** How long the reachability probe after a failed handshake waits, in ms (default 5000). */
+  probeTimeoutMs?: number;
+  /** The WebSocket class; default `globalThis.WebSocket`. In Node 20 pass `ws`'s default export. */
+  WebSocket?: WebSocketConstructor | (abstract new (...args: any[]) => unknown);
+}
+
+export type WsBridgeErrorCode =
+  /** The client was closed (by close(), or after a fatal error) before the request was answered. */
+  | 'CLOSED'
+  /** More than `maxQueue` requests would be waiting. */
+  | 'QUEUE_FULL'
+  /** The server answered the request with an error frame (`frame` holds it). */
+  | 'SERVER_ERROR'
+  /** No reply within `requestTimeoutMs`. */
+  | 'TIMEOUT'
+  /** The connection was lost while a publish was in flight; it may or may not have been delivered. */
+  | 'CONNECTION_LOST'
+  /** The handshake was refused twice in a row (the second time with a fresh token); the client stopped. */
+  | 'HANDSHAKE_REFUSED'
+  /** The token provider threw or rejected (the client backs off and asks again). */
+  | 'TOKEN'
+  /** The WebSocket constructor refused the URL (e.g. ws:// from an https:// page); the client stopped. */
+  | 'INVALID_URL';
+
+export class WsBridgeError extends Error {
+  constructor(
+    message: string,
+    code: WsBridgeErrorCode,
+    extra?: { status?: number | null; frame?: unknown; cause?: unknown },
+  );
+  readonly name: 'WsBridgeError';
+  readonly code: WsBridgeErrorCode;
+  /** The refused handshake's HTTP status, where it could be seen (never in a browser). */
+  readonly status: number | null;
+  /** The server's error frame, for `SERVER_ERROR`. */
+  readonly frame: unknown;
+}
+
+/** `{ "type": "published", "data": … }` */
+export interface PublishedData {
+  channel: string;
+  connectionCount: number;
+  sent: number;
+}
+
+/** A frame from the server: a broadcast is whatever JSON object the backend posted. */
+export type WsBridgeMessage = { type?: string; [key: string]: unknown } | string;
+
+export interface ConnectingDetail {
+  attempt: number;
+  reason: TokenContext['reason'];
+}
+
+export interface OpenDetail {
+  connectionId: string | null;
+  channels: string[];
+}
+
+export interface ReconnectingDetail {
+  /** The backoff step this delay was drawn from. */
+  attempt: number;
+  /** How long the client waits before the next handshake. */
+  delayMs: number;
+  /** The close code of the lost connection (1006 for a failed handshake; null for a timed-out handshake or a failed token provider). */
+  code: number | null;
+  /** The close reason, or why the handshake failed. */
+  reason: string;
+  /** The refused handshake's HTTP status where visible (Node `ws`), else null. */
+  status: number | null;
+  /** True when the handshake was refused and the next one is the single retry with a fresh token. */
+  refused: boolean;
+}
+
+export interface ClosedDetail {
+  /** The code sent by close(), or null when the client stopped on its own. */
+  code: number | null;
+  reason: string;
+  /** True after the application's close(). */
+  byClient: boolean;
+  /** Why the client stopped on its own (`HANDSHAKE_REFUSED`, `INVALID_URL`), else null. */
+  error: WsBridgeError | null;
+}
+
+export interface ErrorDetail {
+  /**
+   * `fatal`: the client stopped (followed by `closed`); `token`: the provider failed (it backs off
+   * and retries); `subscribe`: a held channel was refused when re-subscribing after a reconnect.
+   */
+  kind: 'fatal' | 'token' | 'subscribe';
+  message: string;
+  /** The refused handshake's HTTP status, for `fatal` when visible. */
+  status?: number | null;
+  /** The channel, for `subscribe`. */
+  channel?: string;
+  error: WsBridgeError;
+}
+
+export interface WsBridgeEventMap {
+  connecting: ConnectingDetail;
+  open: OpenDetail;
+  reconnecting: ReconnectingDetail;
+  closed: ClosedDetail;
+  message: WsBridgeMessage;
+  error: ErrorDetail;
+}
+
+export type WsBridgeEventType = keyof WsBridgeEventMap;
+
+export class WsBridgeClient extends EventTarget {
+  constructor(options: WsBridgeOptions);
+
+  readonly state: WsBridgeState;
+  /** From `hello`, refreshed on every (re)connect before `open`; null while not open. */
+  readonly connectionId: string | null;
+  /** The channels held: the server's list after each subscribe/unsubscribe (a copy). */
+  readonly channels: string[];
+
+  /** Listen to an event; the listener gets its detail. Returns a function that removes the listener. */
+  on<K extends WsBridgeEventType>(type: K, listener: (detail: WsBridgeEventMap[K]) => void): () => void;
+  /** Listen to the messages whose `type` equals `type`. Returns a function that removes the listener. */
+  onMessage<T extends { type?: string } = { type: string; [key: string]: unknown }>(
+    type: string,
+    listener: (message: T) => void,
+  ): () => void;
+
+  /** Resolves with the server's list of all the connection's channels; rejects with the error frame's text. */
+  subscribe(channels: string | string[]): Promise<string[]>;
+  /** Resolves with the server's list of the channels still held. */
+  unsubscribe(channels: string | string[]): Promise<string[]>;
+  /** Resolves with the `published` data (needs CLIENT_PUBLISH on the server). */
+  publish(channel: string, data: unknown): Promise<PublishedData>;
+  /** A raw frame (object → JSON, or text); queued while not open; throws WsBridgeError when full or closed. */
+  send(frame: unknown): void;
+  /** Close for good; no reconnect afterwards. */
+  close(code?: number, reason?: string): void;
+
+  addEventListener<K extends WsBridgeEventType>(
+    type: K,
+    listener: (event: CustomEvent<WsBridgeEventMap[K]>) => void,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  removeEventListener<K extends WsBridgeEventType>(
+    type: K,
+    listener: (event: CustomEvent<WsBridgeEventMap[K]>) => void,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+}

@@ -1,0 +1,884 @@
+// @ws-bridge/client: the browser (and Node) client of ws-bridge.
+//
+// One ES module, no dependencies, no build step. It keeps one WebSocket to a
+// ws-bridge gateway alive: reconnects after every close it did not ask for
+// (capped exponential backoff, full jitter), asks the token provider for a
+// fresh token before every handshake, learns its connection id with `hello`,
+// re-subscribes every channel it holds before reporting 'open', sends
+// `{"action":"ping"}` as keep-alive, and matches the server's replies to
+// subscribe/unsubscribe/publish requests.
+//
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+/** @typedef {'connecting' | 'open' | 'reconnecting' | 'closed'} WsBridgeState */
+/** @typedef {'CLOSED' | 'QUEUE_FULL' | 'SERVER_ERROR' | 'TIMEOUT' | 'CONNECTION_LOST' | 'HANDSHAKE_REFUSED' | 'TOKEN' | 'INVALID_URL'} WsBridgeErrorCode */
+
+/**
+ * @typedef {object} TokenContext
+ * @property {number} attempt the backoff step: retries since the last connection that stayed up (0 at first)
+ * @property {'connect' | 'reconnect' | 'refused'} reason why a token is wanted: the first
+ *   connection, a reconnect, or the retry after a refused handshake (do not return a cached token then)
+ */
+
+/** @typedef {string | null | undefined | ((context: TokenContext) => string | null | undefined | Promise<string | null | undefined>)} TokenOption */
+
+/**
+ * @typedef {object} BackoffOptions
+ * @property {number} [initialMs] ceiling of the first delay (default 500)
+ * @property {number} [maxMs] cap of every delay (default 30000)
+ * @property {number} [resetAfterMs] a connection open at least this long starts the schedule
+ *   again from initialMs when it closes (default 5000)
+ */
+
+/**
+ * @typedef {object} WsBridgeOptions
+ * @property {string} url the gateway's WebSocket URL, e.g. `ws://127.0.0.1:3001/dev`
+ * @property {string[]} [channels] channels to hold from the start
+ * @property {TokenOption} [token] a token, or a provider called before every handshake
+ * @property {string} [clientId] sent as `?clientId=`
+ * @property {number} [keepAliveMs] ping cadence while open; 0 turns keep-alive off (default 240000)
+ * @property {BackoffOptions} [backoff]
+ * @property {number} [maxQueue] requests and frames waiting to be sent, at most (default 100)
+ * @property {number} [requestTimeoutMs] how long a request waits for its reply (default 35000)
+ * @property {number} [connectTimeoutMs] how long a handshake may take (default 30000)
+ * @property {number} [pongTimeoutMs] how long a keep-alive ping may wait for its pong (default 30000)
+ * @property {number} [probeTimeoutMs] how long the reachability probe waits (default 5000)
+ * @property {any} [WebSocket] the WebSocket class (default `globalThis.WebSocket`; in Node 20 pass `ws`)
+ */
+
+/**
+ * @typedef {object} Ping a ping sent on the current socket and not answered yet
+ * @property {boolean} raw sent with send(): its pong goes to 'message' listeners
+ * @property {ReturnType<typeof setTimeout> | null} timer the pong deadline of a keep-alive ping
+ */
+
+/**
+ * @typedef {object} PendingRequest
+ * @property {string} frame the JSON text to send
+ * @property {'hello' | 'subscribe' | 'unsubscribe' | 'publish' | null} action what reply it
+ *   waits for; null for a frame that waits for nothing
+ * @property {boolean} internal sent by the client itself while setting a connection up
+ * @property {boolean} raw sent with send(): its reply also goes to 'message' listeners
+ * @property {boolean} ping a raw `{"action":"ping"}`, answered by a pong
+ * @property {(value: any) => void} resolve
+ * @property {(error: Error) => void} reject
+ * @property {ReturnType<typeof setTimeout> | null} timer
+ */
+
+const REPLY_TYPE = /** @type {const} */ ({
+  hello: 'welcome',
+  subscribe: 'subscribed',
+  unsubscribe: 'unsubscribed',
+  publish: 'published',
+});
+
+const LANE_ACTIONS = new Set(['hello', 'subscribe', 'unsubscribe', 'publish']);
+
+const OPEN = 1;
+
+/** Statuses after which a handshake is retried once with a fresh token, then given up. */
+const REFUSED_STATUSES = new Set([400, 401, 403]);
+
+/** An error of this client; `code` says what kind. */
+export class WsBridgeError extends Error {
+  /**
+   * @param {string} message
+   * @param {WsBridgeErrorCode} code
+   * @param {{ status?: number | null, frame?: unknown, cause?: unknown }} [extra]
+   */
+  constructor(message, code, extra = {}) {
+    super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
+    this.name = 'WsBridgeError';
+    /** @type {WsBridgeErrorCode} */
+    this.code = code;
+    /** @type {number | null} */
+    this.status = extra.status ?? null;
+    /** @type {unknown} */
+    this.frame = extra.frame;
+  }
+}
+
+/**
+ * @param {unknown} value
+ * @returns {value is Record<string, any>}
+ */
+function isObject(value) {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * @param {unknown} channels
+ * @param {string} what
+ * @returns {string[]}
+ */
+function channelList(channels, what) {
+  const list = typeof channels === 'string' ? [channels] : channels;
+  if (!Array.isArray(list) || list.some((c) => typeof c !== 'string' || c === '')) {
+    throw new TypeError(`${what}: channels must be a non-empty string or an array of them`);
+  }
+  return [...list];
+}
+
+/**
+ * @param {number | undefined} value
+ * @param {number} fallback
+ * @param {string} name
+ */
+function nonNegative(value, fallback, name) {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
+    throw new TypeError(`WsBridgeClient: ${name} must be a finite number >= 0`);
+  }
+  return value;
+}
+
+/**
+ * A frame that API Gateway itself sends in place of a reply
+ * (`{"message":"Internal server error","connectionId":…,"requestId":…}`, `Forbidden`,
+ * `Endpoint request timed out`).
+ * @param {Record<string, any>} msg
+ */
+function isGatewayErrorFrame(msg) {
+  return msg.type === undefined && typeof msg.message === 'string' && 'requestId' in msg;
+}
+
+/**
+ * The HTTP status of a refused handshake, where the WebSocket implementation tells it
+ * (the `ws` package: "Unexpected server response: 401"). Browsers never do.
+ * @param {string | null} message
+ */
+function statusFromError(message) {
+  const match = message && /Unexpected server response: (\d{3})/.exec(message);
+  return match ? Number(match[1]) : null;
+}
+
+export class WsBridgeClient extends EventTarget {
+  /** @type {string} */ #url;
+  /** @type {TokenOption} */ #token;
+  /** @type {string | undefined} */ #clientId;
+  /** @type {number} */ #keepAliveMs;
+  /** @type {number} */ #initialMs;
+  /** @type {number} */ #maxMs;
+  /** @type {number} */ #resetAfterMs;
+  /** @type {number} */ #maxQueue;
+  /** @type {number} */ #requestTimeoutMs;
+  /** @type {number} */ #connectTimeoutMs;
+  /** @type {number} */ #pongTimeoutMs;
+  /** @type {number} */ #probeTimeoutMs;
+  /** @type {any} */ #WebSocket;
+
+  /** @type {WsBridgeState} */ #state = 'connecting';
+  /** @type {string | null} */ #connectionId = null;
+  /** @type {string[]} */ #channels;
+
+  /** @type {any} the current socket */ #socket = null;
+  /** @type {boolean} */ #socketOpened = false;
+  /** @type {number} */ #openedAt = 0;
+  /** @type {boolean} */ #everOpened = false;
+  /** Bumped for every handshake; async steps of an older one stop when they see it changed. */
+  #generation = 0;
+  /** Handshakes tried since the last one that opened. */
+  #attempt = 0;
+  /** Consecutive handshakes refused by a reachable server. */
+  #refusals = 0;
+  /** @type {ReturnType<typeof setTimeout> | null} */ #retryTimer = null;
+  /** @type {ReturnType<typeof setTimeout> | null} */ #connectTimer = null;
+  /** @type {ReturnType<typeof setInterval> | null} */ #keepAliveTimer = null;
+  /** Pings sent on this socket and not answered yet; `raw` ones were sent with send(). */
+  /** @type {Ping[]} */ #pings = [];
+
+  /** Requests and frames waiting to be sent, in call order. */
+  /** @type {PendingRequest[]} */ #queue = [];
+  /** The one request sent and waiting for its reply. */
+  /** @type {PendingRequest | null} */ #inflight = null;
+
+  /** @type {(() => void) | null} */ #removeOnlineListener = null;
+
+  /** @param {WsBridgeOptions} options */
+  constructor(options) {
+    super();
+    if (!isObject(options)) throw new TypeError('WsBridgeClient: options are required');
+    const { url } = options;
+    let parsed;
+    try {
+      parsed = new URL(String(url));
+    } catch {
+      throw new TypeError(`WsBridgeClient: url ${JSON.stringify(url)} is not a valid URL`);
+    }
+    if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
+      throw new TypeError(`WsBridgeClient: url must start with ws:// or wss://, got ${parsed.protocol}//`);
+    }
+    this.#url = parsed.href;
+    this.#channels = options.channels === undefined ? [] : channelList(options.channels, 'WsBridgeClient');
+    this.#token = options.token;
+    this.#clientId = options.clientId;
+    this.#keepAliveMs = nonNegative(options.keepAliveMs, 240_000, 'keepAliveMs');
+    const backoff = options.backoff ?? {};
+    this.#initialMs = nonNegative(backoff.initialMs, 500, 'backoff.initialMs');
+    this.#maxMs = Math.max(this.#initialMs, nonNegative(backoff.maxMs, 30_000, 'backoff.maxMs'));
+    this.#resetAfterMs = nonNegative(backoff.resetAfterMs, 5_000, 'backoff.resetAfterMs');
+    this.#maxQueue = nonNegative(options.maxQueue, 100, 'maxQueue');
+    this.#requestTimeoutMs = nonNegative(options.requestTimeoutMs, 35_000, 'requestTimeoutMs');
+    this.#connectTimeoutMs = nonNegative(options.connectTimeoutMs, 30_000, 'connectTimeoutMs');
+    this.#pongTimeoutMs = nonNegative(options.pongTimeoutMs, 30_000, 'pongTimeoutMs');
+    this.#probeTimeoutMs = nonNegative(options.probeTimeoutMs, 5_000, 'probeTimeoutMs');
+    this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
+    if (typeof this.#WebSocket !== 'function') {
+      throw new TypeError(
+        'WsBridgeClient: no WebSocket implementation; in Node pass one: new WsBridgeClient({ url, WebSocket }) with `import WebSocket from "ws"`',
+      );
+    }
+
+    // A browser that comes back online retries at once instead of waiting out its backoff.
+    const target = /** @type {any} */ (globalThis);
+    if (typeof target.addEventListener === 'function' && typeof target.removeEventListener === 'function') {
+      const onOnline = () => {
+        if (this.#retryTimer !== null) {
+          clearTimeout(this.#retryTimer);
+          this.#retryTimer = null;
+          void this.#connect();
+        }
+      };
+      target.addEventListener('online', onOnline);
+      this.#removeOnlineListener = () => target.removeEventListener('online', onOnline);
+    }
+
+    // Start after the caller had the chance to add listeners.
+    queueMicrotask(() => {
+      if (!this.#isClosed()) void this.#connect();
+    });
+  }
+
+  /** @returns {WsBridgeState} */
+  get state() {
+    return this.#state;
+  }
+
+  /** The id of the current connection (from `hello`); null while not open. */
+  get connectionId() {
+    return this.#connectionId;
+  }
+
+  /** The channels the client holds: the server's list after each subscribe/unsubscribe. */
+  get channels() {
+    return [...this.#channels];
+  }
+
+  /**
+   * Listen to an event; the listener gets the event's detail. Returns a function that removes it.
+   * @param {string} type
+   * @param {(detail: any) => void} listener
+   * @returns {() => void}
+   */
+  on(type, listener) {
+    /** @param {Event} event */
+    const wrapped = (event) => listener(/** @type {CustomEvent} */ (event).detail);
+    this.addEventListener(type, wrapped);
+    return () => this.removeEventListener(type, wrapped);
+  }
+
+  /**
+   * Listen to the messages whose `type` is `type`. Returns a function that removes the listener.
+   * @param {string} type
+   * @param {(message: any) => void} listener
+   * @returns {() => void}
+   */
+  onMessage(type, listener) {
+    return this.on('message', (message) => {
+      if (isObject(message) && message.type === type) listener(message);
+    });
+  }
+
+  /**
+   * Join channels. Resolves with the server's list of all the connection's channels.
+   * @param {string | string[]} channels
+   * @returns {Promise<string[]>}
+   */
+  subscribe(channels) {
+    const list = channelList(channels, 'subscribe');
+    return this.#enqueue({ action: 'subscribe', channels: list }, 'subscribe', false).then((data) => data.channels);
+  }
+
+  /**
+   * Leave channels. Resolves with the server's list of the channels still held.
+   * @param {string | string[]} channels
+   * @returns {Promise<string[]>}
+   */
+  unsubscribe(channels) {
+    const list = channelList(channels, 'unsubscribe');
+    return this.#enqueue({ action: 'unsubscribe', channels: list }, 'unsubscribe', false).then((data) => data.channels);
+  }
+
+  /**
+   * Publish to a channel the connection is in (needs CLIENT_PUBLISH on the server).
+   * Resolves with the `published` data: `{ channel, connectionCount, sent }`.
+   * @param {string} channel
+   * @param {unknown} data
+   */
+  publish(channel, data) {
+    if (typeof channel !== 'string' || channel === '') {
+      return Promise.reject(new TypeError('publish: channel must be a non-empty string'));
+    }
+    return this.#enqueue({ action: 'publish', channel, data }, 'publish', false);
+  }
+
+  /**
+   * Send a raw frame (an object, sent as JSON, or a string). Queued while not open;
+   * throws a WsBridgeError when the queue is full or the client is closed.
+   * @param {unknown} frame
+   */
+  send(frame) {
+    const text = typeof frame === 'string' ? frame : JSON.stringify(frame);
+    if (typeof text !== 'string') throw new TypeError('send: the frame must be a string or a JSON-serialisable value');
+    if (this.#isClosed()) throw new WsBridgeError('send: the client is closed', 'CLOSED');
+    let parsed = frame;
+    if (typeof frame === 'string') {
+      try {
+        parsed = JSON.parse(frame);
+      } catch {
+        parsed = null;
+      }
+    }
+    const action = isObject(parsed) && typeof parsed.action === 'string' ? parsed.action : null;
+    const laneAction = action !== null && LANE_ACTIONS.has(action) ? action : null;
+    this.#checkQueueRoom('send');
+    this.#queue.push({
+      frame: text,
+      action: /** @type {PendingRequest['action']} */ (laneAction),
+      internal: false,
+      raw: true,
+      ping: action === 'ping',
+      resolve: () => {},
+      reject: () => {},
+      timer: null,
+    });
+    this.#pump();
+  }
+
+  /**
+   * Close for good: no reconnect afterwards. Pending requests are rejected.
+   * @param {number} [code] close code sent to the server (default 1000)
+   * @param {string} [reason]
+   */
+  close(code = 1000, reason = '') {
+    if (this.#isClosed()) return;
+    this.#shutdown(new WsBridgeError('the client was closed', 'CLOSED'), code, reason);
+    this.#emit('closed', { code, reason, byClient: true, error: null });
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /**
+   * @param {string} type
+   * @param {unknown} detail
+   */
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** @param {WsBridgeState} state */
+  #setState(state) {
+    this.#state = state;
+  }
+
+  /** (A method, so that type narrowing does not survive the awaits in between.) */
+  #isClosed() {
+    return this.#state === 'closed';
+  }
+
+  /** @param {string} what */
+  #checkQueueRoom(what) {
+    const waiting = this.#queue.filter((entry) => !entry.internal).length;
+    if (waiting >= this.#maxQueue) {
+      throw new WsBridgeError(
+        `${what}: ${waiting} requests are already waiting to be sent (maxQueue ${this.#maxQueue}); not queued`,
+        'QUEUE_FULL',
+      );
+    }
+  }
+
+  /**
+   * @param {Record<string, unknown>} message
+   * @param {'hello' | 'subscribe' | 'unsubscribe' | 'publish'} action
+   * @param {boolean} internal
+   * @returns {Promise<any>}
+   */
+  #enqueue(message, action, internal) {
+    if (this.#isClosed()) {
+      return Promise.reject(new WsBridgeError(`${action}: the client is closed`, 'CLOSED'));
+    }
+    return new Promise((resolve, reject) => {
+      /** @type {PendingRequest} */
+      const entry = {
+        frame: JSON.stringify(message),
+        action,
+        internal,
+        raw: false,
+        ping: false,
+        resolve,
+        reject,
+        timer: null,
+      };
+      if (internal) {
+        // Set-up requests go before everything the application queued.
+        this.#queue.unshift(entry);
+      } else {
+        this.#checkQueueRoom(action);
+        this.#queue.push(entry);
+      }
+      this.#pump();
+    });
+  }
+
+  /** Send what can be sent: frames in call order, one request at a time. */
+  #pump() {
+    const socket = this.#socket;
+    if (socket === null || !this.#socketOpened || socket.readyState !== OPEN) return;
+    while (this.#queue.length > 0) {
+      const entry = this.#queue[0];
+      // Until 'open' only the client's own set-up requests go out.
+      if (this.#state !== 'open' && !entry.internal) return;
+      // A request waits for the one in flight; a frame that expects no reply does not.
+      if (entry.action !== null && this.#inflight !== null) return;
+      this.#queue.shift();
+      try {
+        socket.send(entry.frame);
+      } catch {
+        this.#queue.unshift(entry);
+        return;
+      }
+      if (entry.ping) {
+        this.#pings.push({ raw: true, timer: null });
+      } else if (entry.action !== null) {
+        this.#inflight = entry;
+        entry.timer = setTimeout(() => this.#requestTimedOut(entry), this.#requestTimeoutMs);
+      }
+    }
+  }
+
+  /** @param {PendingRequest} entry */
+  #requestTimedOut(entry) {
+    if (this.#inflight !== entry) return;
+    this.#inflight = null;
+    entry.reject(new WsBridgeError(`${entry.action}: no reply within ${this.#requestTimeoutMs} ms`, 'TIMEOUT'));
+    if (entry.internal) {
+      // A connection that cannot answer hello or subscribe is of no use: start again.
+      this.#abandonSocket(4000, `no reply to ${entry.action}`);
+    } else {
+      this.#pump();
+    }
+  }
+
+  /**
+   * @param {PendingRequest} entry
+   * @param {Record<string, any>} message
+   */
+  #settle(entry, message) {
+    if (entry.timer !== null) clearTimeout(entry.timer);
+    this.#inflight = null;
+    if (message.type === REPLY_TYPE[/** @type {keyof typeof REPLY_TYPE} */ (entry.action)]) {
+      if (
+        (message.type === 'subscribed' || message.type === 'unsubscribed') &&
+        isObject(message.data) &&
+        Array.isArray(message.data.channels)
+      ) {
+        this.#channels = message.data.channels.filter((/** @type {unknown} */ c) => typeof c === 'string');
+      }
+      entry.resolve(message.data);
+    } else {
+      const why =
+        message.type === 'error'
+          ? isObject(message.data) && typeof message.data.error === 'string'
+            ? message.data.error
+            : JSON.stringify(message.data)
+          : String(message.message);
+      entry.reject(new WsBridgeError(why, 'SERVER_ERROR', { frame: message }));
+    }
+    if (entry.raw) this.#emit('message', message);
+    this.#pump();
+  }
+
+  /** @param {unknown} data */
+  #onFrame(data) {
+    let message = data;
+    if (typeof data === 'string') {
+      try {
+        message = JSON.parse(data);
+      } catch {
+        message = data;
+      }
+    }
+    if (isObject(message)) {
+      if (message.type === 'pong' && this.#pings.length > 0) {
+        const ping = /** @type {Ping} */ (this.#pings.shift());
+        if (ping.timer !== null) clearTimeout(ping.timer);
+        if (ping.raw) this.#emit('message', message);
+        return;
+      }
+      const entry = this.#inflight;
+      if (entry !== null && entry.action !== null) {
+        const expected = REPLY_TYPE[entry.action];
+        if (message.type === expected || message.type === 'error' || isGatewayErrorFrame(message)) {
+          this.#settle(entry, message);
+          return;
+        }
+      }
+    }
+    this.#emit('message', message);
+  }
+
+  /** Start one handshake. */
+  async #connect() {
+    if (this.#isClosed()) return;
+    this.#retryTimer = null;
+    const generation = ++this.#generation;
+    const reason = this.#refusals > 0 ? 'refused' : this.#everOpened || this.#attempt > 0 ? 'reconnect' : 'connect';
+    this.#emit('connecting', { attempt: this.#attempt, reason });
+
+    let token = null;
+    if (typeof this.#token === 'function') {
+      try {
+        token = await this.#token({ attempt: this.#attempt, reason });
+      } catch (cause) {
+        if (generation !== this.#generation || this.#isClosed()) return;
+        const error = new WsBridgeError(`the token provider failed: ${String(cause)}`, 'TOKEN', { cause });
+        this.#emit('error', { kind: 'token', message: error.message, error });
+        this.#scheduleRetry({ code: null, reason: 'token provider failed', status: null });
+        return;
+      }
+      if (generation !== this.#generation || this.#isClosed()) return;
+    } else if (this.#token != null) {
+      token = this.#token;
+    }
+
+    const url = new URL(this.#url);
+    if (token != null && token !== '') url.searchParams.set('token', String(token));
+    if (this.#clientId != null) url.searchParams.set('clientId', this.#clientId);
+
+    let socket;
+    try {
+      socket = new this.#WebSocket(url.href);
+    } catch (cause) {
+      const error = new WsBridgeError(`cannot open a WebSocket to ${this.#url}: ${String(cause)}`, 'INVALID_URL', {
+        cause,
+      });
+      this.#fail(error);
+      return;
+    }
+    this.#socket = socket;
+    this.#socketOpened = false;
+    /** @type {string | null} */
+    let errorMessage = null;
+
+    this.#connectTimer = setTimeout(() => {
+      this.#connectTimer = null;
+      if (this.#socket !== socket || this.#socketOpened) return;
+      // No answer at all (a dead network path): give up on this handshake and back off.
+      this.#abandonSocket(null, `the handshake timed out after ${this.#connectTimeoutMs} ms`);
+    }, this.#connectTimeoutMs);
+
+    socket.addEventListener('open', () => {
+      if (this.#socket !== socket) return;
+      this.#clearConnectTimer();
+      this.#socketOpened = true;
+      this.#openedAt = Date.now();
+      this.#refusals = 0;
+      void this.#setUp(socket);
+    });
+    socket.addEventListener('message', (/** @type {MessageEvent} */ event) => {
+      if (this.#socket !== socket) return;
+      this.#onFrame(event.data);
+    });
+    socket.addEventListener('error', (/** @type {any} */ event) => {
+      // Browsers say nothing here; `ws` tells the reason, e.g. "Unexpected server response: 401".
+      if (typeof event?.message === 'string' && event.message !== '') errorMessage = event.message;
+      else if (event?.error instanceof Error) errorMessage = event.error.message;
+    });
+    socket.addEventListener('close', (/** @type {CloseEvent} */ event) => {
+      if (this.#socket !== socket) return;
+      const wasOpen = this.#socketOpened;
+      this.#detach();
+      void this.#onSocketLost({ wasOpen, code: event.code, reason: event.reason, errorMessage });
+    });
+  }
+
+  /**
+   * After the handshake: learn the connection id, re-subscribe, then report 'open'.
+   * @param {any} socket
+   */
+  async #setUp(socket) {
+    try {
+      const welcome = await this.#enqueue({ action: 'hello' }, 'hello', true);
+      if (this.#socket !== socket) return;
+      this.#connectionId = isObject(welcome) && typeof welcome.connectionId === 'string' ? welcome.connectionId : null;
+      if (this.#channels.length > 0) await this.#resubscribe(socket);
+      if (this.#socket !== socket) return;
+    } catch (error) {
+      // The socket was lost or timed out; its close handling reconnects.
+      return;
+    }
+    this.#setState('open');
+    this.#everOpened = true;
+    this.#startKeepAlive(socket);
+    this.#emit('open', { connectionId: this.#connectionId, channels: this.channels });
+    this.#pump();
+  }
+
+  /**
+   * Subscribe the held channels on a new connection; if the server refuses the whole list
+   * (a channel no longer granted, say), subscribe them one by one and report each refusal.
+   * @param {any} socket
+   */
+  async #resubscribe(socket) {
+    const wanted = [...this.#channels];
+    try {
+      await this.#enqueue({ action: 'subscribe', channels: wanted }, 'subscribe', true);
+      return;
+    } catch (error) {
+      if (!(error instanceof WsBridgeError) || error.code !== 'SERVER_ERROR' || this.#socket !== socket) throw error;
+    }
+    /** @type {string[]} */
+    const held = [];
+    for (const channel of wanted) {
+      try {
+        const data = await this.#enqueue({ action: 'subscribe', channels: [channel] }, 'subscribe', true);
+        held.splice(0, held.length, ...data.channels);
+      } catch (error) {
+        if (!(error instanceof WsBridgeError) || error.code !== 'SERVER_ERROR' || this.#socket !== socket) throw error;
+        this.#emit('error', {
+          kind: 'subscribe',
+          message: `re-subscribing to ${JSON.stringify(channel)} was refused: ${error.message}`,
+          channel,
+          error,
+        });
+      }
+    }
+    this.#channels = held;
+  }
+
+  /** @param {any} socket */
+  #startKeepAlive(socket) {
+    if (this.#keepAliveMs <= 0) return;
+    this.#keepAliveTimer = setInterval(() => {
+      if (this.#socket !== socket || this.#state !== 'open') return;
+      /** @type {Ping} */
+      const ping = { raw: false, timer: null };
+      ping.timer = setTimeout(() => {
+        ping.timer = null;
+        if (this.#socket !== socket || !this.#pings.includes(ping)) return;
+        // No pong: the connection is dead without being closed (a half-open TCP connection
+        // after a network change, say). Drop it and reconnect.
+        this.#abandonSocket(4000, `no pong within ${this.#pongTimeoutMs} ms`);
+      }, this.#pongTimeoutMs);
+      this.#pings.push(ping);
+      try {
+        socket.send('{"action":"ping"}');
+      } catch {
+        // The close event follows.
+      }
+    }, this.#keepAliveMs);
+  }
+
+  #clearConnectTimer() {
+    if (this.#connectTimer !== null) clearTimeout(this.#connectTimer);
+    this.#connectTimer = null;
+  }
+
+  /** Forget the current socket (its late events are ignored) and stop its timers. */
+  #detach() {
+    this.#socket = null;
+    this.#clearConnectTimer();
+    if (this.#keepAliveTimer !== null) clearInterval(this.#keepAliveTimer);
+    this.#keepAliveTimer = null;
+    for (const ping of this.#pings) if (ping.timer !== null) clearTimeout(ping.timer);
+    this.#pings = [];
+  }
+
+  /**
+   * Give up on the current socket without waiting for its close handshake.
+   * @param {number | null} code sent in the close frame (4000 if null) and reported
+   * @param {string} reason
+   */
+  #abandonSocket(code, reason) {
+    const socket = this.#socket;
+    if (socket === null) return;
+    const wasOpen = this.#socketOpened;
+    this.#detach();
+    try {
+      // No close handshake over a dead path: `ws` can drop the socket at once; browsers close.
+      if (typeof socket.terminate === 'function') socket.terminate();
+      else socket.close(code ?? 4000, reason);
+    } catch {
+      // Already closing.
+    }
+    // A handshake that timed out is no refusal: `reason` stands in for the error message.
+    void this.#onSocketLost({ wasOpen, code, reason, errorMessage: wasOpen ? null : reason });
+  }
+
+  /**
+   * @param {{ wasOpen: boolean, code: number | null, reason: string, errorMessage: string | null }} lost
+   */
+  async #onSocketLost({ wasOpen, code, reason, errorMessage }) {
+    this.#connectionId = null;
+    this.#socketOpened = false;
+    const inflight = this.#inflight;
+    this.#inflight = null;
+    if (inflight !== null) {
+      if (inflight.timer !== null) clearTimeout(inflight.timer);
+      if (inflight.internal) {
+        inflight.reject(new WsBridgeError('the connection was lost during set-up', 'CONNECTION_LOST'));
+      } else if (inflight.action === 'subscribe' || inflight.action === 'unsubscribe') {
+        // Idempotent: sent again on the next connection.
+        inflight.timer = null;
+        this.#queue.unshift(inflight);
+      } else if (!inflight.raw) {
+        inflight.reject(
+          new WsBridgeError(
+            `the connection was lost before the ${inflight.action} was answered; it may or may not have reached the server`,
+            'CONNECTION_LOST',
+          ),
+        );
+      }
+    }
+    for (const entry of this.#queue.filter((e) => e.internal)) {
+      entry.reject(new WsBridgeError('the connection was lost during set-up', 'CONNECTION_LOST'));
+    }
+    this.#queue = this.#queue.filter((e) => !e.internal);
+    if (this.#isClosed()) return;
+
+    if (wasOpen) {
+      if (Date.now() - this.#openedAt >= this.#resetAfterMs) this.#attempt = 0;
+      this.#scheduleRetry({ code, reason, status: null });
+      return;
+    }
+
+    // The socket closed before it ever opened. Why?
+    const status = statusFromError(errorMessage);
+    let refused;
+    let why;
+    if (status !== null) {
+      refused = REFUSED_STATUSES.has(status);
+      why = `the handshake was answered with HTTP ${status}`;
+    } else if (errorMessage !== null) {
+      // `ws` names network failures (ECONNREFUSED, ENOTFOUND, …): the gateway is not there.
+      refused = false;
+      why = errorMessage;
+    } else {
+      // A browser does not tell; ask whether the server answers HTTP at all.
+      const generation = this.#generation;
+      const reachable = await this.#probe();
+      if (generation !== this.#generation || this.#isClosed()) return;
+      refused = reachable;
+      why = reachable
+        ? 'the gateway refused the handshake (a browser cannot see the status)'
+        : 'the gateway is unreachable';
+    }
+    if (refused) {
+      this.#refusals += 1;
+      if (this.#refusals >= 2) {
+        const how = status !== null ? `with HTTP ${status}` : '(a browser cannot see the status: 401, 403 or 429)';
+        const error = new WsBridgeError(
+          `the gateway refused the handshake ${how} twice, the second time with a fresh token; giving up`,
+          'HANDSHAKE_REFUSED',
+          { status },
+        );
+        this.#fail(error);
+        return;
+      }
+      // One more try at once, with a fresh token.
+      this.#setState('reconnecting');
+      this.#emit('reconnecting', { attempt: this.#attempt, delayMs: 0, code, reason: why, status, refused: true });
+      if (this.#state !== 'reconnecting') return; // a listener closed the client
+      this.#retryTimer = setTimeout(() => void this.#connect(), 0);
+      return;
+    }
+    this.#scheduleRetry({ code, reason: why, status });
+  }
+
+  /**
+   * Is the gateway there at all? A no-cors fetch rejects only on a network failure.
+   * @returns {Promise<boolean>}
+   */
+  async #probe() {
+    if (typeof globalThis.fetch !== 'function') return false;
+    const url = new URL(this.#url);
+    url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
+    url.search = '';
+    url.hash = '';
+    const controller = typeof AbortController === 'function' ? new AbortController() : null;
+    const timer = setTimeout(() => controller?.abort(), this.#probeTimeoutMs);
+    try {
+      await fetch(url.href, {
+        mode: 'no-cors',
+        cache: 'no-store',
+        credentials: 'omit',
+        signal: controller?.signal,
+      });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Wait out the next backoff delay, then try again.
+   * @param {{ code: number | null, reason: string, status: number | null }} why
+   */
+  #scheduleRetry({ code, reason, status }) {
+    if (this.#isClosed()) return;
+    const ceiling = Math.min(this.#maxMs, this.#initialMs * 2 ** Math.min(this.#attempt, 30));
+    const delayMs = Math.round(Math.random() * ceiling);
+    this.#setState('reconnecting');
+    this.#emit('reconnecting', { attempt: this.#attempt, delayMs, code, reason, status, refused: false });
+    this.#attempt += 1;
+    if (this.#state !== 'reconnecting') return; // a listener closed the client
+    this.#retryTimer = setTimeout(() => void this.#connect(), delayMs);
+  }
+
+  /**
+   * Stop for good because of `error`: 'error', then 'closed'.
+   * @param {WsBridgeError} error
+   */
+  #fail(error) {
+    this.#shutdown(error, 1000, '');
+    this.#emit('error', { kind: 'fatal', message: error.message, status: error.status, error });
+    this.#emit('closed', { code: null, reason: error.message, byClient: false, error });
+  }
+
+  /**
+   * @param {WsBridgeError} error what pending requests are rejected with
+   * @param {number} code
+   * @param {string} reason
+   */
+  #shutdown(error, code, reason) {
+    this.#setState('closed');
+    this.#generation += 1;
+    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    this.#removeOnlineListener?.();
+    this.#removeOnlineListener = null;
+    const socket = this.#socket;
+    this.#detach();
+    this.#connectionId = null;
+    if (socket !== null) {
+      try {
+        socket.close(code, reason);
+      } catch {
+        try {
+          socket.close();
+        } catch {
+          // Nothing more to do.
+        }
+      }
+    }
+    const pending = this.#inflight === null ? this.#queue : [this.#inflight, ...this.#queue];
+    this.#inflight = null;
+    this.#queue = [];
+    for (const entry of pending) {
+      if (entry.timer !== null) clearTimeout(entry.timer);
+      entry.reject(error);
+    }
+  }
+}

@@ -1,0 +1,98 @@
+// Compiled by `npm run typecheck` (tsc --noEmit), never run: the declarations must accept
+// the documented usage and reject misuse (the @ts-expect-error lines fail the check if they compile).
+import WebSocket from 'ws';
+import { WsBridgeClient, WsBridgeError } from '@ws-bridge/client';
+import type { OpenDetail, PublishedData, TokenContext, WsBridgeState } from '@ws-bridge/client';
+import { useWsBridge } from '@ws-bridge/client/react';
+import type { UseWsBridgeResult } from '@ws-bridge/client/react';
+
+const client = new WsBridgeClient({
+  url: 'ws://127.0.0.1:3001/dev',
+  channels: ['post:42'],
+  token: async (context: TokenContext) => (context.reason === 'refused' ? 'fresh' : 'cached'),
+  clientId: 'dashboard-7',
+  keepAliveMs: 240_000,
+  backoff: { initialMs: 500, maxMs: 30_000 },
+  maxQueue: 100,
+  WebSocket,
+});
+new WsBridgeClient({ url: 'wss://example.test/prod', token: 'a-token' });
+new WsBridgeClient({ url: 'wss://example.test/prod', token: () => null });
+
+const state: WsBridgeState = client.state;
+const id: string | null = client.connectionId;
+const held: string[] = client.channels;
+
+const off: () => void = client.on('open', (detail: OpenDetail) => {
+  const cid: string | null = detail.connectionId;
+  void cid;
+});
+off();
+client.on('reconnecting', ({ delayMs, status }) => {
+  const n: number = delayMs;
+  const s: number | null = status;
+  (void n, s);
+});
+client.on('closed', ({ byClient, error }) => {
+  if (!byClient && error) {
+    const code: 'HANDSHAKE_REFUSED' | string = error.code;
+    void code;
+  }
+});
+client.on('error', ({ kind, message }) => void [kind, message]);
+client.on('message', (message) => {
+  if (typeof message !== 'string') void message.type;
+});
+client.onMessage<{ type: 'comment'; postId: number }>('comment', (m) => {
+  const postId: number = m.postId;
+  void postId;
+});
+client.addEventListener('open', (event) => {
+  const detail: OpenDetail = event.detail;
+  void detail;
+});
+
+async function use(): Promise<void> {
+  const channels: string[] = await client.subscribe(['a', 'b']);
+  await client.subscribe('c');
+  await client.unsubscribe(['a']);
+  const published: PublishedData = await client.publish('a', { text: 'hi' });
+  (void channels, published.sent);
+  client.send({ action: 'ping' });
+  client.close();
+  client.close(4001, 'bye');
+  try {
+    await client.subscribe(['x']);
+  } catch (error) {
+    if (error instanceof WsBridgeError) {
+      const status: number | null = error.status;
+      (void status, error.code === 'QUEUE_FULL');
+    }
+  }
+}
+(void use, state, id, held);
+
+// @ts-expect-error url is required
+new WsBridgeClient({ channels: ['a'] });
+// @ts-expect-error channels are strings
+new WsBridgeClient({ url: 'ws://x', channels: [1] });
+// @ts-expect-error no such event
+client.on('opened', () => {});
+// @ts-expect-error publish needs a channel
+client.publish();
+
+function Component(): UseWsBridgeResult {
+  const result = useWsBridge({
+    url: 'ws://127.0.0.1:3001/dev',
+    channels: ['news'],
+    token: async () => 'jwt',
+    onMessage: (message) => void message,
+  });
+  const s: WsBridgeState = result.state;
+  const c: WsBridgeClient | null = result.client;
+  (void s, c);
+  // @ts-expect-error url is required
+  useWsBridge({ channels: [] });
+  return result;
+}
+void Component;
