@@ -1,0 +1,119 @@
+// The post page: lists the post's comments, adds new ones through the API, and shows every new
+// comment live through ws-bridge. No build step: the browser client is served as an ES module.
+import { WsBridgeClient } from '/ws-bridge/ws-bridge.js';
+
+const { postId, wsUrl, visitor } = JSON.parse(document.getElementById('config').textContent);
+const channel = `post:${postId}`;
+
+const list = document.getElementById('comments');
+const count = document.getElementById('comment-count');
+const stateBadge = document.getElementById('state');
+const form = document.getElementById('comment-form');
+const textarea = document.getElementById('content');
+const formStatus = document.getElementById('form-status');
+
+// Comments by id: a comment can arrive twice (from its own POST's answer and live, or live and
+// from a reload of the list) and is shown once.
+const shown = new Map();
+
+function addComment(comment, { fresh = false } = {}) {
+  if (!comment || comment.postId !== postId || shown.has(comment.id)) return;
+  const item = document.createElement('li');
+  item.dataset.id = String(comment.id);
+  if (fresh) item.classList.add('new');
+  const meta = document.createElement('div');
+  meta.className = 'meta';
+  const when = new Date(comment.createdAt);
+  meta.textContent = `${comment.author}${comment.author === visitor ? ' (you)' : ''} · ${when.toLocaleTimeString()}`;
+  const content = document.createElement('p');
+  content.className = 'content';
+  content.textContent = comment.content; // text, never HTML
+  item.append(meta, content);
+  // Keep the list in id (creation) order whatever order they arrive in.
+  const next = [...list.children].find((li) => Number(li.dataset.id) > comment.id);
+  list.insertBefore(item, next ?? null);
+  shown.set(comment.id, comment);
+  count.textContent = String(shown.size);
+}
+
+async function loadComments() {
+  const response = await fetch(`/api/posts/${postId}/comments`);
+  if (!response.ok) throw new Error(`listing comments answered ${response.status}`);
+  const { comments } = await response.json();
+  for (const comment of comments) addComment(comment);
+}
+
+const STATE_TEXT = {
+  connecting: 'connecting…',
+  open: 'live',
+  reconnecting: 'reconnecting…',
+  closed: 'offline',
+};
+
+function showState(state) {
+  stateBadge.dataset.state = state;
+  stateBadge.textContent = STATE_TEXT[state] ?? state;
+}
+
+const client = new WsBridgeClient({
+  url: wsUrl,
+  channels: [channel],
+  // A fresh short-lived token before every handshake (reconnects included).
+  token: async () => {
+    const response = await fetch(`/api/token?post_id=${postId}`, { cache: 'no-store' });
+    if (!response.ok) throw new Error(`token endpoint answered ${response.status}`);
+    return (await response.json()).token;
+  },
+});
+
+for (const state of Object.keys(STATE_TEXT)) client.on(state, () => showState(state));
+showState(client.state);
+client.on('error', (detail) => console.warn('ws-bridge:', detail.message));
+client.onMessage('comment.created', ({ data }) => {
+  if (data?.postId === postId) addComment(data.comment, { fresh: true });
+});
+// After every (re)connect, catch up on comments posted while this page was not subscribed.
+client.on('open', () => loadComments().catch((error) => console.warn(error)));
+loadComments().catch((error) => {
+  formStatus.textContent = `Could not load the comments: ${error.message}`;
+});
+
+function describeError(status, body) {
+  if (Array.isArray(body?.detail)) return body.detail.map((d) => d.msg).join('; ');
+  return body?.detail ?? body?.error ?? `the server answered ${status}`;
+}
+
+form.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const button = form.querySelector('button');
+  button.disabled = true;
+  formStatus.className = 'form-status';
+  formStatus.textContent = '';
+  try {
+    const response = await fetch(`/api/posts/${postId}/comments`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ content: textarea.value }),
+    });
+    const body = await response.json().catch(() => null);
+    if (response.status !== 201) {
+      formStatus.textContent = `Not added: ${describeError(response.status, body)}`;
+      return;
+    }
+    addComment(body.comment, { fresh: true });
+    textarea.value = '';
+    if (body.live.published) {
+      formStatus.className = 'form-status ok';
+      formStatus.textContent = `Added; sent live to ${body.live.report.sent} open page(s).`;
+    } else {
+      formStatus.textContent = `Saved, but the live update failed: ${body.live.error}`;
+    }
+  } catch (error) {
+    formStatus.textContent = `Not added: ${error.message}`;
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// For debugging from the console (and for the end-to-end test).
+window.wsBridgeComments = { client, shown };

@@ -1,0 +1,312 @@
+// End to end, every part real: the local gateway (JWT auth and API token on), the FastAPI app
+// under uvicorn, and headless Chromium pages using the browser client.
+//
+//   WS_BRIDGE_GATEWAY=target/debug/local-gateway WS_BRIDGE_PYTHON=.venv/bin/python \
+//     node --test examples/fastapi-comments/test/
+//
+// Relative paths are taken from the repository root.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+import { launchChromium } from '../../../clients/js/test/browser.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const exampleDir = path.resolve(here, '..');
+const repoRoot = path.resolve(here, '../../..');
+const fromRoot = (p) => (path.isAbsolute(p) ? p : path.resolve(repoRoot, p));
+const gatewayBinary = fromRoot(process.env.WS_BRIDGE_GATEWAY ?? 'target/debug/local-gateway');
+const python = fromRoot(process.env.WS_BRIDGE_PYTHON ?? '.venv/bin/python');
+
+const LIVE_WITHIN_MS = 1000; // a comment shows on the other pages within this
+const GRACE_MS = 500; // how long a page that must not get a comment is watched after the others got it
+
+async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve, reject) => server.listen(0, '127.0.0.1', resolve).on('error', reject));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+// Whatever is still running when this process exits (after a crash too) is killed by PID.
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** Starts a process, keeping its output for the failure message. */
+function start(name, command, args, env) {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
+  child.output = '';
+  const keep = (chunk) => {
+    child.output = (child.output + chunk).slice(-20000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  child.label = name;
+  return child;
+}
+
+async function waitForPort(port, child, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  let spawnError;
+  child.once('error', (error) => {
+    spawnError = error;
+  });
+  while (Date.now() < deadline) {
+    if (spawnError) throw new Error(`${child.label} could not start: ${spawnError.message}`);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(
+        `${child.label} exited (${child.exitCode ?? child.signalCode}) before listening:\n${child.output}`,
+      );
+    }
+    const open = await new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => socket.end(() => resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await sleep(50);
+  }
+  throw new Error(`${child.label} did not listen on 127.0.0.1:${port} within ${timeoutMs} ms:\n${child.output}`);
+}
+
+/** Stops a process we started, by its PID: SIGTERM, then SIGKILL after 5 s. */
+async function stop(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  process.kill(child.pid, 'SIGTERM');
+  const killed = await Promise.race([child.exited, sleep(5000).then(() => null)]);
+  if (killed === null) {
+    process.kill(child.pid, 'SIGKILL');
+    await child.exited;
+  }
+}
+
+describe('the comments example', () => {
+  let gateway;
+  let startGatewayProcess; // (re)starts the gateway on its port, with the same secrets
+  let gatewayDown = false; // while true, the pages' failed WebSocket handshakes are expected
+  let app;
+  let browser;
+  let appUrl;
+  const pageErrors = [];
+  const pages = {};
+
+  async function openPost(postId, name) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.on('pageerror', (error) => pageErrors.push(`${name}: ${error.message}`));
+    page.on('console', (message) => {
+      // The refused blank comment's 422 is expected; Chromium logs every non-2xx fetch.
+      // While the gateway is down the client's handshakes and reachability probes fail.
+      const expected =
+        /status of 422/.test(message.text()) ||
+        (gatewayDown && /^WebSocket connection to|ERR_CONNECTION_REFUSED/.test(message.text()));
+      if (message.type() === 'error' && !expected) {
+        pageErrors.push(`${name} console: ${message.text()} (${message.location().url})`);
+      }
+    });
+    await page.goto(`${appUrl}/posts/${postId}`);
+    await page.locator('#state[data-state="open"]').waitFor({ timeout: 10000 });
+    return page;
+  }
+
+  async function postComment(postId, content) {
+    const response = await fetch(`${appUrl}/api/posts/${postId}/comments`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ content }),
+    });
+    const body = await response.json();
+    assert.equal(response.status, 201, JSON.stringify(body));
+    return body;
+  }
+
+  const commentItem = (page, id) => page.locator(`#comments li[data-id="${id}"]`);
+  const shownIds = (page) =>
+    page.locator('#comments li').evaluateAll((items) => items.map((li) => Number(li.dataset.id)));
+
+  let seeded;
+
+  before(async () => {
+    const gatewayPort = await freePort();
+    const appPort = await freePort();
+    const apiToken = randomBytes(16).toString('hex');
+    const jwtSecret = randomBytes(32).toString('hex');
+    startGatewayProcess = async () => {
+      gateway = start('the gateway', gatewayBinary, ['--port', String(gatewayPort)], {
+        API_TOKEN: apiToken,
+        JWT_SECRET: jwtSecret,
+        RUST_LOG: 'warn',
+      });
+      await waitForPort(gatewayPort, gateway);
+    };
+    await startGatewayProcess();
+    app = start(
+      'the app',
+      python,
+      ['-m', 'uvicorn', 'main:app', '--app-dir', exampleDir, '--host', '127.0.0.1', '--port', String(appPort)],
+      {
+        WS_BRIDGE_HTTP_URL: `http://127.0.0.1:${gatewayPort}/dev`,
+        WS_BRIDGE_WS_URL: `ws://127.0.0.1:${gatewayPort}/dev`,
+        WS_BRIDGE_TOKEN: apiToken,
+        WS_BRIDGE_JWT_SECRET: jwtSecret,
+      },
+    );
+    await waitForPort(appPort, app);
+    appUrl = `http://127.0.0.1:${appPort}`;
+
+    // Comments that exist before any page loads.
+    seeded = [await postComment(42, 'first, before the pages'), await postComment(42, 'second, before the pages')];
+    assert.equal(seeded[0].live.published, true);
+    assert.equal(seeded[0].live.report.connectionCount, 0);
+
+    browser = await launchChromium();
+    pages.a = await openPost(42, 'post 42 (a)');
+    pages.b = await openPost(42, 'post 42 (b)');
+    pages.other = await openPost(7, 'post 7');
+  });
+
+  after(async () => {
+    try {
+      await browser?.close();
+    } finally {
+      await stop(app);
+      await stop(gateway);
+    }
+    if (pageErrors.length) console.log('page errors:\n' + pageErrors.join('\n'));
+  });
+
+  test('a page shows the comments that existed before it loaded, and the live indicator', async () => {
+    const ids = seeded.map((s) => s.comment.id);
+    for (const page of [pages.a, pages.b]) {
+      await commentItem(page, ids[1]).waitFor({ timeout: 5000 });
+      assert.deepEqual(await shownIds(page), ids);
+      assert.equal(await page.locator('#comment-count').textContent(), '2');
+      assert.equal(await page.locator('#state').textContent(), 'live');
+    }
+    assert.deepEqual(await shownIds(pages.other), []);
+  });
+
+  test('a comment posted through the API shows on both post-42 pages within a second, never on post 7', async () => {
+    const { comment, live } = await postComment(42, 'hello from the API <b>not bold</b>');
+    assert.equal(live.published, true);
+    assert.deepEqual(live.report, { connectionCount: 2, sent: 2, gone: [], failed: [] });
+    const started = Date.now();
+    await Promise.all(
+      [pages.a, pages.b].map((page) => commentItem(page, comment.id).waitFor({ timeout: LIVE_WITHIN_MS })),
+    );
+    assert.ok(Date.now() - started <= LIVE_WITHIN_MS);
+    for (const page of [pages.a, pages.b]) {
+      const item = commentItem(page, comment.id);
+      assert.equal(await item.locator('.content').textContent(), 'hello from the API <b>not bold</b>');
+      assert.equal(await item.locator('b').count(), 0); // shown as text, not HTML
+    }
+    await sleep(GRACE_MS);
+    assert.equal(await commentItem(pages.other, comment.id).count(), 0);
+    assert.deepEqual(await shownIds(pages.other), []);
+  });
+
+  test('a comment added through one page form shows on the other page, once on each', async () => {
+    const text = `typed in page a ${Date.now()}`;
+    await pages.a.locator('#content').fill(text);
+    const [response] = await Promise.all([
+      pages.a.waitForResponse((r) => r.url().endsWith('/api/posts/42/comments') && r.request().method() === 'POST'),
+      pages.a.locator('#comment-form button').click(),
+    ]);
+    assert.equal(response.status(), 201);
+    const { comment } = await response.json();
+    assert.equal(comment.content, text);
+    await commentItem(pages.b, comment.id).waitFor({ timeout: LIVE_WITHIN_MS });
+    await commentItem(pages.a, comment.id).waitFor({ timeout: LIVE_WITHIN_MS });
+    assert.equal(await pages.a.locator('#content').inputValue(), '');
+    // It reached page a twice (its POST's answer and live): shown once.
+    await sleep(GRACE_MS);
+    for (const page of [pages.a, pages.b]) {
+      assert.equal(await commentItem(page, comment.id).count(), 1);
+      assert.equal(await page.locator('#comments li').count(), 4);
+      assert.equal(await page.locator('#comment-count').textContent(), '4');
+    }
+    assert.match(await commentItem(pages.a, comment.id).locator('.meta').textContent(), /\(you\)/);
+    assert.doesNotMatch(await commentItem(pages.b, comment.id).locator('.meta').textContent(), /\(you\)/);
+    assert.deepEqual(await shownIds(pages.other), []);
+  });
+
+  test('a comment on post 7 reaches only the post-7 page', async () => {
+    const { comment } = await postComment(7, 'only for post 7');
+    await commentItem(pages.other, comment.id).waitFor({ timeout: LIVE_WITHIN_MS });
+    await sleep(GRACE_MS);
+    for (const page of [pages.a, pages.b]) assert.equal(await commentItem(page, comment.id).count(), 0);
+  });
+
+  test('a blank comment from the form is refused with a message and adds nothing', async () => {
+    const before = await shownIds(pages.a);
+    await pages.a.locator('#content').fill('   ');
+    const [response] = await Promise.all([
+      pages.a.waitForResponse((r) => r.url().endsWith('/api/posts/42/comments')),
+      pages.a.locator('#comment-form button').click(),
+    ]);
+    assert.equal(response.status(), 422);
+    await pages.a.locator('#form-status', { hasText: 'Not added' }).waitFor({ timeout: 2000 });
+    await sleep(GRACE_MS);
+    assert.deepEqual(await shownIds(pages.a), before);
+    assert.deepEqual(await shownIds(pages.b), before);
+  });
+
+  test('a page opened later shows every earlier comment, in order', async () => {
+    const { comments } = await (await fetch(`${appUrl}/api/posts/42/comments`)).json();
+    const late = await openPost(42, 'post 42 (late)');
+    try {
+      await commentItem(late, comments.at(-1).id).waitFor({ timeout: 5000 });
+      assert.deepEqual(
+        await shownIds(late),
+        comments.map((c) => c.id),
+      );
+    } finally {
+      await late.context().close();
+    }
+  });
+
+  test('after the gateway restarts, the pages reconnect and catch up on what they missed', async () => {
+    gatewayDown = true;
+    await stop(gateway);
+    await Promise.all([pages.a, pages.b].map((page) => page.locator('#state[data-state="reconnecting"]').waitFor()));
+    // Stored, but nobody could be told: the answer says so.
+    const { comment, live } = await postComment(42, 'posted while the gateway was down');
+    assert.equal(live.published, false);
+    assert.ok(live.error);
+    await startGatewayProcess();
+    // The client's backoff is at most 30 s; a fresh token for each handshake.
+    for (const page of [pages.a, pages.b, pages.other]) {
+      await page.locator('#state[data-state="open"]').waitFor({ timeout: 40000 });
+    }
+    for (const page of [pages.a, pages.b]) await commentItem(page, comment.id).waitFor({ timeout: 5000 });
+    assert.equal(await commentItem(pages.other, comment.id).count(), 0);
+    gatewayDown = false;
+    // And live again.
+    const { comment: next, live: nextLive } = await postComment(42, 'live again');
+    assert.equal(nextLive.report.sent, 2);
+    await Promise.all(
+      [pages.a, pages.b].map((page) => commentItem(page, next.id).waitFor({ timeout: LIVE_WITHIN_MS })),
+    );
+  });
+
+  test('no page reported an error', () => {
+    assert.deepEqual(pageErrors, []);
+  });
+});
