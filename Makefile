@@ -7,7 +7,11 @@ GATEWAY_ARGS ?=
 STORE ?= memory
 PYTHON ?= python3
 VENV := .venv
-PY_REQUIREMENTS := tests/python/requirements.txt
+# One virtualenv for every Python check: the gateway check's clients, the Python client's tools,
+# and the example's server and tools (all pinned), with the Python client itself installed.
+PY_REQUIREMENTS := tests/python/requirements.txt clients/python/requirements-dev.txt \
+	examples/fastapi-comments/requirements.txt examples/fastapi-comments/requirements-test.txt
+PY_CLIENT_SOURCES := clients/python/pyproject.toml $(shell find clients/python/src -type f -name '*.py' 2>/dev/null)
 # Deploy-side tools (cfn-lint, sam, cargo-lambda, zig), pinned, in their own virtualenv.
 TOOLS_VENV := .tools/venv
 TOOLS_REQUIREMENTS := infra/requirements-tools.txt
@@ -17,10 +21,11 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 DYNAMODB_LOCAL_PORT ?= 8000
 export DYNAMODB_LOCAL_PORT
 
-.PHONY: bench help run test fmt-check clippy module-cycles build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
+.PHONY: bench help run test example chromium js-check python-client-check example-check fmt-check clippy module-cycles build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
 
 help:
 	@echo "make run    start the local gateway on the embedded in-memory store (ws://127.0.0.1:3001/dev)"
+	@echo "make example  the FastAPI comments example: the gateway and the app (http://127.0.0.1:8080/posts/42)"
 	@echo "make test   formatting, lints and every test (starts and stops DynamoDB Local itself)"
 	@echo "make dynamodb-local / dynamodb-local-stop   DynamoDB Local on 127.0.0.1:$(DYNAMODB_LOCAL_PORT), table created"
 	@echo "make run STORE=dynamodb   the gateway on DynamoDB Local"
@@ -43,7 +48,8 @@ else
 endif
 
 ## Formatting, clippy with warnings as errors, then every test of the workspace.
-test: check-rust fmt-check clippy module-cycles template-check build-all unit-and-e2e python-check
+test: check-rust fmt-check clippy module-cycles template-check build-all unit-and-e2e python-check \
+	python-client-check js-check example-check
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -69,11 +75,60 @@ unit-and-e2e: build-all
 python-check: build-all $(VENV)/.installed
 	$(VENV)/bin/python tests/python/check_gateway.py target/debug/local-gateway
 
-# The virtualenv, reinstalled only when the pinned requirements change.
-$(VENV)/.installed: $(PY_REQUIREMENTS)
+# npm packages of the browser client's checks (playwright-core, prettier, typescript, ws, react),
+# pinned by clients/js/package-lock.json, into its git-ignored node_modules.
+NODE_MODULES := clients/js/node_modules
+$(NODE_MODULES)/.installed: clients/js/package.json clients/js/package-lock.json
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { echo "node and npm not found: install Node.js 20 or later with npm (e.g. apt-get install nodejs npm)"; exit 1; }
+	npm ci --prefix clients/js --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Debian's Chromium for the browser tests, installed when missing (root with apt-get), else named.
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@if [ -x $(CHROMIUM) ]; then exit 0; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "$(CHROMIUM) not found: install Debian's Chromium (sudo apt-get install chromium)"; exit 1; fi
+
+# The browser client: formatting, type declarations, and its tests in Node and headless Chromium
+# against real gateways.
+js-check: build-all $(NODE_MODULES)/.installed chromium
+	cd clients/js && npm run --silent format:check && npm run --silent typecheck
+	cd clients/js && WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) npm test --silent
+
+# The tests of the clients and the example start their own gateways from this binary.
+TEST_GATEWAY := $(abspath target/debug/local-gateway)
+VENV_BIN := $(abspath $(VENV))/bin
+
+# The Python client: lint, strict types, and pytest against real gateways (and a DynamoDB Local
+# of its own, stopped mid-test, for the 503 with a partial report).
+python-client-check: build-all $(VENV)/.installed
+	cd clients/python && $(VENV_BIN)/ruff check . && $(VENV_BIN)/ruff format --check . && $(VENV_BIN)/mypy
+	cd clients/python && WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) \
+		DYNAMODB_LOCAL_HOME="$$($(CURDIR)/infra/dynamodb-local.sh home)" $(VENV_BIN)/pytest -p no:cacheprovider
+
+# The FastAPI comments example: lint, types, its API tests with pytest, and the pages in Chromium.
+example-check: build-all $(VENV)/.installed $(NODE_MODULES)/.installed chromium
+	cd examples/fastapi-comments && $(VENV_BIN)/ruff check . && $(VENV_BIN)/ruff format --check . && $(VENV_BIN)/mypy
+	cd examples/fastapi-comments && $(abspath $(NODE_MODULES))/.bin/prettier --check .
+	WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) $(VENV_BIN)/python -m pytest -p no:cacheprovider examples/fastapi-comments
+	WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) WS_BRIDGE_PYTHON=$(VENV_BIN)/python node --test examples/fastapi-comments/test/
+
+## The comments example: the gateway (as make run builds it) and the FastAPI app on 127.0.0.1:8080.
+example: check-rust $(VENV)/.installed
+	$(GATEWAY_BUILD)
+	WS_BRIDGE_GATEWAY=$(GATEWAY_BIN) WS_BRIDGE_PYTHON=$(VENV_BIN)/python examples/fastapi-comments/run.sh
+
+# The virtualenv, brought up to date only when the pinned requirements or the Python client
+# change. The client is installed as users install it (`pip install ./clients/python`).
+$(VENV)/.installed: $(PY_REQUIREMENTS) $(PY_CLIENT_SOURCES)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "python3 not found: install Python 3 with venv (e.g. apt-get install python3 python3-venv)"; exit 1; }
-	$(PYTHON) -m venv $(VENV) || { echo "cannot create a virtualenv: install python3-venv"; exit 1; }
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(PY_REQUIREMENTS)
+	[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV) || { echo "cannot create a virtualenv: install python3-venv"; exit 1; }
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(addprefix -r ,$(PY_REQUIREMENTS))
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check ./clients/python
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./clients/python
 	touch $@
 
 $(TOOLS_VENV)/.installed: $(TOOLS_REQUIREMENTS)
