@@ -21,6 +21,19 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 DYNAMODB_LOCAL_PORT ?= 8000
 export DYNAMODB_LOCAL_PORT
 
+# The gateway people run is the one we measure: `make run` and `make bench` both start the
+# binary of this one command (the `fast` profile: optimised for speed).
+GATEWAY_BUILD := $(CARGO) build --profile fast -p local-gateway --bin local-gateway
+GATEWAY_BIN := target/fast/local-gateway
+
+# The tests of the clients and the example start their own gateways from this binary.
+TEST_GATEWAY := $(abspath target/debug/local-gateway)
+VENV_BIN := $(abspath $(VENV))/bin
+
+# The browser client's npm packages, and the browser its tests drive.
+NODE_MODULES := clients/js/node_modules
+CHROMIUM := /usr/bin/chromium
+
 .PHONY: bench help run test example chromium js-check python-client-check example-check fmt-check clippy module-cycles build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
 
 help:
@@ -32,11 +45,6 @@ help:
 	@echo "make bench  load generator: gateway vs a direct fan-out, in-memory and DynamoDB Local (table + bench-results/bench.json)"
 	@echo "make build  cargo lambda build --release: target/lambda/<function>/bootstrap"
 	@echo "make deploy sam build && sam deploy --guided"
-
-# The gateway people run is the one we measure: `make run` and `make bench` both start the
-# binary of this one command (the `fast` profile: optimised for speed).
-GATEWAY_BUILD := $(CARGO) build --profile fast -p local-gateway --bin local-gateway
-GATEWAY_BIN := target/fast/local-gateway
 
 ## Start the local gateway on the in-memory store. Extra flags: make run GATEWAY_ARGS="--port 4000"
 run: check-rust
@@ -77,14 +85,12 @@ python-check: build-all $(VENV)/.installed
 
 # npm packages of the browser client's checks (playwright-core, prettier, typescript, ws, react),
 # pinned by clients/js/package-lock.json, into its git-ignored node_modules.
-NODE_MODULES := clients/js/node_modules
 $(NODE_MODULES)/.installed: clients/js/package.json clients/js/package-lock.json
 	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { echo "node and npm not found: install Node.js 20 or later with npm (e.g. apt-get install nodejs npm)"; exit 1; }
 	npm ci --prefix clients/js --no-audit --no-fund --loglevel=error
 	touch $@
 
 # Debian's Chromium for the browser tests, installed when missing (root with apt-get), else named.
-CHROMIUM := /usr/bin/chromium
 chromium:
 	@if [ -x $(CHROMIUM) ]; then exit 0; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -97,10 +103,6 @@ chromium:
 js-check: build-all $(NODE_MODULES)/.installed chromium
 	cd clients/js && npm run --silent format:check && npm run --silent typecheck
 	cd clients/js && WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) npm test --silent
-
-# The tests of the clients and the example start their own gateways from this binary.
-TEST_GATEWAY := $(abspath target/debug/local-gateway)
-VENV_BIN := $(abspath $(VENV))/bin
 
 # The Python client: lint, strict types, and pytest against real gateways (and a DynamoDB Local
 # of its own, stopped mid-test, for the 503 with a partial report).
