@@ -2,7 +2,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
 import type {
-  BackoffOptions,
   ErrorDetail,
   TokenOption,
   WsBridgeClient,
@@ -11,22 +10,14 @@ import type {
   WsBridgeState,
 } from './ws-bridge.js';
 
-export interface UseWsBridgeOptions {
+/** The client's options, with what changing each one does in a component. */
+export interface UseWsBridgeOptions extends Omit<WsBridgeOptions, 'url' | 'channels' | 'token'> {
   /** The gateway's WebSocket URL; changing it makes a new connection. */
   url: string;
   /** Channels to hold; a change subscribes/unsubscribes on the live connection (no reconnect). */
   channels?: string[];
   /** Token or provider, read through a ref: passing a new function does not reconnect. */
   token?: TokenOption;
-  clientId?: string;
-  keepAliveMs?: number;
-  backoff?: BackoffOptions;
-  maxQueue?: number;
-  requestTimeoutMs?: number;
-  connectTimeoutMs?: number;
-  pongTimeoutMs?: number;
-  probeTimeoutMs?: number;
-  WebSocket?: WsBridgeOptions['WebSocket'];
   /** false: no connection (default true). */
   enabled?: boolean;
   /** Called for every message that reaches 'message' listeners; read through a ref. */
