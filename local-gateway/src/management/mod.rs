@@ -14,6 +14,8 @@ use axum::routing::post;
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
+// PostToConnection's `Data` limit (checklist 48), the one the delivery handlers enforce too.
+use ws_bridge::protocol::MAX_MESSAGE_BYTES;
 use ws_bridge::time::iso8601_from_epoch_ms;
 
 /// `POST|GET|DELETE /{stage}/@connections/{connection_id}`, with the SigV4 check when configured.
@@ -31,9 +33,6 @@ pub(crate) fn routes(stage: &str, gateway: &Arc<GatewayState>) -> Router<Arc<Gat
             )),
     )
 }
-
-/// PostToConnection's `Data` limit (checklist 48).
-pub(crate) const MAX_POST_BYTES: usize = 131_072;
 
 /// 410 with an empty body, as the real service answers (checklist 47, 61).
 fn gone() -> Response {
@@ -75,14 +74,14 @@ async fn post_to_connection(
     ConnectionId(connection_id): ConnectionId,
     request: Request,
 ) -> Response {
-    let data = match axum::body::to_bytes(request.into_body(), MAX_POST_BYTES).await {
+    let data = match axum::body::to_bytes(request.into_body(), MAX_MESSAGE_BYTES).await {
         Ok(data) => data,
         Err(_) => {
             return aws_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PayloadTooLargeException",
                 Some(&format!(
-                    "Message too long. The maximum message size is {MAX_POST_BYTES} bytes"
+                    "Message too long. The maximum message size is {MAX_MESSAGE_BYTES} bytes"
                 )),
             );
         }
