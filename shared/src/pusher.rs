@@ -245,9 +245,9 @@ where
 const MAX_REASON_CHARS: usize = 200;
 
 /// What a backend developer reads in the report: `ErrorType: message` from the service's answer
-/// (e.g. `LimitExceededException: The client-side buffer is full`), else the error's chain of
-/// `Display`s (a timeout, a refused connection). Never `Debug`: the SDK's dumps the whole
-/// response. Cut at [`MAX_REASON_CHARS`].
+/// (e.g. `LimitExceededException: The client-side buffer is full`), else the HTTP status and the
+/// error's chain of `Display`s (a timeout, a refused connection). Never `Debug`: the SDK's dumps
+/// the whole response. Cut at [`MAX_REASON_CHARS`].
 fn reason<E>(err: &SdkError<E, aws_sdk_apigatewaymanagement::config::http::HttpResponse>) -> String
 where
     E: std::error::Error + ProvideErrorMetadata + 'static,
@@ -255,7 +255,17 @@ where
     let full = match (err.code(), err.message()) {
         (Some(code), Some(message)) if !message.is_empty() => format!("{code}: {message}"),
         (Some(code), _) => code.to_owned(),
-        (None, _) => display_chain(err),
+        // An answer without an error type (a proxy's 502, say): its status says the most.
+        (None, _) => match err {
+            SdkError::ServiceError(context) => {
+                format!(
+                    "HTTP {}: {}",
+                    context.raw().status().as_u16(),
+                    display_chain(err)
+                )
+            }
+            _ => display_chain(err),
+        },
     };
     truncated(full, MAX_REASON_CHARS)
 }
@@ -289,6 +299,18 @@ fn truncated(text: String, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_endpoint_is_reported_by_its_display_chain() {
+        // Port 9 (discard) on loopback: nothing listens there, so the connection is refused.
+        let pusher = ApiGatewayPusher::local("http://127.0.0.1:9/dev").with_max_attempts(1);
+        let PushOutcome::Failed(reason) = pusher.push("Vb7rKfZ-joECH_A=", b"{}").await else {
+            panic!("a refused connection is a failure");
+        };
+        assert!(reason.starts_with("dispatch failure"), "{reason}");
+        assert!(reason.chars().count() <= MAX_REASON_CHARS, "{reason}");
+        assert!(!reason.contains('{'), "no Debug output: {reason}");
+    }
 
     #[test]
     fn reasons_are_cut_on_a_character_boundary() {

@@ -5,9 +5,9 @@
 //! * `POST /users/{userId}`: to every connection of that user;
 //! * `POST /connections/{connectionId}`: to one connection (see [`super::direct_message`]).
 //!
-//! The body, one JSON object of at most [`MAX_MESSAGE_BYTES`], is delivered verbatim. The listing is paginated and pipelined with
-//! the sends: the next page is fetched while the current one is still being delivered, and at
-//! most `broadcast_concurrency` sends are in flight. A 410 removes *that* connection's row (and
+//! The body, one JSON object of at most [`MAX_MESSAGE_BYTES`], is delivered verbatim. The
+//! listing is paginated and pipelined with the sends: the next page is fetched while the current
+//! one is still being delivered, and at most `broadcast_concurrency` sends are in flight. A 410 removes *that* connection's row (and
 //! its subscriptions). The answer says exactly who did and did not get it.
 
 use super::{bad_request, json_response};
