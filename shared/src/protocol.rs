@@ -4,6 +4,10 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
+/// The largest message API Gateway delivers to a WebSocket client: PostToConnection's `Data`
+/// limit, 128 KB (reference checklist 48). A delivery body over it could reach no one.
+pub const MAX_MESSAGE_BYTES: usize = 131_072;
+
 /// Longest channel name.
 pub const MAX_CHANNEL_NAME_LEN: usize = 128;
 

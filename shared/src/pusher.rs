@@ -3,7 +3,7 @@
 use crate::Error;
 use async_trait::async_trait;
 use aws_sdk_apigatewaymanagement::config::BehaviorVersion;
-use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, SdkError};
+use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use aws_sdk_apigatewaymanagement::{Client, Config};
 use std::collections::HashMap;
@@ -221,13 +221,13 @@ fn named<'a>(value: Option<&'a str>, field: &str) -> Result<&'a str, Error> {
 
 /// `Delivered`, `Gone` for a 410 (real-world code checks either the modelled error or the
 /// status; both are accepted, so a 410 is never mistaken for a transient failure), else `Failed`
-/// with the SDK's full description.
+/// with a [`reason`].
 fn outcome<E>(
     result: Result<(), SdkError<E, aws_sdk_apigatewaymanagement::config::http::HttpResponse>>,
     is_gone: impl Fn(&E) -> bool,
 ) -> PushOutcome
 where
-    E: std::error::Error + 'static,
+    E: std::error::Error + ProvideErrorMetadata + 'static,
 {
     let Err(err) = result else {
         return PushOutcome::Delivered;
@@ -237,13 +237,107 @@ where
     if gone {
         PushOutcome::Gone
     } else {
-        PushOutcome::Failed(DisplayErrorContext(&err).to_string())
+        PushOutcome::Failed(reason(&err))
+    }
+}
+
+/// The longest reason a delivery report carries, in characters.
+const MAX_REASON_CHARS: usize = 200;
+
+/// What a backend developer reads in the report: `ErrorType: message` from the service's answer
+/// (e.g. `LimitExceededException: The client-side buffer is full`), else the HTTP status and the
+/// error's chain of `Display`s (a timeout, a refused connection). Never `Debug`: the SDK's dumps
+/// the whole response. Cut at [`MAX_REASON_CHARS`].
+fn reason<E>(err: &SdkError<E, aws_sdk_apigatewaymanagement::config::http::HttpResponse>) -> String
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+{
+    let full = match (err.code(), err.message()) {
+        (Some(code), Some(message)) if !message.is_empty() => format!("{code}: {message}"),
+        (Some(code), _) => code.to_owned(),
+        // An answer without an error type (a proxy's 502, say): its status says the most.
+        (None, _) => match err {
+            SdkError::ServiceError(context) => {
+                format!(
+                    "HTTP {}: {}",
+                    context.raw().status().as_u16(),
+                    display_chain(err)
+                )
+            }
+            _ => display_chain(err),
+        },
+    };
+    truncated(full, MAX_REASON_CHARS)
+}
+
+/// `error: cause: cause…`, each by its `Display`, skipping a cause its wrapper already quoted.
+fn display_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !chain.ends_with(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
+        source = cause.source();
+    }
+    chain
+}
+
+/// `text` cut to at most `max` characters, marked with `…` when cut.
+fn truncated(text: String, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text,
+        Some(_) => {
+            let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+            format!("{cut}…")
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_endpoint_is_reported_by_its_display_chain() {
+        // Port 9 (discard) on loopback: nothing listens there, so the connection is refused.
+        let pusher = ApiGatewayPusher::local("http://127.0.0.1:9/dev").with_max_attempts(1);
+        let PushOutcome::Failed(reason) = pusher.push("Vb7rKfZ-joECH_A=", b"{}").await else {
+            panic!("a refused connection is a failure");
+        };
+        assert!(reason.starts_with("dispatch failure"), "{reason}");
+        assert!(reason.chars().count() <= MAX_REASON_CHARS, "{reason}");
+        assert!(!reason.contains('{'), "no Debug output: {reason}");
+    }
+
+    #[test]
+    fn reasons_are_cut_on_a_character_boundary() {
+        assert_eq!(truncated("short".into(), 10), "short");
+        assert_eq!(truncated("exactly10!".into(), 10), "exactly10!");
+        let cut = truncated("é".repeat(300), MAX_REASON_CHARS);
+        assert_eq!(cut.chars().count(), MAX_REASON_CHARS);
+        assert!(cut.ends_with('…'));
+    }
+
+    #[test]
+    fn a_chain_names_each_cause_once() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("dispatch failure")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(display_chain(&Outer(refused)), "dispatch failure: refused");
+    }
 
     #[test]
     fn endpoint_prefers_the_sdk_variable() {

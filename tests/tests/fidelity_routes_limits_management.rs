@@ -394,6 +394,37 @@ async fn checklist_45_46_47_52_61_connections_paths_ids_and_gone_answers() {
     }
 }
 
+/// An id whose percent-decoding is not UTF-8 names no connection that can exist: it is gone,
+/// answered in API Gateway's shape like every other unknown id, never a plain-text 400.
+#[tokio::test]
+async fn checklist_47_52_61_an_id_that_does_not_decode_to_utf8_is_410_gone() {
+    let gateway = start_gateway().await;
+    for method in [
+        reqwest::Method::POST,
+        reqwest::Method::GET,
+        reqwest::Method::DELETE,
+    ] {
+        for id in ["%FF%FE", "AAAAAAAAAAAAAA%C3"] {
+            let response = reqwest::Client::new()
+                .request(
+                    method.clone(),
+                    format!("{}/@connections/{id}", gateway.http_url()),
+                )
+                .body("x")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 410, "{method} {id}");
+            assert_eq!(
+                response.headers()["x-amzn-errortype"],
+                "GoneException",
+                "{method} {id}"
+            );
+            assert!(response.bytes().await.unwrap().is_empty(), "{method} {id}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn checklist_48_a_post_over_131072_bytes_is_413_payload_too_large() {
     let gateway = start_gateway().await;

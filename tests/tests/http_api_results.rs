@@ -15,6 +15,7 @@ async fn gateway_answering(result: Value) -> local_gateway::RunningGateway {
             method: http::Method::GET,
             path: "/result".into(),
             function: recording("result", result, events),
+            delivers_body: false,
         }],
         ..Default::default()
     };

@@ -105,3 +105,25 @@ async fn a_reader_that_never_catches_up_is_reported_failed_by_name_and_the_other
     assert_eq!(fast.recv_text().await, r#"{"type":"news"}"#);
     drop(slow);
 }
+
+/// The report names a throttled recipient's reason as `ErrorType: message`, from the error's
+/// code and message, not a dump of the SDK's error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_recipients_reason_is_the_error_type_and_message() {
+    let mut config = small_queue();
+    config.broadcast_max_attempts = 1;
+    let gateway = local_gateway::start(config).await.expect("starts");
+    let mut slow = Client::connect(gateway.websocket_url().as_str()).await;
+    let slow_id = slow.connection_id().await;
+    fill_queue(&gateway, &slow_id).await;
+
+    let (status, report) = broadcast(&gateway, r#"{"type":"news"}"#).await;
+
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["failed"][0]["connectionId"], slow_id.as_str());
+    assert_eq!(
+        report["failed"][0]["error"], "LimitExceededException: The client-side buffer is full",
+        "{report}"
+    );
+    drop(slow);
+}

@@ -14,12 +14,64 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
 use http::{HeaderName, HeaderValue, StatusCode, header};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use ws_bridge::handlers::broadcast::too_large_to_deliver;
+use ws_bridge::protocol::MAX_MESSAGE_BYTES;
 
-/// HTTP API's payload limit.
+/// HTTP API's payload limit (10 MB): over it, API Gateway answers 413 itself and invokes nothing.
 const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// What reading a request body came to.
+#[derive(Debug, PartialEq, Eq)]
+enum ReadBody {
+    Whole(Bytes),
+    /// Over what the route can use: read to the end, so that the client hears the answer, but
+    /// not kept.
+    OverRouteLimit,
+    /// Over HTTP API's payload limit.
+    OverPayloadLimit,
+    /// The client stopped sending mid-body.
+    Broken,
+}
+
+/// Reads `body`, keeping at most `keep` bytes of it and refusing past [`MAX_BODY_BYTES`]; a
+/// declared `Content-Length` over that is refused before anything is read.
+async fn read_body(headers: &http::HeaderMap, body: Body, keep: usize) -> ReadBody {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return ReadBody::OverPayloadLimit;
+    }
+    let capacity = declared.map_or(0, |len| usize::try_from(len).unwrap_or(keep).min(keep));
+    let mut kept = BytesMut::with_capacity(capacity);
+    let mut total = 0usize;
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let Ok(chunk) = chunk else {
+            return ReadBody::Broken;
+        };
+        total = total.saturating_add(chunk.len());
+        if total > MAX_BODY_BYTES {
+            return ReadBody::OverPayloadLimit;
+        }
+        if total <= keep {
+            kept.extend_from_slice(&chunk);
+        } else if kept.capacity() > 0 {
+            kept = BytesMut::new();
+        }
+    }
+    if total > keep {
+        ReadBody::OverRouteLimit
+    } else {
+        ReadBody::Whole(kept.freeze())
+    }
+}
 
 /// One axum route per HTTP route of the table, under the stage.
 pub(crate) fn routes(
@@ -51,8 +103,20 @@ async fn invoke_route(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        return aws::message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    // A delivery route can use no more than one WebSocket message; the handler enforces that in
+    // Lambda too, but here the gateway need not hold what it would only throw away.
+    let keep = if route.delivers_body {
+        MAX_MESSAGE_BYTES
+    } else {
+        MAX_BODY_BYTES
+    };
+    let body = match read_body(&parts.headers, body, keep).await {
+        ReadBody::Whole(body) => body,
+        ReadBody::OverRouteLimit => return lambda_response(too_large_to_deliver()),
+        ReadBody::OverPayloadLimit => {
+            return aws::message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+        }
+        ReadBody::Broken => return aws::message(StatusCode::BAD_REQUEST, "Bad Request"),
     };
     let event = event::v2_event(&gateway, &route, peer, &parts, &body);
     match gateway.invoke(&route.function, &event).await {
@@ -70,6 +134,12 @@ async fn invoke_route(
             aws::message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
         }
     }
+}
+
+/// A handler's own response, as the function would have answered it.
+fn lambda_response(response: lambda_http::Response<lambda_http::Body>) -> Response {
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, Body::from(body.as_ref().to_vec()))
 }
 
 /// The HTTP response API Gateway sends for a function's result.
@@ -90,4 +160,40 @@ fn into_response(result: HttpProxyResult) -> Response {
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunked(chunks: usize, size: usize) -> Body {
+        let chunks =
+            (0..chunks).map(move |_| Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; size])));
+        Body::from_stream(futures::stream::iter(chunks))
+    }
+
+    #[tokio::test]
+    async fn a_body_within_the_routes_limit_is_kept_whole() {
+        let read = read_body(&http::HeaderMap::new(), chunked(4, 1000), 4000).await;
+        assert_eq!(read, ReadBody::Whole(Bytes::from(vec![b'x'; 4000])));
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_routes_limit_is_read_through_but_not_kept() {
+        let read = read_body(&http::HeaderMap::new(), chunked(5, 1000), 4000).await;
+        assert_eq!(read, ReadBody::OverRouteLimit);
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_payload_limit_is_refused_before_or_while_reading() {
+        let read = read_body(&http::HeaderMap::new(), chunked(11, 1024 * 1024), 4000).await;
+        assert_eq!(read, ReadBody::OverPayloadLimit);
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            header::CONTENT_LENGTH,
+            HeaderValue::from(MAX_BODY_BYTES + 1),
+        );
+        let read = read_body(&headers, chunked(0, 0), MAX_BODY_BYTES).await;
+        assert_eq!(read, ReadBody::OverPayloadLimit);
+    }
 }

@@ -8,12 +8,14 @@ use crate::registry::{Disconnect, QueueError};
 use crate::state::GatewayState;
 use axum::Router;
 use axum::extract::ws::Message;
-use axum::extract::{Path, Request, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
+// PostToConnection's `Data` limit (checklist 48), the one the delivery handlers enforce too.
+use ws_bridge::protocol::MAX_MESSAGE_BYTES;
 use ws_bridge::time::iso8601_from_epoch_ms;
 
 /// `POST|GET|DELETE /{stage}/@connections/{connection_id}`, with the SigV4 check when configured.
@@ -32,9 +34,6 @@ pub(crate) fn routes(stage: &str, gateway: &Arc<GatewayState>) -> Router<Arc<Gat
     )
 }
 
-/// PostToConnection's `Data` limit (checklist 48).
-pub(crate) const MAX_POST_BYTES: usize = 131_072;
-
 /// 410 with an empty body, as the real service answers (checklist 47, 61).
 fn gone() -> Response {
     aws_error(StatusCode::GONE, "GoneException", None)
@@ -48,19 +47,41 @@ pub(crate) fn forbidden() -> Response {
     )
 }
 
+/// The `{connection_id}` path segment, percent-decoded (checklist 46). One that does not decode
+/// to UTF-8 names no connection that can exist, so it is gone like any unknown id (checklist 47,
+/// 61), in API Gateway's shape rather than axum's plain-text 400 (checklist 52).
+struct ConnectionId(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ConnectionId {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(Self(id)),
+            Err(rejection) => {
+                tracing::debug!(path = parts.uri.path(), %rejection, "undecodable connection id");
+                Err(gone())
+            }
+        }
+    }
+}
+
 async fn post_to_connection(
     State(gateway): State<Arc<GatewayState>>,
-    Path(connection_id): Path<String>,
+    ConnectionId(connection_id): ConnectionId,
     request: Request,
 ) -> Response {
-    let data = match axum::body::to_bytes(request.into_body(), MAX_POST_BYTES).await {
+    let data = match axum::body::to_bytes(request.into_body(), MAX_MESSAGE_BYTES).await {
         Ok(data) => data,
         Err(_) => {
             return aws_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PayloadTooLargeException",
                 Some(&format!(
-                    "Message too long. The maximum message size is {MAX_POST_BYTES} bytes"
+                    "Message too long. The maximum message size is {MAX_MESSAGE_BYTES} bytes"
                 )),
             );
         }
@@ -86,7 +107,7 @@ async fn post_to_connection(
 
 async fn get_connection(
     State(gateway): State<Arc<GatewayState>>,
-    Path(connection_id): Path<String>,
+    ConnectionId(connection_id): ConnectionId,
 ) -> Response {
     let Some(connection) = gateway.registry.get(&connection_id) else {
         return gone();
@@ -108,7 +129,7 @@ async fn get_connection(
 
 async fn delete_connection(
     State(gateway): State<Arc<GatewayState>>,
-    Path(connection_id): Path<String>,
+    ConnectionId(connection_id): ConnectionId,
 ) -> Response {
     let Some(connection) = gateway.registry.remove(&connection_id) else {
         return gone();

@@ -45,6 +45,10 @@ pub struct HttpRoute {
     /// Path after the stage, starting with `/`.
     pub path: String,
     pub function: Arc<dyn LambdaFunction>,
+    /// The body is delivered as one WebSocket message (the delivery routes): the gateway keeps
+    /// at most `ws_bridge::protocol::MAX_MESSAGE_BYTES` of it, and answers a larger one with the
+    /// delivery handler's own 413 instead of invoking it with a body it would only refuse.
+    pub delivers_body: bool,
 }
 
 impl HttpRoute {
@@ -132,6 +136,7 @@ mod tests {
                     Ok::<_, ws_bridge::Error>(Value::Null)
                 },
             ),
+            delivers_body: false,
         };
         assert_eq!(
             route.path_parameters("/connections/Vb7rKfZ-joECH_A%3D"),

@@ -12,20 +12,17 @@ impl ProjectFunctions {
                 method,
                 path: path.into(),
                 function: Arc::clone(function),
+                delivers_body: false,
             };
+        let delivery = |path: &str| HttpRoute {
+            delivers_body: true,
+            ..route(http::Method::POST, path, &self.http_broadcast)
+        };
         vec![
-            route(http::Method::POST, "/broadcast", &self.http_broadcast),
-            route(
-                http::Method::POST,
-                "/broadcast/{channel}",
-                &self.http_broadcast,
-            ),
-            route(http::Method::POST, "/users/{userId}", &self.http_broadcast),
-            route(
-                http::Method::POST,
-                "/connections/{connectionId}",
-                &self.http_broadcast,
-            ),
+            delivery("/broadcast"),
+            delivery("/broadcast/{channel}"),
+            delivery("/users/{userId}"),
+            delivery("/connections/{connectionId}"),
             route(
                 http::Method::GET,
                 "/connections/count",

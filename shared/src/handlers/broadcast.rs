@@ -5,14 +5,14 @@
 //! * `POST /users/{userId}`: to every connection of that user;
 //! * `POST /connections/{connectionId}`: to one connection (see [`super::direct_message`]).
 //!
-//! The body, one JSON object, is delivered verbatim. The listing is paginated and pipelined with
-//! the sends: the next page is fetched while the current one is still being delivered, and at
-//! most `broadcast_concurrency` sends are in flight. A 410 removes *that* connection's row (and
+//! The body, one JSON object of at most [`MAX_MESSAGE_BYTES`], is delivered verbatim. The
+//! listing is paginated and pipelined with the sends: the next page is fetched while the current
+//! one is still being delivered, and at most `broadcast_concurrency` sends are in flight. A 410 removes *that* connection's row (and
 //! its subscriptions). The answer says exactly who did and did not get it.
 
 use super::{bad_request, json_response};
 use crate::fanout::{Audience, deliver};
-use crate::protocol::{validate_broadcast_body, validate_channel};
+use crate::protocol::{ErrorBody, MAX_MESSAGE_BYTES, validate_broadcast_body, validate_channel};
 use crate::{ConnectionStore, Error, MessagePusher, Settings};
 use http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -23,10 +23,16 @@ pub async fn handle(
     settings: &Settings,
     request: Request,
 ) -> Result<Response<Body>, Error> {
+    let body: &[u8] = request.body().as_ref();
+    // Judged first, before the token, as the local gateway does while reading (it stops there):
+    // both layers then answer alike, and the answer reveals nothing.
+    if body.len() > MAX_MESSAGE_BYTES {
+        tracing::info!(bytes = body.len(), "delivery body too large");
+        return Ok(too_large_to_deliver());
+    }
     if let Some(refusal) = super::bearer::refusal(settings, &request) {
         return Ok(refusal);
     }
-    let body: &[u8] = request.body().as_ref();
     if let Err(problem) = validate_broadcast_body(body) {
         return Ok(bad_request(problem));
     }
@@ -60,4 +66,18 @@ pub async fn handle(
         "broadcast"
     );
     Ok(json_response(status, &report))
+}
+
+/// 413 for a body over [`MAX_MESSAGE_BYTES`]: API Gateway could deliver it to no one, so nothing
+/// is sent. Public so that the local gateway, which stops reading such a body, answers exactly so.
+pub fn too_large_to_deliver() -> Response<Body> {
+    json_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &ErrorBody {
+            error: format!(
+                "request body is larger than {MAX_MESSAGE_BYTES} bytes, the most API Gateway \
+                 delivers as one WebSocket message; nothing was sent"
+            ),
+        },
+    )
 }
