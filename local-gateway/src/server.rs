@@ -8,14 +8,15 @@ use crate::invoke::sdk_client::InProcessHttpClient;
 use crate::invoke::{invoked_functions, project_functions};
 use crate::registry::{Disconnect, Registry};
 use crate::routing::{Authorizer, IdentitySource, RouteConfig, RouteTable};
+use crate::serve::{ServeLimits, serve};
 use crate::state::GatewayState;
 use crate::{http_api, management, websocket};
 use aws_config::BehaviorVersion;
 use aws_sdk_apigatewaymanagement::config::SharedHttpClient;
+use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
-use axum::{Router, ServiceExt};
 use http::StatusCode;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -208,17 +209,13 @@ pub async fn start_with(
     endpoint.http_client.connect(router.clone());
     let app = MapRequestLayer::new(management::normalise_connections_path).layer(router);
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let service = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
-        let served = axum::serve(listener, service)
-            .with_graceful_shutdown(async {
-                let _ = shutdown_rx.await;
-            })
-            .await;
-        if let Err(err) = served {
-            tracing::error!(error = %err, "gateway server stopped");
-        }
-    });
+    let limits = ServeLimits {
+        header_read_timeout: state.config.header_read_timeout(),
+        max_pending_handshakes: state.config.max_pending_handshakes,
+    };
+    let server = tokio::spawn(serve(listener, app, limits, async {
+        let _ = shutdown_rx.await;
+    }));
     Ok(RunningGateway {
         addr,
         state,
