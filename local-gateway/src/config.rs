@@ -90,6 +90,19 @@ pub struct GatewayConfig {
     #[arg(long, env = "GATEWAY_INTEGRATION_TIMEOUT_MS", default_value_t = 29_000)]
     pub integration_timeout_ms: u64,
 
+    /// Close a connection that has not sent a complete request head (a handshake's or an HTTP
+    /// request's headers) within this many milliseconds, and a keep-alive connection idle that
+    /// long between requests.
+    #[arg(long, env = "GATEWAY_HEADER_READ_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(1..),
+          default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+
+    /// Connections accepted whose first request head is still unread; beyond it the gateway
+    /// stops accepting (new clients wait in the listen backlog) until one completes or times out.
+    #[arg(long, env = "GATEWAY_MAX_PENDING_HANDSHAKES", value_parser = positive,
+          default_value_t = 1024)]
+    pub max_pending_handshakes: usize,
+
     /// Count protocol pings as activity for the idle timeout. AWS does not (by every account in
     /// the reference), so it is off by default (checklist 59).
     #[arg(long, env = "GATEWAY_PINGS_ARE_ACTIVITY", default_value_t = false)]
@@ -180,6 +193,10 @@ impl GatewayConfig {
 
     pub fn max_connection_duration(&self) -> Duration {
         Duration::from_secs(self.max_connection_secs)
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
     }
 
     pub fn integration_timeout(&self) -> Duration {

@@ -21,6 +21,7 @@ mod invoke;
 mod management;
 mod registry;
 mod routing;
+mod serve;
 mod server;
 mod state;
 mod websocket;

@@ -8,19 +8,20 @@ use crate::invoke::sdk_client::InProcessHttpClient;
 use crate::invoke::{invoked_functions, project_functions};
 use crate::registry::{Disconnect, Registry};
 use crate::routing::{Authorizer, IdentitySource, RouteConfig, RouteTable};
+use crate::serve::{ServeLimits, serve};
 use crate::state::GatewayState;
 use crate::{http_api, management, websocket};
 use aws_config::BehaviorVersion;
 use aws_sdk_apigatewaymanagement::config::SharedHttpClient;
+use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
-use axum::{Router, ServiceExt};
 use http::StatusCode;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower::Layer;
@@ -184,12 +185,10 @@ pub async fn start_with(
     build: impl FnOnce(&LocalEndpoint) -> Result<(Arc<dyn ConnectionStore>, RouteTable), GatewayError>,
 ) -> Result<RunningGateway, GatewayError> {
     let address = SocketAddr::new(config.host, config.port);
-    let listener = TcpListener::bind(address)
-        .await
-        .map_err(|source| GatewayError::Bind {
-            address: address.to_string(),
-            source,
-        })?;
+    let listener = bind_listener(address).map_err(|source| GatewayError::Bind {
+        address: address.to_string(),
+        source,
+    })?;
     let addr = listener.local_addr().map_err(|source| GatewayError::Bind {
         address: address.to_string(),
         source,
@@ -210,23 +209,40 @@ pub async fn start_with(
     endpoint.http_client.connect(router.clone());
     let app = MapRequestLayer::new(management::normalise_connections_path).layer(router);
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let service = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
-        let served = axum::serve(listener, service)
-            .with_graceful_shutdown(async {
-                let _ = shutdown_rx.await;
-            })
-            .await;
-        if let Err(err) = served {
-            tracing::error!(error = %err, "gateway server stopped");
-        }
-    });
+    let limits = ServeLimits {
+        header_read_timeout: state.config.header_read_timeout(),
+        max_pending_handshakes: state.config.max_pending_handshakes,
+    };
+    let server = tokio::spawn(serve(listener, app, limits, async {
+        let _ = shutdown_rx.await;
+    }));
     Ok(RunningGateway {
         addr,
         state,
         shutdown: Some(shutdown_tx),
         server,
     })
+}
+
+/// Connections the kernel may hold complete but not yet accepted. `TcpListener::bind` asks for
+/// 128, so a burst of clients (a reconnect storm, a load test) overflowed it and the SYNs beyond
+/// were dropped, stalling those connects for seconds of retransmission. The kernel caps this at
+/// `net.core.somaxconn` (4096 by default since Linux 5.4).
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind_listener(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does on Unix: a restart can bind while old sockets are in TIME_WAIT.
+    // (On Windows the option would let another process steal the port.)
+    if cfg!(unix) {
+        socket.set_reuseaddr(true)?;
+    }
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// The stage's surfaces, each with its own routes, merged and layered here: the WebSocket
@@ -255,5 +271,38 @@ async fn fallback(request: Request<Body>) -> Response {
         management::forbidden()
     } else {
         aws::message(StatusCode::NOT_FOUND, "Not Found")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    /// Connections the kernel completes while the server has not accepted any yet: with
+    /// tokio's default backlog of 128, the SYNs beyond it are dropped and those connects hang.
+    /// Linux only: other kernels cap the backlog lower (macOS's `somaxconn` is 128).
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_listener_queues_a_burst_of_1000_connections_before_any_accept() {
+        const BURST: usize = 1000;
+        let listener = bind_listener(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connects: Vec<_> = (0..BURST)
+            .map(|_| {
+                tokio::spawn(tokio::time::timeout(
+                    Duration::from_secs(3),
+                    tokio::net::TcpStream::connect(addr),
+                ))
+            })
+            .collect();
+        let mut connected = Vec::new();
+        for connect in connects {
+            if let Ok(Ok(stream)) = connect.await.unwrap() {
+                connected.push(stream);
+            }
+        }
+        assert_eq!(connected.len(), BURST);
+        drop(listener);
     }
 }

@@ -503,3 +503,149 @@ impl Drop for OwnDynamoDbLocal {
         let _ = std::fs::remove_dir_all(&self.data);
     }
 }
+
+/// A WebSocket client written by hand over raw TCP, for what no well-behaved client sends:
+/// malformed handshakes and frames that break RFC 6455.
+pub mod raw {
+    use super::WAIT;
+    use std::net::SocketAddr;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// A valid key (the RFC's example): the base64 of 16 bytes.
+    pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+    pub struct RawClient {
+        stream: TcpStream,
+    }
+
+    /// The handshake's answer: its status and its head (status line and headers) as text.
+    pub struct RawResponse {
+        pub status: u16,
+        pub head: String,
+    }
+
+    impl RawResponse {
+        /// The value of header `name` (case-insensitive), if present.
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.head.lines().skip(1).find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then_some(value.trim())
+            })
+        }
+    }
+
+    impl RawClient {
+        /// Sends an upgrade request to `/{stage}` with the given handshake headers (`None`
+        /// leaves the header out) and reads the answer's head.
+        pub async fn handshake(
+            addr: SocketAddr,
+            stage: &str,
+            key: Option<&str>,
+            version: Option<&str>,
+        ) -> (Self, RawResponse) {
+            let mut request = format!(
+                "GET /{stage} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            );
+            if let Some(key) = key {
+                request.push_str(&format!("Sec-WebSocket-Key: {key}\r\n"));
+            }
+            if let Some(version) = version {
+                request.push_str(&format!("Sec-WebSocket-Version: {version}\r\n"));
+            }
+            request.push_str("\r\n");
+            let mut stream = TcpStream::connect(addr).await.expect("TCP connect");
+            stream.write_all(request.as_bytes()).await.expect("send");
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let byte = tokio::time::timeout(WAIT, stream.read_u8())
+                    .await
+                    .expect("answer in time")
+                    .expect("answer before EOF");
+                head.push(byte);
+            }
+            let head = String::from_utf8(head).expect("ASCII head");
+            let status = head
+                .split(' ')
+                .nth(1)
+                .and_then(|code| code.parse().ok())
+                .expect("status line");
+            (Self { stream }, RawResponse { status, head })
+        }
+
+        /// Opens a WebSocket with a valid handshake.
+        pub async fn connect(addr: SocketAddr, stage: &str) -> Self {
+            let (client, response) = Self::handshake(addr, stage, Some(KEY), Some("13")).await;
+            assert_eq!(response.status, 101, "{}", response.head);
+            client
+        }
+
+        pub async fn send_bytes(&mut self, bytes: &[u8]) {
+            self.stream.write_all(bytes).await.expect("send");
+        }
+
+        /// Reads the server's next frame and returns its close code and reason, or `None` when
+        /// the connection ends without a close frame.
+        pub async fn read_close(&mut self) -> Option<(u16, String)> {
+            let frame = tokio::time::timeout(WAIT, self.read_frame())
+                .await
+                .expect("close or EOF in time")?;
+            let (opcode, payload) = frame;
+            assert_eq!(
+                opcode, 0x8,
+                "expected a close frame, got opcode {opcode:#x}"
+            );
+            let code = u16::from_be_bytes([payload[0], payload[1]]);
+            let reason = String::from_utf8(payload[2..].to_vec()).expect("UTF-8 reason");
+            Some((code, reason))
+        }
+
+        /// One unmasked server frame: its opcode and payload; `None` on EOF or reset.
+        async fn read_frame(&mut self) -> Option<(u8, Vec<u8>)> {
+            let mut header = [0u8; 2];
+            self.stream.read_exact(&mut header).await.ok()?;
+            let len = match header[1] & 0x7f {
+                126 => usize::from(self.stream.read_u16().await.ok()?),
+                127 => usize::try_from(self.stream.read_u64().await.ok()?).ok()?,
+                len => usize::from(len),
+            };
+            let mut payload = vec![0u8; len];
+            self.stream.read_exact(&mut payload).await.ok()?;
+            Some((header[0] & 0x0f, payload))
+        }
+    }
+
+    /// A client frame with first byte `first` (FIN, RSV bits, opcode), masked as clients must.
+    pub fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        let mut frame = vec![first];
+        push_length(&mut frame, 0x80, payload.len());
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        frame
+    }
+
+    /// A client frame without a mask, which RFC 6455 §5.1 forbids.
+    pub fn unmasked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mut frame = vec![first];
+        push_length(&mut frame, 0, payload.len());
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    fn push_length(frame: &mut Vec<u8>, mask_bit: u8, len: usize) {
+        match len {
+            0..=125 => frame.push(mask_bit | len as u8),
+            126..=65535 => {
+                frame.push(mask_bit | 126);
+                frame.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            _ => {
+                frame.push(mask_bit | 127);
+                frame.extend_from_slice(&(len as u64).to_be_bytes());
+            }
+        }
+    }
+}

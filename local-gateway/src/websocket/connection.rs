@@ -25,6 +25,12 @@ const CLOSE_GOING_AWAY: (u16, &str) = (1001, "Going away");
 pub(super) const CLOSE_ABNORMAL: (u16, &str) = (1006, "Connection closed abnormally");
 const CLOSE_UNSUPPORTED: (u16, &str) = (1003, "Binary frames are not supported");
 const CLOSE_TOO_BIG: (u16, &str) = (1009, "Message too big");
+// The reference records nothing AWS-specific for frames that break RFC 6455 (§4.2 only names
+// 1006 for a TCP drop), so these follow the RFC: a close frame first, 1007 for invalid UTF-8
+// (§8.1), 1002 for protocol errors (§7.4.1); the reasons are the RFC's names for the codes.
+// As for 1003 and 1009, `$disconnect` reports the code and reason the client was sent.
+const CLOSE_PROTOCOL_ERROR: (u16, &str) = (1002, "Protocol error");
+const CLOSE_INVALID_PAYLOAD: (u16, &str) = (1007, "Invalid frame payload data");
 
 pub(super) fn disconnect((status_code, reason): (u16, &str)) -> Disconnect {
     Disconnect {
@@ -98,11 +104,15 @@ pub(super) async fn run_connection(
                         None => disconnect(CLOSE_NO_STATUS),
                     };
                 }
-                Some(Err(err)) if is_capacity_error(&err) => {
-                    send_close(&mut socket, CLOSE_TOO_BIG.0, CLOSE_TOO_BIG.1).await;
-                    break disconnect(CLOSE_TOO_BIG);
-                }
-                Some(Err(_)) | None => break disconnect(CLOSE_ABNORMAL),
+                Some(Err(err)) => match close_for_read_error(&err) {
+                    Some(close) => {
+                        tracing::debug!(connection_id = connection.id(), error = %err, "failing the connection");
+                        send_close(&mut socket, close.0, close.1).await;
+                        break disconnect(close);
+                    }
+                    None => break disconnect(CLOSE_ABNORMAL),
+                },
+                None => break disconnect(CLOSE_ABNORMAL),
             },
             _ = tokio::time::sleep_until(idle_deadline.min(closes_at)) => {
                 if Instant::now() >= closes_at || idle_remaining(&connection, idle_timeout).is_zero() {
@@ -129,17 +139,35 @@ async fn send_close(socket: &mut WebSocket, code: u16, reason: &str) {
     let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
-fn is_capacity_error(err: &axum::Error) -> bool {
+/// The close a read error calls for: 1009 past the limits, 1007 for invalid UTF-8, 1002 for a
+/// frame that breaks the protocol; `None` when the peer is gone (a reset or EOF is 1006, and
+/// there is nobody to send a close frame to).
+fn close_for_read_error(err: &axum::Error) -> Option<(u16, &'static str)> {
     use std::error::Error as _;
+    use tokio_tungstenite::tungstenite::Error;
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
     let mut source: Option<&(dyn std::error::Error + 'static)> = err.source();
     while let Some(current) = source {
-        if let Some(tungstenite) = current.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
-            return matches!(
-                tungstenite,
-                tokio_tungstenite::tungstenite::Error::Capacity(_)
-            );
+        if let Some(tungstenite) = current.downcast_ref::<Error>() {
+            return match tungstenite {
+                Error::Capacity(_) => Some(CLOSE_TOO_BIG),
+                Error::Utf8(_) => Some(CLOSE_INVALID_PAYLOAD),
+                Error::Protocol(
+                    ProtocolError::NonZeroReservedBits
+                    | ProtocolError::UnmaskedFrameFromClient
+                    | ProtocolError::FragmentedControlFrame
+                    | ProtocolError::ControlFrameTooBig
+                    | ProtocolError::UnknownControlFrameType(_)
+                    | ProtocolError::UnknownDataFrameType(_)
+                    | ProtocolError::UnexpectedContinueFrame
+                    | ProtocolError::ExpectedFragment(_)
+                    | ProtocolError::InvalidOpcode(_)
+                    | ProtocolError::InvalidCloseSequence,
+                ) => Some(CLOSE_PROTOCOL_ERROR),
+                _ => None,
+            };
         }
         source = current.source();
     }
-    false
+    None
 }

@@ -15,8 +15,10 @@ use crate::state::GatewayState;
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
-use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use http::{HeaderMap, HeaderValue, StatusCode, Uri, Version, header};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -26,13 +28,22 @@ pub(super) async fn upgrade(
     State(gateway): State<Arc<GatewayState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
+    version: Version,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    // Checked before anything is invoked: a malformed handshake never reaches the authorizer
+    // or `$connect`.
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
+        Err(WebSocketUpgradeRejection::InvalidWebSocketVersionHeader(_)) => {
+            return unsupported_version(&headers);
+        }
         Err(rejection) => return rejection.into_response(),
     };
+    if version <= Version::HTTP_11 && !has_valid_key(&headers) {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
     let now = Utc::now();
     let mut context = ConnectionContext {
         connection_id: new_id(),
@@ -113,6 +124,39 @@ pub(super) async fn upgrade(
         response
             .headers_mut()
             .insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+    }
+    response
+}
+
+/// RFC 6455 §4.2.1: exactly one `Sec-WebSocket-Key`, the base64 of 16 bytes; anything else is a
+/// malformed handshake (400). What AWS answers is not in the reference; this is the RFC's answer.
+fn has_valid_key(headers: &HeaderMap) -> bool {
+    let mut keys = headers.get_all(header::SEC_WEBSOCKET_KEY).iter();
+    match (keys.next(), keys.next()) {
+        (Some(key), None) => STANDARD
+            .decode(key.as_bytes())
+            .is_ok_and(|nonce| nonce.len() == 16),
+        _ => false,
+    }
+}
+
+/// RFC 6455 §4.2.2 and §4.4: a version other than 13 is 426 Upgrade Required naming the version
+/// this server speaks; a missing version is a malformed request (400), which names it too.
+fn unsupported_version(headers: &HeaderMap) -> Response {
+    let status = if headers.contains_key(header::SEC_WEBSOCKET_VERSION) {
+        StatusCode::UPGRADE_REQUIRED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let mut response = status.into_response();
+    let response_headers = response.headers_mut();
+    response_headers.insert(
+        header::SEC_WEBSOCKET_VERSION,
+        HeaderValue::from_static("13"),
+    );
+    // A 426 names the protocol to upgrade to (RFC 9110 §15.5.22).
+    if status == StatusCode::UPGRADE_REQUIRED {
+        response_headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     }
     response
 }

@@ -1,0 +1,98 @@
+//! Clients that never finish their request head (slowloris): each is closed after the header
+//! read timeout, and no more than `max_pending_handshakes` of them are held at once, so they can
+//! neither stay open forever nor pile up without bound.
+
+use local_gateway::GatewayConfig;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use ws_bridge_e2e::raw::RawClient;
+use ws_bridge_e2e::{Client, WAIT};
+
+/// A connection that sends half a handshake and then nothing.
+async fn half_handshake(gateway: &local_gateway::RunningGateway) -> TcpStream {
+    let mut stream = TcpStream::connect(gateway.addr()).await.expect("connect");
+    let partial = format!(
+        "GET /{} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\n",
+        gateway.config().stage,
+        gateway.addr()
+    );
+    stream.write_all(partial.as_bytes()).await.expect("send");
+    stream
+}
+
+/// Whether the server ended the connection (EOF, reset, or an error answer then EOF).
+async fn closed_by_server(stream: &mut TcpStream) -> bool {
+    let mut buffer = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(WAIT, stream.read(&mut buffer)).await {
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_half_sent_handshakes_are_closed_after_the_header_read_timeout() {
+    let mut config = GatewayConfig::on_free_port();
+    config.header_read_timeout_ms = 500;
+    let gateway =
+        ws_bridge_e2e::start_gateway_with(config, local_gateway::RouteTable::default()).await;
+    let mut streams = Vec::new();
+    for _ in 0..2000 {
+        streams.push(half_handshake(&gateway).await);
+    }
+    let closes = streams.iter_mut().map(closed_by_server);
+    let closed = futures::future::join_all(closes).await;
+    assert_eq!(closed.iter().filter(|closed| **closed).count(), 2000);
+
+    // And the gateway still serves.
+    let _client = Client::connect(&gateway.websocket_url()).await;
+    assert_eq!(gateway.open_connections(), 1);
+}
+
+#[tokio::test]
+async fn no_more_than_max_pending_handshakes_are_held_at_once() {
+    let mut config = GatewayConfig::on_free_port();
+    config.max_pending_handshakes = 10;
+    let gateway =
+        ws_bridge_e2e::start_gateway_with(config, local_gateway::RouteTable::default()).await;
+    let mut pending = Vec::new();
+    for _ in 0..10 {
+        pending.push(half_handshake(&gateway).await);
+    }
+    // The eleventh waits in the backlog, unanswered, while ten are pending...
+    let addr = gateway.addr();
+    let stage = gateway.config().stage.clone();
+    let mut eleventh = tokio::spawn(async move { RawClient::connect(addr, &stage).await });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut eleventh)
+            .await
+            .is_err(),
+        "the eleventh handshake was served while ten were pending"
+    );
+    // ...and is served as soon as one of them goes away.
+    drop(pending.pop());
+    tokio::time::timeout(WAIT, eleventh)
+        .await
+        .expect("served once a slot freed")
+        .expect("handshake task");
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_a_handshake_that_never_finishes() {
+    let gateway =
+        ws_bridge_e2e::start_gateway_with(GatewayConfig::on_free_port(), Default::default()).await;
+    let mut stream = half_handshake(&gateway).await;
+    // Accepted and partly read by now, not still in the backlog.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = tokio::time::Instant::now();
+    gateway.shutdown().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    assert!(closed_by_server(&mut stream).await);
+}
