@@ -12,9 +12,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use ws_bridge::time::now_epoch_ms;
 
-/// API Gateway's frame limit (32 KB) and message limit (128 KB): beyond them, close 1009.
+/// API Gateway's frame limit (32 KB) and message limit (128 KB, the same as PostToConnection's):
+/// beyond them, close 1009.
 pub(crate) const MAX_FRAME_BYTES: usize = 32 * 1024;
-pub(crate) const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+pub(crate) use ws_bridge::protocol::MAX_MESSAGE_BYTES;
 
 /// Small buffers: tungstenite's 128 KiB default read buffer would cost that much per idle
 /// connection; 4 KiB keeps an idle connection near 9 KiB.
