@@ -400,3 +400,90 @@ mod tests {
         assert!(validate_broadcast_body(b"{\"a\":").is_err());
     }
 }
+
+/// Property tests of what clients and backends send us. `cases` keeps `cargo test` quick;
+/// `PROPTEST_CASES=N` overrides it (proptest reads it by default) for a longer run.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any JSON value, nested a few levels, with keys a client request might use.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+            "[a-z:._-]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            let key = prop_oneof![
+                Just("action".to_owned()),
+                Just("channels".to_owned()),
+                Just("channel".to_owned()),
+                Just("data".to_owned()),
+                any::<String>(),
+            ];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((key, inner), 0..6)
+                    .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn channel() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9_:.@|=-]{1,128}"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn client_requests_parse_without_panicking(
+            text in prop_oneof![any::<String>(), json().prop_map(|value| value.to_string())],
+        ) {
+            if let Ok(ClientRequest::Subscribe { channels } | ClientRequest::Unsubscribe { channels }) =
+                ClientRequest::parse(&text)
+            {
+                prop_assert!(!channels.is_empty());
+                prop_assert!(channels.iter().all(|name| validate_channel(name).is_ok()));
+            }
+        }
+
+        #[test]
+        fn channel_lists_parse_to_valid_names_and_round_trip(
+            list in any::<String>(),
+            names in prop::collection::btree_set(channel(), 0..6),
+        ) {
+            if let Ok(parsed) = parse_channel_list(&list) {
+                prop_assert!(parsed.iter().all(|name| validate_channel(name).is_ok()));
+            }
+            let joined = names.iter().cloned().collect::<Vec<_>>().join(",");
+            prop_assert_eq!(parse_channel_list(&joined), Ok(names.clone()));
+            // Spaces around names and empty pieces are ignored.
+            let spaced = format!(",{},", names.iter().cloned().collect::<Vec<_>>().join(" , "));
+            prop_assert_eq!(parse_channel_list(&spaced), Ok(names));
+        }
+
+        #[test]
+        fn validate_channel_accepts_exactly_the_documented_names(name in any::<String>()) {
+            let documented = (1..=MAX_CHANNEL_NAME_LEN).contains(&name.len())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-:.@|=".contains(c));
+            prop_assert_eq!(validate_channel(&name).is_ok(), documented);
+        }
+
+        #[test]
+        fn broadcast_bodies_are_json_objects(
+            body in prop_oneof![
+                any::<Vec<u8>>(),
+                json().prop_map(|value| value.to_string().into_bytes()),
+            ],
+        ) {
+            let object = matches!(serde_json::from_slice::<Value>(&body), Ok(Value::Object(_)));
+            prop_assert_eq!(validate_broadcast_body(&body).is_ok(), object);
+        }
+    }
+}

@@ -112,3 +112,37 @@ mod tests {
         assert_eq!(identity.claims["level"], "3");
     }
 }
+
+/// Property test: what `ws-authorizer` writes, `ws-connect` reads back unchanged. `cases` keeps
+/// `cargo test` quick; `PROPTEST_CASES=N` overrides it (proptest reads it by default).
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn identity() -> impl Strategy<Value = Identity> {
+        (
+            ".+",
+            prop::collection::btree_map(any::<String>(), any::<String>(), 0..4),
+            // A grant is never empty and never holds a comma (the separator).
+            prop::option::of(prop::collection::btree_set("[^,]+", 0..4)),
+        )
+            .prop_map(|(user_id, claims, channel_grants)| Identity {
+                user_id,
+                claims,
+                channel_grants,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_authorizer_context_round_trips(identity in identity()) {
+            let mut fields = encode(&identity);
+            // API Gateway puts the authorizer's principalId beside its context.
+            fields.insert(PRINCIPAL_ID.into(), Value::String(identity.user_id.clone()));
+            prop_assert_eq!(decode(&fields), Some(identity));
+        }
+    }
+}

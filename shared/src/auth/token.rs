@@ -293,3 +293,122 @@ pub(crate) mod tests {
         assert_eq!(token_from_event(&QueryMap::default(), &headers), None);
     }
 }
+
+/// Property tests: whatever a client puts in the query, the headers or the token, nothing
+/// panics and nothing is accepted that was not signed. `cases` keeps `cargo test` quick;
+/// `PROPTEST_CASES=N` overrides it (proptest reads it by default) for a longer run.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    const SECRET: &str = "a-test-secret-of-some-length";
+    /// `{"alg":"HS256","typ":"JWT"}`
+    const HS256_HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+    /// `{"sub":"ada","exp":4102444800}`: a payload the verifier would accept if signed.
+    const VALID_PAYLOAD: &str = "eyJzdWIiOiJhZGEiLCJleHAiOjQxMDI0NDQ4MDB9";
+
+    fn verifier() -> (tokio::runtime::Runtime, TokenVerifier) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let verifier = runtime
+            .block_on(TokenVerifier::new(VerifierConfig {
+                secret: Some(SECRET.into()),
+                ..VerifierConfig::default()
+            }))
+            .expect("an HS256 verifier");
+        (runtime, verifier)
+    }
+
+    fn segment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[A-Za-z0-9_-]{0,80}",
+            "[A-Za-z0-9+/=_.-]{0,40}",
+            any::<String>(),
+        ]
+    }
+
+    fn headers(values: &[Vec<u8>]) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        for raw in values {
+            // Bytes a header cannot carry never reach the handler: hyper refuses them.
+            if let Ok(value) = http::HeaderValue::from_bytes(raw) {
+                headers.append(http::header::AUTHORIZATION, value);
+            }
+        }
+        headers
+    }
+
+    fn header_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            any::<Vec<u8>>(),
+            "(?i:bearer)[ \t]{0,3}[ -~]{0,40}".prop_map(String::into_bytes),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn bearer_token_takes_only_a_non_empty_bearer_credential(
+            values in prop::collection::vec(header_bytes(), 0..3),
+        ) {
+            let headers = headers(&values);
+            if let Some(token) = bearer_token(&headers) {
+                prop_assert!(!token.is_empty());
+                prop_assert_eq!(token, token.trim());
+                let first = headers
+                    .get(http::header::AUTHORIZATION)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or_default();
+                prop_assert!(first.get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer ")));
+            }
+        }
+
+        #[test]
+        fn token_from_event_prefers_a_non_empty_query_token(
+            query in prop::collection::hash_map(
+                prop_oneof![Just("token".to_owned()), any::<String>()],
+                prop::collection::vec(any::<String>(), 0..3),
+                0..4,
+            ),
+            values in prop::collection::vec(header_bytes(), 0..3),
+        ) {
+            let headers = headers(&values);
+            let expected = query
+                .get("token")
+                .and_then(|values| values.first())
+                .filter(|token| !token.is_empty())
+                .cloned()
+                .or_else(|| bearer_token(&headers).map(str::to_owned));
+            let query = QueryMap::from(query.into_iter().collect::<HashMap<_, _>>());
+            prop_assert_eq!(token_from_event(&query, &headers), expected);
+        }
+    }
+
+    proptest! {
+        // Each case runs an HMAC check: fewer cases than the pure parsers.
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        #[test]
+        fn hs256_verify_refuses_arbitrary_strings(token in any::<String>()) {
+            let (runtime, verifier) = verifier();
+            let outcome = runtime.block_on(verifier.verify(&token));
+            prop_assert!(matches!(outcome, Err(Error::Unauthorized(_))), "{:?}", outcome.map(|id| id.user_id));
+        }
+
+        #[test]
+        fn hs256_verify_refuses_jwts_with_garbage_segments(
+            header in prop_oneof![Just(HS256_HEADER.to_owned()), segment()],
+            payload in prop_oneof![Just(VALID_PAYLOAD.to_owned()), segment()],
+            signature in segment(),
+        ) {
+            let (runtime, verifier) = verifier();
+            let token = format!("{header}.{payload}.{signature}");
+            let outcome = runtime.block_on(verifier.verify(&token));
+            prop_assert!(matches!(outcome, Err(Error::Unauthorized(_))), "{:?}", outcome.map(|id| id.user_id));
+        }
+    }
+}
