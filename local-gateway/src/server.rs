@@ -264,6 +264,31 @@ fn router(state: Arc<GatewayState>) -> Result<Router, GatewayError> {
         .with_state(state))
 }
 
+/// The app `start_with` serves, without a listener or functions: for tests that drive requests
+/// through the real routes in memory.
+#[cfg(test)]
+pub(crate) fn in_memory_app(
+    routes: RouteTable,
+) -> Result<
+    impl tower::Service<
+        Request<Body>,
+        Response = Response,
+        Error = std::convert::Infallible,
+        Future: Send,
+    > + Clone,
+    GatewayError,
+> {
+    use clap::Parser;
+    let state = Arc::new(GatewayState {
+        config: GatewayConfig::parse_from(["local-gateway"]),
+        routes,
+        registry: Registry::default(),
+        store: Arc::new(InMemoryStore::new()),
+    });
+    let router = router(state)?;
+    Ok(MapRequestLayer::new(management::normalise_connections_path).layer(router))
+}
+
 /// Anything else: `@connections` outside the stage is 403 `Forbidden` (checklist 51); other
 /// unknown paths are HTTP API's 404.
 async fn fallback(request: Request<Body>) -> Response {

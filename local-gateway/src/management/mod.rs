@@ -144,16 +144,22 @@ async fn delete_connection(
 }
 
 /// The docs' own examples send `%40connections`; SDKs send `@connections`. Both must reach the
-/// same route, so the path is normalised before routing (checklist 46).
+/// same route, so the path is normalised before routing (checklist 46). Every occurrence is
+/// rewritten, not just the first, so normalising twice changes nothing.
 pub(crate) fn normalise_connections_path<B>(mut request: http::Request<B>) -> http::Request<B> {
+    const ENCODED: &str = "/%40connections";
     let path = request.uri().path();
+    // ASCII lowering keeps byte offsets, so the matches index `path` too.
     let lowered = path.to_ascii_lowercase();
-    if let Some(at) = lowered.find("/%40connections") {
-        let rewritten = format!(
-            "{}/@connections{}",
-            &path[..at],
-            &path[at + "/%40connections".len()..]
-        );
+    if lowered.contains(ENCODED) {
+        let mut rewritten = String::with_capacity(path.len());
+        let mut rest = 0;
+        for (at, _) in lowered.match_indices(ENCODED) {
+            rewritten.push_str(&path[rest..at]);
+            rewritten.push_str("/@connections");
+            rest = at + ENCODED.len();
+        }
+        rewritten.push_str(&path[rest..]);
         let path_and_query = match request.uri().query() {
             Some(query) => format!("{rewritten}?{query}"),
             None => rewritten,
@@ -191,5 +197,122 @@ mod tests {
             normalise_connections_path(request).uri().to_string(),
             "/dev/broadcast"
         );
+    }
+
+    /// Found by `normalising_a_connections_path_is_idempotent`: only the first `%40connections`
+    /// was rewritten, so a second pass changed the path again.
+    #[test]
+    fn every_encoded_connections_segment_is_normalised() {
+        let request = http::Request::builder()
+            .uri("//%40CONNecTIONs/%40CONnEcTIonS")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            normalise_connections_path(request).uri().to_string(),
+            "//@connections/@connections"
+        );
+    }
+}
+
+/// Property tests of the `@connections` paths clients send. `cases` keeps `cargo test` quick;
+/// `PROPTEST_CASES=N` overrides it (proptest reads it by default) for a longer run.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+    use tower::ServiceExt;
+
+    /// Paths built from the pieces that matter here, in any order and case.
+    fn path() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("/".to_owned()),
+            Just("dev".to_owned()),
+            "(?i:/%40connections)",
+            Just("/@connections".to_owned()),
+            "%[0-9A-Fa-f]{2}",
+            "[A-Za-z0-9._~=-]{1,6}",
+        ];
+        (
+            prop::collection::vec(piece, 0..8),
+            prop::option::of("[a-z0-9=&%]{0,8}"),
+        )
+            .prop_map(|(pieces, query)| {
+                let path = format!("/{}", pieces.concat());
+                match query {
+                    Some(query) => format!("{path}?{query}"),
+                    None => path,
+                }
+            })
+    }
+
+    /// A connection id as a client may encode it: plain characters and any byte percent-encoded,
+    /// so invalid UTF-8 too.
+    fn encoded_id() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                "[A-Za-z0-9_=-]".prop_map(|c| c),
+                any::<u8>().prop_map(|byte| format!("%{byte:02X}")),
+            ],
+            0..24,
+        )
+        .prop_map(|pieces| pieces.concat())
+    }
+
+    fn request(path: &str) -> Option<http::Request<()>> {
+        http::Request::builder().uri(path).body(()).ok()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn normalising_a_connections_path_is_idempotent(path in path()) {
+            let Some(request) = request(&path) else {
+                return Ok(());
+            };
+            let once = normalise_connections_path(request).uri().clone();
+            let twice = normalise_connections_path(request_with(&once)).uri().clone();
+            prop_assert_eq!(&once, &twice);
+            prop_assert!(!once.path().to_ascii_lowercase().contains("/%40connections"));
+            // The query is never touched.
+            let query = path.split_once('?').map(|(_, query)| query);
+            prop_assert_eq!(once.query(), query);
+        }
+    }
+
+    fn request_with(uri: &http::Uri) -> http::Request<()> {
+        let mut request = http::Request::new(());
+        *request.uri_mut() = uri.clone();
+        request
+    }
+
+    proptest! {
+        // Each case is a request through the router: fewer cases than the pure functions.
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn connection_ids_get_only_aws_shaped_answers(
+            method in prop_oneof![Just(http::Method::GET), Just(http::Method::POST), Just(http::Method::DELETE)],
+            at in prop_oneof![Just("@"), Just("%40")],
+            id in encoded_id(),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime");
+            let app = crate::server::in_memory_app(crate::routing::RouteTable::default())
+                .expect("the router");
+            let uri = format!("/dev/{at}connections/{id}");
+            let request = http::Request::builder()
+                .method(method)
+                .uri(&uri)
+                .body(axum::body::Body::from("{}"))
+                .expect("a request");
+            let response = runtime.block_on(app.oneshot(request)).expect("infallible");
+            let status = response.status().as_u16();
+            prop_assert!([200, 204, 403, 410, 413, 414].contains(&status), "{uri}: {status}");
+            if status >= 400 {
+                prop_assert!(response.headers().contains_key("x-amzn-ErrorType"), "{uri}: {status}");
+            }
+        }
     }
 }
