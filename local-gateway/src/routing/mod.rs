@@ -90,9 +90,10 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
-    /// The route a text message goes to, with its route key (checklist 25–28).
+    /// The route a text message goes to, with its route key (checklist 25–28). A `$` key is
+    /// never selected by a message, even when a table built in code lists it as custom.
     pub fn select(&self, body: &str) -> Option<(String, &Route)> {
-        if let Some(key) = selection_key(body)
+        if let Some(key) = selection_key(body).filter(|key| !key.starts_with('$'))
             && let Some(route) = self.custom.get(&key)
         {
             return Some((key, route));
@@ -124,6 +125,31 @@ fn stringify(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `select_picks_a_custom_route_or_default_never_a_reserved_one`: a table built in
+    /// code with a custom `$connect` route let `{"action":"$connect"}` select it.
+    #[test]
+    fn a_message_never_selects_a_reserved_key() {
+        let noop = || {
+            Route::one_way(crate::invoke::InProcess::shared(
+                "noop",
+                |_: lambda_runtime::LambdaEvent<Value>| async {
+                    Ok::<_, ws_bridge::Error>(Value::Null)
+                },
+            ))
+        };
+        let table = RouteTable {
+            custom: [("$connect".to_owned(), noop())].into(),
+            ..RouteTable::default()
+        };
+        assert!(table.select(r#"{"action":"$connect"}"#).is_none());
+        let table = RouteTable {
+            default: Some(noop()),
+            ..table
+        };
+        let selected = table.select(r#"{"action":"$connect"}"#).map(|(key, _)| key);
+        assert_eq!(selected.as_deref(), Some("$default"));
+    }
 
     #[test]
     fn path_parameters_are_taken_from_the_matching_segments() {
@@ -167,5 +193,142 @@ mod tests {
         assert_eq!(selection_key(r#"{"other":1}"#), None);
         assert_eq!(selection_key("not json"), None);
         assert_eq!(selection_key(r#"["action"]"#), None);
+    }
+}
+
+/// Property tests of route selection on whatever text a client sends. `cases` keeps
+/// `cargo test` quick; `PROPTEST_CASES=N` overrides it (proptest reads it by default).
+#[cfg(test)]
+pub(crate) mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any JSON value, nested a few levels, with `action` a likely key.
+    pub(crate) fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+            route_key().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            let key = prop_oneof![Just("action".to_owned()), any::<String>()];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((key, inner), 0..6)
+                    .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Route keys a table or a message might name, the reserved ones included.
+    fn route_key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("$connect".to_owned()),
+            Just("$disconnect".to_owned()),
+            Just("$default".to_owned()),
+            Just("ping".to_owned()),
+            "[$a-z]{1,6}",
+        ]
+    }
+
+    /// Frame text: arbitrary strings, JSON values, and objects that name an action.
+    pub(crate) fn body() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            json().prop_map(|value| value.to_string()),
+            (route_key(), json()).prop_map(|(action, rest)| {
+                let mut fields = match rest {
+                    Value::Object(fields) => fields,
+                    _ => serde_json::Map::new(),
+                };
+                fields.insert("action".into(), Value::String(action));
+                Value::Object(fields).to_string()
+            }),
+        ]
+    }
+
+    fn route() -> Route {
+        Route::one_way(crate::invoke::InProcess::shared(
+            "noop",
+            |_: lambda_runtime::LambdaEvent<Value>| async {
+                Ok::<_, ws_bridge::Error>(Value::Null)
+            },
+        ))
+    }
+
+    /// A route table as data (proptest shows it when a case fails): its custom keys are
+    /// arbitrary, `$`-prefixed ones too, since `start_with` takes any `RouteTable`, not only the
+    /// ones a routes file (which refuses them) builds.
+    #[derive(Clone, Debug)]
+    pub(crate) struct TableSpec {
+        custom: Vec<String>,
+        default: bool,
+        ends: bool,
+    }
+
+    impl TableSpec {
+        pub(crate) fn build(&self) -> RouteTable {
+            RouteTable {
+                connect: self.ends.then(route),
+                disconnect: self.ends.then(route),
+                default: self.default.then(route),
+                custom: self
+                    .custom
+                    .iter()
+                    .map(|key| (key.clone(), route()))
+                    .collect(),
+                ..RouteTable::default()
+            }
+        }
+    }
+
+    pub(crate) fn table() -> impl Strategy<Value = TableSpec> {
+        (
+            prop::collection::vec(route_key(), 0..6),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(custom, default, ends)| TableSpec {
+                custom,
+                default,
+                ends,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn selection_key_follows_the_documented_rules(body in body()) {
+            let key = selection_key(&body);
+            match serde_json::from_str::<Value>(&body) {
+                Ok(Value::Object(fields)) => match fields.get("action") {
+                    Some(Value::String(action)) => prop_assert_eq!(key.as_ref(), Some(action)),
+                    Some(_) => prop_assert!(key.is_some()),
+                    None => prop_assert_eq!(key, None),
+                },
+                _ => prop_assert_eq!(key, None),
+            }
+        }
+
+        #[test]
+        fn select_picks_a_custom_route_or_default_never_a_reserved_one(
+            table in table(),
+            body in body(),
+        ) {
+            let table = table.build();
+            match table.select(&body) {
+                Some((key, _)) if key == "$default" => prop_assert!(table.default.is_some()),
+                Some((key, _)) => {
+                    prop_assert!(!key.starts_with('$'), "{key}");
+                    prop_assert!(table.custom.contains_key(&key));
+                    prop_assert_eq!(selection_key(&body), Some(key));
+                }
+                None => prop_assert!(table.default.is_none()),
+            }
+        }
     }
 }

@@ -211,3 +211,47 @@ mod tests {
         assert_eq!(canonical_header_name("x-custom-thing"), "X-Custom-Thing");
     }
 }
+
+/// Property test: a client's frame reaches the function byte for byte, in an event the Lambda
+/// types read. `cases` keeps `cargo test` quick; `PROPTEST_CASES=N` overrides it (proptest reads
+/// it by default).
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::routing::props::{body, table};
+    use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+    use proptest::prelude::*;
+
+    fn context() -> ConnectionContext {
+        ConnectionContext {
+            connection_id: "Vb7rKfZ-joECH_A=".into(),
+            connected_at: 1_700_000_000_000,
+            source_ip: "127.0.0.1".into(),
+            user_agent: Some("proptest".into()),
+            domain_name: "localhost".into(),
+            stage: "dev".into(),
+            api_id: "local".into(),
+            authorizer: None,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn message_events_carry_the_body_byte_for_byte(table in table(), body in body()) {
+            let Some((route_key, _)) = table.build().select(&body) else {
+                return Ok(());
+            };
+            let (event, request_id) = message_event(&context(), &route_key, &body, Utc::now());
+            prop_assert_eq!(event["body"].as_str(), Some(body.as_str()));
+            // As the function receives it: serialized, then read by the Lambda event types.
+            let wire = serde_json::to_vec(&event).expect("an event serializes");
+            let request: ApiGatewayWebsocketProxyRequest =
+                serde_json::from_slice(&wire).map_err(|err| TestCaseError::fail(err.to_string()))?;
+            prop_assert_eq!(request.body.as_deref(), Some(body.as_str()));
+            prop_assert_eq!(request.request_context.route_key.as_deref(), Some(route_key.as_str()));
+            prop_assert_eq!(request.request_context.request_id.as_deref(), Some(request_id.as_str()));
+        }
+    }
+}
