@@ -13,10 +13,12 @@ pub enum IdentitySource {
 }
 
 impl IdentitySource {
+    /// An empty name is refused: no request carries it, so every `$connect` would be refused.
     pub fn parse(source: &str) -> Result<Self, String> {
-        if let Some(name) = source.strip_prefix("route.request.header.") {
+        let named = |prefix: &str| source.strip_prefix(prefix).filter(|name| !name.is_empty());
+        if let Some(name) = named("route.request.header.") {
             Ok(Self::Header(name.to_owned()))
-        } else if let Some(name) = source.strip_prefix("route.request.querystring.") {
+        } else if let Some(name) = named("route.request.querystring.") {
             Ok(Self::QueryString(name.to_owned()))
         } else {
             Err(format!(
@@ -47,5 +49,13 @@ mod tests {
             Ok(IdentitySource::QueryString("token".into()))
         );
         assert!(IdentitySource::parse("method.request.header.X").is_err());
+    }
+
+    /// Found by `any_json_routes_file_loads_or_says_why`: `route.request.header.` was accepted
+    /// as a source named "", which no handshake has.
+    #[test]
+    fn identity_sources_name_something() {
+        assert!(IdentitySource::parse("route.request.header.").is_err());
+        assert!(IdentitySource::parse("route.request.querystring.").is_err());
     }
 }
