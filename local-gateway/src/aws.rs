@@ -124,3 +124,42 @@ mod tests {
         assert_eq!(clf_time(at), "24/Jul/2024:09:15:02 +0000");
     }
 }
+
+/// Property tests of the handshake's query string. `cases` keeps `cargo test` quick;
+/// `PROPTEST_CASES=N` overrides it (proptest reads it by default) for a longer run.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_query_parses_to_one_pair_per_non_empty_part(
+            query in prop_oneof![any::<String>(), "[a-z=&%+0-9A-F]{0,24}"],
+        ) {
+            let parts = query.split('&').filter(|part| !part.is_empty()).count();
+            prop_assert_eq!(parse_query(&query).len(), parts);
+        }
+
+        #[test]
+        fn encoded_pairs_round_trip(
+            pairs in prop::collection::vec((any::<String>(), any::<String>()), 0..5),
+            plus_for_space in any::<bool>(),
+        ) {
+            let encode = |text: &str| {
+                let encoded = utf8_percent_encode(text, NON_ALPHANUMERIC).to_string();
+                // Browsers encode a form's spaces as `+`.
+                if plus_for_space { encoded.replace("%20", "+") } else { encoded }
+            };
+            let query = pairs
+                .iter()
+                .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
+                .collect::<Vec<_>>()
+                .join("&");
+            prop_assert_eq!(parse_query(&query), pairs);
+        }
+    }
+}
