@@ -235,8 +235,53 @@ mod props {
         }
     }
 
+    /// Headers as hyper hands them over: lower-case names, any bytes a header value may hold,
+    /// decoded as the handshake decodes them.
+    fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
+        let name = prop_oneof![
+            Just("connection".to_owned()),
+            Just("upgrade".to_owned()),
+            Just("sec-websocket-key".to_owned()),
+            "[a-z0-9!#$%&'*+.^_`|~-]{1,12}",
+        ];
+        let value = any::<Vec<u8>>().prop_filter_map("not a header value", |bytes| {
+            http::HeaderValue::from_bytes(&bytes)
+                .ok()
+                .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        });
+        prop::collection::vec((name, value), 0..6)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn connect_events_read_as_the_lambda_types_read_them(
+            headers in headers(),
+            query in prop::option::of(prop_oneof![any::<String>(), "[a-z=&%+0-9A-F]{0,24}"]),
+        ) {
+            let handshake = Handshake { headers: headers.clone(), query: query.clone() };
+            let event = connect_event(&context(), &handshake, Utc::now());
+            let wire = serde_json::to_vec(&event).expect("an event serializes");
+            let request: ApiGatewayWebsocketProxyRequest =
+                serde_json::from_slice(&wire).map_err(|err| TestCaseError::fail(err.to_string()))?;
+            prop_assert!(request.headers.get("connection").is_none());
+            prop_assert!(request.headers.get("upgrade").is_none());
+            for (name, _) in &headers {
+                prop_assert!(name == "connection" || name == "upgrade" || request.headers.contains_key(name.as_str()));
+            }
+            // Each parameter's last value, as API Gateway folds repeated names.
+            let pairs = query.as_deref().map(parse_query).unwrap_or_default();
+            for (name, _) in &pairs {
+                let last = pairs.iter().rev().find(|(other, _)| other == name).map(|(_, value)| value.as_str());
+                prop_assert_eq!(request.query_string_parameters.first(name), last);
+            }
+        }
+
+        #[test]
+        fn canonical_header_names_differ_only_in_case(name in "[a-zA-Z0-9-]{0,24}") {
+            prop_assert!(canonical_header_name(&name).eq_ignore_ascii_case(&name));
+        }
 
         #[test]
         fn message_events_carry_the_body_byte_for_byte(table in table(), body in body()) {
