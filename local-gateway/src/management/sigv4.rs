@@ -53,3 +53,75 @@ pub(super) async fn require_signature(
     }
     next.run(request).await
 }
+
+/// Property tests of the `Authorization` header `@connections` callers send with
+/// `--require-sigv4`. `cases` keeps `cargo test` quick; `PROPTEST_CASES=N` overrides it (proptest
+/// reads it by default) for a longer run.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// SigV4-shaped headers with any parts, and any bytes a header may hold.
+    fn authorization() -> impl Strategy<Value = Vec<u8>> {
+        let service = prop_oneof![Just("execute-api".to_owned()), "[a-z-]{0,12}"];
+        let shaped = (service, "[A-Za-z0-9/=, ]{0,20}", any::<bool>()).prop_map(
+            |(service, rest, prefixed)| {
+                let scheme = if prefixed {
+                    "AWS4-HMAC-SHA256 "
+                } else {
+                    "AWS4 "
+                };
+                format!("{scheme}Credential=AKID/20260101/eu-west-1/{service}/aws4_request, {rest}")
+                    .into_bytes()
+            },
+        );
+        prop_oneof![shaped, any::<Vec<u8>>()]
+    }
+
+    fn headers(authorization: &str) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        if let Ok(value) = http::HeaderValue::from_str(authorization) {
+            headers.insert(http::header::AUTHORIZATION, value);
+        }
+        headers
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn only_an_execute_api_scope_passes(raw in authorization()) {
+            let mut headers = http::HeaderMap::new();
+            // Bytes a header cannot carry never reach the middleware: hyper refuses them.
+            if let Ok(value) = http::HeaderValue::from_bytes(&raw) {
+                headers.insert(http::header::AUTHORIZATION, value);
+            }
+            let text = headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default();
+            let execute_api = text.starts_with("AWS4-HMAC-SHA256 ")
+                && text.contains("/execute-api/");
+            match refusal_unless_signed_for_execute_api(&headers) {
+                None => prop_assert!(execute_api, "{text}"),
+                Some(refusal) => {
+                    prop_assert_eq!(refusal.status(), StatusCode::FORBIDDEN);
+                    prop_assert!(refusal.headers().contains_key("x-amzn-ErrorType"));
+                }
+            }
+        }
+
+        #[test]
+        fn a_signature_scoped_to_execute_api_passes(
+            service in prop_oneof![Just("execute-api".to_owned()), "[a-z-]{0,12}"],
+            rest in "[A-Za-z0-9/=, ]{0,20}",
+        ) {
+            let authorization = format!(
+                "AWS4-HMAC-SHA256 Credential=AKID/20260101/eu-west-1/{service}/aws4_request, {rest}"
+            );
+            let refused = refusal_unless_signed_for_execute_api(&headers(&authorization)).is_some();
+            prop_assert_eq!(refused, service != "execute-api", "{}", authorization);
+        }
+    }
+}
