@@ -136,7 +136,7 @@ async fn churn(store: StoreKind) {
     let gateway = start_gateway_on(store).await;
     let run = |count: usize| {
         let gateway = &gateway;
-        stream::iter(0..count).for_each_concurrent(32, move |i| cycle(gateway, i))
+        stream::iter(0..count).for_each_concurrent(CHURN_CONCURRENCY, move |i| cycle(gateway, i))
     };
     let drained = || async { nothing_left(&gateway).await };
     // Warm-up at the same concurrency: pools, buffers and the allocator reach their size.
