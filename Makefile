@@ -34,7 +34,7 @@ VENV_BIN := $(abspath $(VENV))/bin
 NODE_MODULES := clients/js/node_modules
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: bench help run test example chromium js-check python-client-check example-check fmt-check clippy module-cycles build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
+.PHONY: soak bench help run test example chromium js-check python-client-check example-check fmt-check clippy module-cycles build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
 
 help:
 	@echo "make run    start the local gateway on the embedded in-memory store (ws://127.0.0.1:3001/dev)"
@@ -42,6 +42,7 @@ help:
 	@echo "make test   formatting, lints and every test (starts and stops DynamoDB Local itself)"
 	@echo "make dynamodb-local / dynamodb-local-stop   DynamoDB Local on 127.0.0.1:$(DYNAMODB_LOCAL_PORT), table created"
 	@echo "make run STORE=dynamodb   the gateway on DynamoDB Local"
+	@echo "make soak   the reliability suite at full size (both stores, a few minutes; figures printed)"
 	@echo "make bench  load generator: gateway vs a direct fan-out, in-memory and DynamoDB Local (table + bench-results/bench.json)"
 	@echo "make build  cargo lambda build --release: target/lambda/<function>/bootstrap"
 	@echo "make deploy sam build && sam deploy --guided"
@@ -165,6 +166,14 @@ bench: check-rust
 	$(CARGO) build --profile fast -p ws-bridge-e2e --bins
 	infra/dynamodb-local.sh with target/fast/bench --gateway $(GATEWAY_BIN) \
 		--direct target/fast/direct-fanout --out bench-results/bench.json $(BENCH_ARGS)
+
+# The reliability suite (tests/tests/reliability.rs) at full size: `make test` runs it small.
+# Built with the `fast` profile, as the gateway people run; one test at a time, loopback only,
+# each bounded, with DynamoDB Local up for the duration. Figures are printed per test.
+soak: check-rust
+	$(CARGO) test --profile fast -p ws-bridge-e2e --test reliability --no-run
+	RELIABILITY_SCALE=full infra/dynamodb-local.sh with $(CARGO) test --profile fast \
+		-p ws-bridge-e2e --test reliability -- --nocapture --test-threads=1
 
 dynamodb-local: check-rust
 	infra/dynamodb-local.sh start
