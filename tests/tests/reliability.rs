@@ -334,7 +334,10 @@ async fn bad_input(store: StoreKind) {
         }
         assert_eq!(talker.request(r#"{"action":"ping"}"#).await["type"], "pong");
         // Bad HTTP requests: clear 4xx, nothing sent.
-        let oversize = format!(r#"{{"pad":"{}"}}"#, "x".repeat(131_072));
+        let oversize = format!(
+            r#"{{"pad":"{}"}}"#,
+            "x".repeat(ws_bridge::protocol::MAX_MESSAGE_BYTES)
+        );
         for (path, body, expected) in [
             ("/broadcast", "{not json", &[400][..]),
             ("/broadcast", "[1,2]", &[400]),
@@ -345,15 +348,8 @@ async fn bad_input(store: StoreKind) {
                 &[404, 410],
             ),
         ] {
-            let response = http()
-                .post(format!("{}{path}", gateway.http_url()))
-                .header("content-type", "application/json")
-                .body(body.to_owned())
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
-            assert!(expected.contains(&status), "{path}: {status}");
+            let (status, answer) = post_json(&gateway, path, body).await;
+            assert!(expected.contains(&status), "{path}: {status} {answer}");
             good_traffic(round).await;
             checks += 1;
         }
