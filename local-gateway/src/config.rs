@@ -26,6 +26,9 @@ fn message_rate(raw: &str) -> Result<MessageRate, String> {
     raw.parse::<MessageRate>().map_err(|err| err.to_string())
 }
 
+/// The inspector's ring: minutes of a small app's traffic in a few MB (at most 32 KB a record).
+pub(crate) const DEFAULT_INSPECTOR_EVENTS: usize = 2000;
+
 /// Which connection store the in-process handlers use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum StoreKind {
@@ -158,6 +161,27 @@ pub struct GatewayConfig {
     #[arg(long, env = "BROADCAST_PAGE_SIZE", value_parser = positive,
           default_value_t = shared::DEFAULT_BROADCAST_PAGE_SIZE)]
     pub broadcast_page_size: usize,
+
+    /// Turn off the inspector: no page at `/`, no `/_inspector/…` API, nothing recorded.
+    #[arg(long, env = "GATEWAY_NO_INSPECTOR", default_value_t = false)]
+    pub no_inspector: bool,
+
+    /// How many of the latest events (handshakes, frames, invocations, calls, closes) the
+    /// inspector keeps; older ones are dropped, and a feed reader that falls behind is told how
+    /// many it missed.
+    #[arg(long, env = "GATEWAY_INSPECTOR_EVENTS", value_parser = positive,
+          default_value_t = DEFAULT_INSPECTOR_EVENTS)]
+    pub inspector_events: usize,
+
+    /// A request header whose value is a credential, masked wherever the gateway shows requests
+    /// (the request log and the inspector), as `Authorization` and the `token` query parameter
+    /// always are. Repeat the flag, or list names separated by commas in the variable.
+    #[arg(
+        long = "secret-header",
+        env = "GATEWAY_SECRET_HEADERS",
+        value_delimiter = ','
+    )]
+    pub secret_headers: Vec<String>,
 
     /// Attempts per PostToConnection, retried with backoff on 429 and transient errors.
     #[arg(long, env = "BROADCAST_MAX_ATTEMPTS", value_parser = attempts,

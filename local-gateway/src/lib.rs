@@ -7,6 +7,8 @@
 //! * `management`: `@connections` at `/{stage}/@connections/{id}`;
 //! * `http_api`: the backend's HTTP routes below the stage, as payload-2.0 events;
 //! * `routing`: the route table, route selection, the `--routes` file, the authorizer;
+//! * `inspector`: a page at `/` (outside the stage) showing connections, frames and
+//!   invocations live, fed by `recorder`, with `redact` masking credentials;
 //! * `invoke`: how a route's function runs ([`LambdaFunction`]: in-process, or behind the
 //!   Lambda Invoke API), the timed invocation, and the reading of its result.
 //!
@@ -17,8 +19,11 @@ mod aws;
 mod config;
 mod error;
 mod http_api;
+mod inspector;
 mod invoke;
 mod management;
+mod recorder;
+mod redact;
 mod registry;
 mod routing;
 mod serve;

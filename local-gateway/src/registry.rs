@@ -4,7 +4,7 @@
 use axum::extract::ws::Message;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::mpsc;
 
@@ -53,6 +53,15 @@ pub struct LiveConnection {
     pub context: ConnectionContext,
     last_active_ms: AtomicI64,
     outbound: mpsc::Sender<Outbound>,
+    /// Counted by the inspector's recorder, for its connection list.
+    pub stats: ConnectionStats,
+}
+
+/// Data frames in each direction, as the inspector shows them.
+#[derive(Debug, Default)]
+pub struct ConnectionStats {
+    pub frames_in: AtomicU64,
+    pub frames_out: AtomicU64,
 }
 
 impl LiveConnection {
@@ -62,6 +71,7 @@ impl LiveConnection {
             context,
             last_active_ms: AtomicI64::new(connected_at),
             outbound,
+            stats: ConnectionStats::default(),
         }
     }
 
@@ -129,6 +139,11 @@ impl Registry {
 
     pub fn len(&self) -> usize {
         self.read().len()
+    }
+
+    /// Every open connection, at one moment (the inspector's list).
+    pub fn snapshot(&self) -> Vec<Arc<LiveConnection>> {
+        self.read().values().cloned().collect()
     }
 
     // Every update is a single insert or remove, so a poisoned map is still consistent.

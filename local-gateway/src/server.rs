@@ -1,16 +1,18 @@
 //! Assembles the gateway: one listener serving the WebSocket stage, `@connections` and the HTTP
-//! routes, as API Gateway serves them under one stage URL.
+//! routes, as API Gateway serves them under one stage URL, and the inspector outside the stage.
 
 use crate::aws;
 use crate::config::{GatewayConfig, StoreKind};
 use crate::error::GatewayError;
 use crate::invoke::sdk_client::InProcessHttpClient;
 use crate::invoke::{invoked_functions, project_functions};
+use crate::recorder::Recorder;
+use crate::redact::Redactor;
 use crate::registry::{Disconnect, Registry};
 use crate::routing::{Authorizer, IdentitySource, RouteConfig, RouteTable};
 use crate::serve::{ServeLimits, serve};
 use crate::state::GatewayState;
-use crate::{http_api, management, websocket};
+use crate::{http_api, inspector, management, websocket};
 use aws_config::BehaviorVersion;
 use aws_sdk_apigatewaymanagement::config::SharedHttpClient;
 use axum::Router;
@@ -72,6 +74,8 @@ impl RunningGateway {
     /// Stops accepting, closes every socket with 1001 `Going away` (running `$disconnect`), and
     /// waits briefly for in-flight requests.
     pub async fn shutdown(mut self) {
+        // Inspector feeds never end by themselves; they would hold the server open.
+        self.state.inspector.stop_feeds();
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -199,13 +203,24 @@ pub async fn start_with(
     };
     let (store, routes) = build(&endpoint)?;
 
+    let inspector = Recorder::new(
+        !config.no_inspector,
+        config.inspector_events,
+        Redactor::new(&config.secret_headers),
+    );
     let state = Arc::new(GatewayState {
         config,
         routes,
         registry: Registry::default(),
         store,
+        inspector,
     });
-    let router = router(Arc::clone(&state))?;
+    let actions = inspector::Actions::new(
+        endpoint.pusher().client().clone(),
+        endpoint.http_client.clone(),
+        &state.config,
+    );
+    let router = router(Arc::clone(&state), Some(actions))?;
     endpoint.http_client.connect(router.clone());
     let app = MapRequestLayer::new(management::normalise_connections_path).layer(router);
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -248,20 +263,44 @@ fn bind_listener(address: SocketAddr) -> std::io::Result<TcpListener> {
 /// The stage's surfaces, each with its own routes, merged and layered here: the WebSocket
 /// handshake and the HTTP API are traced; `@connections` is not (one call per recipient of a
 /// broadcast, where a span each is measurable).
-fn router(state: Arc<GatewayState>) -> Result<Router, GatewayError> {
+///
+/// The inspector (given `actions`, and unless `--no-inspector`) adds its own routes outside the
+/// stage and records the HTTP API's and `@connections`' calls.
+fn router(
+    state: Arc<GatewayState>,
+    actions: Option<inspector::Actions>,
+) -> Result<Router, GatewayError> {
     let stage = state.config.stage.clone();
+    let mut http_routes = http_api::routes(&stage, &state.routes.http)?;
+    let mut management_routes = management::routes(&stage, &state);
+    let inspecting = actions.filter(|_| state.inspector.enabled());
+    // (axum refuses a route layer on a router without routes.)
+    if inspecting.is_some() && !state.routes.http.is_empty() {
+        http_routes = http_routes.route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            inspector::record_http_call,
+        ));
+    }
+    if inspecting.is_some() {
+        management_routes = management_routes.route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            inspector::record_management_call,
+        ));
+    }
+    let redactor = state.inspector.redactor().clone();
     let traced = websocket::routes(&stage)
-        .merge(http_api::routes(&stage, &state.routes.http)?)
-        // The span names the path, not the query: `?token=` is a credential.
+        .merge(http_routes)
+        // The query is masked (`?token=` is a credential), as the inspector masks it.
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+            TraceLayer::new_for_http().make_span_with(move |request: &Request| {
+                tracing::debug_span!("request", method = %request.method(), target = %redactor.uri(request.uri()))
             }),
         );
-    Ok(traced
-        .merge(management::routes(&stage, &state))
-        .fallback(fallback)
-        .with_state(state))
+    let mut router = traced.merge(management_routes);
+    if let Some(actions) = inspecting {
+        router = router.merge(inspector::routes(actions));
+    }
+    Ok(router.fallback(fallback).with_state(state))
 }
 
 /// The app `start_with` serves, without a listener or functions: for tests that drive requests
@@ -284,8 +323,9 @@ pub(crate) fn in_memory_app(
         routes,
         registry: Registry::default(),
         store: Arc::new(InMemoryStore::new()),
+        inspector: Recorder::new(false, 0, Redactor::default()),
     });
-    let router = router(state)?;
+    let router = router(state, None)?;
     Ok(MapRequestLayer::new(management::normalise_connections_path).layer(router))
 }
 

@@ -3,6 +3,7 @@
 
 use crate::config::GatewayConfig;
 use crate::invoke::{self, InvocationFailure, LambdaFunction};
+use crate::recorder::Recorder;
 use crate::registry::Registry;
 use crate::routing::RouteTable;
 use serde_json::Value;
@@ -14,6 +15,8 @@ pub(crate) struct GatewayState {
     pub routes: RouteTable,
     pub registry: Registry,
     pub store: Arc<dyn ConnectionStore>,
+    /// What the inspector shows: the recorder of everything below.
+    pub inspector: Recorder,
 }
 
 impl GatewayState {
@@ -23,6 +26,10 @@ impl GatewayState {
         function: &Arc<dyn LambdaFunction>,
         event: &Value,
     ) -> Result<Vec<u8>, InvocationFailure> {
-        invoke::timed(function, event, self.config.integration_timeout()).await
+        let started = std::time::Instant::now();
+        let outcome = invoke::timed(function, event, self.config.integration_timeout()).await;
+        self.inspector
+            .invocation(function.name(), event, &outcome, started.elapsed());
+        outcome
     }
 }

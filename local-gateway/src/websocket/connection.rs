@@ -47,6 +47,7 @@ pub(super) fn end_connection(
     how: Disconnect,
 ) {
     gateway.registry.remove_if_current(connection);
+    gateway.inspector.close(connection, &how);
     tracing::debug!(connection_id = connection.id(), code = how.status_code, reason = %how.reason, "connection closed");
     dispatch::spawn_disconnect(gateway, connection.context.clone(), how);
 }
@@ -64,6 +65,7 @@ pub(super) async fn run_connection(
         tokio::select! {
             command = outbound.recv() => match command {
                 Some(Outbound::Send(message)) => {
+                    gateway.inspector.frame_out(&connection, &message);
                     if socket.send(message).await.is_err() {
                         break disconnect(CLOSE_ABNORMAL);
                     }

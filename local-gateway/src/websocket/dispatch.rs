@@ -18,7 +18,13 @@ pub(crate) fn dispatch_message(
     connection: &Arc<LiveConnection>,
     text: String,
 ) {
-    let Some((route_key, route)) = gateway.routes.select(&text) else {
+    let selected = gateway.routes.select(&text);
+    gateway.inspector.frame_in(
+        connection,
+        &text,
+        selected.as_ref().map(|(route_key, _)| route_key.as_str()),
+    );
+    let Some((route_key, route)) = selected else {
         let frame = error_frame("Forbidden", connection.id(), &new_id());
         let _ = connection.send(Message::text(frame));
         return;

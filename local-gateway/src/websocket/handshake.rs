@@ -68,37 +68,18 @@ pub(super) async fn upgrade(
         query: uri.query().map(str::to_owned),
     };
 
-    if let Some(authorizer) = &gateway.routes.authorizer {
-        match authorize::authorize(&gateway, authorizer, &context, &handshake, now).await {
-            Ok(block) => context.authorizer = Some(block),
-            Err(status) => return status.into_response(),
-        }
-    }
-
-    let mut subprotocol = None;
-    if let Some(route) = &gateway.routes.connect {
-        let event = events::connect_event(&context, &handshake, now);
-        match gateway.invoke(&route.function, &event).await {
-            Ok(result) => {
-                let response = IntegrationResponse::parse(&result);
-                // A malformed proxy result is an integration failure, as on AWS.
-                let Some(status) = response
-                    .status_code
-                    .and_then(|code| StatusCode::from_u16(code).ok())
-                else {
-                    return StatusCode::BAD_GATEWAY.into_response();
-                };
-                if !status.is_success() {
-                    return status.into_response();
-                }
-                subprotocol = response
-                    .header("Sec-WebSocket-Protocol")
-                    .and_then(|value| HeaderValue::from_str(value).ok());
-            }
-            Err(InvocationFailure::Function(_)) => return StatusCode::BAD_GATEWAY.into_response(),
-            Err(InvocationFailure::TimedOut) => return StatusCode::GATEWAY_TIMEOUT.into_response(),
-        }
-    }
+    let admitted = admit(&gateway, &mut context, &handshake, now).await;
+    gateway.inspector.handshake(
+        &context,
+        &uri,
+        admitted
+            .as_ref()
+            .map_or_else(|refusal| refusal.status().as_u16(), |_| 101),
+    );
+    let subprotocol = match admitted {
+        Ok(subprotocol) => subprotocol,
+        Err(refusal) => return refusal,
+    };
 
     // Registered before the 101 goes out: from here on the connection exists for @connections.
     let (outbound_tx, outbound_rx) = mpsc::channel(gateway.config.client_queue);
@@ -126,6 +107,50 @@ pub(super) async fn upgrade(
             .insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
     }
     response
+}
+
+/// The authorizer, then `$connect`: `Ok` with the subprotocol to answer, or the refusal.
+async fn admit(
+    gateway: &GatewayState,
+    context: &mut ConnectionContext,
+    handshake: &Handshake,
+    now: chrono::DateTime<Utc>,
+) -> Result<Option<HeaderValue>, Response> {
+    if let Some(authorizer) = &gateway.routes.authorizer {
+        match authorize::authorize(gateway, authorizer, context, handshake, now).await {
+            Ok(block) => context.authorizer = Some(block),
+            Err(status) => return Err(status.into_response()),
+        }
+    }
+
+    if let Some(route) = &gateway.routes.connect {
+        let event = events::connect_event(context, handshake, now);
+        match gateway.invoke(&route.function, &event).await {
+            Ok(result) => {
+                let response = IntegrationResponse::parse(&result);
+                // A malformed proxy result is an integration failure, as on AWS.
+                let Some(status) = response
+                    .status_code
+                    .and_then(|code| StatusCode::from_u16(code).ok())
+                else {
+                    return Err(StatusCode::BAD_GATEWAY.into_response());
+                };
+                if !status.is_success() {
+                    return Err(status.into_response());
+                }
+                return Ok(response
+                    .header("Sec-WebSocket-Protocol")
+                    .and_then(|value| HeaderValue::from_str(value).ok()));
+            }
+            Err(InvocationFailure::Function(_)) => {
+                return Err(StatusCode::BAD_GATEWAY.into_response());
+            }
+            Err(InvocationFailure::TimedOut) => {
+                return Err(StatusCode::GATEWAY_TIMEOUT.into_response());
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// RFC 6455 §4.2.1: exactly one `Sec-WebSocket-Key`, the base64 of 16 bytes; anything else is a
