@@ -34,7 +34,7 @@ VENV_BIN := $(abspath $(VENV))/bin
 NODE_MODULES := clients/js/node_modules
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: soak bench help run test example chromium js-check python-client-check example-check fmt-check clippy module-cycles build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
+.PHONY: soak bench help run test example chromium js-check inspector-check python-client-check example-check fmt-check clippy module-cycles build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
 
 help:
 	@echo "make run    start the local gateway on the embedded in-memory store (ws://127.0.0.1:3001/dev)"
@@ -58,7 +58,7 @@ endif
 
 ## Formatting, clippy with warnings as errors, then every test of the workspace.
 test: check-rust fmt-check clippy module-cycles template-check build-all unit-and-e2e python-check \
-	python-client-check js-check example-check
+	python-client-check js-check example-check inspector-check
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -118,6 +118,12 @@ example-check: build-all $(VENV)/.installed $(NODE_MODULES)/.installed chromium
 	cd examples/fastapi-comments && $(abspath $(NODE_MODULES))/.bin/prettier --check .
 	WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) $(VENV_BIN)/python -m pytest -p no:cacheprovider examples/fastapi-comments
 	WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) WS_BRIDGE_PYTHON=$(VENV_BIN)/python node --test examples/fastapi-comments/test/
+
+# The gateway's inspector page (local-gateway/src/inspector/page) in headless Chromium against a
+# real gateway and real clients (local-gateway/inspector-test), formatted as the browser client is.
+inspector-check: build-all $(NODE_MODULES)/.installed chromium
+	$(abspath $(NODE_MODULES))/.bin/prettier --check local-gateway/src/inspector/page local-gateway/inspector-test
+	WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) node --test --test-concurrency=1 --test-timeout=90000 local-gateway/inspector-test/
 
 ## The comments example: the gateway (as make run builds it) and the FastAPI app on 127.0.0.1:8080.
 example: check-rust $(VENV)/.installed

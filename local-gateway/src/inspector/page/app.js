@@ -114,7 +114,12 @@ function timelineItem(r) {
 
 function renderTimeline() {
   const list = $('#timeline');
-  list.replaceChildren(...records.filter((r) => r.type === 'lagged' || shown(r)).reverse().map(timelineItem));
+  list.replaceChildren(
+    ...records
+      .filter((r) => r.type === 'lagged' || shown(r))
+      .reverse()
+      .map(timelineItem),
+  );
 }
 
 function addRecords(batch) {
@@ -160,7 +165,9 @@ function setScope(id) {
     .then((page) => {
       if (scope !== id) return;
       const known = new Set(records.map((r) => r.seq));
-      records = [...records, ...page.records.filter((r) => !known.has(r.seq))].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+      records = [...records, ...page.records.filter((r) => !known.has(r.seq))].sort(
+        (a, b) => (a.seq ?? 0) - (b.seq ?? 0),
+      );
       renderTimeline();
     })
     .catch(() => renderTimeline());
@@ -212,7 +219,9 @@ async function refreshConnections() {
     const list = await getJson('/_inspector/api/connections');
     connections = new Map(list.connections.map((c) => [c.id, c]));
     $('#connection-count').textContent =
-      list.total > list.connections.length ? `${list.total} (newest ${list.connections.length} listed)` : String(list.total);
+      list.total > list.connections.length
+        ? `${list.total} (newest ${list.connections.length} listed)`
+        : String(list.total);
     renderConnections();
   } catch {
     // The gateway may be restarting; the next refresh tries again.
@@ -282,7 +291,9 @@ function renderConfig(config) {
     table(
       'Authorizer',
       ['function', 'identity sources'],
-      config.routes.authorizer ? [[config.routes.authorizer.function, config.routes.authorizer.identitySources.join(', ')]] : [['none', '']],
+      config.routes.authorizer
+        ? [[config.routes.authorizer.function, config.routes.authorizer.identitySources.join(', ')]]
+        : [['none', '']],
     ),
     table(
       'HTTP API routes',
