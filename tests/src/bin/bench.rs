@@ -1,7 +1,8 @@
 //! `make bench`: a load generator for the local gateway, measured against a direct fan-out over
 //! the same kind of sockets. It starts each server itself (loopback only), and reports, for each
 //! size: connects/s, broadcast delivery p50/p99/last and delivered/expected (several rounds),
-//! KiB per idle connection (server RSS delta / N), and echo msgs/s with RTT p50/p99. Every loop
+//! KiB per idle connection (server RSS delta / N), and echo msgs/s with RTT p50/p99; and the
+//! inspector's cost: broadcasts with its page open against closed, as a ratio. Every loop
 //! is bounded in count and time. Output: a table on stdout and a JSON file.
 
 use futures::{SinkExt, StreamExt};
@@ -327,6 +328,121 @@ async fn run_target(server: Server, sizes: &[usize], rounds: usize, echo_secs: u
     json!({ "target": server.name, "sizes": per_size, "echo": echo })
 }
 
+/// The inspector's page as it loads the gateway: its feed read as fast as it comes, and its
+/// connection list fetched every 2 s.
+struct InspectorPage {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    feed_bytes: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl InspectorPage {
+    fn open(server: &Server) -> Self {
+        let base = format!("http://127.0.0.1:{}", server.port);
+        let feed_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = Arc::clone(&feed_bytes);
+        let feed_url = format!("{base}/_inspector/feed");
+        let feed = tokio::spawn(async move {
+            let Ok(mut response) = reqwest::get(feed_url).await else {
+                return;
+            };
+            while let Ok(Some(chunk)) = response.chunk().await {
+                counted.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        let list = tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            loop {
+                let _ = http
+                    .get(format!("{base}/_inspector/api/connections"))
+                    .send()
+                    .await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        });
+        Self {
+            tasks: vec![feed, list],
+            feed_bytes,
+        }
+    }
+
+    /// Closes the page; returns how many feed bytes it received.
+    fn close(self) -> u64 {
+        for task in self.tasks {
+            task.abort();
+        }
+        self.feed_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// One broadcast to `n` connections: when the last delivery arrived (ms), `None` if any was lost.
+async fn broadcast_last_ms(
+    server: &Server,
+    http: &reqwest::Client,
+    arrivals: &mut mpsc::UnboundedReceiver<Instant>,
+    n: usize,
+) -> Option<f64> {
+    let sent = Instant::now();
+    let _ = http
+        .post(format!("{}/broadcast", server.http_url()))
+        .body(r#"{"type":"bench-inspector"}"#)
+        .send()
+        .await;
+    let deadline = sent + ROUND_LIMIT;
+    let mut last = None;
+    for _ in 0..n {
+        match tokio::time::timeout_at(deadline.into(), arrivals.recv()).await {
+            Ok(Some(at)) => last = Some(at.duration_since(sent).as_secs_f64() * 1000.0),
+            _ => return None,
+        }
+    }
+    last
+}
+
+/// The inspector's cost on delivery: on one gateway, broadcasts with the page open and closed,
+/// alternating round by round, so both see the same connections and the same machine state.
+async fn measure_inspector(server: &Server, n: usize, rounds: usize) -> Value {
+    let http = reqwest::Client::new();
+    let (arrivals_tx, mut arrivals) = mpsc::unbounded_channel();
+    let (readers, _) = connect_all(&server.ws_url(), n, arrivals_tx).await;
+    wait_for_count(server, &http, n as u64).await;
+    let (mut closed, mut open, mut feed_bytes, mut lost) = (Vec::new(), Vec::new(), 0, 0);
+    for _ in 0..rounds {
+        match broadcast_last_ms(server, &http, &mut arrivals, n).await {
+            Some(ms) => closed.push(ms),
+            None => lost += 1,
+        }
+        while arrivals.try_recv().is_ok() {}
+        let page = InspectorPage::open(server);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        match broadcast_last_ms(server, &http, &mut arrivals, n).await {
+            Some(ms) => open.push(ms),
+            None => lost += 1,
+        }
+        // Let the feed carry the round's records before the page closes.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        feed_bytes += page.close();
+        while arrivals.try_recv().is_ok() {}
+    }
+    for reader in readers {
+        reader.abort();
+    }
+    wait_for_count(server, &http, 0).await;
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        percentile(values, 0.5)
+    };
+    let (closed_ms, open_ms) = (median(&mut closed), median(&mut open));
+    json!({
+        "connections": n,
+        "rounds": rounds,
+        "broadcast_last_ms_page_closed": closed_ms,
+        "broadcast_last_ms_page_open": open_ms,
+        "open_over_closed": open_ms / closed_ms,
+        "feed_bytes_received": feed_bytes,
+        "rounds_lost": lost,
+    })
+}
+
 fn ratio(value: f64, baseline: f64) -> String {
     if baseline > 0.0 && value.is_finite() {
         format!("{:.2}×", value / baseline)
@@ -435,6 +551,21 @@ async fn main() {
     );
     results.push(run_target(memory, &args.sizes, args.rounds, args.echo_secs).await);
 
+    // The inspector, open and closed, on a gateway of its own.
+    let port = free_port();
+    let server = Server::start(
+        "gateway, in-memory (inspector)",
+        gateway_command(&args, port, None),
+        port,
+        true,
+    );
+    let mut inspector = Vec::new();
+    for &n in &args.sizes {
+        eprintln!("bench: the inspector, open and closed, with {n} connections…");
+        inspector.push(measure_inspector(&server, n, args.rounds).await);
+    }
+    drop(server);
+
     match args.dynamodb.as_deref() {
         Some(endpoint) => {
             let port = free_port();
@@ -452,7 +583,22 @@ async fn main() {
     }
 
     print_table(&results);
-    let report = json!({ "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) }, "results": results });
+    println!(
+        "\n| inspector | N | broadcast last, page closed | page open | open / closed | feed bytes |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for size in &inspector {
+        let f = |key: &str| size[key].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "| gateway, in-memory | {} | {:.1} ms | {:.1} ms | {:.2}× | {} |",
+            size["connections"],
+            f("broadcast_last_ms_page_closed"),
+            f("broadcast_last_ms_page_open"),
+            f("open_over_closed"),
+            size["feed_bytes_received"],
+        );
+    }
+    let report = json!({ "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) }, "results": results, "inspector": inspector });
     if let Some(parent) = std::path::Path::new(&args.out).parent() {
         let _ = std::fs::create_dir_all(parent);
     }
