@@ -181,3 +181,65 @@ async fn no_inspector_serves_and_records_nothing() {
     }
     gateway.shutdown().await;
 }
+
+#[tokio::test]
+async fn inspector_actions_take_json_from_the_same_origin_only() {
+    let gateway = start_gateway().await;
+    let url = format!("http://{}/_inspector/api/broadcast", gateway.addr());
+    let body = r#"{"data":"{\"type\":\"x\"}"}"#;
+    // A cross-site form post (no preflight) and a cross-origin JSON request are both refused.
+    let form = http()
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(form.status(), 403);
+    let cross = http()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("origin", "http://evil.example")
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(cross.status(), 403);
+    let own = http()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("origin", format!("http://{}", gateway.addr()))
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(own.status(), 200);
+    let answer: Value = own.json().await.expect("JSON");
+    assert_eq!(answer["status"], 200, "{answer}");
+    assert_eq!(answer["report"]["connectionCount"], 0, "{answer}");
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_inspector_shadows_nothing_of_the_stage() {
+    let gateway = start_gateway().await;
+    let (status, body) = inspector_json(&gateway, "/dev/no-such-route").await;
+    assert_eq!((status, body["message"].as_str()), (404, Some("Not Found")));
+    let (status, body) = inspector_json(&gateway, "/@connections/abc").await;
+    assert_eq!((status, body["message"].as_str()), (403, Some("Forbidden")));
+    let (status, _) = inspector_json(&gateway, "/_inspector/no-such-thing").await;
+    assert_eq!(status, 404);
+    let page = http()
+        .get(format!("http://{}/", gateway.addr()))
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap_or_default()
+            .contains("ws-bridge gateway inspector")
+    );
+    gateway.shutdown().await;
+}

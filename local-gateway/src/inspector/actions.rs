@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Path};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -43,9 +43,13 @@ impl Actions {
     }
 }
 
-/// The page's own requests only: JSON (which a cross-site form cannot send without a
-/// preflight this server never grants), and from this origin when the browser names one.
-fn refuse_cross_site(headers: &HeaderMap) -> Option<Response> {
+/// Lets through the page's own requests only: JSON (which a cross-site form cannot send without
+/// a preflight this server never grants), and from this origin when the browser names one.
+pub(super) async fn same_origin_json(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -60,12 +64,14 @@ fn refuse_cross_site(headers: &HeaderMap) -> Option<Response> {
         None => true,
         Some(origin) => host.is_some_and(|host| origin == format!("http://{host}")),
     };
-    (!is_json || !same_origin).then(|| {
+    if is_json && same_origin {
+        next.run(request).await
+    } else {
         answer(
             StatusCode::FORBIDDEN,
             json!({ "message": "inspector actions take JSON from the inspector's own page" }),
         )
-    })
+    }
 }
 
 fn answer(status: StatusCode, body: Value) -> Response {
@@ -103,12 +109,8 @@ pub(super) struct Send {
 pub(super) async fn send(
     Extension(actions): Extension<Arc<Actions>>,
     Path(connection_id): Path<String>,
-    headers: HeaderMap,
     Json(send): Json<Send>,
 ) -> Response {
-    if let Some(refusal) = refuse_cross_site(&headers) {
-        return refusal;
-    }
     let result = actions
         .management
         .post_to_connection()
@@ -127,11 +129,7 @@ pub(super) async fn send(
 pub(super) async fn disconnect(
     Extension(actions): Extension<Arc<Actions>>,
     Path(connection_id): Path<String>,
-    headers: HeaderMap,
 ) -> Response {
-    if let Some(refusal) = refuse_cross_site(&headers) {
-        return refusal;
-    }
     let result = actions
         .management
         .delete_connection()
@@ -159,12 +157,8 @@ pub(super) struct Broadcast {
 pub(super) async fn broadcast(
     Extension(actions): Extension<Arc<Actions>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     Json(broadcast): Json<Broadcast>,
 ) -> Response {
-    if let Some(refusal) = refuse_cross_site(&headers) {
-        return refusal;
-    }
     let mut path = format!("/{}/broadcast", actions.stage);
     if let Some(channel) = broadcast
         .channel

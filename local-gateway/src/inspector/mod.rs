@@ -47,16 +47,20 @@ pub(crate) fn routes(actions: Actions) -> Router<Arc<GatewayState>> {
         .route("/_inspector/api/events/{seq}", get(api::event))
         .route("/_inspector/api/config", get(api::config))
         .route("/_inspector/feed", get(api::feed))
-        .route(
-            "/_inspector/api/connections/{connection_id}/messages",
-            post(actions::send),
+        .merge(
+            Router::new()
+                .route(
+                    "/_inspector/api/connections/{connection_id}/messages",
+                    post(actions::send),
+                )
+                .route(
+                    "/_inspector/api/connections/{connection_id}",
+                    axum::routing::delete(actions::disconnect),
+                )
+                .route("/_inspector/api/broadcast", post(actions::broadcast))
+                .route_layer(axum::middleware::from_fn(actions::same_origin_json))
+                .layer(axum::Extension(Arc::new(actions))),
         )
-        .route(
-            "/_inspector/api/connections/{connection_id}",
-            axum::routing::delete(actions::disconnect),
-        )
-        .route("/_inspector/api/broadcast", post(actions::broadcast))
-        .layer(axum::Extension(Arc::new(actions)))
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
