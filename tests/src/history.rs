@@ -223,26 +223,29 @@ pub async fn client_publishes(
     numbers: impl IntoIterator<Item = u64>,
 ) -> Vec<(u64, u64)> {
     let mut client = Client::connect(&url).await;
-    let reply = client
-        .request(&json!({"action": "subscribe", "channels": [channel]}).to_string())
-        .await;
+    let reply = request_amid_messages(
+        &mut client,
+        &json!({"action": "subscribe", "channels": [channel]}).to_string(),
+    )
+    .await;
     assert_eq!(reply["type"], "subscribed", "{reply}");
     let mut taken = Vec::new();
     for n in numbers {
-        client
-            .send_text(
-                &json!({"action": "publish", "channel": channel, "data": {"n": n}}).to_string(),
-            )
-            .await;
-        // Others' messages arrive meanwhile; the reply is the `published` frame.
-        let reply = loop {
-            let frame = client.recv_json().await;
-            if frame["type"] != "message" {
-                break frame;
-            }
-        };
+        let request = json!({"action": "publish", "channel": channel, "data": {"n": n}});
+        let reply = request_amid_messages(&mut client, &request.to_string()).await;
         assert_eq!(reply["type"], "published", "{reply}");
         taken.push((seq_of(&reply["data"]), n));
     }
     taken
+}
+
+/// Sends `request` and returns its reply, skipping the channel messages that arrive meanwhile.
+pub async fn request_amid_messages(client: &mut Client, request: &str) -> Value {
+    client.send_text(request).await;
+    loop {
+        let frame = client.recv_json().await;
+        if frame["type"] != "message" {
+            return frame;
+        }
+    }
 }
