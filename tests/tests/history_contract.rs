@@ -21,7 +21,7 @@ async fn fresh_history(settings: HistorySettings) -> DynamoDbHistory {
 mod on_dynamodb_local {
     use super::fresh_history;
 
-    ws_bridge::history_contract_tests!(|settings| fresh_history(settings));
+    ws_bridge::history_contract_tests!(fresh_history);
 }
 
 #[tokio::test]
