@@ -7,7 +7,7 @@ use clap::{Parser, ValueEnum};
 use std::net::IpAddr;
 use std::time::Duration;
 use ws_bridge::Settings;
-use ws_bridge::settings::{self as shared, MessageRate};
+use ws_bridge::settings::{self as shared, ChannelPatterns, HistorySettings, MessageRate};
 
 // clap's value parsers for the shared settings: the shared parsers, errors as text.
 fn flag(raw: &str) -> Result<bool, String> {
@@ -21,6 +21,12 @@ fn attempts(raw: &str) -> Result<u32, String> {
 }
 fn max_channels(raw: &str) -> Result<usize, String> {
     shared::parse_max_channels(raw)
+}
+fn seconds(raw: &str) -> Result<u64, String> {
+    shared::parse_seconds(raw)
+}
+fn channel_patterns(raw: &str) -> Result<ChannelPatterns, String> {
+    shared::parse_channel_patterns(raw)
 }
 fn message_rate(raw: &str) -> Result<MessageRate, String> {
     raw.parse::<MessageRate>().map_err(|err| err.to_string())
@@ -163,6 +169,25 @@ pub struct GatewayConfig {
     #[arg(long, env = "BROADCAST_MAX_ATTEMPTS", value_parser = attempts,
           default_value_t = shared::DEFAULT_BROADCAST_MAX_ATTEMPTS)]
     pub broadcast_max_attempts: u32,
+
+    /// Channels with history (sequence numbers, replay on resume), comma-separated: `*` for
+    /// every channel, `prefix*` (e.g. `post:*`), or exact names. Unset: none.
+    #[arg(long, env = "HISTORY_CHANNELS", value_parser = channel_patterns)]
+    pub history_channels: Option<ChannelPatterns>,
+
+    /// How long a history channel keeps a message.
+    #[arg(long, env = "HISTORY_TTL_SECONDS", value_parser = seconds,
+          default_value_t = shared::DEFAULT_HISTORY_TTL_SECONDS)]
+    pub history_ttl_seconds: u64,
+
+    /// How many messages a history channel keeps at most.
+    #[arg(long, env = "HISTORY_MAX_MESSAGES", value_parser = positive,
+          default_value_t = shared::DEFAULT_HISTORY_MAX_MESSAGES)]
+    pub history_max_messages: usize,
+
+    /// The DynamoDB history table for `--store dynamodb` (created if missing).
+    #[arg(long, env = "HISTORY_TABLE", default_value = shared::DEFAULT_HISTORY_TABLE)]
+    pub history_table: String,
 }
 
 impl GatewayConfig {
@@ -184,6 +209,12 @@ impl GatewayConfig {
             client_publish: self.client_publish,
             max_connections_per_user: self.max_connections_per_user,
             message_rate: self.message_rate_limit,
+            history: HistorySettings {
+                channels: self.history_channels.clone().unwrap_or_default(),
+                ttl_seconds: self.history_ttl_seconds,
+                max_messages: self.history_max_messages,
+                table: self.history_table.clone(),
+            },
         }
     }
 
@@ -231,6 +262,34 @@ mod tests {
         let bare = GatewayConfig::try_parse_from(["local-gateway", "--client-publish"]).unwrap();
         assert!(bare.client_publish);
         assert!(GatewayConfig::try_parse_from(["local-gateway", "--client-publish=yes"]).is_err());
+    }
+
+    #[test]
+    fn history_flags_read_as_the_lambdas_read_them() {
+        let gateway = GatewayConfig::try_parse_from([
+            "local-gateway",
+            "--history-channels",
+            "post:*,news",
+            "--history-ttl-seconds",
+            "5",
+            "--history-max-messages",
+            "7",
+        ])
+        .unwrap();
+        let lambda = Settings::from_lookup(|name| match name {
+            "HISTORY_CHANNELS" => Some("post:*,news".into()),
+            "HISTORY_TTL_SECONDS" => Some("5".into()),
+            "HISTORY_MAX_MESSAGES" => Some("7".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(gateway.settings().history, lambda.history);
+        assert!(
+            GatewayConfig::try_parse_from(["local-gateway", "--history-channels", "a b"]).is_err()
+        );
+        assert!(
+            GatewayConfig::try_parse_from(["local-gateway", "--history-ttl-seconds", "0"]).is_err()
+        );
     }
 
     #[test]

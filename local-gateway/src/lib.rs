@@ -30,7 +30,9 @@ pub use config::{GatewayConfig, StoreKind};
 pub use error::GatewayError;
 pub use invoke::{
     FunctionError, InProcess, LambdaFunction, ProjectFunctions, invoked_functions,
-    project_functions,
+    project_functions, project_functions_with_history,
 };
 pub use routing::{Authorizer, HttpRoute, IdentitySource, Route, RouteTable};
-pub use server::{LocalEndpoint, RunningGateway, dynamodb_store, start, start_with};
+pub use server::{
+    LocalEndpoint, RunningGateway, dynamodb_history, dynamodb_store, start, start_with,
+};

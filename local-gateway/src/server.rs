@@ -5,7 +5,7 @@ use crate::aws;
 use crate::config::{GatewayConfig, StoreKind};
 use crate::error::GatewayError;
 use crate::invoke::sdk_client::InProcessHttpClient;
-use crate::invoke::{invoked_functions, project_functions};
+use crate::invoke::{invoked_functions, project_functions_with_history};
 use crate::registry::{Disconnect, Registry};
 use crate::routing::{Authorizer, IdentitySource, RouteConfig, RouteTable};
 use crate::serve::{ServeLimits, serve};
@@ -29,7 +29,10 @@ use tower::util::MapRequestLayer;
 use tower_http::trace::TraceLayer;
 use ws_bridge::auth::TokenVerifier;
 use ws_bridge::store::table::TableDefinition;
-use ws_bridge::{ApiGatewayPusher, ConnectionStore, DynamoDbStore, InMemoryStore};
+use ws_bridge::{
+    ApiGatewayPusher, ChannelHistory, ConnectionStore, DynamoDbHistory, DynamoDbStore,
+    InMemoryHistory, InMemoryStore,
+};
 
 /// A gateway serving in the background. Dropping it stops the server.
 pub struct RunningGateway {
@@ -100,6 +103,12 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
         StoreKind::Dynamodb => Arc::new(dynamodb_store(&config).await?),
     };
     let settings = config.settings();
+    // The history matching the store, only when some channel has history.
+    let history: Option<Arc<dyn ChannelHistory>> = match config.store {
+        _ if !settings.history.enabled() => None,
+        StoreKind::Memory => Some(Arc::new(InMemoryHistory::new(&settings.history))),
+        StoreKind::Dynamodb => Some(Arc::new(dynamodb_history(&config).await?)),
+    };
     let route_config = config
         .routes
         .as_deref()
@@ -122,7 +131,13 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
         );
         let functions = match &invoke_endpoint {
             Some(endpoint) => invoked_functions(endpoint),
-            None => project_functions(Arc::clone(&store), pusher, settings, verifier),
+            None => project_functions_with_history(
+                Arc::clone(&store),
+                history,
+                pusher,
+                settings,
+                verifier,
+            ),
         };
         let mut routes = match route_config {
             Some(route_config) => route_config.into_table(&functions)?,
@@ -143,14 +158,7 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
 /// endpoint, fixed credentials and region: DynamoDB Local keeps one database per access key, so
 /// every tool that talks to it must use the same one.
 pub async fn dynamodb_store(config: &GatewayConfig) -> Result<DynamoDbStore, GatewayError> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(endpoint) = &config.dynamodb_endpoint {
-        loader = loader
-            .endpoint_url(endpoint)
-            .region(ws_bridge::local::region())
-            .credentials_provider(ws_bridge::local::credentials());
-    }
-    let sdk_config = loader.load().await;
+    let sdk_config = dynamodb_sdk_config(config).await;
     let table = match &config.connections_table {
         Some(table) => table.clone(),
         None => TableDefinition::connections()?.default_table_name,
@@ -158,6 +166,29 @@ pub async fn dynamodb_store(config: &GatewayConfig) -> Result<DynamoDbStore, Gat
     let store = DynamoDbStore::new(DynamoDbStore::client(&sdk_config), table);
     store.create_table_if_missing().await?;
     Ok(store)
+}
+
+/// The DynamoDB history for `--store dynamodb` with `--history-channels`, on
+/// `--history-table` (created if missing). It survives a gateway restart.
+pub async fn dynamodb_history(config: &GatewayConfig) -> Result<DynamoDbHistory, GatewayError> {
+    let sdk_config = dynamodb_sdk_config(config).await;
+    let history = DynamoDbHistory::new(
+        DynamoDbStore::client(&sdk_config),
+        &config.settings().history,
+    );
+    history.create_table_if_missing().await?;
+    Ok(history)
+}
+
+async fn dynamodb_sdk_config(config: &GatewayConfig) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(endpoint) = &config.dynamodb_endpoint {
+        loader = loader
+            .endpoint_url(endpoint)
+            .region(ws_bridge::local::region())
+            .credentials_provider(ws_bridge::local::credentials());
+    }
+    loader.load().await
 }
 
 /// The gateway's own `@connections`, for the pushers of in-process functions.

@@ -7,6 +7,9 @@ pub enum Error {
     /// The connection store could not be reached or refused the operation.
     #[error("connection store unavailable: {0}")]
     StoreUnavailable(String),
+    /// The channel history could not be read or written.
+    #[error("channel history unavailable: {0}")]
+    HistoryUnavailable(String),
     /// The operation's precondition does not hold (e.g. the connection id is already stored).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -37,6 +40,7 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::StoreUnavailable(_) => "StoreUnavailable",
+            Self::HistoryUnavailable(_) => "HistoryUnavailable",
             Self::Conflict(_) => "Conflict",
             Self::NotFound(_) => "NotFound",
             Self::LimitExceeded(_) => "LimitExceeded",

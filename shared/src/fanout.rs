@@ -2,7 +2,8 @@
 //! paginated listing pipelined with the sends, at most `broadcast_concurrency` sends in flight,
 //! stale rows removed on 410, and the report of exactly who did and did not get it.
 
-use crate::protocol::{BroadcastReport, FailedDelivery};
+use crate::history::ChannelHistory;
+use crate::protocol::{BroadcastReport, FailedDelivery, MAX_MESSAGE_BYTES, message_envelope};
 use crate::store::Segment;
 use crate::{ConnectionStore, Error, MessagePusher, PushOutcome, Settings};
 use futures::stream::{self, BoxStream, StreamExt};
@@ -56,6 +57,51 @@ pub async fn deliver(
         }
     }
     report
+}
+
+/// Why a message for a history channel was not sent (nor numbered).
+#[derive(Debug)]
+pub enum NotNumbered {
+    /// Its envelope would be over [`MAX_MESSAGE_BYTES`]: `bytes` with the longest seq.
+    TooLarge { bytes: usize },
+    /// The history refused the append: no number was taken.
+    History(Error),
+}
+
+/// A message on a channel with history: takes the channel's next number while storing `data`
+/// (one atomic step), then delivers the envelope `{"type":"message","channel",…,"seq",…,
+/// "data":data}` to the channel's subscribers but `except`. The report carries the number.
+pub async fn deliver_numbered(
+    store: &dyn ConnectionStore,
+    pusher: &dyn MessagePusher,
+    history: &dyn ChannelHistory,
+    settings: &Settings,
+    channel: &str,
+    except: Option<&str>,
+    data: &str,
+) -> Result<BroadcastReport, NotNumbered> {
+    // Judged with room for the longest seq, before a number is taken.
+    let bytes = message_envelope(channel, u64::MAX, data).len();
+    if bytes > MAX_MESSAGE_BYTES {
+        return Err(NotNumbered::TooLarge { bytes });
+    }
+    let position = history
+        .append(channel, data)
+        .await
+        .map_err(NotNumbered::History)?;
+    let envelope = message_envelope(channel, position.seq, data);
+    let mut report = deliver(
+        store,
+        pusher,
+        settings,
+        Audience::Channel(channel),
+        except,
+        envelope.as_bytes(),
+    )
+    .await;
+    report.seq = Some(position.seq);
+    report.epoch = Some(position.epoch);
+    Ok(report)
 }
 
 /// Every delivery's result, as it completes. Returned boxed: as an opaque type, its closures

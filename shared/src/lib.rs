@@ -6,12 +6,14 @@
 //! * [`handlers`]: the Lambda handlers, as plain async functions, for `$connect`, `$disconnect`,
 //!   `$default`, the delivery routes (`POST /broadcast[/{channel}]`, `/users/{userId}`,
 //!   `/connections/{connectionId}`), `GET /connections/count` and `GET /stats`.
+//! * [`history`]: sequence numbers and kept messages per channel, for resume ([`ChannelHistory`]).
 //! * [`protocol`]: the JSON that clients and backends exchange with us.
 
 pub mod auth;
 pub mod error;
 pub mod fanout;
 pub mod handlers;
+pub mod history;
 pub mod local;
 pub mod protocol;
 pub mod pusher;
@@ -20,6 +22,7 @@ pub mod store;
 pub mod time;
 
 pub use error::Error;
+pub use history::{ChannelHistory, DynamoDbHistory, InMemoryHistory};
 pub use pusher::{ApiGatewayPusher, EventPusher, MessagePusher, PushOutcome};
 pub use settings::Settings;
 pub use store::{

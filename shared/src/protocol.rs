@@ -1,8 +1,9 @@
 //! The JSON our clients and backends exchange with us (documented in the README).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// The largest message API Gateway delivers to a WebSocket client: PostToConnection's `Data`
 /// limit, 128 KB (reference checklist 48). A delivery body over it could reach no one.
@@ -43,6 +44,30 @@ pub fn parse_channel_list(list: &str) -> Result<BTreeSet<String>, String> {
         .collect()
 }
 
+/// A place in a channel's numbering: the last `seq` seen (0: none) in the numbering `epoch`.
+/// A new epoch means the numbers restarted and old positions mean nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub seq: u64,
+    pub epoch: String,
+}
+
+impl Position {
+    pub fn new(seq: u64, epoch: impl Into<String>) -> Self {
+        Self {
+            seq,
+            epoch: epoch.into(),
+        }
+    }
+}
+
+/// One kept message: its number and its body (JSON text, as published).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub seq: u64,
+    pub data: Arc<str>,
+}
+
 /// A request a client sends as a text frame, routed to `$default`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientRequest {
@@ -52,8 +77,13 @@ pub enum ClientRequest {
     /// `{"action":"hello"}`: asks for the connection's id, which API Gateway cannot push during
     /// `$connect`.
     Hello,
-    /// `{"action":"subscribe","channels":["post:42","news"]}`
-    Subscribe { channels: BTreeSet<String> },
+    /// `{"action":"subscribe","channels":["post:42","news"]}`, optionally with
+    /// `"since":{"post:42":{"seq":57,"epoch":"k3Jf9a"}}`: the last position seen per channel,
+    /// to resume from.
+    Subscribe {
+        channels: BTreeSet<String>,
+        since: BTreeMap<String, Position>,
+    },
     /// `{"action":"unsubscribe","channels":["news"]}`
     Unsubscribe { channels: BTreeSet<String> },
     /// `{"action":"publish","channel":"post:42","data":…}`: to the channel's other subscribers,
@@ -76,9 +106,11 @@ impl ClientRequest {
             Some(Value::String(action)) => match action.as_str() {
                 "ping" => Ok(Self::Ping),
                 "hello" => Ok(Self::Hello),
-                "subscribe" => Ok(Self::Subscribe {
-                    channels: channels_field(&fields)?,
-                }),
+                "subscribe" => {
+                    let channels = channels_field(&fields)?;
+                    let since = since_field(&fields, &channels)?;
+                    Ok(Self::Subscribe { channels, since })
+                }
                 "unsubscribe" => Ok(Self::Unsubscribe {
                     channels: channels_field(&fields)?,
                 }),
@@ -121,6 +153,41 @@ fn channels_field(fields: &serde_json::Map<String, Value>) -> Result<BTreeSet<St
         .collect()
 }
 
+/// The `"since"` field of subscribe: absent, or an object naming some of `channels`, each with
+/// `{"seq": <non-negative integer>, "epoch": <string>}`.
+fn since_field(
+    fields: &serde_json::Map<String, Value>,
+    channels: &BTreeSet<String>,
+) -> Result<BTreeMap<String, Position>, String> {
+    let since = match fields.get("since") {
+        None | Some(Value::Null) => return Ok(BTreeMap::new()),
+        Some(Value::Object(since)) => since,
+        Some(other) => {
+            return Err(format!(
+                "\"since\" must be an object of channel positions, got {other}"
+            ));
+        }
+    };
+    since
+        .iter()
+        .map(|(channel, position)| {
+            if !channels.contains(channel) {
+                return Err(format!(
+                    "\"since\" names {channel:?}, which is not in \"channels\""
+                ));
+            }
+            let seq = position.get("seq").and_then(Value::as_u64);
+            let epoch = position.get("epoch").and_then(Value::as_str);
+            match (seq, epoch) {
+                (Some(seq), Some(epoch)) => Ok((channel.clone(), Position::new(seq, epoch))),
+                _ => Err(format!(
+                    "\"since\" of {channel:?} must be {{\"seq\": <non-negative integer>, \"epoch\": <string>}}, got {position}"
+                )),
+            }
+        })
+        .collect()
+}
+
 /// Everything we send to a client, tagged by `type`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -131,9 +198,16 @@ pub enum ServerMessage {
     Welcome {
         data: Welcome,
     },
-    /// The connection's channels after a subscribe.
+    /// The connection's channels after a subscribe (with the positions of history channels).
     Subscribed {
-        data: ChannelList,
+        data: Subscribed,
+    },
+    /// History does not reach back to the client's `since`: it starts again from `seq`.
+    Reset {
+        channel: String,
+        seq: u64,
+        epoch: String,
+        reason: String,
     },
     /// The connection's channels after an unsubscribe.
     Unsubscribed {
@@ -159,12 +233,25 @@ pub struct ChannelList {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Subscribed {
+    pub channels: BTreeSet<String>,
+    /// The latest position of every requested channel with history; omitted when none has.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub positions: BTreeMap<String, Position>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Published {
     pub channel: String,
     /// The other subscribers it was addressed to, and how many of them received it.
     pub connection_count: usize,
     pub sent: usize,
+    /// On a channel with history: the message's number and its epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -207,6 +294,67 @@ pub fn validate_broadcast_body(body: &[u8]) -> Result<(), String> {
     }
 }
 
+/// A JSON string literal for a channel name (names need no escaping, but be exact anyway).
+fn json_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+/// The live envelope of a message on a history channel, with `data` (JSON text, already
+/// validated) spliced in verbatim, not re-serialised:
+/// `{"type":"message","channel":"post:42","seq":58,"data":…}`.
+pub fn message_envelope(channel: &str, seq: u64, data: &str) -> String {
+    let head = format!(
+        r#"{{"type":"message","channel":{},"seq":{seq},"data":"#,
+        json_string(channel)
+    );
+    let mut envelope = String::with_capacity(head.len() + data.len() + 1);
+    envelope.push_str(&head);
+    envelope.push_str(data);
+    envelope.push('}');
+    envelope
+}
+
+/// The frames that replay `entries` (in order) on `channel`: `history` frames of as many
+/// messages as fit in `max_bytes`, `{"type":"history","channel":…,"messages":[{"seq":…,
+/// "data":…},…]}`. A message too large to share a frame, or to fit a history frame on its own,
+/// goes as its live envelope instead (which always fits: publishing checks it), so every
+/// message is replayed, in order.
+pub fn history_frames(channel: &str, entries: &[Entry], max_bytes: usize) -> Vec<String> {
+    let head = format!(
+        r#"{{"type":"history","channel":{},"messages":["#,
+        json_string(channel)
+    );
+    const TAIL: &str = "]}";
+    let mut frames = Vec::new();
+    let mut current = String::new();
+    let close = |current: &mut String, frames: &mut Vec<String>| {
+        if !current.is_empty() {
+            current.push_str(TAIL);
+            frames.push(std::mem::take(current));
+        }
+    };
+    for entry in entries {
+        let item = format!(r#"{{"seq":{},"data":{}}}"#, entry.seq, entry.data);
+        if head.len() + item.len() + TAIL.len() > max_bytes {
+            close(&mut current, &mut frames);
+            frames.push(message_envelope(channel, entry.seq, &entry.data));
+            continue;
+        }
+        // One more item needs a comma too.
+        if !current.is_empty() && current.len() + 1 + item.len() + TAIL.len() > max_bytes {
+            close(&mut current, &mut frames);
+        }
+        if current.is_empty() {
+            current.push_str(&head);
+        } else {
+            current.push(',');
+        }
+        current.push_str(&item);
+    }
+    close(&mut current, &mut frames);
+    frames
+}
+
 /// What a backend learns from `POST /broadcast`: exactly who did and did not get the message.
 /// Every listed connection not named in `gone` or `failed` received it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -220,6 +368,11 @@ pub struct BroadcastReport {
     pub gone: Vec<String>,
     /// Connections the message could not be delivered to, with the reason.
     pub failed: Vec<FailedDelivery>,
+    /// On a channel with history: the message's number and its epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
     /// Set when the listing broke off: the counts then cover only the connections listed so far.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -315,7 +468,8 @@ mod tests {
         assert_eq!(
             ClientRequest::parse(r#"{"action":"subscribe","channels":["post:42","news"]}"#),
             Ok(ClientRequest::Subscribe {
-                channels: ["news".to_string(), "post:42".to_string()].into()
+                channels: ["news".to_string(), "post:42".to_string()].into(),
+                since: BTreeMap::new(),
             })
         );
         assert_eq!(
@@ -393,6 +547,79 @@ mod tests {
     }
 
     #[test]
+    fn subscribe_since_parses_and_bad_positions_are_explained() {
+        assert_eq!(
+            ClientRequest::parse(
+                r#"{"action":"subscribe","channels":["post:42","news"],"since":{"post:42":{"seq":57,"epoch":"k3Jf9a"}}}"#
+            ),
+            Ok(ClientRequest::Subscribe {
+                channels: ["news".to_string(), "post:42".to_string()].into(),
+                since: [("post:42".to_string(), Position::new(57, "k3Jf9a"))].into(),
+            })
+        );
+        let cases = [
+            (r#""since":[]"#, "must be an object"),
+            (
+                r#""since":{"other":{"seq":1,"epoch":""}}"#,
+                "not in \"channels\"",
+            ),
+            (
+                r#""since":{"news":{"seq":-1,"epoch":""}}"#,
+                "non-negative integer",
+            ),
+            (r#""since":{"news":{"seq":1}}"#, "non-negative integer"),
+        ];
+        for (since, expected) in cases {
+            let request = format!(r#"{{"action":"subscribe","channels":["news"],{since}}}"#);
+            let problem = ClientRequest::parse(&request).unwrap_err();
+            assert!(problem.contains(expected), "{request}: {problem}");
+        }
+    }
+
+    #[test]
+    fn envelopes_splice_the_body_verbatim() {
+        let body = "{ \"a\" : 1.50 }";
+        let envelope = message_envelope("post:42", 58, body);
+        assert_eq!(
+            envelope,
+            r#"{"type":"message","channel":"post:42","seq":58,"data":{ "a" : 1.50 }}"#
+        );
+        assert!(serde_json::from_str::<Value>(&envelope).is_ok());
+    }
+
+    #[test]
+    fn history_frames_pack_messages_within_the_limit_in_order() {
+        let entry = |seq: u64, size: usize| Entry {
+            seq,
+            data: format!(r#"{{"p":"{}"}}"#, "x".repeat(size)).into(),
+        };
+        let entries: Vec<Entry> = (1..=50).map(|seq| entry(seq, 10_000)).collect();
+        let frames = history_frames("news", &entries, MAX_MESSAGE_BYTES);
+        assert!(frames.len() < entries.len() / 5, "{} frames", frames.len());
+        let mut seqs = Vec::new();
+        for frame in &frames {
+            assert!(frame.len() <= MAX_MESSAGE_BYTES);
+            let value: Value = serde_json::from_str(frame).unwrap();
+            assert_eq!(value["type"], "history");
+            for message in value["messages"].as_array().unwrap() {
+                seqs.push(message["seq"].as_u64().unwrap());
+            }
+        }
+        assert_eq!(seqs, (1..=50).collect::<Vec<_>>());
+        // A message that fits only as an envelope is sent as one, in its place.
+        let envelope_sized = MAX_MESSAGE_BYTES - message_envelope("news", 2, "{\"p\":\"\"}").len();
+        let entries = [entry(1, 5), entry(2, envelope_sized), entry(3, 5)];
+        let frames = history_frames("news", &entries, MAX_MESSAGE_BYTES);
+        let types: Vec<Value> = frames
+            .iter()
+            .map(|frame| serde_json::from_str::<Value>(frame).unwrap()["type"].clone())
+            .collect();
+        assert_eq!(types, ["history", "message", "history"]);
+        assert_eq!(frames[1].len(), MAX_MESSAGE_BYTES);
+        assert!(history_frames("news", &[], MAX_MESSAGE_BYTES).is_empty());
+    }
+
+    #[test]
     fn broadcast_bodies_must_be_json_objects() {
         assert!(validate_broadcast_body(br#"{"type":"hello"}"#).is_ok());
         assert!(validate_broadcast_body(b"").is_err());
@@ -445,7 +672,7 @@ mod props {
         fn client_requests_parse_without_panicking(
             text in prop_oneof![any::<String>(), json().prop_map(|value| value.to_string())],
         ) {
-            if let Ok(ClientRequest::Subscribe { channels } | ClientRequest::Unsubscribe { channels }) =
+            if let Ok(ClientRequest::Subscribe { channels, .. } | ClientRequest::Unsubscribe { channels }) =
                 ClientRequest::parse(&text)
             {
                 prop_assert!(!channels.is_empty());

@@ -14,6 +14,10 @@ pub const DEFAULT_BROADCAST_MAX_ATTEMPTS: u32 = 5;
 pub const DEFAULT_MAX_CHANNELS_PER_CONNECTION: usize = 20;
 pub const DEFAULT_CLIENT_PUBLISH: bool = false;
 pub const DEFAULT_MAX_CONNECTIONS_PER_USER: usize = 5;
+pub const DEFAULT_HISTORY_TTL_SECONDS: u64 = 300;
+pub const DEFAULT_HISTORY_MAX_MESSAGES: usize = 300;
+/// The history table's default name; `infra/history-table.json` names the same.
+pub const DEFAULT_HISTORY_TABLE: &str = "ws-bridge-history";
 
 /// How a broadcast lists and fans out, and what clients may do with channels.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +46,96 @@ pub struct Settings {
     /// `MESSAGE_RATE_LIMIT`: client messages a connection may send per window, as `N/SECONDS`
     /// (e.g. `20/10`). Unset: no limit.
     pub message_rate: Option<MessageRate>,
+    /// `HISTORY_*`: which channels number and keep their messages, and for how long.
+    pub history: HistorySettings,
+}
+
+/// Channel history (sequence numbers, replay on resume): off unless `HISTORY_CHANNELS` names
+/// channels. With it off, channels behave byte for byte as without the feature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistorySettings {
+    /// `HISTORY_CHANNELS`: the channels with history (default: none).
+    pub channels: ChannelPatterns,
+    /// `HISTORY_TTL_SECONDS`: how long a message is kept (default 300).
+    pub ttl_seconds: u64,
+    /// `HISTORY_MAX_MESSAGES`: how many messages per channel are kept at most (default 300).
+    pub max_messages: usize,
+    /// `HISTORY_TABLE`: the DynamoDB history table (default `ws-bridge-history`).
+    pub table: String,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        Self {
+            channels: ChannelPatterns::default(),
+            ttl_seconds: DEFAULT_HISTORY_TTL_SECONDS,
+            max_messages: DEFAULT_HISTORY_MAX_MESSAGES,
+            table: DEFAULT_HISTORY_TABLE.to_owned(),
+        }
+    }
+}
+
+impl HistorySettings {
+    /// Whether any channel has history: when not, nothing of it is built or called.
+    pub fn enabled(&self) -> bool {
+        !self.channels.is_empty()
+    }
+
+    pub fn applies_to(&self, channel: &str) -> bool {
+        self.channels.matches(channel)
+    }
+}
+
+/// `HISTORY_CHANNELS`: comma-separated patterns; `*` is every channel, `prefix*` the names
+/// starting with the prefix, anything else one exact name. Empty: no channel.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChannelPatterns {
+    patterns: Vec<ChannelPattern>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum ChannelPattern {
+    Prefix(String),
+    Exact(String),
+}
+
+impl ChannelPatterns {
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    pub fn matches(&self, channel: &str) -> bool {
+        self.patterns.iter().any(|pattern| match pattern {
+            ChannelPattern::Prefix(prefix) => channel.starts_with(prefix.as_str()),
+            ChannelPattern::Exact(name) => channel == name,
+        })
+    }
+}
+
+impl std::str::FromStr for ChannelPatterns {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let patterns = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|piece| !piece.is_empty())
+            .map(|piece| {
+                let (name, pattern): (&str, fn(String) -> ChannelPattern) =
+                    match piece.strip_suffix('*') {
+                        Some(prefix) => (prefix, ChannelPattern::Prefix),
+                        None => (piece, ChannelPattern::Exact),
+                    };
+                // `*` alone is the empty prefix; anything else must be (the start of) a name.
+                if !name.is_empty() {
+                    crate::protocol::validate_channel(name)
+                        .map_err(|problem| format!("pattern {piece:?}: {problem}"))?;
+                }
+                Ok(pattern(name.to_owned()))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Self { patterns })
+    }
 }
 
 /// At most `messages` client messages per `window_secs`, counted in the store (so it holds in
@@ -86,6 +180,7 @@ impl Default for Settings {
             client_publish: DEFAULT_CLIENT_PUBLISH,
             max_connections_per_user: DEFAULT_MAX_CONNECTIONS_PER_USER,
             message_rate: None,
+            history: HistorySettings::default(),
         }
     }
 }
@@ -136,6 +231,26 @@ impl Settings {
             message_rate: read("MESSAGE_RATE_LIMIT")
                 .map(|raw| raw.parse())
                 .transpose()?,
+            history: HistorySettings {
+                channels: read("HISTORY_CHANNELS")
+                    .map(|raw| {
+                        parse_channel_patterns(&raw)
+                            .map_err(|problem| Error::Config(format!("HISTORY_CHANNELS {problem}")))
+                    })
+                    .transpose()?
+                    .unwrap_or_default(),
+                ttl_seconds: read("HISTORY_TTL_SECONDS")
+                    .map(|raw| {
+                        parse_seconds(&raw).map_err(|problem| {
+                            Error::Config(format!("HISTORY_TTL_SECONDS {problem}"))
+                        })
+                    })
+                    .transpose()?
+                    .unwrap_or(defaults.history.ttl_seconds),
+                max_messages: parsed("HISTORY_MAX_MESSAGES", parse_positive)?
+                    .unwrap_or(defaults.history.max_messages),
+                table: read("HISTORY_TABLE").unwrap_or(defaults.history.table),
+            },
         })
     }
 }
@@ -164,6 +279,16 @@ pub fn parse_positive(raw: &str) -> Result<usize, String> {
 pub fn parse_attempts(raw: &str) -> Result<u32, String> {
     let attempts = parse_positive(raw)?;
     u32::try_from(attempts).map_err(|_| format!("is too large: {attempts}"))
+}
+
+/// A number of seconds: a positive integer.
+pub fn parse_seconds(raw: &str) -> Result<u64, String> {
+    parse_positive(raw).map(|seconds| seconds as u64)
+}
+
+/// `HISTORY_CHANNELS`: `*`, `prefix*` or exact names, comma-separated.
+pub fn parse_channel_patterns(raw: &str) -> Result<ChannelPatterns, String> {
+    raw.parse()
 }
 
 /// Channels per connection: 1 to [`MAX_CHANNELS_LIMIT`].
@@ -240,6 +365,24 @@ mod tests {
             })
         );
         assert_eq!(limited.max_connections_per_user, 2);
+        let history = Settings::from_lookup(|name| match name {
+            "HISTORY_CHANNELS" => Some("post:*, news".into()),
+            "HISTORY_TTL_SECONDS" => Some("60".into()),
+            "HISTORY_MAX_MESSAGES" => Some("10".into()),
+            _ => None,
+        })
+        .unwrap()
+        .history;
+        assert!(history.enabled());
+        assert!(history.applies_to("post:42") && history.applies_to("news"));
+        assert!(!history.applies_to("newsroom") && !history.applies_to("post"));
+        assert_eq!((history.ttl_seconds, history.max_messages), (60, 10));
+        assert_eq!(history.table, DEFAULT_HISTORY_TABLE);
+        let every = parse_channel_patterns("*").unwrap();
+        assert!(every.matches("anything"));
+        assert!(!Settings::default().history.enabled());
+        assert!(parse_channel_patterns("bad name").is_err());
+        assert!(parse_channel_patterns(" , ").unwrap().is_empty());
         for bad in ["20", "0/10", "20/0", "x/y"] {
             let err = Settings::from_lookup(|name| {
                 (name == "MESSAGE_RATE_LIMIT").then(|| bad.to_string())

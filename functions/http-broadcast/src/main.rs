@@ -1,5 +1,6 @@
 //! The delivery routes: `POST /broadcast`, `/broadcast/{channel}`, `/users/{userId}` and
-//! `/connections/{connectionId}`, through the management API.
+//! `/connections/{connectionId}`, through the management API; numbers and keeps the messages
+//! of channels with history.
 
 use lambda_http::{Error, Request, service_fn};
 use ws_bridge::handlers::broadcast;
@@ -11,10 +12,18 @@ async fn main() -> Result<(), Error> {
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = ws_bridge::store::from_env(&sdk_config)?;
     let settings = Settings::from_env()?;
+    // None unless HISTORY_CHANNELS names channels: then nothing of it is built or called.
+    let history = ws_bridge::history::from_env(&sdk_config, &settings.history)?;
     let pusher = ApiGatewayPusher::from_env_endpoint(&sdk_config)?
         .with_max_attempts(settings.broadcast_max_attempts);
     lambda_http::run(service_fn(|request: Request| {
-        broadcast::handle(store.as_ref(), &pusher, &settings, request)
+        broadcast::handle(
+            store.as_ref(),
+            history.as_deref(),
+            &pusher,
+            &settings,
+            request,
+        )
     }))
     .await
 }

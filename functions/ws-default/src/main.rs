@@ -1,5 +1,5 @@
 //! `$default`: answers the client protocol (ping, hello, subscribe, unsubscribe, publish)
-//! through the route response.
+//! through the route response; a subscribe with `since` replays channel history first.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use ws_bridge::aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
@@ -12,13 +12,16 @@ async fn main() -> Result<(), Error> {
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = ws_bridge::store::from_env(&sdk_config)?;
     let settings = Settings::from_env()?;
+    // None unless HISTORY_CHANNELS names channels: then nothing of it is built or called.
+    let history = ws_bridge::history::from_env(&sdk_config, &settings.history)?;
     let pushers = EventPusher::new(sdk_config, settings.broadcast_max_attempts);
-    let (store, settings, pushers) = (store.as_ref(), &settings, &pushers);
+    let (store, history, settings, pushers) =
+        (store.as_ref(), history.as_deref(), &settings, &pushers);
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
             // The management endpoint follows the event's domain and stage.
             let pusher = pushers.for_event(&event.payload)?;
-            default_route::handle(store, &pusher, settings, event.payload).await
+            default_route::handle(store, history, &pusher, settings, event.payload).await
         },
     ))
     .await

@@ -1,4 +1,4 @@
-//! Creates the connections, subscriptions and user-slots tables from `infra/` if they do not
+//! Creates the connections, subscriptions, user-slots and history tables from `infra/` if they do not
 //! exist (used by `make dynamodb-local`).
 
 use clap::Parser;
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
-    about = "Create ws-bridge's connections, subscriptions and user-slots tables if they are missing"
+    about = "Create ws-bridge's connections, subscriptions, user-slots and history tables if they are missing"
 )]
 struct Args {
     /// DynamoDB endpoint, e.g. http://127.0.0.1:8000 for DynamoDB Local.
@@ -17,6 +17,9 @@ struct Args {
     /// subscriptions and user-slots tables are named after it.
     #[arg(long, env = "CONNECTIONS_TABLE")]
     connections_table: Option<String>,
+    /// History table name (default: the name in `infra/history-table.json`).
+    #[arg(long, env = "HISTORY_TABLE")]
+    history_table: Option<String>,
 }
 
 #[tokio::main]
@@ -26,13 +29,22 @@ async fn main() -> ExitCode {
     config.store = StoreKind::Dynamodb;
     config.dynamodb_endpoint = args.dynamodb_endpoint;
     config.connections_table = args.connections_table;
-    match local_gateway::dynamodb_store(&config).await {
-        Ok(store) => {
+    if let Some(table) = args.history_table {
+        config.history_table = table;
+    }
+    let created = async {
+        let store = local_gateway::dynamodb_store(&config).await?;
+        let history = local_gateway::dynamodb_history(&config).await?;
+        Ok::<_, local_gateway::GatewayError>((store, history))
+    };
+    match created.await {
+        Ok((store, history)) => {
             println!(
-                "tables {}, {} and {} are ready",
+                "tables {}, {}, {} and {} are ready",
                 store.table(),
                 store.subscriptions_table(),
-                store.user_slots_table()
+                store.user_slots_table(),
+                history.table()
             );
             ExitCode::SUCCESS
         }

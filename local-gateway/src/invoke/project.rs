@@ -13,7 +13,7 @@ use ws_bridge::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRe
 use ws_bridge::handlers::{
     authorizer, broadcast, connect, connections_count, default_route, disconnect, stats,
 };
-use ws_bridge::{ConnectionStore, MessagePusher, Settings};
+use ws_bridge::{ChannelHistory, ConnectionStore, MessagePusher, Settings};
 
 /// The seven functions of `functions/`, run in-process.
 #[derive(Clone)]
@@ -66,9 +66,22 @@ pub fn invoked_functions(endpoint: &str) -> ProjectFunctions {
 }
 
 /// Builds the project's functions over `store` and `pusher`. With a `verifier`, `ws-connect`
-/// and `ws-authorizer` check tokens as the deployed functions do with `JWT_*` set.
+/// and `ws-authorizer` check tokens as the deployed functions do with `JWT_*` set. No channel
+/// history: see [`project_functions_with_history`].
 pub fn project_functions(
     store: Arc<dyn ConnectionStore>,
+    pusher: Arc<dyn MessagePusher>,
+    settings: Settings,
+    verifier: Option<Arc<TokenVerifier>>,
+) -> ProjectFunctions {
+    project_functions_with_history(store, None, pusher, settings, verifier)
+}
+
+/// [`project_functions`] with the channel history `ws-default` and `http-broadcast` use for
+/// the channels `settings.history` names.
+pub fn project_functions_with_history(
+    store: Arc<dyn ConnectionStore>,
+    history: Option<Arc<dyn ChannelHistory>>,
     pusher: Arc<dyn MessagePusher>,
     settings: Settings,
     verifier: Option<Arc<TokenVerifier>>,
@@ -117,15 +130,30 @@ pub fn project_functions(
         )
     };
     let ws_default = {
-        let (store, pusher, settings) = (Arc::clone(&store), Arc::clone(&pusher), settings.clone());
+        let (store, history, pusher, settings) = (
+            Arc::clone(&store),
+            history.clone(),
+            Arc::clone(&pusher),
+            settings.clone(),
+        );
         InProcess::shared(
             "ws-default",
             move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-                let (store, pusher, settings) =
-                    (Arc::clone(&store), Arc::clone(&pusher), settings.clone());
+                let (store, history, pusher, settings) = (
+                    Arc::clone(&store),
+                    history.clone(),
+                    Arc::clone(&pusher),
+                    settings.clone(),
+                );
                 async move {
-                    default_route::handle(store.as_ref(), pusher.as_ref(), &settings, event.payload)
-                        .await
+                    default_route::handle(
+                        store.as_ref(),
+                        history.as_deref(),
+                        pusher.as_ref(),
+                        &settings,
+                        event.payload,
+                    )
+                    .await
                 }
             },
         )
@@ -133,9 +161,22 @@ pub fn project_functions(
     let http_broadcast = {
         let (store, settings) = (Arc::clone(&store), settings.clone());
         http_function("http-broadcast", move |request: Request| {
-            let (store, pusher, settings) =
-                (Arc::clone(&store), Arc::clone(&pusher), settings.clone());
-            async move { broadcast::handle(store.as_ref(), pusher.as_ref(), &settings, request).await }
+            let (store, history, pusher, settings) = (
+                Arc::clone(&store),
+                history.clone(),
+                Arc::clone(&pusher),
+                settings.clone(),
+            );
+            async move {
+                broadcast::handle(
+                    store.as_ref(),
+                    history.as_deref(),
+                    pusher.as_ref(),
+                    &settings,
+                    request,
+                )
+                .await
+            }
         })
     };
     let http_count = {

@@ -11,14 +11,18 @@
 //! its subscriptions). The answer says exactly who did and did not get it.
 
 use super::{bad_request, json_response};
-use crate::fanout::{Audience, deliver};
-use crate::protocol::{ErrorBody, MAX_MESSAGE_BYTES, validate_broadcast_body, validate_channel};
-use crate::{ConnectionStore, Error, MessagePusher, Settings};
+use crate::fanout::{Audience, NotNumbered, deliver, deliver_numbered};
+use crate::protocol::{
+    BroadcastReport, ErrorBody, MAX_MESSAGE_BYTES, validate_broadcast_body, validate_channel,
+};
+use crate::{ChannelHistory, ConnectionStore, Error, MessagePusher, Settings};
 use http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 
+/// `history`: the channel history, `None` when no channel has history (then nothing of it runs).
 pub async fn handle(
     store: &dyn ConnectionStore,
+    history: Option<&dyn ChannelHistory>,
     pusher: &dyn MessagePusher,
     settings: &Settings,
     request: Request,
@@ -50,7 +54,28 @@ pub async fn handle(
         (None, Some(user)) => Audience::User(user),
         (None, None) => Audience::Everyone,
     };
-    let report = deliver(store, pusher, settings, audience, None, body).await;
+    let report = match (audience, history) {
+        (Audience::Channel(channel), Some(history)) if settings.history.applies_to(channel) => {
+            // Validated JSON, so UTF-8.
+            let data = std::str::from_utf8(body).unwrap_or_default();
+            match deliver_numbered(store, pusher, history, settings, channel, None, data).await {
+                Ok(report) => report,
+                Err(NotNumbered::TooLarge { bytes }) => {
+                    tracing::info!(bytes, %channel, "history envelope too large");
+                    return Ok(envelope_too_large(bytes));
+                }
+                Err(NotNumbered::History(err)) => {
+                    tracing::error!(error = %err, %channel, "history append failed; nothing sent");
+                    BroadcastReport {
+                        error: Some(err.to_string()),
+                        ..BroadcastReport::default()
+                    }
+                }
+            }
+        }
+        // Channels without history: exactly the path they always took.
+        _ => deliver(store, pusher, settings, audience, None, body).await,
+    };
     let status = if report.error.is_some() {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
@@ -62,10 +87,25 @@ pub async fn handle(
         sent = report.sent,
         gone = report.gone.len(),
         failed = report.failed.len(),
+        seq = report.seq,
         error = report.error.as_deref(),
         "broadcast"
     );
     Ok(json_response(status, &report))
+}
+
+/// 413 for a body that fits alone but not in the envelope of a history channel.
+fn envelope_too_large(bytes: usize) -> Response<Body> {
+    json_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &ErrorBody {
+            error: format!(
+                "request body in its history envelope (with room for the sequence number) is \
+                 {bytes} bytes, over the {MAX_MESSAGE_BYTES} API Gateway delivers as one \
+                 WebSocket message; nothing was sent"
+            ),
+        },
+    )
 }
 
 /// 413 for a body over [`MAX_MESSAGE_BYTES`]: API Gateway could deliver it to no one, so nothing

@@ -5,17 +5,23 @@
 
 use super::{connection_id, ws_response};
 use crate::auth::may_join;
-use crate::fanout::{Audience, deliver};
-use crate::protocol::{ChannelList, ClientRequest, Published, ServerMessage, Welcome};
+use crate::fanout::{Audience, NotNumbered, deliver, deliver_numbered};
+use crate::history::{Position, Replay};
+use crate::protocol::{
+    ChannelList, ClientRequest, MAX_MESSAGE_BYTES, Published, ServerMessage, Subscribed, Welcome,
+    history_frames,
+};
 use crate::settings::MessageRate;
-use crate::{ConnectionStore, Error, MessagePusher, PushOutcome, Settings, time};
+use crate::{ChannelHistory, ConnectionStore, Error, MessagePusher, PushOutcome, Settings, time};
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use http::StatusCode;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
+/// `history`: the channel history, `None` when no channel has history (then nothing of it runs).
 pub async fn handle(
     store: &dyn ConnectionStore,
+    history: Option<&dyn ChannelHistory>,
     pusher: &dyn MessagePusher,
     settings: &Settings,
     event: ApiGatewayWebsocketProxyRequest,
@@ -32,10 +38,17 @@ pub async fn handle(
             timestamp: time::now_iso8601(),
         },
         Ok(ClientRequest::Hello) => welcome(store, id).await,
-        Ok(ClientRequest::Subscribe { channels }) => subscribe(store, settings, id, channels).await,
+        Ok(ClientRequest::Subscribe { channels, since }) => {
+            let history = history.map(|history| Resume {
+                history,
+                pusher,
+                since,
+            });
+            subscribe(store, history, settings, id, channels).await
+        }
         Ok(ClientRequest::Unsubscribe { channels }) => unsubscribe(store, id, channels).await,
         Ok(ClientRequest::Publish { channel, data }) => {
-            publish(store, pusher, settings, id, channel, data).await
+            publish(store, history, pusher, settings, id, channel, data).await
         }
         Err(problem) => {
             tracing::debug!(connection_id = %id, %problem, "rejected client message");
@@ -97,8 +110,16 @@ async fn welcome(store: &dyn ConnectionStore, id: &str) -> ServerMessage {
     }
 }
 
+/// What a subscribe needs for channels with history.
+struct Resume<'a> {
+    history: &'a dyn ChannelHistory,
+    pusher: &'a dyn MessagePusher,
+    since: BTreeMap<String, Position>,
+}
+
 async fn subscribe(
     store: &dyn ConnectionStore,
+    resume: Option<Resume<'_>>,
     settings: &Settings,
     id: &str,
     channels: BTreeSet<String>,
@@ -117,14 +138,109 @@ async fn subscribe(
         .subscribe(id, &channels, settings.max_channels_per_connection)
         .await
     {
-        Ok(channels) => {
-            tracing::info!(connection_id = %id, ?channels, "subscribed");
+        Ok(all) => {
+            tracing::info!(connection_id = %id, channels = ?all, "subscribed");
+            // The subscription is in place: what is published from now on reaches the client
+            // live, and everything before is in the history read next.
+            let positions = match resume {
+                Some(resume) => match resume.replay(settings, id, &channels).await {
+                    Ok(positions) => positions,
+                    Err(refusal) => return refusal,
+                },
+                None => BTreeMap::new(),
+            };
             ServerMessage::Subscribed {
-                data: ChannelList { channels },
+                data: Subscribed {
+                    channels: all,
+                    positions,
+                },
             }
         }
         Err(Error::LimitExceeded(reason)) => ServerMessage::error(reason),
         Err(err) => store_failed("subscribe", id, &err),
+    }
+}
+
+/// A history channel's read for a subscribe.
+enum Read {
+    /// Not named in `since`: only its latest position.
+    Fresh(Position),
+    /// Named in `since`: what the client missed.
+    Resumed(Replay),
+}
+
+impl Resume<'_> {
+    /// For each requested channel with history: its latest position, and for those named in
+    /// `since`, the frames of what the client missed (or a `reset`), sent before the reply. A
+    /// failure answers an error frame instead of the reply: the client must not take positions
+    /// whose history it did not get (a subscribe with `since` is idempotent, so it retries).
+    async fn replay(
+        &self,
+        settings: &Settings,
+        id: &str,
+        requested: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, Position>, ServerMessage> {
+        let with_history: Vec<&String> = requested
+            .iter()
+            .filter(|channel| settings.history.applies_to(channel))
+            .collect();
+        // Read concurrently, sent in order.
+        let reads = with_history.iter().map(|channel| async move {
+            match self.since.get(*channel) {
+                Some(since) => self.history.replay(channel, since).await.map(Read::Resumed),
+                None => self.history.latest(channel).await.map(Read::Fresh),
+            }
+        });
+        let reads = futures::future::join_all(reads).await;
+        let mut positions = BTreeMap::new();
+        for (channel, read) in with_history.into_iter().zip(reads) {
+            let replay = match read {
+                Ok(Read::Fresh(latest)) => {
+                    positions.insert(channel.clone(), latest);
+                    continue;
+                }
+                Ok(Read::Resumed(replay)) => replay,
+                Err(err) => {
+                    tracing::error!(connection_id = %id, %channel, error = %err, "history read failed");
+                    return Err(ServerMessage::error(format!(
+                        "subscribed, but the history of {channel:?} could not be read ({err}); \
+                         subscribe again with \"since\" to resume"
+                    )));
+                }
+            };
+            let frames = match &replay {
+                Replay::Missed { messages, .. } => {
+                    history_frames(channel, messages, MAX_MESSAGE_BYTES)
+                }
+                Replay::Reset { latest, reason } => {
+                    tracing::info!(connection_id = %id, %channel, reason = reason.as_str(), "resume reset");
+                    vec![
+                        ServerMessage::Reset {
+                            channel: channel.clone(),
+                            seq: latest.seq,
+                            epoch: latest.epoch.clone(),
+                            reason: reason.as_str().to_owned(),
+                        }
+                        .to_json(),
+                    ]
+                }
+            };
+            for frame in &frames {
+                let outcome = self.pusher.push(id, frame.as_bytes()).await;
+                if outcome != PushOutcome::Delivered {
+                    tracing::warn!(connection_id = %id, %channel, ?outcome, "could not send history");
+                    return Err(ServerMessage::error(format!(
+                        "subscribed, but the history of {channel:?} could not be sent \
+                         ({outcome:?}); subscribe again with \"since\" to resume"
+                    )));
+                }
+            }
+            if let Replay::Missed { messages, .. } = &replay {
+                tracing::debug!(connection_id = %id, %channel, messages = messages.len(), frames = frames.len(), "replayed");
+            }
+            positions.insert(channel.clone(), replay.latest().clone());
+        }
+        Ok(positions)
     }
 }
 
@@ -145,6 +261,7 @@ async fn unsubscribe(
 /// message reaches the channel's other subscribers as `{"type":"message","channel",…,"data"}`.
 async fn publish(
     store: &dyn ConnectionStore,
+    history: Option<&dyn ChannelHistory>,
     pusher: &dyn MessagePusher,
     settings: &Settings,
     id: &str,
@@ -165,20 +282,46 @@ async fn publish(
         }
         Err(err) => return store_failed("publish", id, &err),
     }
-    let message = ServerMessage::Message {
-        channel: channel.clone(),
-        data,
-    }
-    .to_json();
-    let report = deliver(
-        store,
-        pusher,
-        settings,
-        Audience::Channel(&channel),
-        Some(id),
-        message.as_bytes(),
-    )
-    .await;
+    let report = match history {
+        Some(history) if settings.history.applies_to(&channel) => {
+            let data = data.to_string();
+            match deliver_numbered(store, pusher, history, settings, &channel, Some(id), &data)
+                .await
+            {
+                Ok(report) => report,
+                Err(NotNumbered::TooLarge { bytes }) => {
+                    return ServerMessage::error(format!(
+                        "message in its envelope (with room for the sequence number) is {bytes} \
+                         bytes, over the {MAX_MESSAGE_BYTES} a WebSocket message may have; \
+                         nothing was sent"
+                    ));
+                }
+                Err(NotNumbered::History(err)) => {
+                    tracing::error!(connection_id = %id, %channel, error = %err, "history append failed");
+                    return ServerMessage::error(format!(
+                        "publish to {channel:?} failed, nothing was sent: {err}"
+                    ));
+                }
+            }
+        }
+        // Channels without history: exactly the path they always took.
+        _ => {
+            let message = ServerMessage::Message {
+                channel: channel.clone(),
+                data,
+            }
+            .to_json();
+            deliver(
+                store,
+                pusher,
+                settings,
+                Audience::Channel(&channel),
+                Some(id),
+                message.as_bytes(),
+            )
+            .await
+        }
+    };
     tracing::info!(connection_id = %id, %channel, recipients = report.connection_count, sent = report.sent, "client published");
     match report.error {
         Some(error) => ServerMessage::error(format!(
@@ -190,6 +333,8 @@ async fn publish(
                 channel,
                 connection_count: report.connection_count,
                 sent: report.sent,
+                seq: report.seq,
+                epoch: report.epoch,
             },
         },
     }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 const CONNECTIONS_TABLE_JSON: &str = include_str!("../../../infra/connections-table.json");
 const SUBSCRIPTIONS_TABLE_JSON: &str = include_str!("../../../infra/subscriptions-table.json");
 const USER_SLOTS_TABLE_JSON: &str = include_str!("../../../infra/user-slots-table.json");
+const HISTORY_TABLE_JSON: &str = include_str!("../../../infra/history-table.json");
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,6 +53,11 @@ impl TableDefinition {
         serde_json::from_str(USER_SLOTS_TABLE_JSON)
             .map_err(|err| Error::Config(format!("infra/user-slots-table.json: {err}")))
     }
+
+    pub fn history() -> Result<Self, Error> {
+        serde_json::from_str(HISTORY_TABLE_JSON)
+            .map_err(|err| Error::Config(format!("infra/history-table.json: {err}")))
+    }
 }
 
 #[cfg(test)]
@@ -74,5 +80,13 @@ mod tests {
         let slots = TableDefinition::user_slots().unwrap();
         assert_eq!(slots.partition_key.name, "userId");
         assert_eq!(slots.sort_key.unwrap().attribute_type, "N");
+        let history = TableDefinition::history().unwrap();
+        assert_eq!(history.partition_key.name, "channel");
+        assert_eq!(history.sort_key.unwrap().name, "seq");
+        assert_eq!(history.time_to_live_attribute, "expiresAt");
+        assert_eq!(
+            history.default_table_name,
+            crate::settings::DEFAULT_HISTORY_TABLE
+        );
     }
 }

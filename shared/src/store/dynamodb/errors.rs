@@ -5,7 +5,7 @@ use crate::Error;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 
-pub(super) fn unavailable<E>(operation: &str, table: &str, err: SdkError<E>) -> Error
+pub(crate) fn unavailable<E>(operation: &str, table: &str, err: SdkError<E>) -> Error
 where
     E: std::error::Error + 'static,
 {
@@ -15,12 +15,12 @@ where
     ))
 }
 
-pub(super) fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, Error> {
+pub(crate) fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, Error> {
     result.map_err(|err| Error::Config(err.to_string()))
 }
 
 /// Why a cancelled transaction's items failed, item by item (`"None"` for items that did not).
-pub(super) fn cancellation_codes(err: &SdkError<TransactWriteItemsError>) -> Vec<String> {
+pub(crate) fn cancellation_codes(err: &SdkError<TransactWriteItemsError>) -> Vec<String> {
     match err.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
             .cancellation_reasons()
@@ -32,7 +32,7 @@ pub(super) fn cancellation_codes(err: &SdkError<TransactWriteItemsError>) -> Vec
 }
 
 /// Whether a single-item write was refused by its condition expression.
-pub(super) fn condition_failed<E, R>(err: &SdkError<E, R>) -> bool
+pub(crate) fn condition_failed<E, R>(err: &SdkError<E, R>) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
@@ -40,11 +40,11 @@ where
 }
 
 /// Whether a cancelled transaction lost a race with another one on the same item.
-pub(super) fn conflicted(codes: &[String]) -> bool {
+pub(crate) fn conflicted(codes: &[String]) -> bool {
     codes.iter().any(|code| code == "TransactionConflict")
 }
 
-pub(super) fn condition_failed_at(codes: &[String], index: usize) -> bool {
+pub(crate) fn condition_failed_at(codes: &[String], index: usize) -> bool {
     codes
         .get(index)
         .is_some_and(|code| code == "ConditionalCheckFailed")
@@ -52,6 +52,6 @@ pub(super) fn condition_failed_at(codes: &[String], index: usize) -> bool {
 
 /// Whether a transaction was cancelled because its first item's condition failed (the
 /// connection item, by our convention) rather than for any other reason.
-pub(super) fn first_condition_failed(err: &SdkError<TransactWriteItemsError>) -> bool {
+pub(crate) fn first_condition_failed(err: &SdkError<TransactWriteItemsError>) -> bool {
     condition_failed_at(&cancellation_codes(err), 0)
 }

@@ -15,9 +15,9 @@
 //! [`errors`] classifies what DynamoDB refused, [`slots`] and [`transactions`] hold the
 //! multi-item writes, and [`store`] implements [`super::ConnectionStore`] with them.
 
-mod errors;
+pub(crate) mod errors;
 mod item;
-mod schema;
+pub(crate) mod schema;
 mod slots;
 mod store;
 mod transactions;

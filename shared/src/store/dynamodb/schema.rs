@@ -5,6 +5,7 @@ use super::DynamoDbStore;
 use super::errors::unavailable;
 use crate::Error;
 use crate::store::table::TableDefinition;
+use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
@@ -16,24 +17,48 @@ impl DynamoDbStore {
     /// they are active. For local development and tests; production tables come from the
     /// template.
     pub async fn create_table_if_missing(&self) -> Result<(), Error> {
-        self.create_if_missing(&self.table, &TableDefinition::connections()?)
-            .await?;
-        self.create_if_missing(
+        let client = &self.client;
+        create_if_missing(client, &self.table, &TableDefinition::connections()?).await?;
+        create_if_missing(
+            client,
             &self.subscriptions_table,
             &TableDefinition::subscriptions()?,
         )
         .await?;
-        self.create_if_missing(&self.user_slots_table, &TableDefinition::user_slots()?)
-            .await
+        create_if_missing(
+            client,
+            &self.user_slots_table,
+            &TableDefinition::user_slots()?,
+        )
+        .await
     }
 
-    async fn create_if_missing(
-        &self,
-        table: &str,
-        definition: &TableDefinition,
-    ) -> Result<(), Error> {
-        if self.describe_status(table).await?.is_some() {
-            return self.wait_until_active(table).await;
+    /// The name of the TTL attribute `table` has enabled, if any.
+    pub async fn time_to_live_attribute(&self, table: &str) -> Result<Option<String>, Error> {
+        let described = self
+            .client
+            .describe_time_to_live()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|err| unavailable("DescribeTimeToLive", table, err))?;
+        Ok(described
+            .time_to_live_description()
+            .and_then(|d| d.attribute_name())
+            .map(str::to_owned))
+    }
+}
+
+/// Creates `table` from `definition` unless it exists, waits until it is active and enables its
+/// TTL. Shared with the history table.
+pub(crate) async fn create_if_missing(
+    client: &Client,
+    table: &str,
+    definition: &TableDefinition,
+) -> Result<(), Error> {
+    {
+        if describe_status(client, table).await?.is_some() {
+            return wait_until_active(client, table).await;
         }
         let mut attributes = vec![attribute(
             &definition.partition_key.name,
@@ -62,8 +87,7 @@ impl DynamoDbStore {
                     .map_err(|err| Error::Config(err.to_string()))?,
             );
         }
-        let created = self
-            .client
+        let created = client
             .create_table()
             .table_name(table)
             .set_attribute_definitions(Some(attributes))
@@ -81,13 +105,13 @@ impl DynamoDbStore {
                     .is_some_and(|e| e.is_resource_in_use_exception()) => {}
             Err(err) => return Err(unavailable("CreateTable", table, err)),
         }
-        self.wait_until_active(table).await?;
+        wait_until_active(client, table).await?;
         let ttl = TimeToLiveSpecification::builder()
             .attribute_name(&definition.time_to_live_attribute)
             .enabled(true)
             .build()
             .map_err(|err| Error::Config(err.to_string()))?;
-        self.client
+        client
             .update_time_to_live()
             .table_name(table)
             .time_to_live_specification(ttl)
@@ -96,24 +120,11 @@ impl DynamoDbStore {
             .map_err(|err| unavailable("UpdateTimeToLive", table, err))?;
         Ok(())
     }
+}
 
-    /// The name of the TTL attribute `table` has enabled, if any.
-    pub async fn time_to_live_attribute(&self, table: &str) -> Result<Option<String>, Error> {
-        let described = self
-            .client
-            .describe_time_to_live()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(|err| unavailable("DescribeTimeToLive", table, err))?;
-        Ok(described
-            .time_to_live_description()
-            .and_then(|d| d.attribute_name())
-            .map(str::to_owned))
-    }
-
-    async fn describe_status(&self, table: &str) -> Result<Option<TableStatus>, Error> {
-        match self.client.describe_table().table_name(table).send().await {
+async fn describe_status(client: &Client, table: &str) -> Result<Option<TableStatus>, Error> {
+    {
+        match client.describe_table().table_name(table).send().await {
             Ok(described) => Ok(described.table().and_then(|t| t.table_status()).cloned()),
             Err(err)
                 if err
@@ -125,10 +136,12 @@ impl DynamoDbStore {
             Err(err) => Err(unavailable("DescribeTable", table, err)),
         }
     }
+}
 
-    async fn wait_until_active(&self, table: &str) -> Result<(), Error> {
+async fn wait_until_active(client: &Client, table: &str) -> Result<(), Error> {
+    {
         for _ in 0..120 {
-            if self.describe_status(table).await? == Some(TableStatus::Active) {
+            if describe_status(client, table).await? == Some(TableStatus::Active) {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
