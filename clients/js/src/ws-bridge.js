@@ -769,8 +769,13 @@ export class WsBridgeClient extends EventTarget {
    * @param {unknown} frame
    */
   #onLive(channel, track, seq, data, frame) {
-    if (seq <= track.seq || track.held.has(seq)) return; // seen already
-    track.held.set(seq, { data, replayed: false, sync: track.sync, seen: false, frame });
+    const held = track.held.get(seq);
+    // During a resume a number at or below the position may be new: a reset with a new epoch
+    // can still come. Until the reply, what arrives now is kept (see #onReset).
+    const fresh = seq > track.seq || track.syncing;
+    if (fresh && (held === undefined || (track.syncing && held.sync !== track.sync))) {
+      track.held.set(seq, { data, replayed: false, sync: track.sync, seen: false, frame });
+    }
     this.#drain(channel, track);
   }
 

@@ -257,7 +257,11 @@ class Sequencer:
         kind = message.get("type")
         if kind == "message" and _is_seq(message.get("seq")) and message["seq"] > 0:
             seq: int = message["seq"]
-            if seq > track.seq and seq not in track.held:
+            held = track.held.get(seq)
+            # During a resume a number at or below the position may be new: a reset with a new
+            # epoch can still come. Until the reply, what arrives now is kept (see _reset).
+            fresh = seq > track.seq or track.syncing
+            if fresh and (held is None or (track.syncing and held.sync != track.sync)):
                 track.held[seq] = _Held(message.get("data"), False, track.sync, message)
             return self._drain(channel, track)
         if kind == "history" and isinstance(message.get("messages"), list):
