@@ -23,6 +23,7 @@ TABLES = {
     "ConnectionsTable": "connections-table.json",
     "SubscriptionsTable": "subscriptions-table.json",
     "UserSlotsTable": "user-slots-table.json",
+    "HistoryTable": "history-table.json",
 }
 
 

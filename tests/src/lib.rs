@@ -13,6 +13,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 pub use tokio_tungstenite::tungstenite;
 
+pub mod history;
 pub mod lambda_service;
 pub mod tokens;
 
@@ -358,12 +359,15 @@ pub fn unique_table() -> String {
     format!("e2e-{:016x}", rand::random::<u64>())
 }
 
-/// Gateway settings for `--store dynamodb` at `endpoint`, with a table no other test uses.
+/// Gateway settings for `--store dynamodb` at `endpoint`, with tables no other test uses.
 pub fn dynamodb_config(endpoint: &str) -> GatewayConfig {
     let mut config = GatewayConfig::on_free_port();
     config.store = local_gateway::StoreKind::Dynamodb;
     config.dynamodb_endpoint = Some(endpoint.to_owned());
-    config.connections_table = Some(unique_table());
+    let table = unique_table();
+    // Created only when a test turns history on.
+    config.history_table = format!("{table}-history");
+    config.connections_table = Some(table);
     config
 }
 

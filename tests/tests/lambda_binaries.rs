@@ -4,11 +4,12 @@
 use local_gateway::GatewayConfig;
 use serde_json::json;
 use ws_bridge::ConnectionStore;
+use ws_bridge_e2e::history::{Follower, backend_publishes, client_publishes};
 use ws_bridge_e2e::lambda_service::LambdaService;
 use ws_bridge_e2e::tokens::{Signer, claims};
 use ws_bridge_e2e::{
-    Client, broadcast, connection_count, dynamodb_endpoint, eventually, fresh_dynamodb_store,
-    get_json, post_json, refused_status,
+    Client, broadcast, connection_count, dynamodb_config, dynamodb_endpoint, eventually,
+    fresh_dynamodb_store, get_json, post_json, refused_status,
 };
 
 const FUNCTIONS: [&str; 6] = [
@@ -232,4 +233,71 @@ async fn behind_the_ws_authorizer_binary_connect_records_the_user_and_grants_the
     let (_, report) = post_json(&gateway, "/users/ada", r#"{"for":"ada"}"#).await;
     assert_eq!(report["sent"], 1, "{report}");
     assert_eq!(ada.recv_text().await, r#"{"for":"ada"}"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_binaries_number_channel_history_and_serve_resume() {
+    let dynamodb = dynamodb_endpoint();
+    let store = fresh_dynamodb_store(&dynamodb).await;
+    // The history table as the functions would find it deployed (created here from infra/).
+    let mut config = dynamodb_config(&dynamodb);
+    config.history_channels = Some("post:*".parse().unwrap());
+    let history = local_gateway::dynamodb_history(&config).await.unwrap();
+    let mut service = LambdaService::start().await;
+    let gateway = gateway_invoking(&service, None).await;
+    let mut env = function_env(store.table(), &dynamodb, &gateway);
+    env.extend([
+        ("CLIENT_PUBLISH", "true".to_owned()),
+        ("HISTORY_CHANNELS", "post:*".to_owned()),
+        ("HISTORY_TABLE", history.table().to_owned()),
+    ]);
+    for function in [
+        "ws-connect",
+        "ws-disconnect",
+        "ws-default",
+        "http-broadcast",
+    ] {
+        service.run(function, &env).await;
+    }
+    let url = gateway.websocket_url();
+    let mut follower = Follower::connect(&url, "post:5").await;
+
+    // http-broadcast numbers the channel's messages; ws-default numbers a client's publish.
+    let taken = backend_publishes(
+        gateway.http_url(),
+        "post:5".into(),
+        1..=3,
+        Default::default(),
+    )
+    .await;
+    assert_eq!(taken, vec![(1, 1), (2, 2), (3, 3)]);
+    follower.receive_through(3).await;
+    let dropped = std::mem::replace(&mut follower.client, Client::connect(&url).await);
+    drop(dropped);
+    backend_publishes(
+        gateway.http_url(),
+        "post:5".into(),
+        4..=5,
+        Default::default(),
+    )
+    .await;
+    let by_client = client_publishes(url.clone(), "post:5".into(), 6..=6).await;
+    assert_eq!(by_client, vec![(6, 6)]);
+
+    // ws-default replays what was missed before the reply.
+    follower.subscribe(true).await;
+
+    assert!(follower.resets.is_empty(), "{:?}", follower.resets);
+    assert_eq!(follower.seqs(), (1..=6).collect::<Vec<_>>());
+    assert_eq!(follower.replayed, 3);
+    assert_eq!(
+        follower.history_frames, 1,
+        "three small messages in one frame"
+    );
+    // A channel outside HISTORY_CHANNELS is as before.
+    let (_, report) = post_json(&gateway, "/broadcast/news", r#"{"n":1}"#).await;
+    assert_eq!(
+        report,
+        json!({"connectionCount": 0, "sent": 0, "gone": [], "failed": []})
+    );
 }

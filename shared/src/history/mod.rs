@@ -95,9 +95,10 @@ pub(crate) enum Needed {
 /// The rules of the protocol, in one place for every backend.
 pub(crate) fn needed(latest: Position, since: &Position, max_messages: usize) -> Needed {
     let reset = |latest, reason| Needed::Answer(Replay::Reset { latest, reason });
-    // `{"seq":0,"epoch":""}` matches any epoch: it resumes from seq 1.
-    let from_the_origin = since.seq == 0 && since.epoch.is_empty();
-    if !from_the_origin && since.epoch != latest.epoch {
+    // An empty epoch matches any: `{"seq":0,"epoch":""}` resumes from seq 1, and a client that
+    // subscribed before the channel's first publish was told `""` and has only seen live
+    // messages (which carry no epoch) of the numbering that publish began.
+    if !since.epoch.is_empty() && since.epoch != latest.epoch {
         return reset(latest, ResetReason::EpochChanged);
     }
     if since.seq > latest.seq {
@@ -210,6 +211,10 @@ mod tests {
         assert!(matches!(
             needed(at(10), &at(5), 5),
             Needed::Messages { from: 6, .. }
+        ));
+        assert!(matches!(
+            needed(at(10), &Position::new(4, ""), 300),
+            Needed::Messages { from: 5, .. }
         ));
         assert!(matches!(
             needed(at(10), &Position::default(), 300),
