@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from support import Gateway
-from ws_bridge import Backoff, Listener, Position, Reset, SequencedMessage, listen
+from ws_bridge import AsyncWsBridge, Backoff, Listener, Position, Reset, SequencedMessage, listen
 
 HISTORY = ("--history-channels", "post:*")
 QUICK = Backoff(initial=0.05, maximum=0.2)
@@ -497,3 +497,17 @@ async def test_channels_without_history_are_unchanged(
         await asyncio.sleep(0.2)
         assert consumer.items == [{"type": "n", "n": 1}, {"type": "n", "n": 3}]
         assert not any(isinstance(i, SequencedMessage) for i in consumer.items)
+
+
+async def test_the_delivery_report_carries_seq_and_epoch_on_channels_with_history(
+    start_gateway: Callable[..., Gateway],
+) -> None:
+    gateway = history_gateway(start_gateway)
+    async with AsyncWsBridge(gateway.http_url) as bridge:
+        first = await bridge.publish("post:14", {"type": "n", "n": 0})
+        second = await bridge.publish("post:14", {"type": "n", "n": 1})
+        elsewhere = await bridge.publish("news", {"type": "n", "n": 0})
+    assert (first.seq, second.seq) == (1, 2)
+    assert first.epoch is not None
+    assert first.epoch == second.epoch
+    assert (elsewhere.seq, elsewhere.epoch) == (None, None)
