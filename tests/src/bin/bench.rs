@@ -1,8 +1,10 @@
 //! `make bench`: a load generator for the local gateway, measured against a direct fan-out over
 //! the same kind of sockets. It starts each server itself (loopback only), and reports, for each
 //! size: connects/s, broadcast delivery p50/p99/last and delivered/expected (several rounds),
-//! KiB per idle connection (server RSS delta / N), and echo msgs/s with RTT p50/p99. Every loop
-//! is bounded in count and time. Output: a table on stdout and a JSON file.
+//! KiB per idle connection (server RSS delta / N), and echo msgs/s with RTT p50/p99. On the
+//! gateways every client is also in two channels, `plain` (no history) and `hist:bench` (with
+//! history), and a channel broadcast to all N is measured on each. Every loop is bounded in
+//! count and time. Output: tables on stdout and a JSON file.
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -17,6 +19,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 const ROUND_LIMIT: Duration = Duration::from_secs(60);
 const CONNECT_CONCURRENCY: usize = 100;
 const ECHO_CLIENTS: usize = 50;
+/// The channels every gateway client is in: one without history, one with.
+const PLAIN_CHANNEL: &str = "plain";
+const HISTORY_CHANNEL: &str = "hist:bench";
 
 struct Args {
     gateway: String,
@@ -201,22 +206,21 @@ async fn wait_for_count(server: &Server, http: &reqwest::Client, expected: u64) 
     }
 }
 
-async fn measure_size(server: &Server, n: usize, rounds: usize) -> Value {
-    let http = reqwest::Client::new();
-    let rss_before = server.rss_kib();
-    let (arrivals_tx, mut arrivals) = mpsc::unbounded_channel();
-    let (readers, connect_time) = connect_all(&server.ws_url(), n, arrivals_tx).await;
-    wait_for_count(server, &http, n as u64).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_after = server.rss_kib();
-    let kib_per_connection = (rss_after.saturating_sub(rss_before)) as f64 / n as f64;
-
+/// One kind of broadcast measured over `rounds` rounds: POST `path` and time every arrival.
+async fn measure_broadcasts(
+    server: &Server,
+    http: &reqwest::Client,
+    arrivals: &mut mpsc::UnboundedReceiver<Instant>,
+    path: &str,
+    n: usize,
+    rounds: usize,
+) -> Value {
     let mut round_results = Vec::new();
     for round in 0..rounds {
         let body = json!({ "type": "bench", "round": round }).to_string();
         let sent = Instant::now();
         let response = http
-            .post(format!("{}/broadcast", server.http_url()))
+            .post(format!("{}{path}", server.http_url()))
             .body(body)
             .send()
             .await;
@@ -243,11 +247,6 @@ async fn measure_size(server: &Server, n: usize, rounds: usize) -> Value {
         while arrivals.try_recv().is_ok() {}
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    for reader in readers {
-        reader.abort();
-    }
-    wait_for_count(server, &http, 0).await;
-
     let median = |key: &str| {
         let mut values: Vec<f64> = round_results
             .iter()
@@ -257,16 +256,67 @@ async fn measure_size(server: &Server, n: usize, rounds: usize) -> Value {
         percentile(&values, 0.5)
     };
     json!({
-        "connections": n,
-        "connects_per_sec": n as f64 / connect_time.as_secs_f64(),
-        "kib_per_idle_connection": kib_per_connection,
-        "broadcast_p50_ms": median("p50_ms"),
-        "broadcast_p99_ms": median("p99_ms"),
-        "broadcast_last_ms": median("last_ms"),
+        "path": path,
+        "p50_ms": median("p50_ms"),
+        "p99_ms": median("p99_ms"),
+        "last_ms": median("last_ms"),
         "delivered": round_results.iter().filter_map(|r| r["delivered"].as_u64()).sum::<u64>(),
         "expected": (n * rounds) as u64,
         "rounds": round_results,
     })
+}
+
+async fn measure_size(server: &Server, n: usize, rounds: usize) -> Value {
+    let http = reqwest::Client::new();
+    let rss_before = server.rss_kib();
+    let (arrivals_tx, mut arrivals) = mpsc::unbounded_channel();
+    // Gateway clients join both channels at the handshake, so a channel broadcast reaches all N.
+    let url = if server.gateway {
+        format!(
+            "{}?channels={PLAIN_CHANNEL},{HISTORY_CHANNEL}",
+            server.ws_url()
+        )
+    } else {
+        server.ws_url()
+    };
+    let (readers, connect_time) = connect_all(&url, n, arrivals_tx).await;
+    wait_for_count(server, &http, n as u64).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_after = server.rss_kib();
+    let kib_per_connection = (rss_after.saturating_sub(rss_before)) as f64 / n as f64;
+
+    let everyone = measure_broadcasts(server, &http, &mut arrivals, "/broadcast", n, rounds).await;
+    let mut channels = serde_json::Map::new();
+    if server.gateway {
+        for (key, channel) in [
+            ("channel", PLAIN_CHANNEL),
+            ("channel_history", HISTORY_CHANNEL),
+        ] {
+            let path = format!("/broadcast/{channel}");
+            let measured = measure_broadcasts(server, &http, &mut arrivals, &path, n, rounds).await;
+            channels.insert(key.to_owned(), measured);
+        }
+    }
+    for reader in readers {
+        reader.abort();
+    }
+    wait_for_count(server, &http, 0).await;
+
+    let mut result = json!({
+        "connections": n,
+        "connects_per_sec": n as f64 / connect_time.as_secs_f64(),
+        "kib_per_idle_connection": kib_per_connection,
+        "broadcast_p50_ms": everyone["p50_ms"],
+        "broadcast_p99_ms": everyone["p99_ms"],
+        "broadcast_last_ms": everyone["last_ms"],
+        "delivered": everyone["delivered"],
+        "expected": everyone["expected"],
+        "rounds": everyone["rounds"],
+    });
+    if let Value::Object(fields) = &mut result {
+        fields.extend(channels);
+    }
+    result
 }
 
 async fn measure_echo(server: &Server, seconds: u64) -> Value {
@@ -366,6 +416,39 @@ fn print_table(results: &[Value]) {
         }
     }
     println!(
+        "\nChannel broadcast to all N subscribers, without and with history (ratios to the direct fan-out's broadcast):"
+    );
+    println!(
+        "\n| target | N | channel p50 | last | delivered | history channel p50 | last | delivered |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for target in &results[1..] {
+        for (i, size) in target["sizes"].as_array().unwrap().iter().enumerate() {
+            let base = &direct["sizes"][i];
+            let b = |key: &str| base[key].as_f64().unwrap_or(f64::NAN);
+            let cell = |kind: &str| {
+                let m = &size[kind];
+                let f = |key: &str| m[key].as_f64().unwrap_or(f64::NAN);
+                format!(
+                    "{:.1} ms ({}) | {:.1} ms ({}) | {}/{}",
+                    f("p50_ms"),
+                    ratio(f("p50_ms"), b("broadcast_p50_ms")),
+                    f("last_ms"),
+                    ratio(f("last_ms"), b("broadcast_last_ms")),
+                    m["delivered"],
+                    m["expected"],
+                )
+            };
+            println!(
+                "| {} | {} | {} | {} |",
+                target["target"].as_str().unwrap(),
+                size["connections"],
+                cell("channel"),
+                cell("channel_history"),
+            );
+        }
+    }
+    println!(
         "\n| target | echo msgs/s ({} clients) | RTT p50 | RTT p99 |",
         ECHO_CLIENTS
     );
@@ -393,6 +476,7 @@ fn gateway_command(args: &Args, port: u16, dynamodb: Option<&str>) -> Command {
     let mut command = Command::new(&args.gateway);
     command
         .args(["--port", &port.to_string(), "--idle-timeout-secs", "3600"])
+        .args(["--history-channels", HISTORY_CHANNEL])
         .env("RUST_LOG", "warn");
     if let Some(endpoint) = dynamodb {
         let table = format!("bench-{:08x}", rand::random::<u32>());
@@ -403,6 +487,8 @@ fn gateway_command(args: &Args, port: u16, dynamodb: Option<&str>) -> Command {
             endpoint,
             "--connections-table",
             &table,
+            "--history-table",
+            &format!("{table}-history"),
         ]);
     }
     command
