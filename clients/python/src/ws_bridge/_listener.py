@@ -488,7 +488,10 @@ class Listener:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(wakeup.wait(), delay)
                 continue
-            for channel in self._sequencer.due():
+            due = self._sequencer.due()
+            if not due:
+                await asyncio.sleep(0.001)  # the deadline and the clock's rounding disagree
+            for channel in due:
                 try:
                     await self._request(
                         {"action": "subscribe", "channels": [channel]}, "subscribed", retry=False
