@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support import Gateway
+from support import DynamoDbLocal, Gateway
 from ws_bridge import AsyncWsBridge, Backoff, Listener, Position, Reset, SequencedMessage, listen
 
 HISTORY = ("--history-channels", "post:*")
@@ -511,3 +511,44 @@ async def test_the_delivery_report_carries_seq_and_epoch_on_channels_with_histor
     assert first.epoch is not None
     assert first.epoch == second.epoch
     assert (elsewhere.seq, elsewhere.epoch) == (None, None)
+
+
+def gateway_on_dynamodb(dynamodb: DynamoDbLocal, port: int | None = None) -> Gateway:
+    return Gateway(
+        *dynamodb.gateway_args(), *HISTORY, env=dynamodb.gateway_env(), port=port
+    ).start()
+
+
+async def test_on_dynamodb_a_cut_and_a_gateway_restart_lose_nothing(
+    dynamodb: DynamoDbLocal,
+) -> None:
+    gateway = await asyncio.to_thread(gateway_on_dynamodb, dynamodb)
+    gate = Gate()
+    try:
+        async with httpx.AsyncClient() as http:
+            await post(http, gateway, "post:20", -1)
+            async with consuming(gateway.ws_url, ["post:20"], gate) as consumer:
+
+                def cut(n: int) -> None:
+                    if n == 15:
+                        gate.hold()
+                        assert consumer.messages.connection_id is not None
+                        gateway.delete_connection(consumer.messages.connection_id)
+                    if n == 25:
+                        gate.release()
+
+                await post_steadily(http, gateway, "post:20", range(50), interval=0.01, during=cut)
+                got = await consumer.exactly("post:20", list(range(50)))
+                assert any(m.replayed for m in got)
+
+                # The history is in DynamoDB: a restarted gateway still has it, same epoch.
+                gate.hold()
+                gateway.stop()
+                gateway = await asyncio.to_thread(gateway_on_dynamodb, dynamodb, gateway.port)
+                await post_steadily(http, gateway, "post:20", range(50, 60))
+                gate.release()
+                got = await consumer.exactly("post:20", list(range(60)))
+                assert consumer.resets() == []
+                assert [m.replayed for m in got[50:]] == [True] * 10
+    finally:
+        gateway.stop()
