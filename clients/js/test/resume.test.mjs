@@ -23,6 +23,8 @@ const BACKOFF = { initialMs: 50, maxMs: 200 };
  * @property {() => Promise<void>} hold the next handshakes wait (the token provider waits) …
  * @property {() => Promise<void>} release … until this
  * @property {(channel: string, data: unknown) => Promise<any>} publish
+ * @property {(channels: string[]) => Promise<string[]>} [subscribe]
+ * @property {(channels: string[]) => Promise<string[]>} [unsubscribe]
  * @property {() => Promise<void>} close
  */
 
@@ -84,6 +86,8 @@ async function nodeClient(t, options) {
       gate = null;
     },
     publish: (channel, data) => client.publish(channel, data),
+    subscribe: (channels) => client.subscribe(channels),
+    unsubscribe: (channels) => client.unsubscribe(channels),
     close: async () => client.close(),
   };
 }
@@ -681,5 +685,26 @@ describe('channels with history, client publish', () => {
       [2, 3, 5],
     );
     assert.equal((await client.positions())['post:13'].seq, 5);
+  });
+  test('a channel subscribed later is resumed too; unsubscribing forgets its position', async (t) => {
+    const gateway = await startGateway({ args: HISTORY });
+    t.after(() => gateway.stop());
+    await post(gateway.httpUrl, 'post:15', { type: 'n', n: -1 });
+    const client = await nodeClient(t, { url: gateway.wsUrl });
+    await opened(client);
+    await client.subscribe?.(['post:15']);
+    assert.deepEqual(Object.keys(await client.positions()), ['post:15']);
+    await post(gateway.httpUrl, 'post:15', { type: 'n', n: 0 });
+    await receivedExactly(client, 'post:15', [0]);
+    await client.hold();
+    await httpJson(
+      'DELETE',
+      `${gateway.httpUrl}/@connections/${encodeURIComponent(String(await client.connectionId()))}`,
+    );
+    await post(gateway.httpUrl, 'post:15', { type: 'n', n: 1 });
+    await client.release();
+    await receivedExactly(client, 'post:15', [0, 1]);
+    await client.unsubscribe?.(['post:15']);
+    assert.deepEqual(await client.positions(), {});
   });
 });
