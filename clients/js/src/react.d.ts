@@ -3,6 +3,8 @@
 
 import type {
   ErrorDetail,
+  MessageMeta,
+  ResetDetail,
   TokenOption,
   WsBridgeClient,
   WsBridgeMessage,
@@ -11,6 +13,7 @@ import type {
 } from './ws-bridge.js';
 
 /** The client's options, with what changing each one does in a component. */
+/** `positions` is read when a client is made (a change does not reconnect). */
 export interface UseWsBridgeOptions extends Omit<WsBridgeOptions, 'url' | 'channels' | 'token'> {
   /** The gateway's WebSocket URL; changing it makes a new connection. */
   url: string;
@@ -20,8 +23,10 @@ export interface UseWsBridgeOptions extends Omit<WsBridgeOptions, 'url' | 'chann
   token?: TokenOption;
   /** false: no connection (default true). */
   enabled?: boolean;
-  /** Called for every message that reaches 'message' listeners; read through a ref. */
-  onMessage?: (message: WsBridgeMessage) => void;
+  /** Called for every message that reaches 'message' listeners (meta: see MessageMeta); read through a ref. */
+  onMessage?: (message: WsBridgeMessage, meta: MessageMeta | null) => void;
+  /** Called for every 'reset' of a channel with history (reload what it shows); read through a ref. */
+  onReset?: (reset: ResetDetail) => void;
   /** Called for 'error' events and for refused channel changes; read through a ref. */
   onError?: (error: ErrorDetail | { kind: 'subscribe'; message: string; error: unknown }) => void;
 }
@@ -40,6 +45,6 @@ export interface UseWsBridgeResult {
 /**
  * Connect while the component is mounted; close (never to reconnect) on unmount.
  * A new connection is made only when url, clientId, WebSocket, enabled or one of the numeric
- * options (keepAliveMs, backoff, maxQueue and the timeouts) change.
+ * options (keepAliveMs, backoff, maxQueue, the timeouts and gapTimeoutMs) change.
  */
 export function useWsBridge(options: UseWsBridgeOptions): UseWsBridgeResult;

@@ -19,9 +19,12 @@ import { WsBridgeClient } from './ws-bridge.js';
  * @property {number} [connectTimeoutMs]
  * @property {number} [pongTimeoutMs]
  * @property {number} [probeTimeoutMs]
+ * @property {Record<string, import('./ws-bridge.js').Position>} [positions] read when a client is made
+ * @property {number} [gapTimeoutMs]
  * @property {any} [WebSocket]
  * @property {boolean} [enabled] false: no connection (default true)
- * @property {(message: any) => void} [onMessage] read through a ref
+ * @property {(message: any, meta: import('./ws-bridge.js').MessageMeta | null) => void} [onMessage] read through a ref
+ * @property {(reset: { channel: string, seq: number, epoch: string, reason: string }) => void} [onReset] read through a ref
  * @property {(error: any) => void} [onError] read through a ref
  */
 
@@ -33,7 +36,7 @@ const useIsomorphicLayoutEffect = typeof document !== 'undefined' ? useLayoutEff
  * Connect while mounted: `{ state, connectionId, client, lastMessage, error }`.
  * The client is created after mount and closed on unmount (it never reconnects after that).
  * A new client is made only when url, clientId, WebSocket, enabled or one of the numeric
- * options (keepAliveMs, backoff, maxQueue and the timeouts) change.
+ * options (keepAliveMs, backoff, maxQueue and the timeouts, gapTimeoutMs) change.
  * @param {UseWsBridgeOptions} options
  */
 export function useWsBridge(options) {
@@ -48,6 +51,7 @@ export function useWsBridge(options) {
     connectTimeoutMs,
     pongTimeoutMs,
     probeTimeoutMs,
+    gapTimeoutMs,
     WebSocket: WebSocketImpl,
     enabled = true,
   } = options;
@@ -87,6 +91,9 @@ export function useWsBridge(options) {
       connectTimeoutMs,
       pongTimeoutMs,
       probeTimeoutMs,
+      gapTimeoutMs,
+      // Read when the client is made: a later change of positions does not reconnect.
+      positions: latest.current.positions,
       WebSocket: WebSocketImpl,
       token: (context) => {
         const token = latest.current.token;
@@ -106,10 +113,11 @@ export function useWsBridge(options) {
       }),
       instance.on('reconnecting', sync),
       instance.on('closed', sync),
-      instance.on('message', (message) => {
+      instance.on('message', (message, meta) => {
         setLastMessage(message);
-        latest.current.onMessage?.(message);
+        latest.current.onMessage?.(message, meta);
       }),
+      instance.on('reset', (reset) => latest.current.onReset?.(reset)),
       instance.on('error', (detail) => {
         setError(detail);
         latest.current.onError?.(detail);
@@ -132,6 +140,7 @@ export function useWsBridge(options) {
     connectTimeoutMs,
     pongTimeoutMs,
     probeTimeoutMs,
+    gapTimeoutMs,
     WebSocketImpl,
     enabled,
   ]);

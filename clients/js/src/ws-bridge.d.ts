@@ -64,6 +64,17 @@ export interface WsBridgeOptions {
   pongTimeoutMs?: number;
   /** How long the reachability probe after a failed handshake waits, in ms (default 5000). */
   probeTimeoutMs?: number;
+  /**
+   * Where to resume channels with history from, e.g. `client.positions` saved before a page
+   * reload: the first subscribe of each named channel asks for what came after it.
+   */
+  positions?: Record<string, Position>;
+  /**
+   * On a channel with history, how long a message that arrived ahead of a missing one waits for
+   * it before the client fetches the gap from the history, in ms (default 1000). A gap fetched
+   * once is never waited for again.
+   */
+  gapTimeoutMs?: number;
   /** The WebSocket class; default `globalThis.WebSocket`. In Node 20 pass `ws`'s default export. */
   WebSocket?: WebSocketConstructor | (abstract new (...args: any[]) => unknown);
 }
@@ -105,9 +116,46 @@ export interface PublishedData {
   channel: string;
   connectionCount: number;
   sent: number;
+  /** On a channel with history: the message's number (it counts as delivered to this client). */
+  seq?: number;
+  /** On a channel with history: the numbering `seq` belongs to. */
+  epoch?: string;
 }
 
-/** A frame from the server: a broadcast is whatever JSON object the backend posted. */
+/** Where a channel with history stands for this client. */
+export interface Position {
+  /** The last message delivered (or counted as seen); 0 before the first. */
+  seq: number;
+  /** The channel's numbering; '' while the client has not learnt it (nothing published yet). */
+  epoch: string;
+}
+
+/** The second argument of 'message' listeners: set for messages of channels with history, else null. */
+export interface MessageMeta {
+  channel: string;
+  seq: number;
+  epoch: string;
+  /** True when the message was missed live and came from the channel's history on a resume. */
+  replayed: boolean;
+}
+
+/**
+ * A channel's history could not fill the gap since the client's position: messages were missed
+ * and will not come. Reload the state the channel's messages update; delivery goes on after `seq`.
+ */
+export interface ResetDetail {
+  channel: string;
+  /** The channel's latest number: the next message delivered is `seq + 1`. */
+  seq: number;
+  epoch: string;
+  /** The server's reason: `epoch changed`, `history expired`, `history trimmed`, `ahead of the server`. */
+  reason: string;
+}
+
+/**
+ * A frame from the server: a broadcast is whatever JSON object the backend posted. On a channel
+ * with history it is the posted object too (the envelope's `data`); `seq` is in the MessageMeta.
+ */
 export type WsBridgeMessage = { type?: string; [key: string]: unknown } | string;
 
 export interface ConnectingDetail {
@@ -166,6 +214,7 @@ export interface WsBridgeEventMap {
   closed: ClosedDetail;
   message: WsBridgeMessage;
   error: ErrorDetail;
+  reset: ResetDetail;
 }
 
 export type WsBridgeEventType = keyof WsBridgeEventMap;
@@ -178,13 +227,24 @@ export class WsBridgeClient extends EventTarget {
   readonly connectionId: string | null;
   /** The channels held: the server's list after each subscribe/unsubscribe (a copy). */
   readonly channels: string[];
+  /**
+   * Where each channel with history stands (a copy): save it (e.g. in sessionStorage) and pass it
+   * back as the `positions` option to resume after a reload.
+   */
+  readonly positions: Record<string, Position>;
 
-  /** Listen to an event; the listener gets its detail. Returns a function that removes the listener. */
-  on<K extends WsBridgeEventType>(type: K, listener: (detail: WsBridgeEventMap[K]) => void): () => void;
+  /**
+   * Listen to an event; the listener gets its detail (for 'message', also the message's
+   * MessageMeta on a channel with history, else null). Returns a function that removes the listener.
+   */
+  on<K extends WsBridgeEventType>(
+    type: K,
+    listener: (detail: WsBridgeEventMap[K], meta: K extends 'message' ? MessageMeta | null : null) => void,
+  ): () => void;
   /** Listen to the messages whose `type` equals `type`. Returns a function that removes the listener. */
   onMessage<T extends { type?: string } = { type: string; [key: string]: unknown }>(
     type: string,
-    listener: (message: T) => void,
+    listener: (message: T, meta: MessageMeta | null) => void,
   ): () => void;
 
   /** Resolves with the server's list of all the connection's channels; rejects with the error frame's text. */
@@ -198,9 +258,10 @@ export class WsBridgeClient extends EventTarget {
   /** Close for good; no reconnect afterwards. */
   close(code?: number, reason?: string): void;
 
+  /** A 'message' event of a channel with history also carries `event.meta` (a MessageMeta). */
   addEventListener<K extends WsBridgeEventType>(
     type: K,
-    listener: (event: CustomEvent<WsBridgeEventMap[K]>) => void,
+    listener: (event: CustomEvent<WsBridgeEventMap[K]> & { readonly meta?: MessageMeta }) => void,
     options?: boolean | AddEventListenerOptions,
   ): void;
   addEventListener(
@@ -210,7 +271,7 @@ export class WsBridgeClient extends EventTarget {
   ): void;
   removeEventListener<K extends WsBridgeEventType>(
     type: K,
-    listener: (event: CustomEvent<WsBridgeEventMap[K]>) => void,
+    listener: (event: CustomEvent<WsBridgeEventMap[K]> & { readonly meta?: MessageMeta }) => void,
     options?: boolean | EventListenerOptions,
   ): void;
   removeEventListener(

@@ -6,7 +6,9 @@
 // fresh token before every handshake, learns its connection id with `hello`,
 // re-subscribes every channel it holds before reporting 'open', sends
 // `{"action":"ping"}` as keep-alive, and matches the server's replies to
-// subscribe/unsubscribe/publish requests.
+// subscribe/unsubscribe/publish requests. On channels with history (the gateway's
+// HISTORY_CHANNELS) it remembers the last sequence number delivered and resumes from it on
+// every re-subscribe, so the application sees each message once, in order, or a 'reset'.
 //
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
@@ -43,6 +45,10 @@
  * @property {number} [connectTimeoutMs] how long a handshake may take (default 30000)
  * @property {number} [pongTimeoutMs] how long a keep-alive ping may wait for its pong (default 30000)
  * @property {number} [probeTimeoutMs] how long the reachability probe waits (default 5000)
+ * @property {Record<string, Position>} [positions] where to resume channels with history from
+ *   (e.g. `client.positions` saved before a page reload)
+ * @property {number} [gapTimeoutMs] how long a message that arrived ahead of a missing one waits
+ *   for it before the client fetches the gap from history (default 1000)
  * @property {any} [WebSocket] the WebSocket class (default `globalThis.WebSocket`; in Node 20 pass `ws`)
  */
 
@@ -53,6 +59,43 @@
  */
 
 /**
+ * @typedef {object} Position where a channel with history stands
+ * @property {number} seq the last sequence number delivered (0: none yet)
+ * @property {string} epoch the numbering it belongs to ('' before the channel's first message)
+ */
+
+/**
+ * @typedef {object} MessageMeta what the client knows of a message on a channel with history
+ * @property {string} channel
+ * @property {number} seq
+ * @property {string} epoch
+ * @property {boolean} replayed true when it came from the channel's history (it was missed live)
+ */
+
+/**
+ * @typedef {object} Held a message waiting for the ones before it
+ * @property {unknown} data
+ * @property {boolean} replayed from a `history` frame
+ * @property {number} sync the channel's sync count when it arrived
+ * @property {boolean} seen the client's own publish: counts as delivered, is not emitted
+ * @property {unknown} frame the live frame as received (emitted as is if the channel turns out
+ *   to have no history)
+ */
+
+/**
+ * @typedef {object} Track the client's state of one channel with history (or, `provisional`,
+ *   of a channel being subscribed that may have history)
+ * @property {number} seq the last sequence number delivered
+ * @property {string} epoch
+ * @property {boolean} provisional not confirmed by the server's positions yet
+ * @property {boolean} syncing a subscribe for it is in flight: messages are held, not delivered
+ * @property {number} sync how many subscribes for it were sent
+ * @property {Map<number, Held>} held messages ahead of seq + 1, by seq
+ * @property {ReturnType<typeof setTimeout> | null} gapTimer
+ * @property {boolean} fetchQueued a subscribe to fill a gap (or learn the epoch) is queued
+ */
+
+/**
  * @typedef {object} PendingRequest
  * @property {string} frame the JSON text to send
  * @property {'hello' | 'subscribe' | 'unsubscribe' | 'publish' | null} action what reply it
@@ -60,6 +103,11 @@
  * @property {boolean} internal sent by the client itself while setting a connection up
  * @property {boolean} raw sent with send(): its reply also goes to 'message' listeners
  * @property {boolean} ping a raw `{"action":"ping"}`, answered by a pong
+ * @property {string[] | null} subscribe the channels of a subscribe made by the client (its frame,
+ *   with `since`, is written when it is sent)
+ * @property {Set<string> | null} since the channels the sent subscribe named in `since`
+ * @property {boolean} background a gap fetch: dropped when the connection is lost (the
+ *   re-subscribe fetches everything anyway)
  * @property {(value: any) => void} resolve
  * @property {(error: Error) => void} reject
  * @property {ReturnType<typeof setTimeout> | null} timer
@@ -75,6 +123,65 @@ const REPLY_TYPE = /** @type {const} */ ({
 const LANE_ACTIONS = new Set(['hello', 'subscribe', 'unsubscribe', 'publish']);
 
 const OPEN = 1;
+
+/**
+ * @param {unknown} value
+ * @returns {value is number}
+ */
+function isSeq(value) {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/**
+ * @param {unknown} value
+ * @returns {value is Position}
+ */
+function isPosition(value) {
+  return isObject(value) && isSeq(value.seq) && typeof value.epoch === 'string';
+}
+
+/**
+ * The `positions` option, checked and copied.
+ * @param {unknown} positions
+ * @returns {Map<string, Position>}
+ */
+function positionMap(positions) {
+  /** @type {Map<string, Position>} */
+  const map = new Map();
+  if (positions === undefined || positions === null) return map;
+  if (!isObject(positions))
+    throw new TypeError('WsBridgeClient: positions must be an object of channel → {seq, epoch}');
+  for (const [channel, position] of Object.entries(positions)) {
+    if (!isPosition(position)) {
+      throw new TypeError(
+        `WsBridgeClient: positions[${JSON.stringify(channel)}] must be {seq: an integer >= 0, epoch: a string}`,
+      );
+    }
+    map.set(channel, { seq: position.seq, epoch: position.epoch });
+  }
+  return map;
+}
+
+/**
+ * @param {number} seq
+ * @param {string} epoch
+ * @param {boolean} provisional
+ * @returns {Track}
+ */
+function newTrack(seq, epoch, provisional) {
+  return { seq, epoch, provisional, syncing: false, sync: 0, held: new Map(), gapTimer: null, fetchQueued: false };
+}
+
+/**
+ * What a subscribe names in `since` for a channel: its position, or, before the client knows the
+ * numbering (no epoch yet), `{seq: 0, epoch: ''}`, which the server matches with any epoch
+ * (the replay from seq 1 is deduplicated).
+ * @param {Track} track
+ * @returns {Position}
+ */
+function sinceOf(track) {
+  return track.epoch === '' ? { seq: 0, epoch: '' } : { seq: track.seq, epoch: track.epoch };
+}
 
 /** Statuses after which a handshake is retried once with a fresh token, then given up. */
 const REFUSED_STATUSES = new Set([400, 401, 403]);
@@ -165,7 +272,10 @@ export class WsBridgeClient extends EventTarget {
   /** @type {number} */ #connectTimeoutMs;
   /** @type {number} */ #pongTimeoutMs;
   /** @type {number} */ #probeTimeoutMs;
+  /** @type {number} */ #gapTimeoutMs;
   /** @type {any} */ #WebSocket;
+  /** Channels with history (and channels being subscribed that may have it), by name. */
+  /** @type {Map<string, Track>} */ #tracks = new Map();
 
   /** @type {WsBridgeState} */ #state = 'connecting';
   /** @type {string | null} */ #connectionId = null;
@@ -222,6 +332,10 @@ export class WsBridgeClient extends EventTarget {
     this.#connectTimeoutMs = nonNegative(options.connectTimeoutMs, 30_000, 'connectTimeoutMs');
     this.#pongTimeoutMs = nonNegative(options.pongTimeoutMs, 30_000, 'pongTimeoutMs');
     this.#probeTimeoutMs = nonNegative(options.probeTimeoutMs, 5_000, 'probeTimeoutMs');
+    this.#gapTimeoutMs = nonNegative(options.gapTimeoutMs, 1_000, 'gapTimeoutMs');
+    for (const [channel, { seq, epoch }] of positionMap(options.positions)) {
+      this.#tracks.set(channel, newTrack(seq, epoch, false));
+    }
     this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
     if (typeof this.#WebSocket !== 'function') {
       throw new TypeError(
@@ -265,14 +379,32 @@ export class WsBridgeClient extends EventTarget {
   }
 
   /**
-   * Listen to an event; the listener gets the event's detail. Returns a function that removes it.
+   * Where each channel with history stands: `{ [channel]: { seq, epoch } }`, `seq` being the last
+   * message delivered (a copy). Save it (e.g. in sessionStorage) and pass it back as the
+   * `positions` option to resume after a page reload.
+   * @returns {Record<string, Position>}
+   */
+  get positions() {
+    /** @type {Record<string, Position>} */
+    const positions = {};
+    for (const [channel, track] of this.#tracks) {
+      if (!track.provisional) positions[channel] = { seq: track.seq, epoch: track.epoch };
+    }
+    return positions;
+  }
+
+  /**
+   * Listen to an event; the listener gets the event's detail (and, for 'message', the message's
+   * `{ channel, seq, epoch, replayed }` on a channel with history, else null). Returns a function
+   * that removes it.
    * @param {string} type
-   * @param {(detail: any) => void} listener
+   * @param {(detail: any, meta: MessageMeta | null) => void} listener
    * @returns {() => void}
    */
   on(type, listener) {
     /** @param {Event} event */
-    const wrapped = (event) => listener(/** @type {CustomEvent} */ (event).detail);
+    const wrapped = (event) =>
+      listener(/** @type {CustomEvent} */ (event).detail, /** @type {any} */ (event).meta ?? null);
     this.addEventListener(type, wrapped);
     return () => this.removeEventListener(type, wrapped);
   }
@@ -280,12 +412,12 @@ export class WsBridgeClient extends EventTarget {
   /**
    * Listen to the messages whose `type` is `type`. Returns a function that removes the listener.
    * @param {string} type
-   * @param {(message: any) => void} listener
+   * @param {(message: any, meta: MessageMeta | null) => void} listener
    * @returns {() => void}
    */
   onMessage(type, listener) {
-    return this.on('message', (message) => {
-      if (isObject(message) && message.type === type) listener(message);
+    return this.on('message', (message, meta) => {
+      if (isObject(message) && message.type === type) listener(message, meta);
     });
   }
 
@@ -311,7 +443,8 @@ export class WsBridgeClient extends EventTarget {
 
   /**
    * Publish to a channel the connection is in (needs CLIENT_PUBLISH on the server).
-   * Resolves with the `published` data: `{ channel, connectionCount, sent }`.
+   * Resolves with the `published` data: `{ channel, connectionCount, sent }`, plus `seq` and
+   * `epoch` on a channel with history (that message then counts as delivered to this client).
    * @param {string} channel
    * @param {unknown} data
    */
@@ -348,6 +481,9 @@ export class WsBridgeClient extends EventTarget {
       internal: false,
       raw: true,
       ping: action === 'ping',
+      subscribe: null,
+      since: null,
+      background: false,
       resolve: () => {},
       reject: () => {},
       timer: null,
@@ -371,9 +507,12 @@ export class WsBridgeClient extends EventTarget {
   /**
    * @param {string} type
    * @param {unknown} detail
+   * @param {MessageMeta | null} [meta] a message's metadata, as the event's `meta`
    */
-  #emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
+  #emit(type, detail, meta = null) {
+    const event = new CustomEvent(type, { detail });
+    if (meta !== null) Object.defineProperty(event, 'meta', { value: meta });
+    this.dispatchEvent(event);
   }
 
   /** @param {WsBridgeState} state */
@@ -388,7 +527,7 @@ export class WsBridgeClient extends EventTarget {
 
   /** @param {string} what */
   #checkQueueRoom(what) {
-    const waiting = this.#queue.filter((entry) => !entry.internal).length;
+    const waiting = this.#queue.filter((entry) => !entry.internal && !entry.background).length;
     if (waiting >= this.#maxQueue) {
       throw new WsBridgeError(
         `${what}: ${waiting} requests are already waiting to be sent (maxQueue ${this.#maxQueue}); not queued`,
@@ -401,9 +540,10 @@ export class WsBridgeClient extends EventTarget {
    * @param {Record<string, unknown>} message
    * @param {'hello' | 'subscribe' | 'unsubscribe' | 'publish'} action
    * @param {boolean} internal
+   * @param {boolean} [background] a gap fetch (see PendingRequest)
    * @returns {Promise<any>}
    */
-  #enqueue(message, action, internal) {
+  #enqueue(message, action, internal, background = false) {
     if (this.#isClosed()) {
       return Promise.reject(new WsBridgeError(`${action}: the client is closed`, 'CLOSED'));
     }
@@ -415,11 +555,15 @@ export class WsBridgeClient extends EventTarget {
         internal,
         raw: false,
         ping: false,
+        // A subscribe's `since` must be the position when it is sent, not when it was queued.
+        subscribe: action === 'subscribe' ? /** @type {string[]} */ (message.channels) : null,
+        since: null,
+        background,
         resolve,
         reject,
         timer: null,
       };
-      if (internal) {
+      if (internal || background) {
         // Set-up requests go before everything the application queued.
         this.#queue.unshift(entry);
       } else {
@@ -441,9 +585,11 @@ export class WsBridgeClient extends EventTarget {
       // A request waits for the one in flight; a frame that expects no reply does not.
       if (entry.action !== null && this.#inflight !== null) return;
       this.#queue.shift();
+      if (entry.subscribe !== null) entry.frame = this.#subscribeFrame(entry);
       try {
         socket.send(entry.frame);
       } catch {
+        if (entry.since !== null) this.#endSync(entry, null);
         this.#queue.unshift(entry);
         return;
       }
@@ -460,6 +606,7 @@ export class WsBridgeClient extends EventTarget {
   #requestTimedOut(entry) {
     if (this.#inflight !== entry) return;
     this.#inflight = null;
+    if (entry.since !== null) this.#endSync(entry, null);
     entry.reject(new WsBridgeError(`${entry.action}: no reply within ${this.#requestTimeoutMs} ms`, 'TIMEOUT'));
     if (entry.internal) {
       // A connection that cannot answer hello or subscribe is of no use: start again.
@@ -476,14 +623,18 @@ export class WsBridgeClient extends EventTarget {
   #settle(entry, message) {
     if (entry.timer !== null) clearTimeout(entry.timer);
     this.#inflight = null;
-    if (message.type === REPLY_TYPE[/** @type {keyof typeof REPLY_TYPE} */ (entry.action)]) {
+    const ok = message.type === REPLY_TYPE[/** @type {keyof typeof REPLY_TYPE} */ (entry.action)];
+    if (entry.since !== null) this.#endSync(entry, ok && isObject(message.data) ? message.data : null);
+    if (ok) {
       if (
         (message.type === 'subscribed' || message.type === 'unsubscribed') &&
         isObject(message.data) &&
         Array.isArray(message.data.channels)
       ) {
         this.#channels = message.data.channels.filter((/** @type {unknown} */ c) => typeof c === 'string');
+        if (message.type === 'unsubscribed') this.#forgetLeft();
       }
+      if (message.type === 'published' && isObject(message.data)) this.#published(message.data);
       entry.resolve(message.data);
     } else {
       const why =
@@ -496,6 +647,249 @@ export class WsBridgeClient extends EventTarget {
     }
     if (entry.raw) this.#emit('message', message);
     this.#pump();
+  }
+
+  // ------------------------------------------------- channels with history: resume and order
+
+  /**
+   * The frame of a subscribe, written as it is sent: `since` names the channels whose position
+   * the client knows. Its channels hold their messages until the reply (see #endSync).
+   * @param {PendingRequest} entry
+   */
+  #subscribeFrame(entry) {
+    const channels = /** @type {string[]} */ (entry.subscribe);
+    /** @type {Record<string, Position>} */
+    const since = {};
+    entry.since = new Set();
+    for (const channel of channels) {
+      let track = this.#tracks.get(channel);
+      if (track === undefined) {
+        // It may have history: its messages are held until the reply says.
+        track = newTrack(0, '', true);
+        this.#tracks.set(channel, track);
+      } else if (!track.provisional) {
+        since[channel] = sinceOf(track);
+        entry.since.add(channel);
+      }
+      track.syncing = true;
+      track.sync += 1;
+    }
+    return JSON.stringify(
+      entry.since.size > 0 ? { action: 'subscribe', channels, since } : { action: 'subscribe', channels },
+    );
+  }
+
+  /**
+   * A subscribe sent by the client was answered (`data`: the `subscribed` data) or failed (null).
+   * What its channels held is delivered: history and live messages in seq order, nothing twice.
+   * @param {PendingRequest} entry
+   * @param {Record<string, any> | null} data
+   */
+  #endSync(entry, data) {
+    const withSince = entry.since ?? new Set();
+    entry.since = null;
+    const positions = data !== null && isObject(data.positions) ? data.positions : {};
+    for (const channel of entry.subscribe ?? []) {
+      const track = this.#tracks.get(channel);
+      if (track === undefined || !track.syncing) continue;
+      track.syncing = false;
+      const position = positions[channel];
+      if (isPosition(position)) {
+        track.provisional = false;
+        if (position.epoch !== '') track.epoch = position.epoch;
+        if (!withSince.has(channel)) {
+          // A first subscribe: the application starts after what the channel held then.
+          track.seq = position.seq;
+        } else {
+          // Everything up to the server's latest was sent in `history` frames (or a `reset`
+          // said it cannot be): what is still missing up to there never comes, so it is not
+          // waited for.
+          const upTo = [...track.held.keys()].filter((seq) => seq <= position.seq).sort((a, b) => a - b);
+          for (const seq of upTo) {
+            const held = /** @type {Held} */ (track.held.get(seq));
+            track.held.delete(seq);
+            if (seq <= track.seq) continue;
+            track.seq = seq;
+            this.#deliver(channel, track, seq, held);
+            if (this.#tracks.get(channel) !== track || this.#isClosed()) return;
+          }
+          track.seq = Math.max(track.seq, position.seq);
+        }
+        this.#drain(channel, track);
+      } else if (data !== null || track.provisional) {
+        // No history on this channel (or the subscribe failed): nothing to track; frames held
+        // meanwhile go out as they came.
+        this.#dropTrack(channel, track);
+        const frames = [...track.held.values()].filter((h) => !h.replayed && !h.seen).map((h) => h.frame);
+        for (const frame of frames) this.#emit('message', frame);
+      } else {
+        this.#drain(channel, track);
+      }
+    }
+  }
+
+  /**
+   * @param {string} channel
+   * @param {Track} track
+   */
+  #dropTrack(channel, track) {
+    if (track.gapTimer !== null) clearTimeout(track.gapTimer);
+    track.gapTimer = null;
+    if (this.#tracks.get(channel) === track) this.#tracks.delete(channel);
+  }
+
+  /** After an unsubscribe: the channels left are forgotten (a later subscribe starts afresh). */
+  #forgetLeft() {
+    for (const [channel, track] of [...this.#tracks]) {
+      if (!track.syncing && !this.#channels.includes(channel)) this.#dropTrack(channel, track);
+    }
+  }
+
+  /**
+   * The client's own publish on a channel with history counts as delivered to it.
+   * @param {Record<string, any>} data the `published` data
+   */
+  #published(data) {
+    const channel = data.channel;
+    const track = typeof channel === 'string' ? this.#tracks.get(channel) : undefined;
+    if (track === undefined || track.provisional || !isSeq(data.seq) || typeof data.epoch !== 'string') return;
+    if (track.epoch === '') track.epoch = data.epoch;
+    if (data.epoch !== track.epoch) return;
+    if (data.seq > track.seq && !track.held.has(data.seq)) {
+      track.held.set(data.seq, { data: undefined, replayed: false, sync: track.sync, seen: true, frame: null });
+    }
+    this.#drain(channel, track);
+  }
+
+  /**
+   * @param {string} channel
+   * @param {Track} track
+   * @param {number} seq
+   * @param {unknown} data
+   * @param {unknown} frame
+   */
+  #onLive(channel, track, seq, data, frame) {
+    const held = track.held.get(seq);
+    // During a resume a number at or below the position may be new: a reset with a new epoch
+    // can still come. Until the reply, what arrives now is kept (see #onReset).
+    const fresh = seq > track.seq || track.syncing;
+    if (fresh && (held === undefined || (track.syncing && held.sync !== track.sync))) {
+      track.held.set(seq, { data, replayed: false, sync: track.sync, seen: false, frame });
+    }
+    this.#drain(channel, track);
+  }
+
+  /**
+   * @param {string} channel
+   * @param {Track} track
+   * @param {unknown[]} messages
+   */
+  #onHistory(channel, track, messages) {
+    for (const message of messages) {
+      if (!isObject(message) || !isSeq(message.seq)) continue;
+      if (message.seq <= track.seq || track.held.has(message.seq)) continue;
+      track.held.set(message.seq, { data: message.data, replayed: true, sync: track.sync, seen: false, frame: null });
+    }
+    this.#drain(channel, track);
+  }
+
+  /**
+   * The server cannot fill the gap since the client's position: the application is told, then
+   * delivery goes on from the server's latest.
+   * @param {string} channel
+   * @param {Track} track
+   * @param {number} seq
+   * @param {string} epoch
+   * @param {string} reason
+   */
+  #onReset(channel, track, seq, epoch, reason) {
+    const renumbered = epoch !== track.epoch;
+    for (const [heldSeq, held] of [...track.held]) {
+      // After a new epoch only what arrived during this subscribe is numbered the new way.
+      if (heldSeq <= seq || (renumbered && held.sync !== track.sync)) track.held.delete(heldSeq);
+    }
+    track.seq = seq;
+    track.epoch = epoch;
+    track.provisional = false;
+    this.#emit('reset', { channel, seq, epoch, reason });
+    if (this.#tracks.get(channel) === track && !this.#isClosed()) this.#drain(channel, track);
+  }
+
+  /**
+   * @param {string} channel
+   * @param {Track} track
+   * @param {number} seq
+   * @param {Held} held
+   */
+  #deliver(channel, track, seq, held) {
+    if (held.seen) return;
+    this.#emit('message', held.data, { channel, seq, epoch: track.epoch, replayed: held.replayed });
+  }
+
+  /**
+   * Deliver what follows the channel's position without a hole; wait `gapTimeoutMs` for a
+   * missing message, then fetch it from history.
+   * @param {string} channel
+   * @param {Track} track
+   */
+  #drain(channel, track) {
+    if (track.syncing || this.#isClosed()) return;
+    for (;;) {
+      const held = track.held.get(track.seq + 1);
+      if (held === undefined) break;
+      track.held.delete(track.seq + 1);
+      track.seq += 1;
+      this.#deliver(channel, track, track.seq, held);
+      // A listener may have closed the client or left the channel.
+      if (this.#tracks.get(channel) !== track || this.#isClosed() || track.syncing) return;
+    }
+    for (const seq of [...track.held.keys()]) if (seq <= track.seq) track.held.delete(seq);
+    if (track.held.size === 0) {
+      if (track.gapTimer !== null) clearTimeout(track.gapTimer);
+      track.gapTimer = null;
+    } else if (track.gapTimer === null) {
+      track.gapTimer = setTimeout(() => {
+        track.gapTimer = null;
+        if (this.#tracks.get(channel) === track && track.held.size > 0) this.#fetch(channel, track);
+      }, this.#gapTimeoutMs);
+    }
+    // Messages came before the client knew the channel's epoch (nothing was published when it
+    // subscribed): learn it now, or the next resume would not be able to name its position.
+    if (track.epoch === '' && !track.provisional && track.seq > 0) this.#fetch(channel, track);
+  }
+
+  /**
+   * Subscribe again with `since` (idempotent for the subscription) to fetch a gap from history
+   * or to learn the epoch. Only while open: a re-subscribe after a reconnect does it anyway.
+   * @param {string} channel
+   * @param {Track} track
+   */
+  #fetch(channel, track) {
+    if (track.fetchQueued || track.syncing || this.#state !== 'open') return;
+    track.fetchQueued = true;
+    this.#enqueue({ action: 'subscribe', channels: [channel] }, 'subscribe', false, true)
+      .catch(() => {
+        // Lost with the connection (the re-subscribe fetches) or refused (nothing to wait for).
+      })
+      .finally(() => {
+        track.fetchQueued = false;
+      });
+  }
+
+  /** After 'open': gaps and unknown epochs left from the set-up are dealt with now. */
+  #resumeTracks() {
+    for (const [channel, track] of [...this.#tracks]) {
+      if (!track.syncing) this.#drain(channel, track);
+    }
+  }
+
+  /** The connection is gone: nothing is in flight, no gap is waited for (the re-subscribe fills it). */
+  #pauseTracks() {
+    for (const track of this.#tracks.values()) {
+      track.syncing = false;
+      if (track.gapTimer !== null) clearTimeout(track.gapTimer);
+      track.gapTimer = null;
+    }
   }
 
   /** @param {unknown} data */
@@ -521,6 +915,23 @@ export class WsBridgeClient extends EventTarget {
         if (message.type === expected || message.type === 'error' || isGatewayErrorFrame(message)) {
           this.#settle(entry, message);
           return;
+        }
+      }
+      if (typeof message.channel === 'string') {
+        const track = this.#tracks.get(message.channel);
+        if (track !== undefined) {
+          if (message.type === 'message' && isSeq(message.seq) && message.seq > 0) {
+            this.#onLive(message.channel, track, message.seq, message.data, message);
+            return;
+          }
+          if (message.type === 'history' && Array.isArray(message.messages)) {
+            this.#onHistory(message.channel, track, message.messages);
+            return;
+          }
+          if (message.type === 'reset' && isSeq(message.seq) && typeof message.epoch === 'string') {
+            this.#onReset(message.channel, track, message.seq, message.epoch, String(message.reason ?? ''));
+            return;
+          }
         }
       }
     }
@@ -621,6 +1032,7 @@ export class WsBridgeClient extends EventTarget {
     this.#everOpened = true;
     this.#startKeepAlive(socket);
     this.#emit('open', { connectionId: this.#connectionId, channels: this.channels });
+    if (this.#socket === socket) this.#resumeTracks();
     this.#pump();
   }
 
@@ -723,9 +1135,18 @@ export class WsBridgeClient extends EventTarget {
     this.#socketOpened = false;
     const inflight = this.#inflight;
     this.#inflight = null;
+    if (inflight !== null && inflight.since !== null) this.#endSync(inflight, null);
+    this.#pauseTracks();
+    // Gap fetches are dropped: the re-subscribe on the next connection fetches every gap.
+    const gapLost = () =>
+      new WsBridgeError('the connection was lost; the re-subscribe fetches the gap', 'CONNECTION_LOST');
+    for (const entry of this.#queue.filter((e) => e.background)) entry.reject(gapLost());
+    this.#queue = this.#queue.filter((e) => !e.background);
     if (inflight !== null) {
       if (inflight.timer !== null) clearTimeout(inflight.timer);
-      if (inflight.internal) {
+      if (inflight.background) {
+        inflight.reject(gapLost());
+      } else if (inflight.internal) {
         inflight.reject(new WsBridgeError('the connection was lost during set-up', 'CONNECTION_LOST'));
       } else if (inflight.action === 'subscribe' || inflight.action === 'unsubscribe') {
         // Idempotent: sent again on the next connection.
@@ -861,6 +1282,7 @@ export class WsBridgeClient extends EventTarget {
     this.#removeOnlineListener = null;
     const socket = this.#socket;
     this.#detach();
+    this.#pauseTracks();
     this.#connectionId = null;
     if (socket !== null) {
       try {

@@ -188,4 +188,34 @@ describe('useWsBridge with React', () => {
     assert.equal(tokenCalls, 0);
     assert.equal(await count(gateway.httpUrl), 0);
   });
+  test('on a channel with history: positions in, onReset, onMessage with the metadata', async (t) => {
+    const gateway = await startGateway({ args: ['--history-channels', 'post:*'] });
+    t.after(() => gateway.stop());
+    await httpJson('POST', `${gateway.httpUrl}/broadcast/post:1`, { type: 'n', n: 0 });
+    /** @type {any[]} */
+    const seen = [];
+    const view = mount(t);
+    await view.render({
+      url: gateway.wsUrl,
+      channels: ['post:1'],
+      WebSocket,
+      keepAliveMs: 0,
+      backoff: FAST,
+      // A position of another numbering (saved before a gateway restart, say): reset.
+      positions: { 'post:1': { seq: 7, epoch: 'gone' } },
+      gapTimeoutMs: 200,
+      onReset: (/** @type {any} */ reset) => seen.push(['reset', reset.reason, reset.seq]),
+      onMessage: (/** @type {any} */ message, /** @type {any} */ meta) => seen.push([message.n, meta?.seq]),
+    });
+    await until(() => view.latest().state === 'open', "state 'open'");
+    await httpJson('POST', `${gateway.httpUrl}/broadcast/post:1`, { type: 'n', n: 1 });
+    await until(() => seen.length === 2, 'the reset and the message');
+    assert.deepEqual(seen, [
+      ['reset', 'epoch changed', 1],
+      [1, 2],
+    ]);
+    await until(() => view.latest().lastMessage?.n === 1, 'lastMessage');
+    assert.deepEqual(view.latest().lastMessage, { type: 'n', n: 1 });
+    assert.equal(view.latest().client.positions['post:1'].seq, 2);
+  });
 });

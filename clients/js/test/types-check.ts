@@ -2,7 +2,15 @@
 // the documented usage and reject misuse (the @ts-expect-error lines fail the check if they compile).
 import WebSocket from 'ws';
 import { WsBridgeClient, WsBridgeError } from '@ws-bridge/client';
-import type { OpenDetail, PublishedData, TokenContext, WsBridgeState } from '@ws-bridge/client';
+import type {
+  MessageMeta,
+  OpenDetail,
+  Position,
+  PublishedData,
+  ResetDetail,
+  TokenContext,
+  WsBridgeState,
+} from '@ws-bridge/client';
 import { useWsBridge } from '@ws-bridge/client/react';
 import type { UseWsBridgeResult } from '@ws-bridge/client/react';
 
@@ -72,6 +80,30 @@ async function use(): Promise<void> {
 }
 (void use, state, id, held);
 
+// Channels with history: positions in and out, message metadata, resets.
+const saved: Record<string, Position> = JSON.parse(sessionStorage.getItem('positions') ?? '{}');
+const resuming = new WsBridgeClient({ url: 'ws://x', channels: ['post:42'], positions: saved, gapTimeoutMs: 500 });
+resuming.on('message', (message, meta: MessageMeta | null) => {
+  if (meta !== null) {
+    const seq: number = meta.seq;
+    const replayed: boolean = meta.replayed;
+    (void message, seq, replayed);
+  }
+  sessionStorage.setItem('positions', JSON.stringify(resuming.positions));
+});
+resuming.onMessage('comment.created', (message, meta) => void [message.type, meta?.channel]);
+resuming.on('reset', (detail: ResetDetail) => {
+  const why: string = detail.reason;
+  (void why, detail.channel, detail.seq, detail.epoch);
+});
+resuming.addEventListener('message', (event) => void event.meta?.seq);
+async function publishSeq(): Promise<number | undefined> {
+  return (await resuming.publish('post:42', {})).seq;
+}
+void publishSeq;
+// @ts-expect-error a position needs an epoch
+new WsBridgeClient({ url: 'ws://x', positions: { a: { seq: 1 } } });
+
 // @ts-expect-error url is required
 new WsBridgeClient({ channels: ['a'] });
 // @ts-expect-error channels are strings
@@ -86,7 +118,10 @@ function Component(): UseWsBridgeResult {
     url: 'ws://127.0.0.1:3001/dev',
     channels: ['news'],
     token: async () => 'jwt',
-    onMessage: (message) => void message,
+    onMessage: (message, meta) => void [message, meta?.seq],
+    onReset: (reset) => void reset.reason,
+    positions: { news: { seq: 3, epoch: 'e' } },
+    gapTimeoutMs: 200,
   });
   const s: WsBridgeState = result.state;
   const c: WsBridgeClient | null = result.client;

@@ -23,7 +23,9 @@ QUICK = Backoff(initial=0.05, maximum=0.3)
 
 
 async def next_message(messages: Listener, timeout: float = 5) -> dict[str, object]:
-    return await asyncio.wait_for(messages.__anext__(), timeout)
+    item = await asyncio.wait_for(messages.__anext__(), timeout)
+    assert isinstance(item, dict), item
+    return item
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:

@@ -15,6 +15,9 @@ const formStatus = document.getElementById('form-status');
 // Comments by id: a comment can arrive twice (from its own POST's answer and live, or live and
 // from a reload of the list) and is shown once.
 const shown = new Map();
+// The comments that came through ws-bridge, in arrival order, with the channel's sequence
+// number and whether it was replayed from the gateway's history (for the end-to-end test).
+const arrivals = [];
 
 function addComment(comment, { fresh = false } = {}) {
   if (!comment || comment.postId !== postId || shown.has(comment.id)) return;
@@ -69,11 +72,22 @@ const client = new WsBridgeClient({
 for (const state of Object.keys(STATE_TEXT)) client.on(state, () => showState(state));
 showState(client.state);
 client.on('error', (detail) => console.warn('ws-bridge:', detail.message));
-client.onMessage('comment.created', ({ data }) => {
-  if (data?.postId === postId) addComment(data.comment, { fresh: true });
+// The gateway keeps post:* channels' recent messages (HISTORY_CHANNELS=post:*): after a
+// reconnect the client itself asks for what it missed, so each comment arrives once, in order.
+client.onMessage('comment.created', ({ data }, meta) => {
+  if (data?.postId !== postId) return;
+  arrivals.push({ id: data.comment?.id, seq: meta?.seq ?? null, replayed: meta?.replayed ?? false });
+  addComment(data.comment, { fresh: true });
 });
-// After every (re)connect, catch up on comments posted while this page was not subscribed.
-client.on('open', () => loadComments().catch((error) => console.warn(error)));
+// Only when the gateway could not fill the gap (away longer than it keeps messages, or it
+// restarted) is the list loaded again.
+client.on('reset', () => loadComments().catch((error) => console.warn(error)));
+// Once subscribed, load the list again: a comment posted between the first load and the
+// subscription is in it (and shown once).
+const offFirstOpen = client.on('open', () => {
+  offFirstOpen();
+  loadComments().catch((error) => console.warn(error));
+});
 loadComments().catch((error) => {
   formStatus.textContent = `Could not load the comments: ${error.message}`;
 });
@@ -116,4 +130,4 @@ form.addEventListener('submit', async (event) => {
 });
 
 // For debugging from the console (and for the end-to-end test).
-window.wsBridgeComments = { client, shown };
+window.wsBridgeComments = { client, shown, arrivals };

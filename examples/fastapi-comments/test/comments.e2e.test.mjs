@@ -104,6 +104,8 @@ describe('the comments example', () => {
   let app;
   let browser;
   let appUrl;
+  let gatewayHttpUrl;
+  let apiToken;
   const pageErrors = [];
   const pages = {};
 
@@ -146,12 +148,14 @@ describe('the comments example', () => {
   before(async () => {
     const gatewayPort = await freePort();
     const appPort = await freePort();
-    const apiToken = randomBytes(16).toString('hex');
+    apiToken = randomBytes(16).toString('hex');
+    gatewayHttpUrl = `http://127.0.0.1:${gatewayPort}/dev`;
     const jwtSecret = randomBytes(32).toString('hex');
     startGatewayProcess = async () => {
       gateway = start('the gateway', gatewayBinary, ['--port', String(gatewayPort)], {
         API_TOKEN: apiToken,
         JWT_SECRET: jwtSecret,
+        HISTORY_CHANNELS: 'post:*', // as run.sh starts it
         RUST_LOG: 'warn',
       });
       await waitForPort(gatewayPort, gateway);
@@ -280,6 +284,55 @@ describe('the comments example', () => {
     } finally {
       await late.context().close();
     }
+  });
+
+  test('comments posted while a page is disconnected all appear once it reconnects, in order, each once', async () => {
+    const page = pages.a;
+    const comments = () => page.evaluate(() => window.wsBridgeComments.arrivals);
+    const before = (await comments()).length;
+    // The page's next handshakes wait: its token requests are held until released.
+    let release;
+    const held = new Promise((resolve) => {
+      release = resolve;
+    });
+    await page.route('**/api/token*', async (route) => {
+      await held;
+      await route.continue();
+    });
+    const id = await page.evaluate(() => window.wsBridgeComments.client.connectionId);
+    const deleted = await fetch(`${gatewayHttpUrl}/@connections/${encodeURIComponent(id)}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${apiToken}` },
+    });
+    assert.equal(deleted.status, 204);
+    await page.waitForFunction(() => window.wsBridgeComments.client.state !== 'open');
+    const posted = [];
+    for (let i = 0; i < 10; i += 1) {
+      const { comment, live } = await postComment(42, `while page a is away ${i}`);
+      assert.equal(live.report.sent, 1, 'only page b is connected');
+      posted.push(comment.id);
+    }
+    await commentItem(pages.b, posted.at(-1)).waitFor({ timeout: LIVE_WITHIN_MS });
+    assert.equal(await commentItem(page, posted[0]).count(), 0, 'page a missed them live');
+    release();
+    await page.unrouteAll({ behavior: 'wait' }); // after the held requests went on
+    await page.locator('#state[data-state="open"]').waitFor({ timeout: 10000 });
+    await commentItem(page, posted.at(-1)).waitFor({ timeout: 5000 });
+    await sleep(GRACE_MS);
+    // They came through ws-bridge (the page does not reload its list on a reconnect), from the
+    // gateway's history, in the order they were posted, each once.
+    const arrived = (await comments()).slice(before);
+    assert.deepEqual(
+      arrived.map((a) => a.id),
+      posted,
+    );
+    assert.ok(arrived.every((a) => a.replayed));
+    assert.deepEqual(
+      arrived.map((a) => a.seq - arrived[0].seq),
+      posted.map((_, i) => i),
+    );
+    for (const commentId of posted) assert.equal(await commentItem(page, commentId).count(), 1);
+    assert.deepEqual(await shownIds(page), await shownIds(pages.b));
   });
 
   test('after the gateway restarts, the pages reconnect and catch up on what they missed', async () => {

@@ -52,7 +52,13 @@ def gateway() -> Iterator[Gateway]:
         pytest.fail(f"no gateway binary at {binary}: build it or set WS_BRIDGE_GATEWAY")
     port = free_port()
     api_token, jwt_secret = secrets.token_hex(16), secrets.token_hex(32)
-    env = {**os.environ, "API_TOKEN": api_token, "JWT_SECRET": jwt_secret, "RUST_LOG": "warn"}
+    env = {
+        **os.environ,
+        "API_TOKEN": api_token,
+        "JWT_SECRET": jwt_secret,
+        "HISTORY_CHANNELS": "post:*",  # as run.sh starts it
+        "RUST_LOG": "warn",
+    }
     process = subprocess.Popen([str(binary), "--port", str(port)], env=env)
     try:
         wait_for_port(port, process)

@@ -2,7 +2,8 @@
 
 * :class:`WsBridge` (sync: scripts, Celery, Django) and :class:`AsyncWsBridge` (asyncio:
   FastAPI) call the gateway's HTTP API and return a :class:`DeliveryReport`.
-* :func:`listen` is a WebSocket listener that reconnects and re-subscribes.
+* :func:`listen` is a WebSocket listener that reconnects and re-subscribes, and resumes
+  channels with history where it left them (:class:`SequencedMessage`, :class:`Reset`).
 """
 
 from ._errors import (
@@ -19,6 +20,7 @@ from ._errors import (
 from ._http import AsyncWsBridge, WsBridge
 from ._listener import Listener, TokenProvider, listen
 from ._models import Backoff, ChannelStats, DeliveryReport, FailedDelivery, Stats
+from ._resume import Position, Reset, SequencedMessage
 from ._version import __version__
 
 __all__ = [
@@ -32,6 +34,9 @@ __all__ = [
     "FailedDelivery",
     "HandshakeRefused",
     "Listener",
+    "Position",
+    "Reset",
+    "SequencedMessage",
     "Stats",
     "SubscriptionError",
     "TokenProvider",

@@ -7,7 +7,8 @@ import contextlib
 import inspect
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -18,6 +19,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from ._errors import HandshakeRefused, SubscriptionError, WsBridgeError
 from ._models import Backoff
+from ._resume import Item, Position, Sequencer
 
 logger = logging.getLogger("ws_bridge")
 
@@ -27,6 +29,7 @@ TokenProvider = Callable[[], str] | Callable[[], Awaitable[str]]
 Message = dict[str, Any]
 
 DEFAULT_KEEPALIVE = 240.0
+DEFAULT_GAP_TIMEOUT = 1.0
 DEFAULT_LISTEN_BACKOFF = Backoff(initial=0.5, maximum=30.0)
 
 
@@ -60,6 +63,8 @@ class Listener:
         open_timeout: float = 10.0,
         reply_timeout: float = 10.0,
         max_queue: int = 1024,
+        positions: Mapping[str, Position | Mapping[str, Any]] | None = None,
+        gap_timeout: float = DEFAULT_GAP_TIMEOUT,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
             raise ValueError(f"url must be a ws:// or wss:// URL, not {url!r}")
@@ -71,6 +76,15 @@ class Listener:
             raise ValueError(f"max_queue must be an int >= 1, not {max_queue!r}")
         if keepalive is not None and not keepalive > 0:
             raise ValueError(f"keepalive must be positive seconds or None, not {keepalive!r}")
+        if not gap_timeout >= 0:
+            raise ValueError(f"gap_timeout must be seconds >= 0, not {gap_timeout!r}")
+        if positions is not None and not isinstance(positions, Mapping):
+            raise TypeError("positions must be a mapping of channel → Position")
+        self._sequencer = Sequencer(
+            {channel: Position.from_json(p) for channel, p in (positions or {}).items()},
+            gap_timeout,
+        )
+        self._gap_wakeup: asyncio.Event | None = None
         self._url = url
         self._channels: list[str] = list(dict.fromkeys(channels))
         self._token = token
@@ -81,7 +95,7 @@ class Listener:
         self._reply_timeout = reply_timeout
         self._max_queue = max_queue
 
-        self._queue: asyncio.Queue[Message | _End] | None = None
+        self._queue: asyncio.Queue[Item | _End] | None = None
         self._room: asyncio.Semaphore | None = None  # bounds the messages waiting in _queue
         self._task: asyncio.Task[None] | None = None
         self._first_open: asyncio.Future[None] | None = None
@@ -109,6 +123,13 @@ class Listener:
         return list(self._channels)
 
     @property
+    def positions(self) -> dict[str, Position]:
+        """Where each channel with history stands (``seq``: the last message yielded). Save it
+        (``{c: p.to_json() for c, p in ...items()}``) and pass it back as ``positions=`` to
+        resume from there in a new listener."""
+        return self._sequencer.positions
+
+    @property
     def connections(self) -> int:
         """How many connections were opened so far (1 + the reconnects)."""
         return self._connections
@@ -122,6 +143,7 @@ class Listener:
         self._first_open = loop.create_future()
         self._ready = asyncio.Event()
         self._control_lock = asyncio.Lock()
+        self._gap_wakeup = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name=f"ws-bridge listener {self._url}")
         try:
             await asyncio.shield(self._first_open)
@@ -141,7 +163,7 @@ class Listener:
     def __aiter__(self) -> Listener:
         return self
 
-    async def __anext__(self) -> Message:
+    async def __anext__(self) -> Item:
         if self._queue is None:
             raise RuntimeError("use the listener as `async with listen(...) as messages:`")
         if self._exited:
@@ -167,7 +189,9 @@ class Listener:
         """Leaves ``channels``; returns every channel still held."""
         wanted = self._names(channels)
         reply = await self._request({"action": "unsubscribe", "channels": wanted}, "unsubscribed")
-        return self._held(reply)
+        held = self._held(reply)
+        self._sequencer.forget(c for c in wanted if c not in held)
+        return held
 
     # --- control requests ----------------------------------------------------------------------
 
@@ -188,22 +212,33 @@ class Listener:
         self._channels = list(held)
         return self.channels
 
-    async def _request(self, frame: Message, expect: str) -> Message:
+    async def _request(self, frame: Message, expect: str, *, retry: bool = True) -> Message:
+        """Sends ``frame`` and waits for its reply; on a lost connection, asks again on the next
+        one (``retry``) or raises :class:`_Disconnected`."""
         lock, ready, task = self._control_lock, self._ready, self._task
         if lock is None or ready is None or task is None:
             raise RuntimeError("use the listener as `async with listen(...) as messages:`")
         async with lock:
             while True:
+                if not retry and not ready.is_set():
+                    raise _Disconnected()
                 await self._wait_ready(ready, task)
                 ws = self._ws
                 if ws is None:
                     continue
                 reply: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
                 self._pending = _Pending(frozenset({expect, "error"}), reply)
+                text = json.dumps(frame)
+                if frame.get("action") == "subscribe":
+                    # `since` is the position when it is sent; its channels' messages are held
+                    # until the reply (see _dispatch).
+                    text = json.dumps(self._sequencer.begin_sync(frame["channels"]))
                 try:
-                    await ws.send(json.dumps(frame))
+                    await ws.send(text)
                     answer = await asyncio.wait_for(reply, self._reply_timeout)
                 except (ConnectionClosed, _Disconnected):
+                    if not retry:
+                        raise _Disconnected() from None
                     continue  # asked again on the next connection
                 finally:
                     self._pending = None
@@ -304,9 +339,10 @@ class Listener:
         refuses to re-subscribe the held channels.
         """
         keepalive: asyncio.Task[None] | None = None
+        gaps: asyncio.Task[None] | None = None
         set_up = False
         try:
-            buffered: list[Message] = []
+            buffered: list[Item] = []
             try:
                 connection_id = await self._setup(ws, buffered)
             except (ConnectionClosed, asyncio.TimeoutError) as err:
@@ -326,6 +362,7 @@ class Listener:
             logger.info("connected as %s, channels %s", connection_id, self._channels)
             if self._keepalive is not None:
                 keepalive = asyncio.create_task(self._keep_alive(ws, self._keepalive))
+            gaps = asyncio.create_task(self._watch_gaps())
             try:
                 while True:
                     await self._dispatch(await ws.recv())
@@ -341,9 +378,12 @@ class Listener:
                 pending.reply.set_exception(_Disconnected())
             if keepalive is not None:
                 keepalive.cancel()
+            if gaps is not None:
+                gaps.cancel()
+            self._sequencer.connection_lost()
             await ws.close()
 
-    async def _setup(self, ws: ClientConnection, buffered: list[Message]) -> str:
+    async def _setup(self, ws: ClientConnection, buffered: list[Item]) -> str:
         await ws.send('{"action":"hello"}')
         welcome = await self._await_reply(ws, frozenset({"welcome"}), buffered)
         data = welcome.get("data")
@@ -351,7 +391,8 @@ class Listener:
         if not isinstance(connection_id, str):
             raise WsBridgeError(f"unexpected welcome from the gateway: {welcome!r}")
         if self._channels:
-            frame = {"action": "subscribe", "channels": self._channels}
+            # With `since` for the channels with history: what they missed comes first.
+            frame = self._sequencer.begin_sync(self._channels)
             await ws.send(json.dumps(frame))
             reply = await self._await_reply(ws, frozenset({"subscribed", "error"}), buffered)
             if reply.get("type") == "error":
@@ -362,9 +403,10 @@ class Listener:
         return connection_id
 
     async def _await_reply(
-        self, ws: ClientConnection, expect: frozenset[str], buffered: list[Message]
+        self, ws: ClientConnection, expect: frozenset[str], buffered: list[Item]
     ) -> Message:
-        """The next frame whose type is in ``expect``; frames before it go to ``buffered``."""
+        """The next frame whose type is in ``expect``; what the frames before it give goes to
+        ``buffered``."""
 
         async def read() -> Message:
             while True:
@@ -372,10 +414,27 @@ class Listener:
                 if message is None:
                     continue
                 if message.get("type") in expect:
+                    if message.get("type") in ("subscribed", "error"):
+                        buffered.extend(self._end_sync(message))
                     return message
-                buffered.append(message)
+                buffered.extend(self._route(message))
 
         return await asyncio.wait_for(read(), self._reply_timeout)
+
+    def _route(self, message: Message) -> list[Item]:
+        """What a frame that is no reply gives the application."""
+        items = self._sequencer.on_frame(message)
+        if items is None:
+            return [message]
+        self._wake_gap_watcher()
+        return items
+
+    def _end_sync(self, reply: Message) -> list[Item]:
+        """The reply to a subscribe: what its channels held meanwhile, in order."""
+        data = reply.get("data") if reply.get("type") == "subscribed" else None
+        items = self._sequencer.end_sync(data if isinstance(data, dict) else None)
+        self._wake_gap_watcher()
+        return items
 
     async def _dispatch(self, raw: str | bytes) -> None:
         message = _parse(raw)
@@ -384,18 +443,64 @@ class Listener:
         kind = message.get("type")
         pending = self._pending
         if pending is not None and kind in pending.expect and not pending.reply.done():
+            if kind in ("subscribed", "error"):
+                # Delivered before the reply is handed over: nothing of those channels can
+                # overtake what they held.
+                for item in self._end_sync(message):
+                    await self._put(item)
             pending.reply.set_result(message)
             return
         if kind == "pong" and self._pings_in_flight > 0:
             self._pings_in_flight -= 1
             return
-        await self._put(message)
+        if kind == "subscribed":
+            # The late reply of a subscribe whose wait timed out.
+            for item in self._end_sync(message):
+                await self._put(item)
+        for item in self._route(message):
+            await self._put(item)
 
-    async def _put(self, message: Message) -> None:
+    async def _put(self, item: Item) -> None:
         assert self._queue is not None
         assert self._room is not None
         await self._room.acquire()  # backpressure: the socket is not read while the queue is full
-        self._queue.put_nowait(message)
+        self._queue.put_nowait(item)
+
+    # --- gaps in channels with history ---------------------------------------------------------
+
+    def _wake_gap_watcher(self) -> None:
+        if self._gap_wakeup is not None:
+            self._gap_wakeup.set()
+
+    async def _watch_gaps(self) -> None:
+        """While connected: when a missing message was waited for ``gap_timeout`` (or the
+        epoch of a channel is unknown), subscribe again with ``since`` to fetch it."""
+        wakeup = self._gap_wakeup
+        assert wakeup is not None
+        while True:
+            wakeup.clear()
+            deadline = self._sequencer.next_deadline()  # on time.monotonic
+            if deadline is None:
+                await wakeup.wait()
+                continue
+            delay = deadline - time.monotonic()
+            if delay > 0:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(wakeup.wait(), delay)
+                continue
+            due = self._sequencer.due()
+            if not due:
+                await asyncio.sleep(0.001)  # the deadline and the clock's rounding disagree
+            for channel in due:
+                try:
+                    await self._request(
+                        {"action": "subscribe", "channels": [channel]}, "subscribed", retry=False
+                    )
+                except (_Disconnected, SubscriptionError, asyncio.TimeoutError) as err:
+                    # Lost: the re-subscribe fetches it. Refused or unanswered: not waited for.
+                    logger.info("fetching the gap of %s failed: %r", channel, err)
+                finally:
+                    self._sequencer.fetched(channel)
 
     async def _keep_alive(self, ws: ClientConnection, every: float) -> None:
         # API Gateway counts only data frames as activity, so WebSocket pings do not keep a
@@ -432,12 +537,17 @@ def listen(
     open_timeout: float = 10.0,
     reply_timeout: float = 10.0,
     max_queue: int = 1024,
+    positions: Mapping[str, Position | Mapping[str, Any]] | None = None,
+    gap_timeout: float = DEFAULT_GAP_TIMEOUT,
 ) -> Listener:
     """Listens on a ws-bridge WebSocket URL (``ws://127.0.0.1:3001/dev``)::
 
         async with listen(url, channels=["news"], token=fetch_token) as messages:
             async for message in messages:
-                ...  # dicts: broadcasts, {"type": "message", "channel": ..., "data": ...}
+                if isinstance(message, Reset):
+                    ...  # a channel with history missed messages: reload its state
+                else:
+                    ...  # dicts: broadcasts, {"type": "message", "channel": ..., "data": ...}
 
     Entering connects, says ``hello`` (see :attr:`Listener.connection_id`) and subscribes
     ``channels``; it retries a connection that fails with ``backoff`` (capped exponential,
@@ -452,6 +562,16 @@ def listen(
     error frames included. At most ``max_queue`` messages wait for the consumer; beyond that
     the socket is not read (backpressure). Leaving the ``async with`` block closes the
     connection and ends the iteration.
+
+    On a channel with history (the gateway's ``HISTORY_CHANNELS``) each message is yielded
+    once, in the channel's sequence order, also across reconnects: the listener remembers the
+    last number it yielded (:attr:`Listener.positions`) and every re-subscribe asks for what
+    came after it. Such a message is a :class:`SequencedMessage`: the dict the backend posted,
+    with ``.channel``, ``.seq``, ``.epoch`` and ``.replayed``. When the history cannot fill a
+    gap (the listener was away longer than it is kept, the gateway restarted) a :class:`Reset`
+    is yielded instead, then delivery goes on. A message that arrives ahead of a missing one
+    waits at most ``gap_timeout`` seconds for it; then the gap is fetched from the history.
+    ``positions`` (e.g. a previous listener's ``positions``) resumes from there.
     """
     return Listener(
         url,
@@ -463,6 +583,8 @@ def listen(
         open_timeout=open_timeout,
         reply_timeout=reply_timeout,
         max_queue=max_queue,
+        positions=positions,
+        gap_timeout=gap_timeout,
     )
 
 

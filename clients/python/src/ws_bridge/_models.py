@@ -30,6 +30,10 @@ class DeliveryReport:
     """Connections that no longer existed; the gateway removed them."""
     failed: list[FailedDelivery] = field(default_factory=list)
     """Connections it could not be delivered to, with the reason (e.g. throttling)."""
+    seq: int | None = None
+    """On a channel with history: the message's sequence number (None elsewhere)."""
+    epoch: str | None = None
+    """On a channel with history: the numbering ``seq`` belongs to (None elsewhere)."""
 
     @property
     def nothing_attempted(self) -> bool:

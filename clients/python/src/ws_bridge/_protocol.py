@@ -199,6 +199,8 @@ def report_from_json(payload: Any) -> DeliveryReport:
         sent=_int(body.get("sent"), "sent"),
         gone=[_str(id_, "gone[]") for id_ in _list(body.get("gone", []), "gone")],
         failed=failed,
+        seq=_int(body["seq"], "seq") if "seq" in body else None,
+        epoch=_str(body["epoch"], "epoch") if "epoch" in body else None,
     )
 
 
