@@ -18,6 +18,7 @@ pub mod pusher;
 pub mod settings;
 pub mod store;
 pub mod time;
+pub mod webhooks;
 
 pub use error::Error;
 pub use pusher::{ApiGatewayPusher, EventPusher, MessagePusher, PushOutcome};

@@ -2,7 +2,7 @@
 //! in-memory store (the local gateway's embedded default) and DynamoDB in production.
 
 mod connection;
-mod dynamodb;
+pub(crate) mod dynamodb;
 mod memory;
 pub mod table;
 
