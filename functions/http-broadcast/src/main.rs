@@ -13,8 +13,16 @@ async fn main() -> Result<(), Error> {
     let settings = Settings::from_env()?;
     let pusher = ApiGatewayPusher::from_env_endpoint(&sdk_config)?
         .with_max_attempts(settings.broadcast_max_attempts);
+    // `message.broadcast` goes to the webhook queue (one SendMessage) when WEBHOOK_QUEUE_URL is set.
+    let webhooks = ws_bridge::webhooks::aws::from_env(&sdk_config)?;
     lambda_http::run(service_fn(|request: Request| {
-        broadcast::handle(store.as_ref(), &pusher, &settings, request)
+        broadcast::handle(
+            store.as_ref(),
+            &pusher,
+            &settings,
+            webhooks.as_ref(),
+            request,
+        )
     }))
     .await
 }

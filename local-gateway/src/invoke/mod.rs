@@ -15,7 +15,9 @@ pub(crate) mod sdk_client;
 
 pub use in_process::InProcess;
 pub use invoke_api::InvokeApi;
-pub use project::{ProjectFunctions, invoked_functions, project_functions};
+pub use project::{
+    ProjectFunctions, invoked_functions, project_functions, project_functions_with_webhooks,
+};
 
 use async_trait::async_trait;
 use lambda_runtime::Diagnostic;

@@ -13,6 +13,7 @@ use ws_bridge::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRe
 use ws_bridge::handlers::{
     authorizer, broadcast, connect, connections_count, default_route, disconnect, stats,
 };
+use ws_bridge::webhooks::{NoWebhooks, WebhookSink};
 use ws_bridge::{ConnectionStore, MessagePusher, Settings};
 
 /// The seven functions of `functions/`, run in-process.
@@ -73,6 +74,17 @@ pub fn project_functions(
     settings: Settings,
     verifier: Option<Arc<TokenVerifier>>,
 ) -> ProjectFunctions {
+    project_functions_with_webhooks(store, pusher, settings, verifier, Arc::new(NoWebhooks))
+}
+
+/// [`project_functions`] whose `$disconnect`, delivery routes and `/stats` report to `webhooks`.
+pub fn project_functions_with_webhooks(
+    store: Arc<dyn ConnectionStore>,
+    pusher: Arc<dyn MessagePusher>,
+    settings: Settings,
+    verifier: Option<Arc<TokenVerifier>>,
+    webhooks: Arc<dyn WebhookSink>,
+) -> ProjectFunctions {
     let ws_connect = {
         let (store, settings, verifier) = (Arc::clone(&store), settings.clone(), verifier.clone());
         InProcess::shared(
@@ -107,12 +119,12 @@ pub fn project_functions(
         },
     );
     let ws_disconnect = {
-        let store = Arc::clone(&store);
+        let (store, webhooks) = (Arc::clone(&store), Arc::clone(&webhooks));
         InProcess::shared(
             "ws-disconnect",
             move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-                let store = Arc::clone(&store);
-                async move { disconnect::handle(store.as_ref(), event.payload).await }
+                let (store, webhooks) = (Arc::clone(&store), Arc::clone(&webhooks));
+                async move { disconnect::handle(store.as_ref(), webhooks.as_ref(), event.payload).await }
             },
         )
     };
@@ -131,11 +143,25 @@ pub fn project_functions(
         )
     };
     let http_broadcast = {
-        let (store, settings) = (Arc::clone(&store), settings.clone());
+        let (store, settings, webhooks) =
+            (Arc::clone(&store), settings.clone(), Arc::clone(&webhooks));
         http_function("http-broadcast", move |request: Request| {
-            let (store, pusher, settings) =
-                (Arc::clone(&store), Arc::clone(&pusher), settings.clone());
-            async move { broadcast::handle(store.as_ref(), pusher.as_ref(), &settings, request).await }
+            let (store, pusher, settings, webhooks) = (
+                Arc::clone(&store),
+                Arc::clone(&pusher),
+                settings.clone(),
+                Arc::clone(&webhooks),
+            );
+            async move {
+                broadcast::handle(
+                    store.as_ref(),
+                    pusher.as_ref(),
+                    &settings,
+                    webhooks.as_ref(),
+                    request,
+                )
+                .await
+            }
         })
     };
     let http_count = {
@@ -146,8 +172,9 @@ pub fn project_functions(
         })
     };
     let http_stats = http_function("http-stats", move |request: Request| {
-        let (store, settings) = (Arc::clone(&store), settings.clone());
-        async move { stats::handle(store.as_ref(), &settings, request).await }
+        let (store, settings, webhooks) =
+            (Arc::clone(&store), settings.clone(), Arc::clone(&webhooks));
+        async move { stats::handle(store.as_ref(), &settings, webhooks.as_ref(), request).await }
     });
 
     ProjectFunctions {

@@ -13,6 +13,7 @@
 use super::{bad_request, json_response};
 use crate::fanout::{Audience, deliver};
 use crate::protocol::{ErrorBody, MAX_MESSAGE_BYTES, validate_broadcast_body, validate_channel};
+use crate::webhooks::{Target, WebhookSink};
 use crate::{ConnectionStore, Error, MessagePusher, Settings};
 use http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -21,6 +22,7 @@ pub async fn handle(
     store: &dyn ConnectionStore,
     pusher: &dyn MessagePusher,
     settings: &Settings,
+    webhooks: &dyn WebhookSink,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     let body: &[u8] = request.body().as_ref();
@@ -38,7 +40,9 @@ pub async fn handle(
     }
     let parameters = request.path_parameters();
     if let Some(connection_id) = parameters.first("connectionId") {
-        return Ok(super::direct_message::deliver(store, pusher, connection_id, body).await);
+        return Ok(
+            super::direct_message::deliver(store, pusher, webhooks, connection_id, body).await,
+        );
     }
     let audience = match (parameters.first("channel"), parameters.first("userId")) {
         (Some(channel), _) => {
@@ -51,6 +55,9 @@ pub async fn handle(
         (None, None) => Audience::Everyone,
     };
     let report = deliver(store, pusher, settings, audience, None, body).await;
+    webhooks
+        .delivered(Target::Audience(audience), &report, body)
+        .await;
     let status = if report.error.is_some() {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
