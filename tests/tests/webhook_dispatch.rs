@@ -4,12 +4,15 @@
 //! cannot deliver it names in `batchItemFailures`, and the event source's retry is delivered
 //! with the same `webhook-id`.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use std::time::Duration;
 use ws_bridge::ConnectionStore;
 use ws_bridge::aws_lambda_events::dynamodb::Event as StreamEvent;
 use ws_bridge::aws_lambda_events::sqs::SqsEvent;
 use ws_bridge::store::Connection;
+use ws_bridge::webhooks::WebhookSink;
+use ws_bridge::webhooks::aws::AwsWebhooks;
 use ws_bridge_e2e::lambda_service::LambdaService;
 use ws_bridge_e2e::webhook_receiver::{Behaviour, Receiver, SECRET};
 use ws_bridge_e2e::{dynamodb_endpoint, fresh_dynamodb_store};
@@ -225,4 +228,117 @@ async fn the_dispatch_function_delivers_stream_and_queue_events_and_reports_fail
         .filter(|r| r.id == "evt_0123456789abcdef0123456789abcdef")
         .count();
     assert_eq!(attempts, 3);
+}
+
+/// A DynamoDB item as DynamoDB Streams writes it in a record's image.
+fn stream_image(item: &std::collections::HashMap<String, AttributeValue>) -> Value {
+    fn value(attribute: &AttributeValue) -> Value {
+        match attribute {
+            AttributeValue::S(s) => json!({"S": s}),
+            AttributeValue::N(n) => json!({"N": n}),
+            AttributeValue::Ss(set) => json!({"SS": set}),
+            AttributeValue::M(map) => json!({"M": stream_image(map)}),
+            AttributeValue::L(list) => json!({"L": list.iter().map(value).collect::<Vec<_>>()}),
+            AttributeValue::Bool(b) => json!({"BOOL": b}),
+            other => panic!("unexpected attribute {other:?}"),
+        }
+    }
+    Value::Object(item.iter().map(|(k, v)| (k.clone(), value(v))).collect())
+}
+
+/// `$disconnect` on AWS writes its close code and reason onto the row (in DynamoDB Local here)
+/// before deleting it; the REMOVE record's old image of that row makes a `client.disconnected`
+/// with them, not marked expired (an ordinary delete's record has no `userIdentity`). A row
+/// already gone is never recreated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_close_code_travels_on_the_row_to_the_dispatch_function() {
+    let dynamodb = dynamodb_endpoint();
+    let store = fresh_dynamodb_store(&dynamodb).await;
+    let mut connection = Connection::new(
+        "Closing-Conn0=",
+        ws_bridge::time::now_epoch_ms(),
+        "127.0.0.1",
+    );
+    connection.user_id = Some("carol".into());
+    connection.query.insert("clientId".into(), "laptop".into());
+    store.put(connection).await.unwrap();
+
+    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&dynamodb)
+        .region(ws_bridge::local::region())
+        .credentials_provider(ws_bridge::local::credentials())
+        .load()
+        .await;
+    let sink = AwsWebhooks::new(
+        &sdk_config,
+        Default::default(),
+        store.table().to_owned(),
+        "http://127.0.0.1:9/unused-queue".to_owned(),
+    );
+    sink.closing("Closing-Conn0=", Some(4001), "done").await;
+    sink.closing("Never-Stored0=", Some(1000), "gone").await;
+    let client = ws_bridge::DynamoDbStore::client(&sdk_config);
+    let row = client
+        .get_item()
+        .table_name(store.table())
+        .key("connectionId", AttributeValue::S("Closing-Conn0=".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the row is still there");
+    assert_eq!(
+        row.get("closeCode"),
+        Some(&AttributeValue::N("4001".into()))
+    );
+    assert_eq!(
+        row.get("closeReason"),
+        Some(&AttributeValue::S("done".into()))
+    );
+    let absent = client
+        .get_item()
+        .table_name(store.table())
+        .key("connectionId", AttributeValue::S("Never-Stored0=".into()))
+        .send()
+        .await
+        .unwrap();
+    assert!(absent.item.is_none(), "no row is recreated");
+    // The store still reads the row it wrote.
+    assert!(store.get("Closing-Conn0=").await.unwrap().is_some());
+
+    let receiver = Receiver::start(Behaviour::Accept).await;
+    let mut service = LambdaService::start().await;
+    service
+        .run(
+            "webhook-dispatch",
+            &[
+                ("CONNECTION_STORE", "dynamodb".to_owned()),
+                ("CONNECTIONS_TABLE", store.table().to_owned()),
+                ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.clone()),
+                ("WEBHOOK_URL", receiver.url()),
+                ("WEBHOOK_SECRET", SECRET.to_owned()),
+            ],
+        )
+        .await;
+    let removed = json!({"Records": [stream_record("9e1f0c2d3b4a59687766554433221100", "REMOVE", json!({
+        "ApproximateCreationDateTime": 1_764_482_400.0,
+        "Keys": {"connectionId": {"S": "Closing-Conn0="}},
+        "OldImage": stream_image(&row),
+        "SequenceNumber": "200000000000000000001",
+        "SizeBytes": 200,
+        "StreamViewType": "NEW_AND_OLD_IMAGES"
+    }), None)]});
+    serde_json::from_value::<StreamEvent>(removed.clone()).expect("the shape AWS sends");
+    assert_eq!(
+        invoke(&service, &removed).await,
+        json!({"batchItemFailures": []})
+    );
+    let event = receiver
+        .event("client.disconnected", Duration::from_secs(5), |_| true)
+        .await;
+    assert_eq!(event["data"]["closeCode"], 4001);
+    assert_eq!(event["data"]["closeReason"], "done");
+    assert_eq!(event["data"]["expired"], false);
+    assert_eq!(event["data"]["userId"], "carol");
+    assert_eq!(event["data"]["clientId"], "laptop");
 }

@@ -46,13 +46,27 @@ pub fn from_env(sdk_config: &aws_config::SdkConfig) -> Result<Arc<dyn WebhookSin
         Some(table) => table,
         None => TableDefinition::connections()?.default_table_name,
     };
-    Ok(Arc::new(AwsWebhooks {
-        filter,
-        dynamodb: DynamoDbStore::client(sdk_config),
-        table,
-        sqs: aws_sdk_sqs::Client::new(sdk_config),
-        queue_url,
-    }))
+    Ok(Arc::new(AwsWebhooks::new(
+        sdk_config, filter, table, queue_url,
+    )))
+}
+
+impl AwsWebhooks {
+    /// The sink for the connections table `table` and the queue at `queue_url`.
+    pub fn new(
+        sdk_config: &aws_config::SdkConfig,
+        filter: EventFilter,
+        table: String,
+        queue_url: String,
+    ) -> Self {
+        Self {
+            filter,
+            dynamodb: DynamoDbStore::client(sdk_config),
+            table,
+            sqs: aws_sdk_sqs::Client::new(sdk_config),
+            queue_url,
+        }
+    }
 }
 
 #[async_trait]

@@ -151,7 +151,11 @@ impl LocalWebhooks {
                 mpsc::error::TrySendError::Full(_) => "queue full",
                 mpsc::error::TrySendError::Closed(_) => "worker stopped",
             };
-            tracing::warn!(dropped, why, "webhook event dropped");
+            // Logged at 1, 2, 4, 8, … drops: a loss is always visible, a flood of them is not
+            // a flood of log lines on the handlers' path.
+            if dropped.is_power_of_two() {
+                tracing::warn!(dropped, why, "webhook events dropped (total so far)");
+            }
         }
     }
 

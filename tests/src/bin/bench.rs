@@ -426,6 +426,8 @@ async fn webhooks_mode(args: &Args) {
         port,
         true,
     );
+    // A first pass warms each server (and the load generator) up; only later passes count.
+    measure_size(&off, 100, 1).await;
     let mut per_size = Vec::new();
     for &n in &args.sizes {
         eprintln!("bench: webhooks off, {n} connections…");
@@ -444,6 +446,7 @@ async fn webhooks_mode(args: &Args) {
         ])
         .env("WEBHOOK_SECRET", SECRET);
     let hanging = Server::start("gateway, receiver hanging", command, port, true);
+    measure_size(&hanging, 100, 1).await;
     let mut per_size = Vec::new();
     for &n in &args.sizes {
         eprintln!("bench: webhooks to a hanging receiver, {n} connections…");
