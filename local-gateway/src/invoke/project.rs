@@ -16,7 +16,8 @@ use ws_bridge::handlers::{
 use ws_bridge::webhooks::{NoWebhooks, WebhookSink};
 use ws_bridge::{ConnectionStore, MessagePusher, Settings};
 
-/// The seven functions of `functions/`, run in-process.
+/// The seven request functions of `functions/`, run in-process (`webhook-dispatch` is not a
+/// route's function: the gateway runs its code itself, see `ws_bridge::webhooks::local`).
 #[derive(Clone)]
 pub struct ProjectFunctions {
     pub ws_connect: Arc<dyn LambdaFunction>,
