@@ -341,4 +341,25 @@ async fn a_disconnect_close_code_travels_on_the_row_to_the_dispatch_function() {
     assert_eq!(event["data"]["expired"], false);
     assert_eq!(event["data"]["userId"], "carol");
     assert_eq!(event["data"]["clientId"], "laptop");
+
+    // The EventBridge schedule: broadcast.stats with the table's totals (on AWS no process
+    // counts deliveries, so messagesDelivered is null).
+    let scheduled = json!({
+        "version": "0",
+        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-11-30T06:00:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/ws-bridge-stats"],
+        "detail": {}
+    });
+    assert_eq!(invoke(&service, &scheduled).await, json!({}));
+    let stats = receiver
+        .event("broadcast.stats", Duration::from_secs(5), |_| true)
+        .await;
+    assert_eq!(stats["data"]["connections"], 1, "{stats}");
+    assert_eq!(stats["data"]["channels"], 0, "{stats}");
+    assert_eq!(stats["data"]["messagesDelivered"], Value::Null);
 }
