@@ -34,7 +34,7 @@ VENV_BIN := $(abspath $(VENV))/bin
 NODE_MODULES := clients/js/node_modules
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: soak bench help run test example chromium js-check inspector-check python-client-check example-check fmt-check clippy module-cycles build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
+.PHONY: soak bench help run test example chromium js-check inspector-check webhook-example-check python-client-check example-check fmt-check clippy module-cycles build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
 
 help:
 	@echo "make run    start the local gateway on the embedded in-memory store (ws://127.0.0.1:3001/dev)"
@@ -44,6 +44,7 @@ help:
 	@echo "make run STORE=dynamodb   the gateway on DynamoDB Local"
 	@echo "make soak   the reliability suite at full size (both stores, a few minutes; figures printed)"
 	@echo "make bench  load generator: gateway vs a direct fan-out, in-memory and DynamoDB Local (table + bench-results/bench.json)"
+	@echo "make bench BENCH_ARGS='--mode webhooks --sizes 1000'  handshakes and broadcasts with webhooks to a hanging receiver vs none"
 	@echo "make build  cargo lambda build --release: target/lambda/<function>/bootstrap"
 	@echo "make deploy sam build && sam deploy --guided"
 
@@ -58,7 +59,7 @@ endif
 
 ## Formatting, clippy with warnings as errors, then every test of the workspace.
 test: check-rust fmt-check clippy module-cycles template-check build-all unit-and-e2e python-check \
-	python-client-check js-check example-check inspector-check
+	python-client-check js-check example-check inspector-check webhook-example-check
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -124,6 +125,12 @@ example-check: build-all $(VENV)/.installed $(NODE_MODULES)/.installed chromium
 inspector-check: build-all $(NODE_MODULES)/.installed chromium
 	$(abspath $(NODE_MODULES))/.bin/prettier --check local-gateway/src/inspector/page local-gateway/inspector-test
 	WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) node --test --test-concurrency=1 --test-timeout=90000 local-gateway/inspector-test/
+
+# The webhook receiver example: lint, types, and its pytest against a real gateway sending it
+# every event, checked by the app's verifier and by the independent `standardwebhooks` package.
+webhook-example-check: build-all $(VENV)/.installed
+	cd examples/webhook-receiver && $(VENV_BIN)/ruff check . && $(VENV_BIN)/ruff format --check . && $(VENV_BIN)/mypy
+	cd examples/webhook-receiver && WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) $(VENV_BIN)/python -m pytest -p no:cacheprovider
 
 ## The comments example: the gateway (as make run builds it) and the FastAPI app on 127.0.0.1:8080.
 example: check-rust $(VENV)/.installed

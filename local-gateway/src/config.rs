@@ -7,7 +7,9 @@ use clap::{Parser, ValueEnum};
 use std::net::IpAddr;
 use std::time::Duration;
 use ws_bridge::Settings;
+use ws_bridge::settings::webhook::{self as webhook, WebhookSettings};
 use ws_bridge::settings::{self as shared, ChannelPatterns, HistorySettings, MessageRate};
+use ws_bridge::webhooks::{EventFilter, WebhookSecret};
 
 // clap's value parsers for the shared settings: the shared parsers, errors as text.
 fn flag(raw: &str) -> Result<bool, String> {
@@ -27,6 +29,21 @@ fn seconds(raw: &str) -> Result<u64, String> {
 }
 fn channel_patterns(raw: &str) -> Result<ChannelPatterns, String> {
     shared::parse_channel_patterns(raw)
+}
+fn webhook_url(raw: &str) -> Result<String, String> {
+    webhook::parse_url(raw)
+}
+fn webhook_secret(raw: &str) -> Result<WebhookSecret, String> {
+    webhook::parse_secret(raw)
+}
+fn webhook_events(raw: &str) -> Result<EventFilter, String> {
+    webhook::parse_events(raw)
+}
+fn millis(raw: &str) -> Result<u64, String> {
+    webhook::parse_millis(raw)
+}
+fn interval_seconds(raw: &str) -> Result<u64, String> {
+    webhook::parse_interval_seconds(raw)
 }
 fn message_rate(raw: &str) -> Result<MessageRate, String> {
     raw.parse::<MessageRate>().map_err(|err| err.to_string())
@@ -212,6 +229,42 @@ pub struct GatewayConfig {
     /// The DynamoDB history table for `--store dynamodb` (created if missing).
     #[arg(long, env = "HISTORY_TABLE", default_value = shared::DEFAULT_HISTORY_TABLE)]
     pub history_table: String,
+    /// Send webhooks (Standard Webhooks, signed) to this URL; unset: no webhooks.
+    #[arg(long, env = "WEBHOOK_URL", value_parser = webhook_url)]
+    pub webhook_url: Option<String>,
+
+    /// The signing secret, `whsec_` + base64 (required with --webhook-url).
+    #[arg(long, env = "WEBHOOK_SECRET", value_parser = webhook_secret, hide_env_values = true)]
+    pub webhook_secret: Option<WebhookSecret>,
+
+    /// Comma-separated event types to send (default: all).
+    #[arg(long, env = "WEBHOOK_EVENTS", value_parser = webhook_events)]
+    pub webhook_events: Option<EventFilter>,
+
+    /// Attempts per webhook before it is recorded as dead.
+    #[arg(long, env = "WEBHOOK_MAX_ATTEMPTS", value_parser = attempts,
+          default_value_t = webhook::DEFAULT_MAX_ATTEMPTS)]
+    pub webhook_max_attempts: u32,
+
+    /// One webhook attempt's time limit, in milliseconds.
+    #[arg(long, env = "WEBHOOK_TIMEOUT_MS", value_parser = millis,
+          default_value_t = webhook::DEFAULT_TIMEOUT_MS)]
+    pub webhook_timeout_ms: u64,
+
+    /// The first retry's delay in milliseconds, doubling per attempt (capped at 60 s, jittered).
+    #[arg(long, env = "WEBHOOK_RETRY_BASE_MS", value_parser = millis,
+          default_value_t = webhook::DEFAULT_RETRY_BASE_MS)]
+    pub webhook_retry_base_ms: u64,
+
+    /// Period of the `broadcast.stats` webhook in seconds (0: never).
+    #[arg(long, env = "WEBHOOK_STATS_INTERVAL_SECS", value_parser = interval_seconds,
+          default_value_t = webhook::DEFAULT_STATS_INTERVAL_SECS)]
+    pub webhook_stats_interval_secs: u64,
+
+    /// Webhook events queued before new ones are dropped (counted in /stats).
+    #[arg(long, env = "WEBHOOK_QUEUE_CAPACITY", value_parser = positive,
+          default_value_t = webhook::DEFAULT_QUEUE_CAPACITY)]
+    pub webhook_queue_capacity: usize,
 }
 
 impl GatewayConfig {
@@ -240,6 +293,21 @@ impl GatewayConfig {
                 table: self.history_table.clone(),
             },
         }
+    }
+
+    /// The webhook settings, from these flags alone; a URL without a secret is refused.
+    pub fn webhook_settings(&self) -> Result<WebhookSettings, ws_bridge::Error> {
+        WebhookSettings {
+            url: self.webhook_url.clone(),
+            secret: self.webhook_secret.clone(),
+            events: self.webhook_events.clone().unwrap_or_default(),
+            max_attempts: self.webhook_max_attempts,
+            timeout_ms: self.webhook_timeout_ms,
+            retry_base_ms: self.webhook_retry_base_ms,
+            stats_interval_secs: self.webhook_stats_interval_secs,
+            queue_capacity: self.webhook_queue_capacity,
+        }
+        .validated()
     }
 
     pub fn idle_timeout(&self) -> Duration {
@@ -313,6 +381,25 @@ mod tests {
         );
         assert!(
             GatewayConfig::try_parse_from(["local-gateway", "--history-ttl-seconds", "0"]).is_err()
+        );
+    }
+
+    #[test]
+    fn webhook_defaults_are_the_shared_defaults_and_a_url_needs_a_secret() {
+        let config = GatewayConfig::parse_from(["local-gateway"]);
+        assert_eq!(
+            config.webhook_settings().unwrap(),
+            WebhookSettings::from_lookup(|_| None).unwrap()
+        );
+        let unsigned =
+            GatewayConfig::parse_from(["local-gateway", "--webhook-url", "http://127.0.0.1:9/"]);
+        assert!(unsigned.webhook_settings().is_err());
+        assert!(
+            GatewayConfig::try_parse_from(["local-gateway", "--webhook-secret", "nope"]).is_err()
+        );
+        assert!(
+            GatewayConfig::try_parse_from(["local-gateway", "--webhook-events", "client.nope"])
+                .is_err()
         );
     }
 

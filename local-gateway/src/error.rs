@@ -12,6 +12,8 @@ pub enum GatewayError {
     Store(#[from] ws_bridge::Error),
     #[error("cannot read the route configuration {path}: {reason}")]
     RouteConfig { path: String, reason: String },
+    #[error("invalid webhook configuration: {0}")]
+    Webhooks(String),
     #[error("invalid route {route}: {reason}")]
     Route { route: String, reason: String },
 }

@@ -35,7 +35,7 @@ pub use config::{GatewayConfig, StoreKind};
 pub use error::GatewayError;
 pub use invoke::{
     FunctionError, InProcess, LambdaFunction, ProjectFunctions, invoked_functions,
-    project_functions, project_functions_with_history,
+    project_functions,
 };
 pub use routing::{Authorizer, HttpRoute, IdentitySource, Route, RouteTable};
 pub use server::{

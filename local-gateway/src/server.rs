@@ -5,7 +5,7 @@ use crate::aws;
 use crate::config::{GatewayConfig, StoreKind};
 use crate::error::GatewayError;
 use crate::invoke::sdk_client::InProcessHttpClient;
-use crate::invoke::{invoked_functions, project_functions_with_history};
+use crate::invoke::{invoked_functions, project_functions_with};
 use crate::recorder::Recorder;
 use crate::redact::Redactor;
 use crate::registry::{Disconnect, Registry};
@@ -31,6 +31,8 @@ use tower::util::MapRequestLayer;
 use tower_http::trace::TraceLayer;
 use ws_bridge::auth::TokenVerifier;
 use ws_bridge::store::table::TableDefinition;
+use ws_bridge::webhooks::local::LocalWebhooks;
+use ws_bridge::webhooks::{NoWebhooks, WebhookSink};
 use ws_bridge::{
     ApiGatewayPusher, ChannelHistory, ConnectionStore, DynamoDbHistory, DynamoDbStore,
     InMemoryHistory, InMemoryStore,
@@ -42,6 +44,7 @@ pub struct RunningGateway {
     state: Arc<GatewayState>,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<()>,
+    webhooks: Option<Arc<LocalWebhooks>>,
 }
 
 impl RunningGateway {
@@ -74,11 +77,30 @@ impl RunningGateway {
         &self.state.config
     }
 
+    /// The webhook delivery totals (delivered, retried, dead, dropped, pending), as `/stats`
+    /// shows them; `None` with webhooks off.
+    pub fn webhook_counters(&self) -> Option<serde_json::Value> {
+        self.webhooks.as_ref().and_then(|w| w.counters())
+    }
+
+    /// Removes the stored connections past their expiry now, as the periodic sweep does (the
+    /// local model of DynamoDB's TTL), each making an expired `client.disconnected`. Returns how
+    /// many; 0 with webhooks off, where nothing sweeps.
+    pub async fn expire_connections(&self) -> Result<usize, GatewayError> {
+        match &self.webhooks {
+            Some(webhooks) => Ok(webhooks.sweep_expired().await?),
+            None => Ok(0),
+        }
+    }
+
     /// Stops accepting, closes every socket with 1001 `Going away` (running `$disconnect`), and
-    /// waits briefly for in-flight requests.
+    /// waits briefly for in-flight requests (and webhooks, at most 5 s).
     pub async fn shutdown(mut self) {
         // Inspector feeds never end by themselves; they would hold the server open.
         self.state.inspector.stop_feeds();
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.server_status("stopping", &self.http_url());
+        }
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -91,6 +113,9 @@ impl RunningGateway {
                 .await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.server).await;
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.flush(Duration::from_secs(5)).await;
+        }
     }
 }
 
@@ -121,13 +146,33 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
     let invoke_endpoint = config.invoke_endpoint.clone();
     let verifier = TokenVerifier::from_env().await?.map(Arc::new);
     let use_authorizer = config.use_authorizer;
+    let webhook_settings = config
+        .webhook_settings()
+        .map_err(|err| GatewayError::Webhooks(err.to_string()))?;
+    let (store, webhooks) = match webhook_settings.deliverer()? {
+        Some(deliverer) => {
+            let (observed, webhooks) = LocalWebhooks::start(
+                store,
+                deliverer,
+                webhook_settings.events.clone(),
+                webhook_settings.stats_interval_secs,
+                webhook_settings.queue_capacity,
+            );
+            (observed, Some(webhooks))
+        }
+        None => (store, None),
+    };
+    let sink: Arc<dyn WebhookSink> = match &webhooks {
+        Some(webhooks) => Arc::clone(webhooks) as Arc<dyn WebhookSink>,
+        None => Arc::new(NoWebhooks),
+    };
     if use_authorizer && verifier.is_none() && invoke_endpoint.is_none() {
         return Err(GatewayError::Route {
             route: "$connect".into(),
             reason: "--use-authorizer needs JWT_SECRET, JWT_JWKS_URL or JWT_JWKS_FILE".into(),
         });
     }
-    start_with(config, |endpoint| {
+    let mut gateway = start_with(config, |endpoint| {
         let pusher = Arc::new(
             endpoint
                 .pusher()
@@ -135,12 +180,13 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
         );
         let functions = match &invoke_endpoint {
             Some(endpoint) => invoked_functions(endpoint),
-            None => project_functions_with_history(
+            None => project_functions_with(
                 Arc::clone(&store),
                 history,
                 pusher,
                 settings,
                 verifier,
+                sink,
             ),
         };
         let mut routes = match route_config {
@@ -155,7 +201,12 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
         }
         Ok((store, routes))
     })
-    .await
+    .await?;
+    if let Some(webhooks) = &webhooks {
+        webhooks.server_status("starting", &gateway.http_url());
+    }
+    gateway.webhooks = webhooks;
+    Ok(gateway)
 }
 
 /// The DynamoDB store for `--store dynamodb`, its table created if missing. Against a local
@@ -267,6 +318,7 @@ pub async fn start_with(
         state,
         shutdown: Some(shutdown_tx),
         server,
+        webhooks: None,
     })
 }
 

@@ -30,6 +30,10 @@ pub enum Error {
     /// A setting is missing or malformed; raised at start-up, never per request.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A webhook failed every attempt (the dispatch function reports it so that its event source
+    /// retries, then dead-letters it).
+    #[error("webhook undelivered: {0}")]
+    WebhookUndelivered(String),
     /// The event handed to a handler lacks something API Gateway always sends.
     #[error("malformed event: {0}")]
     MalformedEvent(String),
@@ -47,6 +51,7 @@ impl Error {
             Self::Unauthorized(_) => "Unauthorized",
             Self::IdentityProviderUnavailable(_) => "IdentityProviderUnavailable",
             Self::Config(_) => "Config",
+            Self::WebhookUndelivered(_) => "WebhookUndelivered",
             Self::MalformedEvent(_) => "MalformedEvent",
         }
     }

@@ -20,6 +20,7 @@ pub mod pusher;
 pub mod settings;
 pub mod store;
 pub mod time;
+pub mod webhooks;
 
 pub use error::Error;
 pub use history::{ChannelHistory, DynamoDbHistory, InMemoryHistory};

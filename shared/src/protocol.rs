@@ -410,6 +410,10 @@ pub struct StatsBody {
     pub channel_count: u64,
     /// Whether `channels` was cut to `limit`.
     pub truncated: bool,
+    /// The local gateway's webhook delivery totals (delivered, retried, dead, dropped, pending);
+    /// absent in Lambda and with webhooks off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

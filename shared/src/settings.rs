@@ -301,9 +301,231 @@ pub fn parse_max_channels(raw: &str) -> Result<usize, String> {
     }
 }
 
+/// `WEBHOOK_*` settings: the receiver, its secret, which events, and how delivery retries.
+/// The same names for the Lambdas, the template's parameters and the local gateway's flags.
+pub mod webhook {
+    use crate::Error;
+    use crate::webhooks::{Deliverer, EventFilter, WebhookSecret};
+    use std::time::Duration;
+
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+    pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+    pub const DEFAULT_RETRY_BASE_MS: u64 = 1_000;
+    pub const DEFAULT_STATS_INTERVAL_SECS: u64 = 60;
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
+
+    /// Where and how webhooks go. `url` unset: webhooks are off.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct WebhookSettings {
+        /// `WEBHOOK_URL`: the receiver. Unset or blank: no webhooks at all.
+        pub url: Option<String>,
+        /// `WEBHOOK_SECRET`: `whsec_` + base64 (Standard Webhooks); required with a URL.
+        pub secret: Option<WebhookSecret>,
+        /// `WEBHOOK_EVENTS`: comma-separated event types; unset: all of them.
+        pub events: EventFilter,
+        /// `WEBHOOK_MAX_ATTEMPTS`: attempts per event (default 5) before it is recorded as dead.
+        pub max_attempts: u32,
+        /// `WEBHOOK_TIMEOUT_MS`: one attempt's limit, connect to last byte (default 5000).
+        pub timeout_ms: u64,
+        /// `WEBHOOK_RETRY_BASE_MS`: the first retry's delay, doubling per attempt, capped at
+        /// 60 s, jittered (default 1000).
+        pub retry_base_ms: u64,
+        /// `WEBHOOK_STATS_INTERVAL_SECS`: period of `broadcast.stats` (default 60; 0: never).
+        pub stats_interval_secs: u64,
+        /// `WEBHOOK_QUEUE_CAPACITY`: events the local gateway queues before dropping (default
+        /// 10000).
+        pub queue_capacity: usize,
+    }
+
+    impl Default for WebhookSettings {
+        fn default() -> Self {
+            Self {
+                url: None,
+                secret: None,
+                events: EventFilter::default(),
+                max_attempts: DEFAULT_MAX_ATTEMPTS,
+                timeout_ms: DEFAULT_TIMEOUT_MS,
+                retry_base_ms: DEFAULT_RETRY_BASE_MS,
+                stats_interval_secs: DEFAULT_STATS_INTERVAL_SECS,
+                queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            }
+        }
+    }
+
+    impl WebhookSettings {
+        pub fn from_env() -> Result<Self, Error> {
+            Self::from_lookup(|name| std::env::var(name).ok())
+        }
+
+        pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+            let read = |name: &str| lookup(name).filter(|raw| !raw.trim().is_empty());
+            fn parsed<T>(
+                name: &str,
+                raw: Option<String>,
+                parse: fn(&str) -> Result<T, String>,
+            ) -> Result<Option<T>, Error> {
+                raw.map(|raw| {
+                    parse(&raw).map_err(|problem| Error::Config(format!("{name} {problem}")))
+                })
+                .transpose()
+            }
+            let defaults = Self::default();
+            let settings = Self {
+                url: parsed("WEBHOOK_URL", read("WEBHOOK_URL"), parse_url)?,
+                secret: parsed("WEBHOOK_SECRET", read("WEBHOOK_SECRET"), parse_secret)?,
+                events: parsed("WEBHOOK_EVENTS", read("WEBHOOK_EVENTS"), parse_events)?
+                    .unwrap_or_default(),
+                max_attempts: parsed(
+                    "WEBHOOK_MAX_ATTEMPTS",
+                    read("WEBHOOK_MAX_ATTEMPTS"),
+                    super::parse_attempts,
+                )?
+                .unwrap_or(defaults.max_attempts),
+                timeout_ms: parsed(
+                    "WEBHOOK_TIMEOUT_MS",
+                    read("WEBHOOK_TIMEOUT_MS"),
+                    parse_millis,
+                )?
+                .unwrap_or(defaults.timeout_ms),
+                retry_base_ms: parsed(
+                    "WEBHOOK_RETRY_BASE_MS",
+                    read("WEBHOOK_RETRY_BASE_MS"),
+                    parse_millis,
+                )?
+                .unwrap_or(defaults.retry_base_ms),
+                stats_interval_secs: parsed(
+                    "WEBHOOK_STATS_INTERVAL_SECS",
+                    read("WEBHOOK_STATS_INTERVAL_SECS"),
+                    parse_interval_seconds,
+                )?
+                .unwrap_or(defaults.stats_interval_secs),
+                queue_capacity: parsed(
+                    "WEBHOOK_QUEUE_CAPACITY",
+                    read("WEBHOOK_QUEUE_CAPACITY"),
+                    super::parse_positive,
+                )?
+                .unwrap_or(defaults.queue_capacity),
+            };
+            settings.validated()
+        }
+
+        /// A URL needs a secret: every webhook is signed.
+        pub fn validated(self) -> Result<Self, Error> {
+            if self.url.is_some() && self.secret.is_none() {
+                return Err(Error::Config(
+                    "WEBHOOK_URL is set but WEBHOOK_SECRET is not: webhooks are always signed"
+                        .into(),
+                ));
+            }
+            Ok(self)
+        }
+
+        /// Whether webhooks are on at all.
+        pub fn enabled(&self) -> bool {
+            self.url.is_some()
+        }
+
+        /// The signer and sender these settings describe; `None` when webhooks are off.
+        pub fn deliverer(&self) -> Result<Option<Deliverer>, Error> {
+            let (Some(url), Some(secret)) = (&self.url, &self.secret) else {
+                return Ok(None);
+            };
+            Deliverer::new(
+                url,
+                secret.clone(),
+                self.max_attempts,
+                Duration::from_millis(self.timeout_ms),
+                Duration::from_millis(self.retry_base_ms),
+            )
+            .map(Some)
+        }
+    }
+
+    /// An `http://` or `https://` URL.
+    pub fn parse_url(raw: &str) -> Result<String, String> {
+        let url = raw.trim();
+        match reqwest::Url::parse(url) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(url.to_owned()),
+            _ => Err(format!("must be an http:// or https:// URL, got {raw:?}")),
+        }
+    }
+
+    /// `whsec_` followed by the base64 of at least 16 bytes. The error never repeats the value.
+    pub fn parse_secret(raw: &str) -> Result<WebhookSecret, String> {
+        raw.trim().parse()
+    }
+
+    /// Comma-separated event types, e.g. `client.connected,message.broadcast`.
+    pub fn parse_events(raw: &str) -> Result<EventFilter, String> {
+        raw.parse()
+    }
+
+    /// Milliseconds: a positive integer.
+    pub fn parse_millis(raw: &str) -> Result<u64, String> {
+        super::parse_positive(raw).map(|value| value as u64)
+    }
+
+    /// Seconds, where 0 means never.
+    pub fn parse_interval_seconds(raw: &str) -> Result<u64, String> {
+        raw.trim()
+            .parse()
+            .map_err(|_| format!("must be a whole number of seconds (0: never), got {raw:?}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_settings_are_read_checked_and_off_by_default() {
+        use webhook::WebhookSettings;
+        let off = WebhookSettings::from_lookup(|_| None).unwrap();
+        assert!(!off.enabled());
+        assert_eq!(off.max_attempts, webhook::DEFAULT_MAX_ATTEMPTS);
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            }
+        };
+        let on = WebhookSettings::from_lookup(env(&[
+            ("WEBHOOK_URL", "https://example.com/hooks"),
+            ("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            ("WEBHOOK_EVENTS", "client.connected"),
+            ("WEBHOOK_STATS_INTERVAL_SECS", "0"),
+        ]))
+        .unwrap();
+        assert!(on.enabled());
+        assert_eq!(on.stats_interval_secs, 0);
+        assert!(
+            !on.events
+                .allows(crate::webhooks::EventType::MessageBroadcast)
+        );
+        for (bad, problem) in [
+            (
+                &[("WEBHOOK_URL", "https://example.com/hooks")][..],
+                "WEBHOOK_SECRET",
+            ),
+            (
+                &[("WEBHOOK_URL", "ftp://example.com")][..],
+                "http:// or https://",
+            ),
+            (&[("WEBHOOK_SECRET", "secret")][..], "whsec_"),
+            (&[("WEBHOOK_TIMEOUT_MS", "0")][..], "positive"),
+        ] {
+            let err = WebhookSettings::from_lookup(env(bad))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(problem), "{bad:?}: {err}");
+            assert!(
+                !err.contains("MfKQ9r8"),
+                "the secret is never repeated: {err}"
+            );
+        }
+    }
 
     #[test]
     fn defaults_apply_when_unset() {

@@ -16,6 +16,7 @@ pub use tokio_tungstenite::tungstenite;
 pub mod history;
 pub mod lambda_service;
 pub mod tokens;
+pub mod webhook_receiver;
 
 /// How long any single expected event may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(10);

@@ -16,12 +16,15 @@ async fn main() -> Result<(), Error> {
     let history = ws_bridge::history::from_env(&sdk_config, &settings.history)?;
     let pusher = ApiGatewayPusher::from_env_endpoint(&sdk_config)?
         .with_max_attempts(settings.broadcast_max_attempts);
+    // `message.broadcast` goes to the webhook queue (one SendMessage) when WEBHOOK_QUEUE_URL is set.
+    let webhooks = ws_bridge::webhooks::aws::from_env(&sdk_config)?;
     lambda_http::run(service_fn(|request: Request| {
         broadcast::handle(
             store.as_ref(),
             history.as_deref(),
             &pusher,
             &settings,
+            webhooks.as_ref(),
             request,
         )
     }))

@@ -3,6 +3,7 @@
 use lambda_http::{Error, Request, service_fn};
 use ws_bridge::Settings;
 use ws_bridge::handlers::stats;
+use ws_bridge::webhooks::NoWebhooks;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -11,7 +12,7 @@ async fn main() -> Result<(), Error> {
     let store = ws_bridge::store::from_env(&sdk_config)?;
     let settings = Settings::from_env()?;
     lambda_http::run(service_fn(|request: Request| {
-        stats::handle(store.as_ref(), &settings, request)
+        stats::handle(store.as_ref(), &settings, &NoWebhooks, request)
     }))
     .await
 }

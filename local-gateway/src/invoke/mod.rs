@@ -15,9 +15,8 @@ pub(crate) mod sdk_client;
 
 pub use in_process::InProcess;
 pub use invoke_api::InvokeApi;
-pub use project::{
-    ProjectFunctions, invoked_functions, project_functions, project_functions_with_history,
-};
+pub(crate) use project::project_functions_with;
+pub use project::{ProjectFunctions, invoked_functions, project_functions};
 
 use async_trait::async_trait;
 use lambda_runtime::Diagnostic;

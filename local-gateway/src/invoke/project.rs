@@ -13,9 +13,11 @@ use ws_bridge::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRe
 use ws_bridge::handlers::{
     authorizer, broadcast, connect, connections_count, default_route, disconnect, stats,
 };
+use ws_bridge::webhooks::{NoWebhooks, WebhookSink};
 use ws_bridge::{ChannelHistory, ConnectionStore, MessagePusher, Settings};
 
-/// The seven functions of `functions/`, run in-process.
+/// The seven request functions of `functions/`, run in-process (`webhook-dispatch` is not a
+/// route's function: the gateway runs its code itself, see `ws_bridge::webhooks::local`).
 #[derive(Clone)]
 pub struct ProjectFunctions {
     pub ws_connect: Arc<dyn LambdaFunction>,
@@ -67,24 +69,33 @@ pub fn invoked_functions(endpoint: &str) -> ProjectFunctions {
 
 /// Builds the project's functions over `store` and `pusher`. With a `verifier`, `ws-connect`
 /// and `ws-authorizer` check tokens as the deployed functions do with `JWT_*` set. No channel
-/// history: see [`project_functions_with_history`].
+/// history and no webhooks.
 pub fn project_functions(
     store: Arc<dyn ConnectionStore>,
     pusher: Arc<dyn MessagePusher>,
     settings: Settings,
     verifier: Option<Arc<TokenVerifier>>,
 ) -> ProjectFunctions {
-    project_functions_with_history(store, None, pusher, settings, verifier)
+    project_functions_with(
+        store,
+        None,
+        pusher,
+        settings,
+        verifier,
+        Arc::new(NoWebhooks),
+    )
 }
 
 /// [`project_functions`] with the channel history `ws-default` and `http-broadcast` use for
-/// the channels `settings.history` names.
-pub fn project_functions_with_history(
+/// the channels `settings.history` names, and the webhooks that `$disconnect`, the delivery
+/// routes and `/stats` report to.
+pub(crate) fn project_functions_with(
     store: Arc<dyn ConnectionStore>,
     history: Option<Arc<dyn ChannelHistory>>,
     pusher: Arc<dyn MessagePusher>,
     settings: Settings,
     verifier: Option<Arc<TokenVerifier>>,
+    webhooks: Arc<dyn WebhookSink>,
 ) -> ProjectFunctions {
     let ws_connect = {
         let (store, settings, verifier) = (Arc::clone(&store), settings.clone(), verifier.clone());
@@ -120,12 +131,12 @@ pub fn project_functions_with_history(
         },
     );
     let ws_disconnect = {
-        let store = Arc::clone(&store);
+        let (store, webhooks) = (Arc::clone(&store), Arc::clone(&webhooks));
         InProcess::shared(
             "ws-disconnect",
             move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-                let store = Arc::clone(&store);
-                async move { disconnect::handle(store.as_ref(), event.payload).await }
+                let (store, webhooks) = (Arc::clone(&store), Arc::clone(&webhooks));
+                async move { disconnect::handle(store.as_ref(), webhooks.as_ref(), event.payload).await }
             },
         )
     };
@@ -159,13 +170,15 @@ pub fn project_functions_with_history(
         )
     };
     let http_broadcast = {
-        let (store, settings) = (Arc::clone(&store), settings.clone());
+        let (store, settings, webhooks) =
+            (Arc::clone(&store), settings.clone(), Arc::clone(&webhooks));
         http_function("http-broadcast", move |request: Request| {
-            let (store, history, pusher, settings) = (
+            let (store, history, pusher, settings, webhooks) = (
                 Arc::clone(&store),
                 history.clone(),
                 Arc::clone(&pusher),
                 settings.clone(),
+                Arc::clone(&webhooks),
             );
             async move {
                 broadcast::handle(
@@ -173,6 +186,7 @@ pub fn project_functions_with_history(
                     history.as_deref(),
                     pusher.as_ref(),
                     &settings,
+                    webhooks.as_ref(),
                     request,
                 )
                 .await
@@ -187,8 +201,9 @@ pub fn project_functions_with_history(
         })
     };
     let http_stats = http_function("http-stats", move |request: Request| {
-        let (store, settings) = (Arc::clone(&store), settings.clone());
-        async move { stats::handle(store.as_ref(), &settings, request).await }
+        let (store, settings, webhooks) =
+            (Arc::clone(&store), settings.clone(), Arc::clone(&webhooks));
+        async move { stats::handle(store.as_ref(), &settings, webhooks.as_ref(), request).await }
     });
 
     ProjectFunctions {

@@ -15,6 +15,7 @@ use crate::fanout::{Audience, NotNumbered, deliver, deliver_numbered};
 use crate::protocol::{
     BroadcastReport, ErrorBody, MAX_MESSAGE_BYTES, validate_broadcast_body, validate_channel,
 };
+use crate::webhooks::{Target, WebhookSink};
 use crate::{ChannelHistory, ConnectionStore, Error, MessagePusher, Settings};
 use http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -25,6 +26,7 @@ pub async fn handle(
     history: Option<&dyn ChannelHistory>,
     pusher: &dyn MessagePusher,
     settings: &Settings,
+    webhooks: &dyn WebhookSink,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     let body: &[u8] = request.body().as_ref();
@@ -42,7 +44,9 @@ pub async fn handle(
     }
     let parameters = request.path_parameters();
     if let Some(connection_id) = parameters.first("connectionId") {
-        return Ok(super::direct_message::deliver(store, pusher, connection_id, body).await);
+        return Ok(
+            super::direct_message::deliver(store, pusher, webhooks, connection_id, body).await,
+        );
     }
     let audience = match (parameters.first("channel"), parameters.first("userId")) {
         (Some(channel), _) => {
@@ -76,6 +80,9 @@ pub async fn handle(
         // Channels without history: exactly the path they always took.
         _ => deliver(store, pusher, settings, audience, None, body).await,
     };
+    webhooks
+        .delivered(Target::Audience(audience), &report, body)
+        .await;
     let status = if report.error.is_some() {
         StatusCode::SERVICE_UNAVAILABLE
     } else {

@@ -4,6 +4,7 @@
 use super::json_response;
 use crate::fanout::deliver_to_one;
 use crate::protocol::{BroadcastReport, ErrorBody};
+use crate::webhooks::{Target, WebhookSink};
 use crate::{ConnectionStore, MessagePusher, PushOutcome};
 use http::StatusCode;
 use lambda_http::{Body, Response};
@@ -12,20 +13,29 @@ use lambda_http::{Body, Response};
 pub async fn deliver(
     store: &dyn ConnectionStore,
     pusher: &dyn MessagePusher,
+    webhooks: &dyn WebhookSink,
     connection_id: &str,
     data: &[u8],
 ) -> Response<Body> {
     let outcome = deliver_to_one(store, pusher, connection_id, data).await;
     tracing::info!(connection_id, outcome = ?outcome, "direct message");
+    let mut report = BroadcastReport {
+        connection_count: 1,
+        ..BroadcastReport::default()
+    };
+    match &outcome {
+        PushOutcome::Delivered => report.sent = 1,
+        PushOutcome::Gone => report.gone.push(connection_id.to_owned()),
+        PushOutcome::Failed(error) => report.failed.push(crate::protocol::FailedDelivery {
+            connection_id: connection_id.to_owned(),
+            error: error.clone(),
+        }),
+    }
+    webhooks
+        .delivered(Target::Connection(connection_id), &report, data)
+        .await;
     match outcome {
-        PushOutcome::Delivered => json_response(
-            StatusCode::OK,
-            &BroadcastReport {
-                connection_count: 1,
-                sent: 1,
-                ..BroadcastReport::default()
-            },
-        ),
+        PushOutcome::Delivered => json_response(StatusCode::OK, &report),
         PushOutcome::Gone => json_response(
             StatusCode::NOT_FOUND,
             &ErrorBody {

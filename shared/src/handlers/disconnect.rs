@@ -1,12 +1,14 @@
 //! `$disconnect`: forget the connection. Idempotent, and its answer reaches no one.
 
 use super::{connection_id, ws_response};
+use crate::webhooks::WebhookSink;
 use crate::{ConnectionStore, Error};
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use http::StatusCode;
 
 pub async fn handle(
     store: &dyn ConnectionStore,
+    webhooks: &dyn WebhookSink,
     event: ApiGatewayWebsocketProxyRequest,
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let id = connection_id(&event)?;
@@ -16,6 +18,7 @@ pub async fn handle(
         .disconnect_reason
         .as_deref()
         .unwrap_or("");
+    webhooks.closing(id, code, reason).await;
     match store.delete(id).await {
         Ok(_) => {
             tracing::info!(connection_id = %id, code, reason, "disconnected");

@@ -4,6 +4,7 @@
 
 use super::{bad_request, json_response};
 use crate::protocol::{ChannelStat, StatsBody};
+use crate::webhooks::WebhookSink;
 use crate::{ConnectionStore, Error, Settings};
 use http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -14,6 +15,7 @@ pub const MAX_LIMIT: usize = 1000;
 pub async fn handle(
     store: &dyn ConnectionStore,
     settings: &Settings,
+    webhooks: &dyn WebhookSink,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     if let Some(refusal) = super::bearer::refusal(settings, &request) {
@@ -50,6 +52,7 @@ pub async fn handle(
             truncated: (channels.len() as u64) < counts.total_channels,
             channels,
             channel_count: counts.total_channels,
+            webhooks: webhooks.counters(),
         },
     ))
 }

@@ -6,6 +6,9 @@
 //! history), and a channel broadcast to all N is measured on each; and the inspector's cost:
 //! broadcasts with its page open against closed, as a ratio. Every loop is bounded in count and
 //! time. Output: tables on stdout and a JSON file.
+//!
+//! `--mode webhooks`: the in-memory gateway without webhooks against the same gateway sending
+//! every event to a receiver that never answers: connects/s and broadcast times, as ratios.
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -32,6 +35,7 @@ struct Args {
     echo_secs: u64,
     out: String,
     dynamodb: Option<String>,
+    mode: String,
 }
 
 fn parse_args() -> Args {
@@ -43,6 +47,7 @@ fn parse_args() -> Args {
         echo_secs: 5,
         out: "bench-results/bench.json".into(),
         dynamodb: std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok(),
+        mode: "fanout".into(),
     };
     let mut raw = std::env::args().skip(1);
     while let Some(flag) = raw.next() {
@@ -55,6 +60,7 @@ fn parse_args() -> Args {
             "--echo-secs" => args.echo_secs = value.parse().expect("seconds"),
             "--out" => args.out = value,
             "--dynamodb" => args.dynamodb = Some(value),
+            "--mode" => args.mode = value,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -610,9 +616,87 @@ fn gateway_command(args: &Args, port: u16, dynamodb: Option<&str>) -> Command {
     command
 }
 
+/// Webhooks off against webhooks to a hanging receiver, on the in-memory gateway.
+async fn webhooks_mode(args: &Args) {
+    use ws_bridge_e2e::webhook_receiver::{Behaviour, Receiver, SECRET};
+    let receiver = Receiver::start(Behaviour::Hang).await;
+    let mut results = Vec::new();
+    let port = free_port();
+    let off = Server::start(
+        "gateway, webhooks off",
+        gateway_command(args, port, None),
+        port,
+        true,
+    );
+    // A first pass warms each server (and the load generator) up; only later passes count.
+    measure_size(&off, 100, 1).await;
+    let mut per_size = Vec::new();
+    for &n in &args.sizes {
+        eprintln!("bench: webhooks off, {n} connections…");
+        per_size.push(measure_size(&off, n, args.rounds).await);
+    }
+    results.push(json!({"target": off.name, "sizes": per_size}));
+    drop(off);
+    let port = free_port();
+    let mut command = gateway_command(args, port, None);
+    command
+        .args([
+            "--webhook-url",
+            &receiver.url(),
+            "--webhook-timeout-ms",
+            "600000",
+        ])
+        .env("WEBHOOK_SECRET", SECRET);
+    let hanging = Server::start("gateway, receiver hanging", command, port, true);
+    measure_size(&hanging, 100, 1).await;
+    let mut per_size = Vec::new();
+    for &n in &args.sizes {
+        eprintln!("bench: webhooks to a hanging receiver, {n} connections…");
+        per_size.push(measure_size(&hanging, n, args.rounds).await);
+    }
+    results.push(json!({"target": hanging.name, "sizes": per_size}));
+    println!("\n| target | N | connects/s | broadcast p50 | last | delivered |");
+    println!("|---|---|---|---|---|---|");
+    for target in &results {
+        for (i, size) in target["sizes"].as_array().unwrap().iter().enumerate() {
+            let base = &results[0]["sizes"][i];
+            let f = |key: &str| size[key].as_f64().unwrap_or(f64::NAN);
+            let b = |key: &str| base[key].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "| {} | {} | {:.0} ({}) | {:.1} ms ({}) | {:.1} ms ({}) | {}/{} |",
+                target["target"].as_str().unwrap(),
+                size["connections"],
+                f("connects_per_sec"),
+                ratio(f("connects_per_sec"), b("connects_per_sec")),
+                f("broadcast_p50_ms"),
+                ratio(f("broadcast_p50_ms"), b("broadcast_p50_ms")),
+                f("broadcast_last_ms"),
+                ratio(f("broadcast_last_ms"), b("broadcast_last_ms")),
+                size["delivered"],
+                size["expected"],
+            );
+        }
+    }
+    println!(
+        "\nRatios are to the gateway without webhooks in the same run; the receiver got {} requests and answered none.",
+        receiver.requests().len()
+    );
+    let report = json!({"mode": "webhooks", "results": results});
+    if let Some(parent) = std::path::Path::new(&args.out).parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    std::fs::write(&args.out, serde_json::to_string_pretty(&report).unwrap())
+        .expect("write results");
+    println!("\nJSON: {}", args.out);
+}
+
 #[tokio::main]
 async fn main() {
     let args = parse_args();
+    if args.mode == "webhooks" {
+        webhooks_mode(&args).await;
+        return;
+    }
     let mut results = Vec::new();
 
     let port = free_port();
