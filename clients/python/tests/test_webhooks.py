@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -58,32 +59,35 @@ def test_signs_what_the_reference_implementation_accepts() -> None:
     assert standardwebhooks.Webhook(SECRET).verify(BODY, headers)["id"] == "evt_42"
 
 
+def _minutes_off(minutes: int) -> dict[str, str]:
+    return signed_headers(at=datetime.now(tz=timezone.utc) + timedelta(minutes=minutes))
+
+
+# Headers are built when each case runs, not at collection: a suite slower than the tolerance
+# would otherwise turn a stale-timestamp case into a fresh one.
 @pytest.mark.parametrize(
-    ("body", "headers", "reason"),
+    ("body", "make_headers", "reason"),
     [
-        (BODY.replace("news", "newz"), signed_headers(), "no matching signature"),
+        (BODY.replace("news", "newz"), signed_headers, "no matching signature"),
         (
             BODY,
-            signed_headers(secret="whsec_" + base64.b64encode(b"x" * 32).decode()),
+            lambda: signed_headers(secret="whsec_" + base64.b64encode(b"x" * 32).decode()),
             "no matching",
         ),
+        (BODY, lambda: _minutes_off(-6), "tolerance"),
+        (BODY, lambda: _minutes_off(6), "tolerance"),
         (
             BODY,
-            signed_headers(at=datetime.now(tz=timezone.utc) - timedelta(minutes=6)),
-            "tolerance",
+            lambda: {k: v for k, v in signed_headers().items() if k != "webhook-id"},
+            "webhook-id",
         ),
-        (
-            BODY,
-            signed_headers(at=datetime.now(tz=timezone.utc) + timedelta(minutes=6)),
-            "tolerance",
-        ),
-        (BODY, {k: v for k, v in signed_headers().items() if k != "webhook-id"}, "webhook-id"),
-        (BODY, {**signed_headers(), "webhook-timestamp": "soon"}, "not a number"),
+        (BODY, lambda: {**signed_headers(), "webhook-timestamp": "soon"}, "not a number"),
     ],
 )
 def test_refuses_tampered_forged_and_stale_requests(
-    body: str, headers: dict[str, str], reason: str
+    body: str, make_headers: Callable[[], dict[str, str]], reason: str
 ) -> None:
+    headers = make_headers()
     with pytest.raises(WebhookVerificationError, match=reason):
         WebhookVerifier(SECRET).verify(body.encode(), headers)
 
