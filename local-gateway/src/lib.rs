@@ -21,6 +21,7 @@ mod invoke;
 mod management;
 mod registry;
 mod routing;
+mod sam;
 mod serve;
 mod server;
 mod state;
@@ -32,5 +33,6 @@ pub use invoke::{
     FunctionError, InProcess, LambdaFunction, ProjectFunctions, invoked_functions,
     project_functions,
 };
-pub use routing::{Authorizer, HttpRoute, IdentitySource, Route, RouteTable};
+pub use routing::{Authorizer, HttpRoute, IdentitySource, Route, RouteTable, SelectionExpression};
+pub use sam::{read_template, start_from_template};
 pub use server::{LocalEndpoint, RunningGateway, dynamodb_store, start, start_with};
