@@ -8,7 +8,6 @@
 
 mod intrinsics;
 mod resources;
-pub(crate) mod start;
 pub(crate) mod tables;
 mod yaml;
 
