@@ -30,7 +30,9 @@ export const handler = async (event) => {
       } catch (error) {
         if (!(error instanceof GoneException)) throw error;
         console.log(`stale connection ${connectionId}`);
-        await db.send(new DeleteCommand({ TableName: process.env.TABLE_NAME, Key: { connectionId } }));
+        await db.send(
+          new DeleteCommand({ TableName: process.env.TABLE_NAME, Key: { connectionId } }),
+        );
       }
     }),
   );

@@ -37,7 +37,9 @@ def send_message(event: dict[str, Any], context: Any) -> dict[str, Any]:
     payload = json.dumps({"from": request["connectionId"], "data": data}).encode()
     for item in TABLE.scan()["Items"]:
         try:
-            management.post_to_connection(ConnectionId=item["connectionId"], Data=payload)
+            management.post_to_connection(
+                ConnectionId=item["connectionId"], Data=payload
+            )
         except management.exceptions.GoneException:
             print(f"stale connection {item['connectionId']}")
             TABLE.delete_item(Key={"connectionId": item["connectionId"]})

@@ -14,7 +14,11 @@ const apiHost = (process.env.LOCAL_GATEWAY_API_HOST || "").toLowerCase();
 function redirected(host) {
   if (!endpoint || !host) return false;
   const name = String(host).toLowerCase();
-  return name === apiHost || name === endpoint.host || name.split(":")[0] === endpoint.hostname && name.endsWith(`:${endpoint.port}`);
+  return (
+    name === apiHost ||
+    name === endpoint.host ||
+    (name.split(":")[0] === endpoint.hostname && name.endsWith(`:${endpoint.port}`))
+  );
 }
 
 function wrap(original) {
@@ -23,7 +27,12 @@ function wrap(original) {
     let extra = options;
     if (typeof input === "string" || input instanceof URL) {
       const url = new URL(input);
-      target = { protocol: url.protocol, hostname: url.hostname, port: url.port, path: url.pathname + url.search };
+      target = {
+        protocol: url.protocol,
+        hostname: url.hostname,
+        port: url.port,
+        path: url.pathname + url.search,
+      };
       if (typeof options === "function") {
         callback = options;
         extra = undefined;
@@ -38,7 +47,13 @@ function wrap(original) {
     if (!redirected(host) && !redirected(withPort)) {
       return original.call(this, input, options, callback);
     }
-    const local = { ...merged, protocol: "http:", hostname: endpoint.hostname, port: endpoint.port, agent: undefined };
+    const local = {
+      ...merged,
+      protocol: "http:",
+      hostname: endpoint.hostname,
+      port: endpoint.port,
+      agent: undefined,
+    };
     delete local.host;
     return http.request(local, callback);
   };

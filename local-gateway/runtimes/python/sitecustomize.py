@@ -17,7 +17,9 @@ def _rewrite(url: str) -> str:
     parts = urlsplit(url)
     host = parts.netloc.lower()
     if parts.scheme == "https" and host in (_API_HOST, _ENDPOINT.netloc):
-        return urlunsplit(("http", _ENDPOINT.netloc, parts.path, parts.query, parts.fragment))
+        return urlunsplit(
+            ("http", _ENDPOINT.netloc, parts.path, parts.query, parts.fragment)
+        )
     return url
 
 

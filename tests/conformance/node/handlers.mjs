@@ -1,0 +1,45 @@
+// The conformance suite's handlers in Node.js (see ../template.yaml); python/handlers.py does
+// the same in Python.
+
+// What each connection's $connect event carried, kept by this warm process.
+const connectEvents = new Map();
+
+export const connect = async (event) => {
+  const { connectionId, routeKey, authorizer } = event.requestContext;
+  if (routeKey === "connected") {
+    return { statusCode: 200, body: JSON.stringify(connectEvents.get(connectionId) ?? null) };
+  }
+  const query = event.queryStringParameters ?? {};
+  if (query.throw) throw new Error("connect failed on purpose");
+  connectEvents.set(connectionId, { routeKey, authorizer });
+  return { statusCode: Number(query.status ?? 200) };
+};
+
+export const message = async (event) => {
+  const { routeKey, authorizer } = event.requestContext;
+  if (routeKey === "fail") throw new Error("message failed on purpose");
+  return {
+    statusCode: 200,
+    body: JSON.stringify({ routeKey, body: JSON.parse(event.body), authorizer }),
+  };
+};
+
+export const authorize = async (event) => {
+  const token = event.queryStringParameters?.token;
+  if (token === "unauthorized") throw new Error("Unauthorized");
+  if (token === "throw") throw new Error("the authorizer failed");
+  return {
+    principalId: "alice",
+    policyDocument: {
+      Version: "2012-10-17",
+      Statement: [
+        {
+          Action: "execute-api:Invoke",
+          Effect: token === "allow" ? "Allow" : "Deny",
+          Resource: event.methodArn,
+        },
+      ],
+    },
+    context: { user: "alice", runtime: "node" },
+  };
+};

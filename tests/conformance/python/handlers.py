@@ -1,0 +1,61 @@
+"""The conformance suite's handlers in Python (see ../template.yaml); node/handlers.mjs does the
+same in Node.js."""
+
+import json
+from typing import Any
+
+# What each connection's $connect event carried, kept by this warm process.
+CONNECT_EVENTS: dict[str, Any] = {}
+
+
+def connect(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = event["requestContext"]
+    if request["routeKey"] == "connected":
+        return {
+            "statusCode": 200,
+            "body": json.dumps(CONNECT_EVENTS.get(request["connectionId"])),
+        }
+    query = event.get("queryStringParameters") or {}
+    if query.get("throw"):
+        raise RuntimeError("connect failed on purpose")
+    CONNECT_EVENTS[request["connectionId"]] = {
+        "routeKey": request["routeKey"],
+        "authorizer": request.get("authorizer"),
+    }
+    return {"statusCode": int(query.get("status", 200))}
+
+
+def message(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = event["requestContext"]
+    if request["routeKey"] == "fail":
+        raise RuntimeError("message failed on purpose")
+    body = {
+        "routeKey": request["routeKey"],
+        "body": json.loads(event["body"]),
+        "authorizer": request.get("authorizer"),
+    }
+    return {"statusCode": 200, "body": json.dumps(body)}
+
+
+def authorize(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    token = (event.get("queryStringParameters") or {}).get("token")
+    if token == "unauthorized":
+        # API Gateway reads the message: "Unauthorized" is a 401, as authorizers conventionally raise it.
+        raise Exception("Unauthorized")  # noqa: TRY002
+    if token == "throw":
+        raise RuntimeError("the authorizer failed")
+    effect = "Allow" if token == "allow" else "Deny"
+    return {
+        "principalId": "alice",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Action": "execute-api:Invoke",
+                    "Effect": effect,
+                    "Resource": event["methodArn"],
+                }
+            ],
+        },
+        "context": {"user": "alice", "runtime": "python"},
+    }
