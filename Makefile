@@ -87,9 +87,9 @@ build-all:
 	$(CARGO) build --workspace --all-targets
 
 # Every test, on both stores: DynamoDB Local runs for the duration (and is stopped after, if
-# this started it). The `--template` tests run Node.js and Python functions: the SDK for
-# JavaScript and the .venv's awslambdaric and boto3.
-unit-and-e2e: build-all $(NODE_RUNTIME)/.installed $(VENV)/.installed
+# this started it). The `--template` tests run Node.js and Python functions (the SDK for
+# JavaScript, the .venv's awslambdaric and boto3) and cross-check with SAM's translator (.tools).
+unit-and-e2e: build-all $(NODE_RUNTIME)/.installed $(VENV)/.installed $(TOOLS_VENV)/.installed
 	infra/dynamodb-local.sh with $(CARGO) test --workspace
 
 $(NODE_RUNTIME)/.installed: local-gateway/runtimes/node/package.json local-gateway/runtimes/node/package-lock.json

@@ -94,6 +94,110 @@ async fn messages_route_on_a_nested_field(gateway: &RunningGateway, runtime: &st
     client.close(None).await;
 }
 
+/// A function past its `Timeout` is ended as Lambda ends it, and one whose process dies is
+/// restarted: the client gets the error frame, and the next message a fresh process.
+async fn timeouts_and_crashes_restart_the_process(gateway: &RunningGateway) {
+    let mut client = Client::connect(url(gateway, "token=allow")).await;
+    let first = client
+        .request(r#"{"service":{"do":"slow"},"quick":true}"#)
+        .await;
+    let pid = first["pid"].as_u64().expect("pid");
+    let timed_out = client.request(r#"{"service":{"do":"slow"}}"#).await;
+    assert_eq!(timed_out["message"], "Internal server error", "{timed_out}");
+    let after_timeout = client
+        .request(r#"{"service":{"do":"slow"},"quick":true}"#)
+        .await;
+    let restarted = after_timeout["pid"].as_u64().expect("pid");
+    assert_ne!(restarted, pid, "the timed-out process was ended");
+    let crashed = client.request(r#"{"service":{"do":"crash"}}"#).await;
+    assert_eq!(crashed["message"], "Internal server error", "{crashed}");
+    let after_crash = client
+        .request(r#"{"service":{"do":"slow"},"quick":true}"#)
+        .await;
+    assert_ne!(after_crash["pid"].as_u64().expect("pid"), restarted);
+    client.close(None).await;
+}
+
+/// Hot reload: a change to a handler's file restarts its process with the new code.
+async fn a_code_change_is_picked_up(runtime: &str, code: &str, file: &str, from: &str, to: &str) {
+    let copy = std::env::temp_dir().join(format!("sam-conformance-{:016x}", rand::random::<u64>()));
+    std::fs::create_dir_all(copy.join(code)).unwrap();
+    std::fs::copy(
+        repo().join("tests/conformance/template.yaml"),
+        copy.join("template.yaml"),
+    )
+    .unwrap();
+    let handler = copy.join(code).join(file);
+    std::fs::copy(
+        repo().join("tests/conformance").join(code).join(file),
+        &handler,
+    )
+    .unwrap();
+    let mut config = GatewayConfig::on_free_port();
+    config.template = Some(copy.join("template.yaml"));
+    config.parameter_overrides = vec![format!("Runtime={runtime}"), format!("Code={code}")];
+    config.python = repo()
+        .join(".venv/bin/python")
+        .to_string_lossy()
+        .into_owned();
+    config.node_modules = Some(repo().join("local-gateway/runtimes/node/node_modules"));
+    let gateway = local_gateway::start_from_template(config)
+        .await
+        .expect("starts");
+    let mut client = Client::connect(url(&gateway, "token=allow")).await;
+    let before = client.request(r#"{"service":{"do":"echo"}}"#).await;
+    assert_eq!(before["routeKey"], "echo");
+    let text = std::fs::read_to_string(&handler).unwrap();
+    assert!(text.contains(from), "{from}");
+    std::fs::write(&handler, text.replace(from, to)).unwrap();
+    // The file is polled every half second; the restarted process answers the next message.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = client.request(r#"{"service":{"do":"echo"}}"#).await;
+        if reply["routeKey"] == "reloaded" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new code never answered: {reply}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    client.close(None).await;
+    gateway.shutdown().await;
+    let _ = std::fs::remove_dir_all(copy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_functions_restart_on_timeout_crash_and_code_change() {
+    let gateway = start("nodejs20.x", "node").await;
+    timeouts_and_crashes_restart_the_process(&gateway).await;
+    gateway.shutdown().await;
+    a_code_change_is_picked_up(
+        "nodejs20.x",
+        "node",
+        "handlers.mjs",
+        "body: JSON.stringify({ routeKey,",
+        "body: JSON.stringify({ routeKey: \"reloaded\",",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_functions_restart_on_timeout_crash_and_code_change() {
+    let gateway = start("python3.12", "python").await;
+    timeouts_and_crashes_restart_the_process(&gateway).await;
+    gateway.shutdown().await;
+    a_code_change_is_picked_up(
+        "python3.12",
+        "python",
+        "handlers.py",
+        "\"routeKey\": request[\"routeKey\"],",
+        "\"routeKey\": \"reloaded\",",
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_handlers_conform() {
     let gateway = start("nodejs20.x", "node").await;

@@ -100,17 +100,14 @@ impl LambdaFunction for ProcessFunction {
     }
 
     async fn invoke(&self, payload: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
-        let (respond, answer) = oneshot::channel();
+        let (respond, mut answer) = oneshot::channel();
+        let (started, taken) = oneshot::channel();
         let request_id = uuid_like();
-        let deadline = SystemTime::now() + self.timeout;
-        let deadline_ms = deadline
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or_default();
         let invocation = Invocation {
             request_id: request_id.clone(),
             payload,
-            deadline_ms,
+            timeout: self.timeout,
+            started,
             respond,
         };
         self.queue.send(invocation).await.map_err(|_| {
@@ -119,7 +116,18 @@ impl LambdaFunction for ProcessFunction {
                 format!("{} is shutting down", self.name),
             )
         })?;
-        match tokio::time::timeout(self.timeout, answer).await {
+        // Waiting for the runtime (a cold start, an earlier invocation) is bounded by the
+        // integration timeout only: Lambda's `Timeout` starts when the runtime takes it. If it
+        // was answered without being taken (the runtime cannot start), the answer says why.
+        if taken.await.is_err() {
+            return answer.try_recv().unwrap_or_else(|_| {
+                Err(FunctionError::new(
+                    "Runtime.ExitError",
+                    "the runtime did not start",
+                ))
+            });
+        }
+        match tokio::time::timeout(self.timeout, &mut answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(FunctionError::new(
                 "Runtime.ExitError",

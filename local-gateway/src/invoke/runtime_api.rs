@@ -21,8 +21,11 @@ pub(crate) type Responder = oneshot::Sender<Result<Vec<u8>, FunctionError>>;
 pub(crate) struct Invocation {
     pub request_id: String,
     pub payload: Vec<u8>,
-    /// Milliseconds since the epoch (`Lambda-Runtime-Deadline-Ms`).
-    pub deadline_ms: i64,
+    /// The function's `Timeout`: its deadline counts from when the runtime takes the
+    /// invocation, as Lambda's excludes the cold start.
+    pub timeout: std::time::Duration,
+    /// Told when the runtime takes it.
+    pub started: oneshot::Sender<()>,
     pub respond: Responder,
 }
 
@@ -83,9 +86,11 @@ async fn next(State(shared): State<Arc<RuntimeShared>>) -> Response {
         "lambda-runtime-aws-request-id",
         invocation.request_id.clone(),
     );
+    let deadline = chrono::Utc::now()
+        + chrono::Duration::from_std(invocation.timeout).unwrap_or(chrono::Duration::zero());
     set(
         "lambda-runtime-deadline-ms",
-        invocation.deadline_ms.to_string(),
+        deadline.timestamp_millis().to_string(),
     );
     set(
         "lambda-runtime-invoked-function-arn",
@@ -104,6 +109,7 @@ async fn next(State(shared): State<Arc<RuntimeShared>>) -> Response {
     if let Ok(mut in_flight) = shared.in_flight.lock() {
         in_flight.insert(invocation.request_id, invocation.respond);
     }
+    let _ = invocation.started.send(());
     (StatusCode::OK, headers, invocation.payload).into_response()
 }
 

@@ -43,3 +43,11 @@ export const authorize = async (event) => {
     context: { user: "alice", runtime: "node" },
   };
 };
+
+// The pid tells a restarted process from the one before.
+export const slow = async (event) => {
+  const { routeKey } = event.requestContext;
+  if (routeKey === "crash") process.exit(3);
+  if (!JSON.parse(event.body).quick) await new Promise((resolve) => setTimeout(resolve, 3000));
+  return { statusCode: 200, body: JSON.stringify({ pid: process.pid }) };
+};

@@ -2,6 +2,8 @@
 same in Node.js."""
 
 import json
+import os
+import time
 from typing import Any
 
 # What each connection's $connect event carried, kept by this warm process.
@@ -59,3 +61,12 @@ def authorize(event: dict[str, Any], context: Any) -> dict[str, Any]:
         },
         "context": {"user": "alice", "runtime": "python"},
     }
+
+
+def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The pid tells a restarted process from the one before."""
+    if event["requestContext"]["routeKey"] == "crash":
+        os._exit(3)
+    if not json.loads(event["body"]).get("quick"):
+        time.sleep(3)
+    return {"statusCode": 200, "body": json.dumps({"pid": os.getpid()})}

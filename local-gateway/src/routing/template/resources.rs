@@ -902,11 +902,8 @@ fn sam_websocket_api(
         ],
         notes,
     )?;
-    // SAM's documentation does not give a default; API Gateway's console proposes this one.
-    app.selection = match properties.get("RouteSelectionExpression") {
-        Some(value) => selection(id, Some(value))?,
-        None => SelectionExpression::default(),
-    };
+    // Required, as SAM's translator requires it (it has no default).
+    app.selection = selection(id, properties.get("RouteSelectionExpression"))?;
     app.stage = Some(
         optional_text(id, "Properties.StageName", properties.get("StageName"))?
             .unwrap_or_else(|| "default".into()),
@@ -955,13 +952,20 @@ fn sam_websocket_api(
             route.get("FunctionArn"),
         )?;
         let function = lookup(id, &format!("{property}.FunctionArn"), &arn)?;
-        let two_way = match optional_text(
+        // SAM's translator (1.115.0) sets the expression on the route but creates no route
+        // response, and without one API Gateway sends nothing back: one-way, as deployed.
+        match optional_text(
             id,
             &format!("{property}.RouteResponseSelectionExpression"),
             route.get("RouteResponseSelectionExpression"),
         )? {
-            None => false,
-            Some(expression) if expression == "$default" => true,
+            None => {}
+            Some(expression) if expression == "$default" => notes.note(
+                format!(
+                    "{kind} RouteResponseSelectionExpression: SAM creates no route response for it, so the route is one-way, as deployed"
+                ),
+                id,
+            ),
             Some(other) => {
                 return Err(TemplateError::new(
                     id,
@@ -969,7 +973,8 @@ fn sam_websocket_api(
                     format!("{other:?}: only $default is emulated"),
                 ));
             }
-        };
+        }
+        let two_way = false;
         let timeout_ms = timeout(
             id,
             &format!("{property}.IntegrationTimeout"),
