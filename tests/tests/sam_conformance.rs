@@ -115,6 +115,13 @@ async fn timeouts_and_crashes_restart_the_process(gateway: &RunningGateway) {
         .request(r#"{"service":{"do":"slow"},"quick":true}"#)
         .await;
     assert_ne!(after_crash["pid"].as_u64().expect("pid"), restarted);
+    // An integration timeout (TimeoutInMillis 300) shorter than the function's: API Gateway's
+    // timeout frame, before the function's own Timeout.
+    let hurried = client.request(r#"{"service":{"do":"hurry"}}"#).await;
+    assert_eq!(
+        hurried["message"], "Endpoint request timed out",
+        "{hurried}"
+    );
     client.close(None).await;
 }
 
