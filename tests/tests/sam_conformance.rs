@@ -122,6 +122,12 @@ async fn timeouts_and_crashes_restart_the_process(gateway: &RunningGateway) {
         hurried["message"], "Endpoint request timed out",
         "{hurried}"
     );
+    // The function ran on past the gateway's patience; its own Timeout still ended it.
+    let after_hurry = client
+        .request(r#"{"service":{"do":"slow"},"quick":true}"#)
+        .await;
+    let crashed_pid = after_crash["pid"].as_u64().expect("pid");
+    assert_ne!(after_hurry["pid"].as_u64().expect("pid"), crashed_pid);
     client.close(None).await;
 }
 

@@ -116,35 +116,44 @@ impl LambdaFunction for ProcessFunction {
                 format!("{} is shutting down", self.name),
             )
         })?;
-        // Waiting for the runtime (a cold start, an earlier invocation) is bounded by the
-        // integration timeout only: Lambda's `Timeout` starts when the runtime takes it. If it
-        // was answered without being taken (the runtime cannot start), the answer says why.
-        if taken.await.is_err() {
-            return answer.try_recv().unwrap_or_else(|_| {
-                Err(FunctionError::new(
-                    "Runtime.ExitError",
-                    "the runtime did not start",
-                ))
-            });
-        }
-        match tokio::time::timeout(self.timeout, &mut answer).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(FunctionError::new(
-                "Runtime.ExitError",
-                format!("RequestId: {request_id} Error: the runtime exited without answering"),
-            )),
-            Err(_) => {
-                // Lambda ends the sandbox of a function past its timeout; so do we.
-                self.kill.notify_one();
-                Err(FunctionError::new(
-                    "Sandbox.Timedout",
-                    format!(
-                        "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
-                        self.timeout.as_secs_f64()
-                    ),
-                ))
+        // The rest runs on a task of its own: a caller that stops waiting (a shorter integration
+        // timeout) does not stop the function's own `Timeout` from ending a runaway process.
+        let timeout = self.timeout;
+        let kill = Arc::clone(&self.kill);
+        let outcome = tokio::spawn(async move {
+            // Waiting for the runtime (a cold start, an earlier invocation) is not counted:
+            // Lambda's `Timeout` starts when the runtime takes the invocation. If it was
+            // answered without being taken (the runtime cannot start), the answer says why.
+            if taken.await.is_err() {
+                return answer.try_recv().unwrap_or_else(|_| {
+                    Err(FunctionError::new(
+                        "Runtime.ExitError",
+                        "the runtime did not start",
+                    ))
+                });
             }
-        }
+            match tokio::time::timeout(timeout, &mut answer).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => Err(FunctionError::new(
+                    "Runtime.ExitError",
+                    format!("RequestId: {request_id} Error: the runtime exited without answering"),
+                )),
+                Err(_) => {
+                    // Lambda ends the sandbox of a function past its timeout; so do we.
+                    kill.notify_one();
+                    Err(FunctionError::new(
+                        "Sandbox.Timedout",
+                        format!(
+                            "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+                            timeout.as_secs_f64()
+                        ),
+                    ))
+                }
+            }
+        });
+        outcome
+            .await
+            .unwrap_or_else(|err| Err(FunctionError::new("Runtime.Cancelled", err.to_string())))
     }
 }
 
