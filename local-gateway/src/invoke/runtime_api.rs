@@ -195,3 +195,154 @@ async fn init_error(
     }
     accepted()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use http::Request;
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    fn api() -> (Router, mpsc::Sender<Invocation>, Arc<RuntimeShared>) {
+        let (queue, receiver) = mpsc::channel(8);
+        let shared = Arc::new(RuntimeShared {
+            function_arn: "arn:aws:lambda:us-east-1:123456789012:function:F".into(),
+            queue: tokio::sync::Mutex::new(receiver),
+            in_flight: Mutex::new(HashMap::new()),
+            init_error: Mutex::new(None),
+        });
+        (router(Arc::clone(&shared)), queue, shared)
+    }
+
+    async fn call(router: &Router, method: &str, uri: &str, body: &str) -> Response {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("lambda-runtime-function-error-type", "Custom.Header")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        router.clone().oneshot(request).await.unwrap()
+    }
+
+    /// The answer an invocation's caller waits for.
+    type Answer = oneshot::Receiver<Result<Vec<u8>, FunctionError>>;
+
+    fn invocation(id: &str) -> (Invocation, oneshot::Receiver<()>, Answer) {
+        let (started, taken) = oneshot::channel();
+        let (respond, answer) = oneshot::channel();
+        let invocation = Invocation {
+            request_id: id.into(),
+            payload: br#"{"hello":1}"#.to_vec(),
+            timeout: Duration::from_secs(3),
+            started,
+            respond,
+        };
+        (invocation, taken, answer)
+    }
+
+    #[tokio::test]
+    async fn next_hands_out_the_event_with_lambdas_headers_and_response_answers_it() {
+        let (router, queue, _) = api();
+        let (invocation, taken, answer) = invocation("req-1");
+        queue.send(invocation).await.unwrap();
+        let before = chrono::Utc::now().timestamp_millis();
+        let next = call(&router, "GET", "/2018-06-01/runtime/invocation/next", "").await;
+        assert_eq!(next.status(), StatusCode::OK);
+        let header = |name: &str| next.headers()[name].to_str().unwrap().to_owned();
+        assert_eq!(header("lambda-runtime-aws-request-id"), "req-1");
+        assert_eq!(
+            header("lambda-runtime-invoked-function-arn"),
+            "arn:aws:lambda:us-east-1:123456789012:function:F"
+        );
+        assert!(header("lambda-runtime-trace-id").starts_with("Root=1-"));
+        let deadline: i64 = header("lambda-runtime-deadline-ms").parse().unwrap();
+        assert!(
+            (before + 2_900..=before + 4_000).contains(&deadline),
+            "{deadline}"
+        );
+        let body = axum::body::to_bytes(next.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], br#"{"hello":1}"#);
+        taken.await.expect("told when taken");
+        let posted = call(
+            &router,
+            "POST",
+            "/2018-06-01/runtime/invocation/req-1/response",
+            r#"{"ok":true}"#,
+        )
+        .await;
+        assert_eq!(posted.status(), StatusCode::ACCEPTED);
+        assert_eq!(answer.await.unwrap().unwrap(), br#"{"ok":true}"#);
+        // Once answered, the id is unknown: a second answer is refused as Lambda refuses it.
+        let again = call(
+            &router,
+            "POST",
+            "/2018-06-01/runtime/invocation/req-1/response",
+            "{}",
+        )
+        .await;
+        assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn an_error_post_becomes_the_function_error() {
+        let (router, queue, _) = api();
+        for (id, body, error_type, message) in [
+            (
+                "a",
+                r#"{"errorType":"TypeError","errorMessage":"x is undefined"}"#,
+                "TypeError",
+                "x is undefined",
+            ),
+            // Without errorType in the body, the header names it.
+            ("b", r#"{"errorMessage":"boom"}"#, "Custom.Header", "boom"),
+        ] {
+            let (invocation, _taken, answer) = invocation(id);
+            queue.send(invocation).await.unwrap();
+            let next = call(&router, "GET", "/2018-06-01/runtime/invocation/next", "").await;
+            assert_eq!(next.status(), StatusCode::OK);
+            let posted = call(
+                &router,
+                "POST",
+                &format!("/2018-06-01/runtime/invocation/{id}/error"),
+                body,
+            )
+            .await;
+            assert_eq!(posted.status(), StatusCode::ACCEPTED);
+            assert_eq!(
+                answer.await.unwrap().unwrap_err(),
+                FunctionError::new(error_type, message)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn init_errors_are_kept_and_in_flight_invocations_fail_when_the_process_ends() {
+        let (router, queue, shared) = api();
+        let posted = call(
+            &router,
+            "POST",
+            "/2018-06-01/runtime/init/error",
+            r#"{"errorType":"Runtime.ImportModuleError","errorMessage":"Cannot find module 'app'"}"#,
+        )
+        .await;
+        assert_eq!(posted.status(), StatusCode::ACCEPTED);
+        let kept = shared.init_error.lock().unwrap().clone();
+        assert_eq!(
+            kept,
+            Some(FunctionError::new(
+                "Runtime.ImportModuleError",
+                "Cannot find module 'app'"
+            ))
+        );
+        let (invocation, _taken, answer) = invocation("c");
+        queue.send(invocation).await.unwrap();
+        let next = call(&router, "GET", "/2018-06-01/runtime/invocation/next", "").await;
+        assert_eq!(next.status(), StatusCode::OK);
+        shared.fail_in_flight(&FunctionError::new("Runtime.ExitError", "exit status 1"));
+        assert_eq!(
+            answer.await.unwrap().unwrap_err().error_type,
+            "Runtime.ExitError"
+        );
+    }
+}
