@@ -185,17 +185,38 @@ pub async fn start_from_template(
         }
     }
     let tools = RuntimeTools {
-        python: config.python.clone(),
-        node: config.node.clone(),
-        node_modules: config.node_modules.clone().unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/runtimes/node/node_modules"
-            ))
-        }),
+        python: from_here(&config.python),
+        node: from_here(&config.node),
+        node_modules: config
+            .node_modules
+            .as_deref()
+            .map(|path| PathBuf::from(from_here(&path.to_string_lossy())))
+            .unwrap_or_else(|| {
+                PathBuf::from(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/runtimes/node/node_modules"
+                ))
+            }),
         shim_dir: std::env::temp_dir()
             .join(format!("local-gateway-runtimes-{}", std::process::id())),
     };
+    if let Some(function) = processes.iter().find(|f| f.runtime.starts_with("python")) {
+        // Said once here rather than as every invocation's Runtime.InvalidEntrypoint.
+        let checked = tokio::process::Command::new(&tools.python)
+            .args(["-c", "import awslambdaric"])
+            .output()
+            .await;
+        if !checked.is_ok_and(|output| output.status.success()) {
+            return Err(refuse(
+                &function.logical_id,
+                "Properties.Runtime",
+                format!(
+                    "{} cannot import awslambdaric: run `make .venv/.installed` and pass --python .venv/bin/python",
+                    tools.python
+                ),
+            ));
+        }
+    }
     if !processes.is_empty() {
         tools.install_shims().map_err(|err| {
             refuse(
@@ -355,6 +376,19 @@ pub async fn start_from_template(
         Ok((store, table))
     })
     .await
+}
+
+/// A program given as a relative path (`.venv/bin/python`) means from where the gateway was
+/// started, not from each function's `CodeUri` (its working directory).
+fn from_here(program: &str) -> String {
+    let path = std::path::Path::new(program);
+    if path.is_relative()
+        && path.components().count() > 1
+        && let Ok(here) = std::env::current_dir()
+    {
+        return here.join(path).to_string_lossy().into_owned();
+    }
+    program.to_owned()
 }
 
 /// The variables Lambda sets for every function, and ours for the management endpoint.
