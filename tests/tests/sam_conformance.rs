@@ -74,6 +74,11 @@ async fn messages_route_on_a_nested_field(gateway: &RunningGateway, runtime: &st
     assert_eq!(echo["authorizer"]["principalId"], "alice", "{echo}");
     assert_eq!(echo["authorizer"]["user"], "alice", "{echo}");
 
+    // A push through @connections at https://{domainName}/{stage}, as the handler built it.
+    client.send_text(r#"{"service":{"do":"push"}}"#).await;
+    let pushed = client.recv_json().await;
+    assert_eq!(pushed["pushed"], runtime, "{pushed}");
+
     // One-way: the same function's body is not sent back.
     client.send_text(r#"{"service":{"do":"oneway"}}"#).await;
     client.expect_silence(Duration::from_millis(700)).await;

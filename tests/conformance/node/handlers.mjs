@@ -1,5 +1,9 @@
 // The conformance suite's handlers in Node.js (see ../template.yaml); python/handlers.py does
 // the same in Python.
+import {
+  ApiGatewayManagementApiClient,
+  PostToConnectionCommand,
+} from "@aws-sdk/client-apigatewaymanagementapi";
 
 // What each connection's $connect event carried, kept by this warm process.
 const connectEvents = new Map();
@@ -16,8 +20,17 @@ export const connect = async (event) => {
 };
 
 export const message = async (event) => {
-  const { routeKey, authorizer } = event.requestContext;
+  const { routeKey, authorizer, domainName, stage, connectionId } = event.requestContext;
   if (routeKey === "fail") throw new Error("message failed on purpose");
+  if (routeKey === "push") {
+    const management = new ApiGatewayManagementApiClient({
+      endpoint: `https://${domainName}/${stage}`,
+    });
+    await management.send(
+      new PostToConnectionCommand({ ConnectionId: connectionId, Data: '{"pushed":"node"}' }),
+    );
+    return { statusCode: 200 };
+  }
   return {
     statusCode: 200,
     body: JSON.stringify({ routeKey, body: JSON.parse(event.body), authorizer }),

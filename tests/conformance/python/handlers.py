@@ -6,6 +6,8 @@ import os
 import time
 from typing import Any
 
+import boto3
+
 # What each connection's $connect event carried, kept by this warm process.
 CONNECT_EVENTS: dict[str, Any] = {}
 
@@ -31,6 +33,13 @@ def message(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = event["requestContext"]
     if request["routeKey"] == "fail":
         raise RuntimeError("message failed on purpose")
+    if request["routeKey"] == "push":
+        endpoint = f"https://{request['domainName']}/{request['stage']}"
+        management = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint)
+        management.post_to_connection(
+            ConnectionId=request["connectionId"], Data=b'{"pushed":"python"}'
+        )
+        return {"statusCode": 200}
     body = {
         "routeKey": request["routeKey"],
         "body": json.loads(event["body"]),
