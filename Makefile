@@ -10,7 +10,8 @@ VENV := .venv
 # One virtualenv for every Python check: the gateway check's clients, the Python client's tools,
 # and the example's server and tools (all pinned), with the Python client itself installed.
 PY_REQUIREMENTS := tests/python/requirements.txt clients/python/requirements-dev.txt \
-	examples/fastapi-comments/requirements.txt examples/fastapi-comments/requirements-test.txt
+	examples/fastapi-comments/requirements.txt examples/fastapi-comments/requirements-test.txt \
+	local-gateway/runtimes/python/requirements.txt
 PY_CLIENT_SOURCES := clients/python/pyproject.toml $(shell find clients/python/src -type f -name '*.py' 2>/dev/null)
 # Deploy-side tools (cfn-lint, sam, cargo-lambda, zig), pinned, in their own virtualenv.
 TOOLS_VENV := .tools/venv
@@ -30,6 +31,10 @@ GATEWAY_BIN := target/fast/local-gateway
 TEST_GATEWAY := $(abspath target/debug/local-gateway)
 VENV_BIN := $(abspath $(VENV))/bin
 
+# The AWS SDK for JavaScript v3 that `--template` gives Node.js functions (pinned by its
+# package-lock.json), into local-gateway's git-ignored node_modules.
+NODE_RUNTIME := local-gateway/runtimes/node/node_modules
+
 # The browser client's npm packages, and the browser its tests drive.
 NODE_MODULES := clients/js/node_modules
 CHROMIUM := /usr/bin/chromium
@@ -48,13 +53,19 @@ help:
 	@echo "make build  cargo lambda build --release: target/lambda/<function>/bootstrap"
 	@echo "make deploy sam build && sam deploy --guided"
 
+# `make run` serves ws-bridge from template.yaml (its routes, stage and HTTP API), with the
+# project's functions in-process; the template needs an API token, a local one is given here
+# (the in-process functions take their settings from the gateway's flags: see README).
+RUN_TEMPLATE_ARGS := --template template.yaml --parameter-overrides StageName=dev \
+	ApiToken=local-development-token-not-a-secret
+
 ## Start the local gateway on the in-memory store. Extra flags: make run GATEWAY_ARGS="--port 4000"
 run: check-rust
 	$(GATEWAY_BUILD)
 ifeq ($(STORE),dynamodb)
-	$(GATEWAY_BIN) --store dynamodb --dynamodb-endpoint http://127.0.0.1:$(DYNAMODB_LOCAL_PORT) $(GATEWAY_ARGS)
+	$(GATEWAY_BIN) $(RUN_TEMPLATE_ARGS) --store dynamodb --dynamodb-endpoint http://127.0.0.1:$(DYNAMODB_LOCAL_PORT) $(GATEWAY_ARGS)
 else
-	$(GATEWAY_BIN) --store $(STORE) $(GATEWAY_ARGS)
+	$(GATEWAY_BIN) $(RUN_TEMPLATE_ARGS) --store $(STORE) $(GATEWAY_ARGS)
 endif
 
 ## Formatting, clippy with warnings as errors, then every test of the workspace.
@@ -77,9 +88,15 @@ build-all:
 	$(CARGO) build --workspace --all-targets
 
 # Every test, on both stores: DynamoDB Local runs for the duration (and is stopped after, if
-# this started it).
-unit-and-e2e: build-all
+# this started it). The `--template` tests run Node.js and Python functions (the SDK for
+# JavaScript, the .venv's awslambdaric and boto3) and cross-check with SAM's translator (.tools).
+unit-and-e2e: build-all $(NODE_RUNTIME)/.installed $(VENV)/.installed $(TOOLS_VENV)/.installed
 	infra/dynamodb-local.sh with $(CARGO) test --workspace
+
+$(NODE_RUNTIME)/.installed: local-gateway/runtimes/node/package.json local-gateway/runtimes/node/package-lock.json
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { echo "node and npm not found: install Node.js 20 or later with npm (e.g. apt-get install nodejs npm)"; exit 1; }
+	npm ci --prefix local-gateway/runtimes/node --no-audit --no-fund --loglevel=error
+	touch $@
 
 # The gateway seen by a second, independent client stack: Python websockets and boto3.
 python-check: build-all $(VENV)/.installed

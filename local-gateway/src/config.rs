@@ -90,6 +90,52 @@ pub struct GatewayConfig {
     #[arg(long, env = "GATEWAY_ROUTES")]
     pub routes: Option<std::path::PathBuf>,
 
+    /// A SAM (or CloudFormation) template to serve: its WebSocket API's routes, authorizer and
+    /// stage, its functions run as Lambda runs them, its DynamoDB tables created on
+    /// `--dynamodb-endpoint`. See README "Run your own SAM WebSocket app".
+    #[arg(long, env = "GATEWAY_TEMPLATE", conflicts_with_all = ["routes", "invoke_endpoint", "use_authorizer"])]
+    pub template: Option<std::path::PathBuf>,
+
+    /// Template parameters, as `Name=Value` or SAM CLI's `ParameterKey=Name,ParameterValue=Value`.
+    #[arg(long, num_args = 1.., requires = "template")]
+    pub parameter_overrides: Vec<String>,
+
+    /// SAM CLI's `--env-vars` JSON: `{"Parameters": {...}}` for every function, or
+    /// `{"<FunctionLogicalId>": {...}}` for one.
+    #[arg(long, requires = "template")]
+    pub env_vars: Option<std::path::PathBuf>,
+
+    /// With `--template`, run every function as a process, even the project's own (by default
+    /// ws-bridge's functions run in-process, the faster way; see README).
+    #[arg(
+        long,
+        env = "GATEWAY_PROCESSES",
+        default_value_t = false,
+        requires = "template"
+    )]
+    pub processes: bool,
+
+    /// Cargo profile the template's rust-cargolambda functions are built with.
+    #[arg(long, env = "GATEWAY_CARGO_PROFILE", default_value = "dev")]
+    pub cargo_profile: String,
+
+    /// Python for python3.x functions (with awslambdaric installed: `make .venv/.installed`).
+    #[arg(long, env = "GATEWAY_PYTHON", default_value = "python3")]
+    pub python: String,
+
+    /// Node.js for nodejs functions.
+    #[arg(long, env = "GATEWAY_NODE", default_value = "node")]
+    pub node: String,
+
+    /// The node_modules with the AWS SDK for JavaScript v3 that Node functions may import
+    /// (default: local-gateway/runtimes/node/node_modules, installed by the Makefile).
+    #[arg(long, env = "GATEWAY_NODE_MODULES")]
+    pub node_modules: Option<std::path::PathBuf>,
+
+    /// Restart a Python or Node function's process when a file under its CodeUri changes.
+    #[arg(long, env = "GATEWAY_HOT_RELOAD", default_value_t = true, action = clap::ArgAction::Set)]
+    pub hot_reload: bool,
+
     /// Connection store for the handlers.
     #[arg(long, env = "GATEWAY_STORE", value_enum, default_value = "memory")]
     pub store: StoreKind,

@@ -16,4 +16,14 @@ pub enum GatewayError {
     Webhooks(String),
     #[error("invalid route {route}: {reason}")]
     Route { route: String, reason: String },
+    /// `--template`: what in the template the gateway cannot honour, and why.
+    #[error("template {path}: {resource}{}: {reason}", if property.is_empty() { String::new() } else { format!(" {property}") })]
+    Template {
+        path: String,
+        resource: String,
+        property: String,
+        reason: String,
+    },
+    #[error("cannot start function {function}: {reason}")]
+    Function { function: String, reason: String },
 }

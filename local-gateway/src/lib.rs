@@ -26,6 +26,7 @@ mod recorder;
 mod redact;
 mod registry;
 mod routing;
+mod sam;
 mod serve;
 mod server;
 mod state;
@@ -37,7 +38,8 @@ pub use invoke::{
     FunctionError, InProcess, LambdaFunction, ProjectFunctions, invoked_functions,
     project_functions,
 };
-pub use routing::{Authorizer, HttpRoute, IdentitySource, Route, RouteTable};
+pub use routing::{Authorizer, HttpRoute, IdentitySource, Route, RouteTable, SelectionExpression};
+pub use sam::{read_template, start_from_template};
 pub use server::{
     LocalEndpoint, RunningGateway, dynamodb_history, dynamodb_store, start, start_with,
 };

@@ -30,6 +30,19 @@ async fn main() -> ExitCode {
         config,
         list_routes,
     } = Cli::parse();
+    if list_routes && config.template.is_some() {
+        // The template's route table as JSON: nothing is started.
+        return match local_gateway::read_template(&config) {
+            Ok(summary) => {
+                println!("{summary:#}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("local-gateway: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if list_routes {
         // Function names only: nothing is invoked, so the endpoint is never contacted.
         for route in local_gateway::invoked_functions("http://unused").http_routes() {
@@ -43,7 +56,13 @@ async fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let store = format!("{:?}", config.store).to_lowercase();
-    let gateway = match local_gateway::start(config).await {
+    let from_template = config.template.is_some();
+    let started = if from_template {
+        local_gateway::start_from_template(config).await
+    } else {
+        local_gateway::start(config).await
+    };
+    let gateway = match started {
         Ok(gateway) => gateway,
         Err(err) => {
             eprintln!("local-gateway: {err}");
@@ -52,19 +71,22 @@ async fn main() -> ExitCode {
     };
     println!("ws-bridge local gateway (store: {store})");
     println!("  WebSocket     {}", gateway.websocket_url());
-    println!(
-        "  Broadcast     curl -X POST {}/broadcast -d '{{\"type\":\"hello\"}}'",
-        gateway.http_url()
-    );
-    println!(
-        "  To a channel  curl -X POST {}/broadcast/news -d '{{\"type\":\"hello\"}}'",
-        gateway.http_url()
-    );
-    println!(
-        "  Count         curl {}/connections/count",
-        gateway.http_url()
-    );
-    println!("  Stats         curl {}/stats", gateway.http_url());
+    // The project's HTTP routes; a template's own are its business.
+    if !from_template {
+        println!(
+            "  Broadcast     curl -X POST {}/broadcast -d '{{\"type\":\"hello\"}}'",
+            gateway.http_url()
+        );
+        println!(
+            "  To a channel  curl -X POST {}/broadcast/news -d '{{\"type\":\"hello\"}}'",
+            gateway.http_url()
+        );
+        println!(
+            "  Count         curl {}/connections/count",
+            gateway.http_url()
+        );
+        println!("  Stats         curl {}/stats", gateway.http_url());
+    }
     println!(
         "  @connections  AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI={}",
         gateway.http_url()

@@ -50,8 +50,8 @@ async fn a_routes_file_with_mistakes_is_refused_with_the_reason() {
             "reserved",
         ),
         (
-            r#"{"routeSelectionExpression":"$request.body.type","routes":{}}"#,
-            "only $request.body.action",
+            r#"{"routeSelectionExpression":"$request.header.type","routes":{}}"#,
+            "only $request.body.",
         ),
         (
             r#"{"routes":{"x":{"function":"ws-default","routeReponse":true}}}"#,

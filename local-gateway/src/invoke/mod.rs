@@ -9,12 +9,16 @@
 
 mod in_process;
 mod invoke_api;
+mod process;
 pub(crate) mod project;
 pub(crate) mod proxy_result;
+mod runtime_api;
+pub(crate) mod runtimes;
 pub(crate) mod sdk_client;
 
 pub use in_process::InProcess;
 pub use invoke_api::InvokeApi;
+pub use process::{ProcessFunction, ProcessSpec};
 pub(crate) use project::project_functions_with;
 pub use project::{ProjectFunctions, invoked_functions, project_functions};
 
@@ -54,6 +58,40 @@ pub trait LambdaFunction: Send + Sync + 'static {
     async fn invoke(&self, payload: Vec<u8>) -> Result<Vec<u8>, FunctionError>;
 }
 
+/// The error type [`WithTimeout`] reports, read back by [`timed`] as a timeout.
+const INTEGRATION_TIMEOUT: &str = "Gateway.IntegrationTimeout";
+
+/// A route's own integration timeout (`TimeoutInMillis`), below the gateway's: past it the
+/// client gets API Gateway's timeout answer, as with the gateway-wide one.
+pub struct WithTimeout {
+    function: Arc<dyn LambdaFunction>,
+    timeout: Duration,
+}
+
+impl WithTimeout {
+    pub fn shared(function: Arc<dyn LambdaFunction>, timeout: Duration) -> Arc<dyn LambdaFunction> {
+        Arc::new(Self { function, timeout })
+    }
+}
+
+#[async_trait]
+impl LambdaFunction for WithTimeout {
+    fn name(&self) -> &str {
+        self.function.name()
+    }
+
+    async fn invoke(&self, payload: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
+        tokio::time::timeout(self.timeout, self.function.invoke(payload))
+            .await
+            .unwrap_or_else(|_| {
+                Err(FunctionError::new(
+                    INTEGRATION_TIMEOUT,
+                    format!("no answer within {} ms", self.timeout.as_millis()),
+                ))
+            })
+    }
+}
+
 /// Why an integration produced no usable result.
 #[derive(Debug)]
 pub(crate) enum InvocationFailure {
@@ -79,6 +117,10 @@ pub(crate) async fn timed(
     };
     match tokio::time::timeout(timeout, function.invoke(payload)).await {
         Ok(Ok(result)) => Ok(result),
+        Ok(Err(err)) if err.error_type == INTEGRATION_TIMEOUT => {
+            tracing::warn!(function = function.name(), "integration timed out");
+            Err(InvocationFailure::TimedOut)
+        }
         Ok(Err(err)) => {
             tracing::warn!(function = function.name(), error = %err, "function failed");
             Err(InvocationFailure::Function(err))

@@ -5,6 +5,7 @@
 mod authorizer;
 mod project;
 mod route_file;
+pub(crate) mod template;
 
 pub use authorizer::{Authorizer, IdentitySource};
 pub(crate) use route_file::RouteConfig;
@@ -87,13 +88,73 @@ pub struct RouteTable {
     pub http: Vec<HttpRoute>,
     /// A REQUEST authorizer that runs before `$connect`.
     pub authorizer: Option<Authorizer>,
+    /// Where a message's route key is read (default `$request.body.action`).
+    pub selection: SelectionExpression,
+}
+
+/// The route selection expression: `$request.body.<path>`, e.g. `$request.body.action` or
+/// `$request.body.service.do` (a nested field). API Gateway also accepts `${request.body.…}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SelectionExpression {
+    path: Vec<String>,
+}
+
+impl Default for SelectionExpression {
+    fn default() -> Self {
+        Self {
+            path: vec!["action".to_owned()],
+        }
+    }
+}
+
+impl std::str::FromStr for SelectionExpression {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let inner = raw
+            .strip_prefix("${")
+            .and_then(|rest| rest.strip_suffix('}'))
+            .map(|inner| format!("${inner}"));
+        let expression = inner.as_deref().unwrap_or(raw);
+        let path: Vec<String> = expression
+            .strip_prefix("$request.body.")
+            .ok_or_else(|| {
+                format!("{raw:?}: only $request.body.<field>[.<field>…] selection expressions are emulated")
+            })?
+            .split('.')
+            .map(str::to_owned)
+            .collect();
+        if path.iter().any(String::is_empty) {
+            return Err(format!("{raw:?}: a field name is empty"));
+        }
+        Ok(Self { path })
+    }
+}
+
+impl std::fmt::Display for SelectionExpression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "$request.body.{}", self.path.join("."))
+    }
+}
+
+impl SelectionExpression {
+    /// The route key `body` selects: `None` for text that is not a JSON object or lacks the
+    /// field; strings as they are; other values stringified as API Gateway does.
+    pub(crate) fn key(&self, body: &str) -> Option<String> {
+        let value: Value = serde_json::from_str(body).ok()?;
+        let mut current = &value;
+        for field in &self.path {
+            current = current.as_object()?.get(field)?;
+        }
+        Some(stringify(current))
+    }
 }
 
 impl RouteTable {
     /// The route a text message goes to, with its route key (checklist 25–28). A `$` key is
     /// never selected by a message, even when a table built in code lists it as custom.
     pub fn select(&self, body: &str) -> Option<(String, &Route)> {
-        if let Some(key) = selection_key(body).filter(|key| !key.starts_with('$'))
+        if let Some(key) = self.selection.key(body).filter(|key| !key.starts_with('$'))
             && let Some(route) = self.custom.get(&key)
         {
             return Some((key, route));
@@ -106,9 +167,9 @@ impl RouteTable {
 
 /// Evaluates `$request.body.action`: `None` for text that is not a JSON object or has no
 /// `action`; strings as they are; other values stringified as API Gateway does.
+#[cfg(test)]
 pub(crate) fn selection_key(body: &str) -> Option<String> {
-    let value: Value = serde_json::from_str(body).ok()?;
-    value.as_object()?.get("action").map(stringify)
+    SelectionExpression::default().key(body)
 }
 
 fn stringify(value: &Value) -> String {
@@ -125,6 +186,23 @@ fn stringify(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_selection_expressions_read_nested_fields() {
+        let expression: SelectionExpression = "$request.body.service.do".parse().unwrap();
+        assert_eq!(expression.to_string(), "$request.body.service.do");
+        assert_eq!(
+            expression.key(r#"{"service":{"do":"sum"}}"#).as_deref(),
+            Some("sum")
+        );
+        assert_eq!(expression.key(r#"{"service":"do"}"#), None);
+        assert_eq!(expression.key(r#"{"action":"sum"}"#), None);
+        let braced: SelectionExpression = "${request.body.action}".parse().unwrap();
+        assert_eq!(braced, SelectionExpression::default());
+        assert!("$request.header.x".parse::<SelectionExpression>().is_err());
+        assert!("$request.body.".parse::<SelectionExpression>().is_err());
+        assert!("$request.body.a..b".parse::<SelectionExpression>().is_err());
+    }
 
     /// Found by `select_picks_a_custom_route_or_default_never_a_reserved_one`: a table built in
     /// code with a custom `$connect` route let `{"action":"$connect"}` select it.

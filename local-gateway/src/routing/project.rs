@@ -42,6 +42,7 @@ impl ProjectFunctions {
             custom: Default::default(),
             authorizer: None,
             http: self.http_routes(),
+            selection: Default::default(),
         }
     }
 }

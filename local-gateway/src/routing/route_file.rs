@@ -13,14 +13,14 @@
 //! }
 //! ```
 
-use super::{Authorizer, IdentitySource, Route, RouteTable};
+use super::{Authorizer, IdentitySource, Route, RouteTable, SelectionExpression};
 use crate::error::GatewayError;
 use crate::invoke::ProjectFunctions;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The only selection expression the project uses; others are refused rather than ignored.
+/// The selection expression when the file names none.
 const SELECTION_EXPRESSION: &str = "$request.body.action";
 
 #[derive(Debug, Deserialize)]
@@ -77,15 +77,10 @@ impl RouteConfig {
             route: route.to_owned(),
             reason,
         };
-        if self.route_selection_expression != SELECTION_EXPRESSION {
-            return Err(invalid(
-                "routeSelectionExpression",
-                format!(
-                    "only {SELECTION_EXPRESSION} is supported, got {:?}",
-                    self.route_selection_expression
-                ),
-            ));
-        }
+        let selection: SelectionExpression = self
+            .route_selection_expression
+            .parse()
+            .map_err(|reason| invalid("routeSelectionExpression", reason))?;
         let lookup = |route: &str, name: &str| {
             functions.by_name(name).ok_or_else(|| {
                 invalid(
@@ -99,6 +94,7 @@ impl RouteConfig {
         };
         let mut table = RouteTable {
             http: functions.http_routes(),
+            selection,
             ..Default::default()
         };
         for (key, spec) in self.routes {

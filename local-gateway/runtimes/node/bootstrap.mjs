@@ -1,0 +1,120 @@
+// The Node.js runtime of local-gateway: the Lambda Runtime API loop, as AWS's runtime runs a
+// handler: `_HANDLER` is `path/to/module.export`, the module is found under LAMBDA_TASK_ROOT
+// (.js, .mjs or .cjs; ES module or CommonJS), and the handler may be async or take a callback.
+import { register } from "node:module";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+const api = `http://${process.env.AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime`;
+
+if (process.env.LOCAL_GATEWAY_NODE_MODULES) {
+  // Bare imports a handler's own node_modules lacks (the AWS SDK) resolve from ours.
+  register("./hooks.mjs", import.meta.url, {
+    data: { nodeModules: process.env.LOCAL_GATEWAY_NODE_MODULES },
+  });
+}
+
+function errorBody(error) {
+  const isError = error instanceof Error;
+  return {
+    errorType: isError ? error.name : typeof error,
+    errorMessage: isError ? error.message : String(error),
+    trace: isError && error.stack ? error.stack.split("\n") : [],
+  };
+}
+
+async function post(url, body, headers = {}) {
+  const response = await fetch(url, {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: { "content-type": "application/json", ...headers },
+  });
+  await response.arrayBuffer();
+}
+
+async function initError(errorType, error) {
+  const body = { ...errorBody(error), errorType };
+  console.error(`${errorType}: ${body.errorMessage}`);
+  await post(`${api}/init/error`, body, { "Lambda-Runtime-Function-Error-Type": errorType });
+  process.exit(1);
+}
+
+async function loadHandler() {
+  const root = process.env.LAMBDA_TASK_ROOT ?? process.cwd();
+  const spec = process.env._HANDLER ?? "";
+  const slash = spec.lastIndexOf("/");
+  const dot = spec.indexOf(".", slash + 1);
+  if (dot < 0) {
+    return initError("Runtime.MalformedHandlerName", new Error(`Bad handler ${spec}`));
+  }
+  const modulePath = path.resolve(root, spec.slice(0, dot));
+  const exportPath = spec.slice(dot + 1).split(".");
+  const file = [".js", ".mjs", ".cjs"].map((ext) => modulePath + ext).find(existsSync);
+  if (!file) {
+    return initError(
+      "Runtime.ImportModuleError",
+      new Error(`Cannot find module '${spec.slice(0, dot)}' in ${root}`),
+    );
+  }
+  let loaded;
+  try {
+    loaded = await import(pathToFileURL(file).href);
+  } catch (error) {
+    return initError("Runtime.UserCodeSyntaxError", error);
+  }
+  let handler = exportPath.reduce((value, key) => value?.[key], loaded);
+  if (typeof handler !== "function") {
+    handler = exportPath.reduce((value, key) => value?.[key], loaded.default);
+  }
+  if (typeof handler !== "function") {
+    return initError("Runtime.HandlerNotFound", new Error(`${spec} is undefined or not exported`));
+  }
+  return handler;
+}
+
+function invoke(handler, event, context) {
+  if (handler.length >= 3) {
+    // Callback style: the first of the callback or a returned promise settles it.
+    return new Promise((resolve, reject) => {
+      const callback = (error, result) => (error ? reject(error) : resolve(result));
+      context.done = callback;
+      context.succeed = (result) => resolve(result);
+      context.fail = (error) => reject(error);
+      const returned = handler(event, context, callback);
+      if (returned && typeof returned.then === "function") returned.then(resolve, reject);
+    });
+  }
+  return Promise.resolve().then(() => handler(event, context));
+}
+
+const handler = await loadHandler();
+const functionName = process.env.AWS_LAMBDA_FUNCTION_NAME;
+for (;;) {
+  const next = await fetch(`${api}/invocation/next`);
+  if (!next.ok) process.exit(0);
+  const requestId = next.headers.get("lambda-runtime-aws-request-id");
+  const deadline = Number(next.headers.get("lambda-runtime-deadline-ms"));
+  const event = await next.json();
+  const context = {
+    awsRequestId: requestId,
+    functionName,
+    functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
+    invokedFunctionArn: next.headers.get("lambda-runtime-invoked-function-arn"),
+    memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
+    callbackWaitsForEmptyEventLoop: true,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+  };
+  try {
+    const result = await invoke(handler, event, context);
+    await post(`${api}/invocation/${requestId}/response`, result ?? null);
+  } catch (error) {
+    const body = errorBody(error);
+    console.error(`Invoke Error\t${JSON.stringify(body)}`);
+    await post(`${api}/invocation/${requestId}/error`, body, {
+      "Lambda-Runtime-Function-Error-Type": body.errorType,
+    });
+  }
+}

@@ -1,0 +1,70 @@
+// Calls to this API's management endpoint reach the local gateway, whatever URL the handler
+// built: https://{apiId}.execute-api.{region}.amazonaws.com/{stage} (from the event's apiId
+// and region), or https://{domainName}/{stage} (the event's domainName is the gateway's own
+// host:port). Node's https.request is the transport of the AWS SDK for JavaScript v3
+// (NodeHttpHandler); such requests go over plain HTTP to LOCAL_GATEWAY_ENDPOINT instead.
+"use strict";
+const http = require("node:http");
+const https = require("node:https");
+const { syncBuiltinESMExports } = require("node:module");
+
+const endpoint = process.env.LOCAL_GATEWAY_ENDPOINT && new URL(process.env.LOCAL_GATEWAY_ENDPOINT);
+const apiHost = (process.env.LOCAL_GATEWAY_API_HOST || "").toLowerCase();
+
+function redirected(host) {
+  if (!endpoint || !host) return false;
+  const name = String(host).toLowerCase();
+  return (
+    name === apiHost ||
+    name === endpoint.host ||
+    (name.split(":")[0] === endpoint.hostname && name.endsWith(`:${endpoint.port}`))
+  );
+}
+
+function wrap(original) {
+  return function request(input, options, callback) {
+    let target = input;
+    let extra = options;
+    if (typeof input === "string" || input instanceof URL) {
+      const url = new URL(input);
+      target = {
+        protocol: url.protocol,
+        hostname: url.hostname,
+        port: url.port,
+        path: url.pathname + url.search,
+      };
+      if (typeof options === "function") {
+        callback = options;
+        extra = undefined;
+      }
+    } else if (typeof options === "function") {
+      callback = options;
+      extra = undefined;
+    }
+    const merged = { ...target, ...(extra || {}) };
+    const host = merged.hostname || merged.host;
+    const withPort = merged.port && String(merged.port) !== "443" ? `${host}:${merged.port}` : host;
+    if (!redirected(host) && !redirected(withPort)) {
+      return original.call(this, input, options, callback);
+    }
+    const local = {
+      ...merged,
+      protocol: "http:",
+      hostname: endpoint.hostname,
+      port: endpoint.port,
+      agent: undefined,
+    };
+    delete local.host;
+    return http.request(local, callback);
+  };
+}
+
+if (endpoint) {
+  https.request = wrap(https.request);
+  https.get = function get(input, options, callback) {
+    const request = https.request(input, options, callback);
+    request.end();
+    return request;
+  };
+  syncBuiltinESMExports();
+}

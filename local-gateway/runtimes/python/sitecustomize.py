@@ -1,0 +1,41 @@
+"""Loaded by Python before a handler (local-gateway puts this folder on PYTHONPATH).
+
+boto3 calls to this API's management endpoint reach the local gateway, whatever URL the
+handler built: https://{apiId}.execute-api.{region}.amazonaws.com/{stage}, or
+https://{domainName}/{stage} (the event's domainName is the gateway's own host:port). Such
+requests go over plain HTTP to LOCAL_GATEWAY_ENDPOINT instead; nothing else changes.
+"""
+
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+_ENDPOINT = urlsplit(os.environ.get("LOCAL_GATEWAY_ENDPOINT", ""))
+_API_HOST = os.environ.get("LOCAL_GATEWAY_API_HOST", "").lower()
+
+
+def _rewrite(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.lower()
+    if parts.scheme == "https" and host in (_API_HOST, _ENDPOINT.netloc):
+        return urlunsplit(
+            ("http", _ENDPOINT.netloc, parts.path, parts.query, parts.fragment)
+        )
+    return url
+
+
+def _install() -> None:
+    try:
+        from botocore import httpsession
+    except ImportError:
+        return
+    original = httpsession.URLLib3Session.send
+
+    def send(self, request):  # type: ignore[no-untyped-def]
+        request.url = _rewrite(request.url)
+        return original(self, request)
+
+    httpsession.URLLib3Session.send = send  # type: ignore[method-assign]
+
+
+if _ENDPOINT.netloc:
+    _install()

@@ -1,0 +1,346 @@
+//! A function run as Lambda runs it: one warm process per function, started with the Lambda
+//! environment and pointed at a Runtime API the gateway serves for it ([`super::runtime_api`]).
+//! The process is restarted if it dies; one that outlives its `Timeout` is killed, as Lambda
+//! ends the sandbox. Invocations of one function wait their turn (one process, one at a time).
+//! Its output goes to the gateway's, each line prefixed with the function's name.
+
+use super::runtime_api::{self, Invocation, RuntimeShared};
+use super::{FunctionError, LambdaFunction};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+
+/// How to start a function's process.
+#[derive(Clone, Debug)]
+pub struct ProcessSpec {
+    /// `AWS_LAMBDA_FUNCTION_NAME`, and the prefix of its log lines.
+    pub name: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub cwd: PathBuf,
+    /// Every variable the process gets (the Lambda ones, the template's, the overrides);
+    /// `AWS_LAMBDA_RUNTIME_API` is added here. Nothing else is inherited but `PATH` and `HOME`.
+    pub env: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub function_arn: String,
+    /// Files whose change restarts the process (hot reload); empty: none watched.
+    pub watch: Vec<PathBuf>,
+}
+
+/// A function in its own process, behind the Runtime API.
+pub struct ProcessFunction {
+    name: String,
+    timeout: Duration,
+    queue: mpsc::Sender<Invocation>,
+    kill: Arc<Notify>,
+    // Dropped with the function: the process and its Runtime API stop.
+    _stop: watch::Sender<()>,
+}
+
+impl ProcessFunction {
+    /// Serves the Runtime API on a free loopback port and starts the process. Needs a Tokio
+    /// runtime; fails only if no port can be bound.
+    pub fn start(spec: ProcessSpec) -> std::io::Result<Arc<dyn LambdaFunction>> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let address = listener.local_addr()?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let (queue, receiver) = mpsc::channel(1024);
+        let shared = Arc::new(RuntimeShared {
+            function_arn: spec.function_arn.clone(),
+            queue: tokio::sync::Mutex::new(receiver),
+            in_flight: Mutex::new(HashMap::new()),
+            init_error: Mutex::new(None),
+        });
+        let (stop, stopped) = watch::channel(());
+        let mut api_stopped = stopped.clone();
+        let router = runtime_api::router(Arc::clone(&shared));
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = api_stopped.changed().await;
+            };
+            if let Err(err) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %err, "the Runtime API stopped");
+            }
+        });
+        let kill = Arc::new(Notify::new());
+        if !spec.watch.is_empty() {
+            tokio::spawn(watch_files(
+                spec.watch.clone(),
+                Arc::clone(&kill),
+                spec.name.clone(),
+                stopped.clone(),
+            ));
+        }
+        let function = Arc::new(Self {
+            name: spec.name.clone(),
+            timeout: spec.timeout,
+            queue,
+            kill: Arc::clone(&kill),
+            _stop: stop,
+        });
+        tokio::spawn(supervise(spec, address.to_string(), shared, kill, stopped));
+        Ok(function)
+    }
+}
+
+#[async_trait]
+impl LambdaFunction for ProcessFunction {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn invoke(&self, payload: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
+        let (respond, mut answer) = oneshot::channel();
+        let (started, taken) = oneshot::channel();
+        let request_id = uuid_like();
+        let invocation = Invocation {
+            request_id: request_id.clone(),
+            payload,
+            timeout: self.timeout,
+            started,
+            respond,
+        };
+        self.queue.send(invocation).await.map_err(|_| {
+            FunctionError::new(
+                "ServiceException",
+                format!("{} is shutting down", self.name),
+            )
+        })?;
+        // The rest runs on a task of its own: a caller that stops waiting (a shorter integration
+        // timeout) does not stop the function's own `Timeout` from ending a runaway process.
+        let timeout = self.timeout;
+        let kill = Arc::clone(&self.kill);
+        let outcome = tokio::spawn(async move {
+            // Waiting for the runtime (a cold start, an earlier invocation) is not counted:
+            // Lambda's `Timeout` starts when the runtime takes the invocation. If it was
+            // answered without being taken (the runtime cannot start), the answer says why.
+            if taken.await.is_err() {
+                return answer.try_recv().unwrap_or_else(|_| {
+                    Err(FunctionError::new(
+                        "Runtime.ExitError",
+                        "the runtime did not start",
+                    ))
+                });
+            }
+            match tokio::time::timeout(timeout, &mut answer).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => Err(FunctionError::new(
+                    "Runtime.ExitError",
+                    format!("RequestId: {request_id} Error: the runtime exited without answering"),
+                )),
+                Err(_) => {
+                    // Lambda ends the sandbox of a function past its timeout; so do we.
+                    kill.notify_one();
+                    Err(FunctionError::new(
+                        "Sandbox.Timedout",
+                        format!(
+                            "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+                            timeout.as_secs_f64()
+                        ),
+                    ))
+                }
+            }
+        });
+        outcome
+            .await
+            .unwrap_or_else(|err| Err(FunctionError::new("Runtime.Cancelled", err.to_string())))
+    }
+}
+
+/// A request id shaped as Lambda's (a UUID v4).
+fn uuid_like() -> String {
+    let bits: u128 = rand::random();
+    let hex = format!("{bits:032x}");
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+/// Runs the process, and again whenever it ends, until the function is dropped.
+async fn supervise(
+    spec: ProcessSpec,
+    runtime_api: String,
+    shared: Arc<RuntimeShared>,
+    kill: Arc<Notify>,
+    mut stopped: watch::Receiver<()>,
+) {
+    let mut failures: u32 = 0;
+    loop {
+        let mut command = Command::new(&spec.program);
+        command
+            .args(&spec.args)
+            .current_dir(&spec.cwd)
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for inherited in ["PATH", "HOME"] {
+            if let Some(value) = std::env::var_os(inherited) {
+                command.env(inherited, value);
+            }
+        }
+        command.envs(spec.env.iter().map(|(k, v)| (k, v)));
+        command.env("AWS_LAMBDA_RUNTIME_API", &runtime_api);
+        let started = Instant::now();
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(err) => {
+                tracing::error!(function = %spec.name, program = %spec.program.display(), error = %err, "cannot start the function");
+                fail_queued(
+                    &shared,
+                    &FunctionError::new(
+                        "Runtime.InvalidEntrypoint",
+                        format!("cannot start {}: {err}", spec.program.display()),
+                    ),
+                )
+                .await;
+                if pause(&mut stopped, 1000).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        if let Some(stdout) = child.stdout.take() {
+            tokio::spawn(forward(spec.name.clone(), stdout, false));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(forward(spec.name.clone(), stderr, true));
+        }
+        tracing::info!(function = %spec.name, pid = child.id(), "function process started");
+        let status = tokio::select! {
+            status = child.wait() => status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
+            () = kill.notified() => {
+                let _ = child.kill().await;
+                "killed (timeout or code change)".to_owned()
+            }
+            _ = stopped.changed() => {
+                let _ = child.kill().await;
+                return;
+            }
+        };
+        let init_error = shared
+            .init_error
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take());
+        let error = init_error.clone().unwrap_or_else(|| {
+            FunctionError::new(
+                "Runtime.ExitError",
+                format!("Error: Runtime exited: {status}"),
+            )
+        });
+        shared.fail_in_flight(&error);
+        if init_error.is_some() {
+            // It will fail the same way until its code changes: answer what waits now.
+            fail_queued(&shared, &error).await;
+        }
+        tracing::warn!(function = %spec.name, %status, "function process ended; restarting");
+        failures = if started.elapsed() > Duration::from_secs(10) {
+            0
+        } else {
+            failures + 1
+        };
+        let backoff = 100u64.saturating_mul(1 << failures.min(5)).min(3000);
+        if pause(&mut stopped, if failures <= 1 { 0 } else { backoff }).await {
+            return;
+        }
+    }
+}
+
+/// Waits `ms`; true if the function was dropped meanwhile.
+async fn pause(stopped: &mut watch::Receiver<()>, ms: u64) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(Duration::from_millis(ms)) => false,
+        _ = stopped.changed() => true,
+    }
+}
+
+/// Answers every queued invocation with `error`.
+async fn fail_queued(shared: &RuntimeShared, error: &FunctionError) {
+    let mut queue = shared.queue.lock().await;
+    while let Ok(invocation) = queue.try_recv() {
+        let _ = invocation.respond.send(Err(error.clone()));
+    }
+}
+
+async fn forward(name: String, stream: impl tokio::io::AsyncRead + Unpin, stderr: bool) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if stderr {
+            eprintln!("{name} | {line}");
+        } else {
+            println!("{name} | {line}");
+        }
+    }
+}
+
+/// Restarts the process when a watched file changes (polled each half second: no watcher
+/// dependency, and a function's code is a handful of files).
+async fn watch_files(
+    roots: Vec<PathBuf>,
+    kill: Arc<Notify>,
+    name: String,
+    mut stopped: watch::Receiver<()>,
+) {
+    let mut last = newest(&roots);
+    loop {
+        if pause(&mut stopped, 500).await {
+            return;
+        }
+        let now = newest(&roots);
+        if now > last {
+            last = now;
+            tracing::info!(function = %name, "code changed; restarting the function");
+            kill.notify_one();
+        }
+    }
+}
+
+/// The newest modification time under `roots`, skipping dependency and build folders.
+fn newest(roots: &[PathBuf]) -> Option<SystemTime> {
+    let mut newest = None;
+    let mut pending: Vec<PathBuf> = roots.to_vec();
+    let mut visited = 0;
+    while let Some(path) = pending.pop() {
+        visited += 1;
+        if visited > 5000 {
+            break;
+        }
+        let Ok(metadata) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if metadata.is_dir() {
+            let skip = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                matches!(
+                    n,
+                    "node_modules" | "target" | "__pycache__" | ".venv" | ".git"
+                )
+            });
+            if skip {
+                continue;
+            }
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                pending.extend(entries.flatten().map(|e| e.path()));
+            }
+        } else if let Ok(modified) = metadata.modified() {
+            newest = newest.max(Some(modified));
+        }
+    }
+    newest
+}

@@ -1,0 +1,348 @@
+//! The Lambda Runtime API (`2018-06-01`), served by the gateway to one function's process, as
+//! Lambda serves it inside a sandbox: the runtime asks for the next invocation, then posts its
+//! response or error; an initialisation failure is posted to `init/error`.
+
+use super::FunctionError;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// Where an invocation's outcome goes.
+pub(crate) type Responder = oneshot::Sender<Result<Vec<u8>, FunctionError>>;
+
+/// One invocation waiting for, or held by, the runtime.
+pub(crate) struct Invocation {
+    pub request_id: String,
+    pub payload: Vec<u8>,
+    /// The function's `Timeout`: its deadline counts from when the runtime takes the
+    /// invocation, as Lambda's excludes the cold start.
+    pub timeout: std::time::Duration,
+    /// Told when the runtime takes it.
+    pub started: oneshot::Sender<()>,
+    pub respond: Responder,
+}
+
+/// What the API shares with the function: the queue of invocations, those the runtime holds,
+/// and the last initialisation error.
+pub(crate) struct RuntimeShared {
+    pub function_arn: String,
+    pub queue: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
+    pub in_flight: Mutex<HashMap<String, Responder>>,
+    pub init_error: Mutex<Option<FunctionError>>,
+}
+
+impl RuntimeShared {
+    /// Fails every invocation the runtime holds (its process ended) with `error`.
+    pub fn fail_in_flight(&self, error: &FunctionError) {
+        let held: Vec<_> = match self.in_flight.lock() {
+            Ok(mut in_flight) => in_flight.drain().collect(),
+            Err(_) => Vec::new(),
+        };
+        for (_, respond) in held {
+            let _ = respond.send(Err(error.clone()));
+        }
+    }
+}
+
+pub(crate) fn router(shared: Arc<RuntimeShared>) -> Router {
+    Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{request_id}/response",
+            post(response),
+        )
+        .route(
+            "/2018-06-01/runtime/invocation/{request_id}/error",
+            post(error),
+        )
+        .route("/2018-06-01/runtime/init/error", post(init_error))
+        .with_state(shared)
+}
+
+/// Waits for the next invocation. Cancel-safe: a runtime that goes away while waiting loses
+/// nothing (the receive is dropped before taking a message).
+async fn next(State(shared): State<Arc<RuntimeShared>>) -> Response {
+    let invocation = {
+        let mut queue = shared.queue.lock().await;
+        queue.recv().await
+    };
+    let Some(invocation) = invocation else {
+        return (StatusCode::GONE, "the function is shutting down").into_response();
+    };
+    let mut headers = HeaderMap::new();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    set(
+        "lambda-runtime-aws-request-id",
+        invocation.request_id.clone(),
+    );
+    let deadline = chrono::Utc::now()
+        + chrono::Duration::from_std(invocation.timeout).unwrap_or(chrono::Duration::zero());
+    set(
+        "lambda-runtime-deadline-ms",
+        deadline.timestamp_millis().to_string(),
+    );
+    set(
+        "lambda-runtime-invoked-function-arn",
+        shared.function_arn.clone(),
+    );
+    set(
+        "lambda-runtime-trace-id",
+        format!(
+            "Root=1-{:08x}-{:024x};Parent={:016x};Sampled=0",
+            chrono::Utc::now().timestamp(),
+            rand::random::<u128>() >> 32,
+            rand::random::<u64>()
+        ),
+    );
+    set("content-type", "application/json".to_owned());
+    if let Ok(mut in_flight) = shared.in_flight.lock() {
+        in_flight.insert(invocation.request_id, invocation.respond);
+    }
+    let _ = invocation.started.send(());
+    (StatusCode::OK, headers, invocation.payload).into_response()
+}
+
+fn unknown(request_id: &str) -> Response {
+    let body = serde_json::json!({
+        "errorMessage": format!("Invalid request ID: {request_id}"),
+        "errorType": "InvalidRequestID",
+    });
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+}
+
+fn accepted() -> Response {
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({"status": "OK"})),
+    )
+        .into_response()
+}
+
+fn take(
+    shared: &RuntimeShared,
+    request_id: &str,
+) -> Option<oneshot::Sender<Result<Vec<u8>, FunctionError>>> {
+    shared.in_flight.lock().ok()?.remove(request_id)
+}
+
+async fn response(
+    State(shared): State<Arc<RuntimeShared>>,
+    Path(request_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some(respond) = take(&shared, &request_id) else {
+        return unknown(&request_id);
+    };
+    let _ = respond.send(Ok(body.to_vec()));
+    accepted()
+}
+
+/// The error a runtime posts: `{"errorType", "errorMessage", "stackTrace"}`, with the type
+/// also (or only) in `Lambda-Runtime-Function-Error-Type`.
+fn posted_error(headers: &HeaderMap, body: &[u8]) -> FunctionError {
+    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let header_type = headers
+        .get("lambda-runtime-function-error-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let error_type = parsed
+        .get("errorType")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or(header_type)
+        .unwrap_or_else(|| "Unhandled".into());
+    let error_message = parsed
+        .get("errorMessage")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    FunctionError::new(error_type, error_message)
+}
+
+async fn error(
+    State(shared): State<Arc<RuntimeShared>>,
+    Path(request_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(respond) = take(&shared, &request_id) else {
+        return unknown(&request_id);
+    };
+    let _ = respond.send(Err(posted_error(&headers, &body)));
+    accepted()
+}
+
+async fn init_error(
+    State(shared): State<Arc<RuntimeShared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let error = posted_error(&headers, &body);
+    tracing::error!(function = %shared.function_arn, error = %error, "the runtime failed to initialise");
+    if let Ok(mut slot) = shared.init_error.lock() {
+        *slot = Some(error);
+    }
+    accepted()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use http::Request;
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    fn api() -> (Router, mpsc::Sender<Invocation>, Arc<RuntimeShared>) {
+        let (queue, receiver) = mpsc::channel(8);
+        let shared = Arc::new(RuntimeShared {
+            function_arn: "arn:aws:lambda:us-east-1:123456789012:function:F".into(),
+            queue: tokio::sync::Mutex::new(receiver),
+            in_flight: Mutex::new(HashMap::new()),
+            init_error: Mutex::new(None),
+        });
+        (router(Arc::clone(&shared)), queue, shared)
+    }
+
+    async fn call(router: &Router, method: &str, uri: &str, body: &str) -> Response {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("lambda-runtime-function-error-type", "Custom.Header")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        router.clone().oneshot(request).await.unwrap()
+    }
+
+    /// The answer an invocation's caller waits for.
+    type Answer = oneshot::Receiver<Result<Vec<u8>, FunctionError>>;
+
+    fn invocation(id: &str) -> (Invocation, oneshot::Receiver<()>, Answer) {
+        let (started, taken) = oneshot::channel();
+        let (respond, answer) = oneshot::channel();
+        let invocation = Invocation {
+            request_id: id.into(),
+            payload: br#"{"hello":1}"#.to_vec(),
+            timeout: Duration::from_secs(3),
+            started,
+            respond,
+        };
+        (invocation, taken, answer)
+    }
+
+    #[tokio::test]
+    async fn next_hands_out_the_event_with_lambdas_headers_and_response_answers_it() {
+        let (router, queue, _) = api();
+        let (invocation, taken, answer) = invocation("req-1");
+        queue.send(invocation).await.unwrap();
+        let before = chrono::Utc::now().timestamp_millis();
+        let next = call(&router, "GET", "/2018-06-01/runtime/invocation/next", "").await;
+        assert_eq!(next.status(), StatusCode::OK);
+        let header = |name: &str| next.headers()[name].to_str().unwrap().to_owned();
+        assert_eq!(header("lambda-runtime-aws-request-id"), "req-1");
+        assert_eq!(
+            header("lambda-runtime-invoked-function-arn"),
+            "arn:aws:lambda:us-east-1:123456789012:function:F"
+        );
+        assert!(header("lambda-runtime-trace-id").starts_with("Root=1-"));
+        let deadline: i64 = header("lambda-runtime-deadline-ms").parse().unwrap();
+        assert!(
+            (before + 2_900..=before + 4_000).contains(&deadline),
+            "{deadline}"
+        );
+        let body = axum::body::to_bytes(next.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], br#"{"hello":1}"#);
+        taken.await.expect("told when taken");
+        let posted = call(
+            &router,
+            "POST",
+            "/2018-06-01/runtime/invocation/req-1/response",
+            r#"{"ok":true}"#,
+        )
+        .await;
+        assert_eq!(posted.status(), StatusCode::ACCEPTED);
+        assert_eq!(answer.await.unwrap().unwrap(), br#"{"ok":true}"#);
+        // Once answered, the id is unknown: a second answer is refused as Lambda refuses it.
+        let again = call(
+            &router,
+            "POST",
+            "/2018-06-01/runtime/invocation/req-1/response",
+            "{}",
+        )
+        .await;
+        assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn an_error_post_becomes_the_function_error() {
+        let (router, queue, _) = api();
+        for (id, body, error_type, message) in [
+            (
+                "a",
+                r#"{"errorType":"TypeError","errorMessage":"x is undefined"}"#,
+                "TypeError",
+                "x is undefined",
+            ),
+            // Without errorType in the body, the header names it.
+            ("b", r#"{"errorMessage":"boom"}"#, "Custom.Header", "boom"),
+        ] {
+            let (invocation, _taken, answer) = invocation(id);
+            queue.send(invocation).await.unwrap();
+            let next = call(&router, "GET", "/2018-06-01/runtime/invocation/next", "").await;
+            assert_eq!(next.status(), StatusCode::OK);
+            let posted = call(
+                &router,
+                "POST",
+                &format!("/2018-06-01/runtime/invocation/{id}/error"),
+                body,
+            )
+            .await;
+            assert_eq!(posted.status(), StatusCode::ACCEPTED);
+            assert_eq!(
+                answer.await.unwrap().unwrap_err(),
+                FunctionError::new(error_type, message)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn init_errors_are_kept_and_in_flight_invocations_fail_when_the_process_ends() {
+        let (router, queue, shared) = api();
+        let posted = call(
+            &router,
+            "POST",
+            "/2018-06-01/runtime/init/error",
+            r#"{"errorType":"Runtime.ImportModuleError","errorMessage":"Cannot find module 'app'"}"#,
+        )
+        .await;
+        assert_eq!(posted.status(), StatusCode::ACCEPTED);
+        let kept = shared.init_error.lock().unwrap().clone();
+        assert_eq!(
+            kept,
+            Some(FunctionError::new(
+                "Runtime.ImportModuleError",
+                "Cannot find module 'app'"
+            ))
+        );
+        let (invocation, _taken, answer) = invocation("c");
+        queue.send(invocation).await.unwrap();
+        let next = call(&router, "GET", "/2018-06-01/runtime/invocation/next", "").await;
+        assert_eq!(next.status(), StatusCode::OK);
+        shared.fail_in_flight(&FunctionError::new("Runtime.ExitError", "exit status 1"));
+        assert_eq!(
+            answer.await.unwrap().unwrap_err().error_type,
+            "Runtime.ExitError"
+        );
+    }
+}
