@@ -189,13 +189,15 @@ deploy: check-rust $(TOOLS_VENV)/.installed
 	PATH="$(TOOLS_BIN):$$PATH" SAM_CLI_TELEMETRY=0 sam build
 	PATH="$(TOOLS_BIN):$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided
 
-# Benchmarks report; tests assert behaviour. Release builds of the gateway, the baseline server
-# and the load generator, then one run with DynamoDB Local up. Loopback only, bounded in time.
+# Benchmarks report; tests assert behaviour. Release builds of the gateway, the baseline server,
+# the load generator and the http-broadcast Lambda (run under a local Runtime API), then one run
+# with DynamoDB Local up. Loopback only, bounded in time.
 bench: check-rust
 	$(GATEWAY_BUILD)
-	$(CARGO) build --profile fast -p ws-bridge-e2e --bins
+	$(CARGO) build --profile fast -p ws-bridge-e2e --bins -p http-broadcast
 	infra/dynamodb-local.sh with target/fast/bench --gateway $(GATEWAY_BIN) \
-		--direct target/fast/direct-fanout --out bench-results/bench.json $(BENCH_ARGS)
+		--direct target/fast/direct-fanout --lambda-bin target/fast/http-broadcast \
+		--out bench-results/bench.json $(BENCH_ARGS)
 
 # The reliability suite (tests/tests/reliability.rs) at full size: `make test` runs it small.
 # Built with the `fast` profile, as the gateway people run; one test at a time, loopback only,

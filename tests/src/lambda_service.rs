@@ -102,6 +102,11 @@ impl LambdaService {
 
     /// Runs the binary `name` (from `functions/`) against a Runtime API of its own, with `env`.
     pub async fn run(&mut self, name: &str, env: &[(&str, String)]) {
+        self.run_binary(name, &binary_path(name), env).await;
+    }
+
+    /// [`Self::run`] with the binary at `path` (`make bench` measures the `fast` build).
+    pub async fn run_binary(&mut self, name: &str, path: &std::path::Path, env: &[(&str, String)]) {
         let (queue, next) = mpsc::unbounded_channel();
         let function = Arc::new(Function {
             queue,
@@ -126,7 +131,7 @@ impl LambdaService {
         self.servers.push(tokio::spawn(async move {
             let _ = axum::serve(listener, runtime).await;
         }));
-        let mut command = Command::new(binary_path(name));
+        let mut command = Command::new(path);
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -149,6 +154,15 @@ impl LambdaService {
             .lock()
             .unwrap()
             .insert(name.to_owned(), function);
+    }
+}
+
+impl LambdaService {
+    /// The process id of the function `name`, while it runs.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        let function = self.functions.get(name)?;
+        let process = function.process.lock().unwrap();
+        process.as_ref().map(Child::id)
     }
 }
 

@@ -253,6 +253,55 @@ async fn two_hundred_clients_receive_ten_sequential_broadcasts_complete_and_in_o
     }
 }
 
+/// Each send is a task of its own on the multi-thread runtime, so a broadcast's frames are
+/// produced on every worker. Four senders broadcast at once, each its own numbered sequence one
+/// after another: every client gets every message, and each sender's in the order it sent them.
+async fn concurrent_senders_each_reach_every_client_in_their_own_order(store: StoreKind) {
+    const SENDERS: u64 = 4;
+    const MESSAGES: u64 = 15;
+    let mut config = ws_bridge_e2e::config_on(store);
+    // Fewer sends in flight than clients, so each broadcast is delivered over several batches.
+    config.broadcast_concurrency = 8;
+    let gateway = local_gateway::start(config).await.expect("gateway starts");
+    let mut clients = Vec::new();
+    for _ in 0..60 {
+        clients.push(Client::connect(&gateway.websocket_url()).await);
+    }
+
+    let gateway = std::sync::Arc::new(gateway);
+    let senders = (0..SENDERS).map(|sender| {
+        let gateway = std::sync::Arc::clone(&gateway);
+        tokio::spawn(async move {
+            for seq in 0..MESSAGES {
+                let body = format!(r#"{{"sender":{sender},"seq":{seq}}}"#);
+                let (status, report) = broadcast(&gateway, &body).await;
+                assert_eq!(status, 200, "{report}");
+                assert_eq!(report["sent"], 60, "{report}");
+            }
+        })
+    });
+    for sender in futures::future::join_all(senders).await {
+        sender.unwrap();
+    }
+
+    let readers = clients.into_iter().map(|mut client| {
+        tokio::spawn(async move {
+            let mut seen = vec![Vec::new(); SENDERS as usize];
+            for _ in 0..SENDERS * MESSAGES {
+                let message = client.recv_json().await;
+                let sender = message["sender"].as_u64().unwrap() as usize;
+                seen[sender].push(message["seq"].as_u64().unwrap());
+            }
+            seen
+        })
+    });
+    for reader in futures::future::join_all(readers).await {
+        for sequence in reader.unwrap() {
+            assert_eq!(sequence, (0..MESSAGES).collect::<Vec<u64>>());
+        }
+    }
+}
+
 on_every_store!(
     three_clients_receive_one_broadcast_and_the_report_counts_three,
     count_goes_from_three_to_two_after_one_client_closes,
@@ -263,4 +312,5 @@ on_every_store!(
     bad_client_messages_get_an_error_frame_and_the_socket_stays_open,
     the_sdk_gets_posts_to_and_deletes_a_connection_then_sees_gone,
     two_hundred_clients_receive_ten_sequential_broadcasts_complete_and_in_order,
+    concurrent_senders_each_reach_every_client_in_their_own_order,
 );

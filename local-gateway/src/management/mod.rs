@@ -7,7 +7,7 @@ use crate::aws::{self, aws_error};
 use crate::registry::{Disconnect, QueueError};
 use crate::state::GatewayState;
 use axum::Router;
-use axum::extract::ws::Message;
+use axum::extract::ws::{Message, Utf8Bytes};
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -20,18 +20,21 @@ use ws_bridge::time::iso8601_from_epoch_ms;
 
 /// `POST|GET|DELETE /{stage}/@connections/{connection_id}`, with the SigV4 check when configured.
 /// Kept outside the trace layer by the caller: a broadcast makes one call per connection, and a
-/// span for each is measurable overhead on that hot path.
+/// span for each is measurable overhead on that hot path. For the same reason the check's
+/// middleware is only layered on when `--require-sigv4` asks for it.
 pub(crate) fn routes(stage: &str, gateway: &Arc<GatewayState>) -> Router<Arc<GatewayState>> {
-    Router::new().route(
-        &format!("/{stage}/@connections/{{connection_id}}"),
-        post(post_to_connection)
-            .get(get_connection)
-            .delete(delete_connection)
-            .route_layer(axum::middleware::from_fn_with_state(
-                Arc::clone(gateway),
-                sigv4::require_signature,
-            )),
-    )
+    let methods = post(post_to_connection)
+        .get(get_connection)
+        .delete(delete_connection);
+    let methods = if gateway.config.require_sigv4 {
+        methods.route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(gateway),
+            sigv4::require_signature,
+        ))
+    } else {
+        methods
+    };
+    Router::new().route(&format!("/{stage}/@connections/{{connection_id}}"), methods)
 }
 
 /// 410 with an empty body, as the real service answers (checklist 47, 61).
@@ -89,10 +92,11 @@ async fn post_to_connection(
     let Some(connection) = gateway.registry.get(&connection_id) else {
         return gone();
     };
-    // Text when it is text (checklist 60); anything else goes out as it came.
-    let message = match std::str::from_utf8(&data) {
-        Ok(text) => Message::text(text),
-        Err(_) => Message::binary(data),
+    // Text when it is text (checklist 60); anything else goes out as it came. The body's bytes
+    // become the frame's without a copy.
+    let message = match Utf8Bytes::try_from(data.clone()) {
+        Ok(text) => Message::Text(text),
+        Err(_) => Message::Binary(data),
     };
     match connection.send(message) {
         Ok(()) => StatusCode::OK.into_response(),

@@ -1,11 +1,17 @@
 //! `make bench`: a load generator for the local gateway, measured against a direct fan-out over
 //! the same kind of sockets. It starts each server itself (loopback only), and reports, for each
-//! size: connects/s, broadcast delivery p50/p99/last and delivered/expected (several rounds),
-//! KiB per idle connection (server RSS delta / N), and echo msgs/s with RTT p50/p99. On the
-//! gateways every client is also in two channels, `plain` (no history) and `hist:bench` (with
-//! history), and a channel broadcast to all N is measured on each; and the inspector's cost:
-//! broadcasts with its page open against closed, as a ratio. Every loop is bounded in count and
-//! time. Output: tables on stdout and a JSON file.
+//! size: connects/s, broadcast delivery p50/p99/last and delivered/expected (several rounds), the
+//! server's CPU time per delivery and cores kept busy, KiB per idle connection (server RSS delta
+//! / N), and echo msgs/s with RTT p50/p99. On the gateways every client is also in two channels,
+//! `plain` (no history) and `hist:bench` (with history), and a channel broadcast to all N is
+//! measured on each. Then the inspector's cost (broadcasts with its page open against closed, as
+//! a ratio), and the http-broadcast Lambda binary under a local Runtime API against a gateway on
+//! DynamoDB Local: its CPU per recipient and peak memory, and what that makes a broadcast last at
+//! several Lambda memory sizes. Every loop is bounded in count and time. Output: tables on stdout
+//! and a JSON file.
+//!
+//! `--targets direct,memory,dynamodb,inspector,lambda` picks what runs (default: all); `--sizes`,
+//! `--rounds`, `--echo-secs` size it.
 //!
 //! `--mode webhooks`: the in-memory gateway without webhooks against the same gateway sending
 //! every event to a receiver that never answers: connects/s and broadcast times, as ratios.
@@ -18,6 +24,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use ws_bridge_e2e::lambda_service::LambdaService;
 
 /// How long one round may take before its missing deliveries are counted as lost.
 const ROUND_LIMIT: Duration = Duration::from_secs(60);
@@ -35,7 +42,12 @@ struct Args {
     echo_secs: u64,
     out: String,
     dynamodb: Option<String>,
+    /// `fanout` (the default) or `webhooks`.
     mode: String,
+    /// Which targets to run: `direct`, `memory`, `dynamodb`, `inspector`, `lambda` (default: all).
+    targets: Vec<String>,
+    /// The http-broadcast binary the Lambda mode runs under a local Runtime API.
+    lambda_bin: String,
 }
 
 fn parse_args() -> Args {
@@ -48,6 +60,10 @@ fn parse_args() -> Args {
         out: "bench-results/bench.json".into(),
         dynamodb: std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok(),
         mode: "fanout".into(),
+        targets: ["direct", "memory", "dynamodb", "inspector", "lambda"]
+            .map(String::from)
+            .to_vec(),
+        lambda_bin: "target/fast/http-broadcast".into(),
     };
     let mut raw = std::env::args().skip(1);
     while let Some(flag) = raw.next() {
@@ -61,6 +77,8 @@ fn parse_args() -> Args {
             "--out" => args.out = value,
             "--dynamodb" => args.dynamodb = Some(value),
             "--mode" => args.mode = value,
+            "--targets" => args.targets = value.split(',').map(str::to_owned).collect(),
+            "--lambda-bin" => args.lambda_bin = value,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -97,14 +115,11 @@ impl Server {
     }
 
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
-            .unwrap_or(0)
+        status_kib(self.child.id(), "VmRSS:")
+    }
+
+    fn cpu_secs(&self) -> f64 {
+        cpu_secs(self.child.id())
     }
 
     fn ws_url(&self) -> String {
@@ -121,6 +136,35 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A `/proc/{pid}/status` figure in KiB (`VmRSS:`, `VmHWM:`), 0 when unreadable.
+fn status_kib(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(key))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or(0)
+}
+
+/// CPU time (user + system, every thread, in seconds) the process `pid` has used so far: what a
+/// delivery costs, whatever else shares the machine.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the name.
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    // USER_HZ is 100 on every Linux this runs on.
+    ticks as f64 / 100.0
 }
 
 fn free_port() -> u16 {
@@ -225,6 +269,7 @@ async fn measure_broadcasts(
     let mut round_results = Vec::new();
     for round in 0..rounds {
         let body = json!({ "type": "bench", "round": round }).to_string();
+        let cpu_before = server.cpu_secs();
         let sent = Instant::now();
         let response = http
             .post(format!("{}{path}", server.http_url()))
@@ -240,7 +285,9 @@ async fn measure_broadcasts(
                 _ => break,
             }
         }
+        let cpu = server.cpu_secs() - cpu_before;
         latencies.sort_by(f64::total_cmp);
+        let last_ms = latencies.last().copied().unwrap_or(f64::NAN);
         round_results.push(json!({
             "round": round,
             "status": status,
@@ -248,7 +295,11 @@ async fn measure_broadcasts(
             "expected": n,
             "p50_ms": percentile(&latencies, 0.5),
             "p99_ms": percentile(&latencies, 0.99),
-            "last_ms": latencies.last().copied().unwrap_or(f64::NAN),
+            "last_ms": last_ms,
+            "cpu_ms": cpu * 1000.0,
+            "cpu_us_per_delivery": cpu * 1e6 / latencies.len().max(1) as f64,
+            // Cores the server kept busy on average until the last delivery.
+            "cores_busy": cpu * 1000.0 / last_ms,
         }));
         // Late arrivals of a lost round must not count for the next one.
         while arrivals.try_recv().is_ok() {}
@@ -267,6 +318,8 @@ async fn measure_broadcasts(
         "p50_ms": median("p50_ms"),
         "p99_ms": median("p99_ms"),
         "last_ms": median("last_ms"),
+        "cpu_us_per_delivery": median("cpu_us_per_delivery"),
+        "cores_busy": median("cores_busy"),
         "delivered": round_results.iter().filter_map(|r| r["delivered"].as_u64()).sum::<u64>(),
         "expected": (n * rounds) as u64,
         "rounds": round_results,
@@ -316,6 +369,8 @@ async fn measure_size(server: &Server, n: usize, rounds: usize) -> Value {
         "broadcast_p50_ms": everyone["p50_ms"],
         "broadcast_p99_ms": everyone["p99_ms"],
         "broadcast_last_ms": everyone["last_ms"],
+        "cpu_us_per_delivery": everyone["cpu_us_per_delivery"],
+        "cores_busy": everyone["cores_busy"],
         "delivered": everyone["delivered"],
         "expected": everyone["expected"],
         "rounds": everyone["rounds"],
@@ -508,18 +563,22 @@ fn ratio(value: f64, baseline: f64) -> String {
 }
 
 fn print_table(results: &[Value]) {
-    let direct = &results[0];
+    let none = Value::Null;
+    let direct = results
+        .iter()
+        .find(|target| target["target"] == DIRECT)
+        .unwrap_or(&none);
     println!(
-        "\n| target | N | connects/s | broadcast p50 | p99 | last | delivered | KiB/idle conn |"
+        "\n| target | N | connects/s | broadcast p50 | p99 | last | delivered | KiB/idle conn | CPU/delivery | cores busy |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for target in results {
         for (i, size) in target["sizes"].as_array().unwrap().iter().enumerate() {
             let base = &direct["sizes"][i];
             let f = |key: &str| size[key].as_f64().unwrap_or(f64::NAN);
             let b = |key: &str| base[key].as_f64().unwrap_or(f64::NAN);
             println!(
-                "| {} | {} | {:.0} ({}) | {:.1} ms ({}) | {:.1} ms ({}) | {:.1} ms ({}) | {}/{} | {:.1} ({}) |",
+                "| {} | {} | {:.0} ({}) | {:.1} ms ({}) | {:.1} ms ({}) | {:.1} ms ({}) | {}/{} | {:.1} ({}) | {:.1} µs ({}) | {:.2} |",
                 target["target"].as_str().unwrap(),
                 size["connections"],
                 f("connects_per_sec"),
@@ -534,6 +593,9 @@ fn print_table(results: &[Value]) {
                 size["expected"],
                 f("kib_per_idle_connection"),
                 ratio(f("kib_per_idle_connection"), b("kib_per_idle_connection")),
+                f("cpu_us_per_delivery"),
+                ratio(f("cpu_us_per_delivery"), b("cpu_us_per_delivery")),
+                f("cores_busy"),
             );
         }
     }
@@ -576,7 +638,7 @@ fn print_table(results: &[Value]) {
     );
     println!("|---|---|---|---|");
     let base = &direct["echo"];
-    for target in results {
+    for target in results.iter().filter(|target| !target["echo"].is_null()) {
         let echo = &target["echo"];
         let f = |key: &str| echo[key].as_f64().unwrap_or(f64::NAN);
         let b = |key: &str| base[key].as_f64().unwrap_or(f64::NAN);
@@ -595,20 +657,28 @@ fn print_table(results: &[Value]) {
 }
 
 fn gateway_command(args: &Args, port: u16, dynamodb: Option<&str>) -> Command {
+    let table = format!("bench-{:08x}", rand::random::<u32>());
+    gateway_command_with_table(
+        args,
+        port,
+        dynamodb.map(|endpoint| (endpoint, table.as_str())),
+    )
+}
+
+fn gateway_command_with_table(args: &Args, port: u16, dynamodb: Option<(&str, &str)>) -> Command {
     let mut command = Command::new(&args.gateway);
     command
         .args(["--port", &port.to_string(), "--idle-timeout-secs", "3600"])
         .args(["--history-channels", HISTORY_CHANNEL])
         .env("RUST_LOG", "warn");
-    if let Some(endpoint) = dynamodb {
-        let table = format!("bench-{:08x}", rand::random::<u32>());
+    if let Some((endpoint, table)) = dynamodb {
         command.args([
             "--store",
             "dynamodb",
             "--dynamodb-endpoint",
             endpoint,
             "--connections-table",
-            &table,
+            table,
             "--history-table",
             &format!("{table}-history"),
         ]);
@@ -690,6 +760,210 @@ async fn webhooks_mode(args: &Args) {
     println!("\nJSON: {}", args.out);
 }
 
+const DIRECT: &str = "direct fan-out";
+const LAMBDA_FUNCTION: &str = "http-broadcast";
+/// Lambda gives a function one full vCPU at 1,769 MB, and CPU in proportion to memory below.
+const FULL_VCPU_MB: f64 = 1769.0;
+const LAMBDA_MEMORY_MB: [f64; 3] = [128.0, 512.0, 1769.0];
+/// API Gateway's default account throttle, requests per second per region; `@connections`
+/// calls count against it.
+const ACCOUNT_THROTTLE_PER_SEC: f64 = 10_000.0;
+
+/// The HTTP API's payload-2.0 event for `POST /broadcast`, as the gateway would hand it over.
+fn broadcast_event(body: &str) -> Value {
+    let now = chrono::Utc::now();
+    json!({
+        "version": "2.0",
+        "routeKey": "POST /broadcast",
+        "rawPath": "/dev/broadcast",
+        "rawQueryString": "",
+        "headers": { "content-type": "application/json", "host": "127.0.0.1", "user-agent": "bench" },
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "benchapi01",
+            "domainName": "127.0.0.1",
+            "domainPrefix": "127",
+            "http": {
+                "method": "POST",
+                "path": "/dev/broadcast",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "bench",
+            },
+            "requestId": format!("{:016x}", rand::random::<u64>()),
+            "routeKey": "POST /broadcast",
+            "stage": "dev",
+            "time": now.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
+            "timeEpoch": now.timestamp_millis(),
+        },
+        "body": body,
+        "isBase64Encoded": false,
+    })
+}
+
+/// The real http-broadcast binary under a local Lambda Runtime API, invoked through the Invoke
+/// API, listing DynamoDB Local and pushing through the SDK to a gateway's `@connections`: its
+/// CPU time per recipient (what Lambda bills as duration) and its peak memory (VmHWM).
+async fn measure_lambda(args: &Args, dynamodb: &str) -> Value {
+    let port = free_port();
+    let table = format!("bench-{:08x}", rand::random::<u32>());
+    let gateway = Server::start(
+        "gateway for the Lambda",
+        gateway_command_with_table(args, port, Some((dynamodb, &table))),
+        port,
+        true,
+    );
+    let mut service = LambdaService::start().await;
+    let env = [
+        ("CONNECTION_STORE", "dynamodb".to_owned()),
+        ("CONNECTIONS_TABLE", table.clone()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.to_owned()),
+        (
+            "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI",
+            gateway.http_url(),
+        ),
+    ];
+    let binary = std::path::Path::new(&args.lambda_bin);
+    assert!(binary.exists(), "{} is missing", binary.display());
+    service.run_binary(LAMBDA_FUNCTION, binary, &env).await;
+    let pid = service.pid(LAMBDA_FUNCTION).expect("the function runs");
+    let invoke_url = format!(
+        "{}/2015-03-31/functions/{LAMBDA_FUNCTION}/invocations",
+        service.invoke_endpoint()
+    );
+    let http = reqwest::Client::new();
+    let invoke = |round: i64| {
+        let body = json!({ "type": "bench", "round": round }).to_string();
+        http.post(&invoke_url)
+            .json(&broadcast_event(&body))
+            .timeout(ROUND_LIMIT)
+            .send()
+    };
+
+    let mut per_size = Vec::new();
+    for &n in &args.sizes {
+        eprintln!("bench: Lambda {LAMBDA_FUNCTION} with {n} recipients…");
+        let (arrivals_tx, mut arrivals) = mpsc::unbounded_channel();
+        let (readers, _) = connect_all(&gateway.ws_url(), n, arrivals_tx).await;
+        wait_for_count(&gateway, &http, n as u64).await;
+        // The first invocation of a size is not measured: it warms the SDK's and the store's
+        // connection pools, as a warm Lambda has them.
+        let _ = invoke(-1).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        while arrivals.try_recv().is_ok() {}
+        let mut rounds = Vec::new();
+        for round in 0..args.rounds {
+            let cpu_before = cpu_secs(pid);
+            let started = Instant::now();
+            let answer = match invoke(round as i64).await {
+                Ok(response) => response.json::<Value>().await.unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            };
+            let duration = started.elapsed();
+            let cpu = cpu_secs(pid) - cpu_before;
+            let report: Value = answer["body"]
+                .as_str()
+                .and_then(|body| serde_json::from_str(body).ok())
+                .unwrap_or(Value::Null);
+            let mut delivered = 0;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while delivered < n {
+                match tokio::time::timeout_at(deadline.into(), arrivals.recv()).await {
+                    Ok(Some(_)) => delivered += 1,
+                    _ => break,
+                }
+            }
+            rounds.push(json!({
+                "round": round,
+                "status": answer["statusCode"],
+                "sent": report["sent"],
+                "delivered": delivered,
+                "duration_ms": duration.as_secs_f64() * 1000.0,
+                "cpu_ms": cpu * 1000.0,
+                "cpu_us_per_recipient": cpu * 1e6 / n as f64,
+            }));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        for reader in readers {
+            reader.abort();
+        }
+        wait_for_count(&gateway, &http, 0).await;
+        let median = |key: &str| {
+            let mut values: Vec<f64> = rounds.iter().filter_map(|r| r[key].as_f64()).collect();
+            values.sort_by(f64::total_cmp);
+            percentile(&values, 0.5)
+        };
+        let cpu_us = median("cpu_us_per_recipient");
+        // CPU-bound, a broadcast lasts its CPU time over the memory's share of a vCPU; it never
+        // goes faster than the account throttle lets its calls through.
+        let throttle_floor_ms = n as f64 / ACCOUNT_THROTTLE_PER_SEC * 1000.0;
+        let estimates: Vec<Value> = LAMBDA_MEMORY_MB
+            .iter()
+            .map(|&memory| {
+                let share = (memory / FULL_VCPU_MB).min(1.0);
+                let cpu_bound_ms = cpu_us * n as f64 / 1000.0 / share;
+                json!({
+                    "memory_mb": memory,
+                    "cpu_bound_ms": cpu_bound_ms,
+                    "duration_ms": cpu_bound_ms.max(throttle_floor_ms),
+                    "throttle_bound": throttle_floor_ms > cpu_bound_ms,
+                })
+            })
+            .collect();
+        per_size.push(json!({
+            "recipients": n,
+            "cpu_us_per_recipient": cpu_us,
+            "cpu_ms": median("cpu_ms"),
+            "duration_ms": median("duration_ms"),
+            "vm_hwm_mib": status_kib(pid, "VmHWM:") as f64 / 1024.0,
+            "delivered": rounds.iter().filter_map(|r| r["delivered"].as_u64()).sum::<u64>(),
+            "expected": (n * args.rounds) as u64,
+            "estimates": estimates,
+            "rounds": rounds,
+        }));
+    }
+    json!({ "function": LAMBDA_FUNCTION, "binary": args.lambda_bin, "sizes": per_size })
+}
+
+fn print_lambda(lambda: &Value) {
+    println!(
+        "\n| Lambda {LAMBDA_FUNCTION} | CPU/recipient | CPU | invocation (local, 2 cores) | VmHWM | delivered | at 128 MB | at 512 MB | at 1,769 MB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for size in lambda["sizes"].as_array().into_iter().flatten() {
+        let f = |key: &str| size[key].as_f64().unwrap_or(f64::NAN);
+        let estimates: Vec<String> = size["estimates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                let ms = e["duration_ms"].as_f64().unwrap_or(f64::NAN);
+                let bound = if e["throttle_bound"].as_bool() == Some(true) {
+                    " (throttle)"
+                } else {
+                    ""
+                };
+                format!("{ms:.0} ms{bound}")
+            })
+            .collect();
+        println!(
+            "| {} recipients | {:.1} µs | {:.0} ms | {:.0} ms | {:.1} MiB | {}/{} | {} |",
+            size["recipients"],
+            f("cpu_us_per_recipient"),
+            f("cpu_ms"),
+            f("duration_ms"),
+            f("vm_hwm_mib"),
+            size["delivered"],
+            size["expected"],
+            estimates.join(" | "),
+        );
+    }
+    println!(
+        "\nLambda durations: CPU time over the memory's share of one vCPU ({FULL_VCPU_MB} MB = 1 vCPU), \
+         never below N / {ACCOUNT_THROTTLE_PER_SEC} s (API Gateway's account throttle); network waits not included."
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let args = parse_args();
@@ -697,58 +971,71 @@ async fn main() {
         webhooks_mode(&args).await;
         return;
     }
+    let wants = |target: &str| args.targets.iter().any(|t| t == target);
     let mut results = Vec::new();
 
-    let port = free_port();
-    let mut direct = Command::new(&args.direct);
-    direct.arg(port.to_string());
-    results.push(
-        run_target(
-            Server::start("direct fan-out", direct, port, false),
-            &args.sizes,
-            args.rounds,
-            args.echo_secs,
-        )
-        .await,
-    );
+    if wants("direct") {
+        let port = free_port();
+        let mut direct = Command::new(&args.direct);
+        direct.arg(port.to_string());
+        results.push(
+            run_target(
+                Server::start(DIRECT, direct, port, false),
+                &args.sizes,
+                args.rounds,
+                args.echo_secs,
+            )
+            .await,
+        );
+    }
 
-    let port = free_port();
-    let memory = Server::start(
-        "gateway, in-memory",
-        gateway_command(&args, port, None),
-        port,
-        true,
-    );
-    results.push(run_target(memory, &args.sizes, args.rounds, args.echo_secs).await);
+    if wants("memory") {
+        let port = free_port();
+        let memory = Server::start(
+            "gateway, in-memory",
+            gateway_command(&args, port, None),
+            port,
+            true,
+        );
+        results.push(run_target(memory, &args.sizes, args.rounds, args.echo_secs).await);
+    }
 
     // The inspector, open and closed, on a gateway of its own.
-    let port = free_port();
-    let server = Server::start(
-        "gateway, in-memory (inspector)",
-        gateway_command(&args, port, None),
-        port,
-        true,
-    );
     let mut inspector = Vec::new();
-    for &n in &args.sizes {
-        eprintln!("bench: the inspector, open and closed, with {n} connections…");
-        inspector.push(measure_inspector(&server, n, args.rounds).await);
+    if wants("inspector") {
+        let port = free_port();
+        let server = Server::start(
+            "gateway, in-memory (inspector)",
+            gateway_command(&args, port, None),
+            port,
+            true,
+        );
+        for &n in &args.sizes {
+            eprintln!("bench: the inspector, open and closed, with {n} connections…");
+            inspector.push(measure_inspector(&server, n, args.rounds).await);
+        }
+        drop(server);
     }
-    drop(server);
 
+    let mut lambda = Value::Null;
     match args.dynamodb.as_deref() {
         Some(endpoint) => {
-            let port = free_port();
-            let server = Server::start(
-                "gateway, DynamoDB Local",
-                gateway_command(&args, port, Some(endpoint)),
-                port,
-                true,
-            );
-            results.push(run_target(server, &args.sizes, args.rounds, args.echo_secs).await);
+            if wants("dynamodb") {
+                let port = free_port();
+                let server = Server::start(
+                    "gateway, DynamoDB Local",
+                    gateway_command(&args, port, Some(endpoint)),
+                    port,
+                    true,
+                );
+                results.push(run_target(server, &args.sizes, args.rounds, args.echo_secs).await);
+            }
+            if wants("lambda") {
+                lambda = measure_lambda(&args, endpoint).await;
+            }
         }
         None => eprintln!(
-            "bench: AWS_ENDPOINT_URL_DYNAMODB is not set; the DynamoDB Local figures are left out"
+            "bench: AWS_ENDPOINT_URL_DYNAMODB is not set; the DynamoDB Local and Lambda figures are left out"
         ),
     }
 
@@ -768,7 +1055,15 @@ async fn main() {
             size["feed_bytes_received"],
         );
     }
-    let report = json!({ "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) }, "results": results, "inspector": inspector });
+    if !lambda.is_null() {
+        print_lambda(&lambda);
+    }
+    let report = json!({
+        "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
+        "results": results,
+        "inspector": inspector,
+        "lambda": lambda,
+    });
     if let Some(parent) = std::path::Path::new(&args.out).parent() {
         let _ = std::fs::create_dir_all(parent);
     }
