@@ -252,7 +252,17 @@ fn our_own_template_reads_as_the_project_routes() {
             .environment
             .contains_key("JWT_SECRET")
     );
-    assert_eq!(app.tables.len(), 3);
+    let mut tables: Vec<_> = app.tables.iter().map(|t| t.logical_id.as_str()).collect();
+    tables.sort_unstable();
+    assert_eq!(
+        tables,
+        [
+            "ConnectionsTable",
+            "HistoryTable",
+            "SubscriptionsTable",
+            "UserSlotsTable"
+        ]
+    );
 
     options
         .parameter_overrides
