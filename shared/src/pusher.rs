@@ -188,22 +188,17 @@ impl EventPusher {
 #[async_trait]
 impl MessagePusher for ApiGatewayPusher {
     async fn push(&self, connection_id: &str, data: &[u8]) -> PushOutcome {
-        let request = self
+        // Sent from the caller's task: a task per send spread a broadcast over every worker but
+        // cost more in cross-thread wake-ups than it gained on two cores (A/B in the README's
+        // Performance section), so it was taken out again.
+        let result = self
             .client
             .post_to_connection()
             .connection_id(connection_id)
-            .data(Blob::new(data));
-        // A task per send: a broadcast's sends (and, in the local gateway, the frames they queue)
-        // then run on every worker thread instead of all inside the one task that polls the
-        // fan-out. Awaited here, so a caller's sends to one connection still go out in order.
-        let send = Spawned(tokio::spawn(async move { request.send().await }));
-        match send.await {
-            Ok(result) => outcome(result.map(|_| ()), |e| e.is_gone_exception()),
-            Err(join_error) => PushOutcome::Failed(truncated(
-                format!("the send task failed: {join_error}"),
-                MAX_REASON_CHARS,
-            )),
-        }
+            .data(Blob::new(data))
+            .send()
+            .await;
+        outcome(result.map(|_| ()), |e| e.is_gone_exception())
     }
 
     async fn disconnect(&self, connection_id: &str) -> PushOutcome {
@@ -214,27 +209,6 @@ impl MessagePusher for ApiGatewayPusher {
             .send()
             .await;
         outcome(result.map(|_| ()), |e| e.is_gone_exception())
-    }
-}
-
-/// A spawned task that is aborted when whoever awaits it goes away (an integration timed out,
-/// say), as the future it stands for would have been dropped.
-struct Spawned<T>(tokio::task::JoinHandle<T>);
-
-impl<T> std::future::Future for Spawned<T> {
-    type Output = Result<T, tokio::task::JoinError>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0).poll(cx)
-    }
-}
-
-impl<T> Drop for Spawned<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
