@@ -86,6 +86,14 @@ async fn main() -> ExitCode {
             gateway.http_url()
         );
         println!("  Stats         curl {}/stats", gateway.http_url());
+    } else {
+        println!(
+            "  HTTP API      {} (the template's routes: add --list-routes)",
+            gateway.http_url()
+        );
+    }
+    if let Some(inspector) = gateway.inspector_url() {
+        println!("  Inspector     {inspector}");
     }
     println!(
         "  @connections  AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI={}",

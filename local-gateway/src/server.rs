@@ -63,6 +63,11 @@ impl RunningGateway {
         format!("http://{}/{}", self.addr, self.state.config.stage)
     }
 
+    /// The inspector's page, unless `--no-inspector`.
+    pub fn inspector_url(&self) -> Option<String> {
+        (!self.state.config.no_inspector).then(|| format!("http://{}/", self.addr))
+    }
+
     /// The store the in-process handlers use.
     pub fn store(&self) -> Arc<dyn ConnectionStore> {
         Arc::clone(&self.state.store)
