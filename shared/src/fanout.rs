@@ -3,18 +3,11 @@
 //! stale rows removed on 410, and the report of exactly who did and did not get it.
 
 use crate::history::ChannelHistory;
+pub use crate::protocol::Audience;
 use crate::protocol::{BroadcastReport, FailedDelivery, MAX_MESSAGE_BYTES, message_envelope};
 use crate::store::Segment;
 use crate::{ConnectionStore, Error, MessagePusher, PushOutcome, Settings};
 use futures::stream::{self, BoxStream, StreamExt};
-
-/// Who a message goes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Audience<'a> {
-    Everyone,
-    Channel(&'a str),
-    User(&'a str),
-}
 
 /// One step of the listing: a connection to deliver to, or the reason the listing stopped.
 enum Listed {

@@ -68,6 +68,14 @@ pub struct Entry {
     pub data: Arc<str>,
 }
 
+/// Who a delivery goes to (the fan-out's audience; webhooks report it too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience<'a> {
+    Everyone,
+    Channel(&'a str),
+    User(&'a str),
+}
+
 /// A request a client sends as a text frame, routed to `$default`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientRequest {

@@ -1,6 +1,6 @@
 //! The events: `{"type", "timestamp", "id", "data"}`, and the filter `WEBHOOK_EVENTS` sets.
 
-use crate::fanout::Audience;
+use crate::protocol::Audience;
 use crate::protocol::BroadcastReport;
 use crate::store::Connection;
 use crate::time::{iso8601_from_epoch_ms, now_epoch_ms, now_iso8601};
