@@ -18,6 +18,7 @@ pub mod local;
 pub mod protocol;
 pub mod pusher;
 pub mod settings;
+mod sigv4;
 pub mod store;
 pub mod time;
 pub mod webhooks;

@@ -49,9 +49,10 @@ pub struct ApiGatewayPusher {
 impl ApiGatewayPusher {
     /// For Lambda: region and credentials from the loaded SDK config, endpoint given explicitly.
     pub fn new(sdk_config: &aws_config::SdkConfig, endpoint: &str) -> Self {
-        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk_config)
-            .endpoint_url(endpoint)
-            .build();
+        let config = crate::sigv4::install(
+            aws_sdk_apigatewaymanagement::config::Builder::from(sdk_config).endpoint_url(endpoint),
+        )
+        .build();
         Self {
             client: Client::from_conf(config),
             endpoint: endpoint.to_owned(),
@@ -76,12 +77,14 @@ impl ApiGatewayPusher {
     /// For the local gateway: its own `@connections` endpoint. The gateway does not check
     /// signatures, so fixed placeholder credentials keep the SDK from searching for real ones.
     pub fn local(endpoint: &str) -> Self {
-        let config = Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(crate::local::region())
-            .credentials_provider(crate::local::credentials())
-            .endpoint_url(endpoint)
-            .build();
+        let config = crate::sigv4::install(
+            Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(crate::local::region())
+                .credentials_provider(crate::local::credentials())
+                .endpoint_url(endpoint),
+        )
+        .build();
         Self {
             client: Client::from_conf(config),
             endpoint: endpoint.to_owned(),
@@ -94,13 +97,15 @@ impl ApiGatewayPusher {
         endpoint: &str,
         http_client: aws_sdk_apigatewaymanagement::config::SharedHttpClient,
     ) -> Self {
-        let config = Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(crate::local::region())
-            .credentials_provider(crate::local::credentials())
-            .endpoint_url(endpoint)
-            .http_client(http_client)
-            .build();
+        let config = crate::sigv4::install(
+            Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(crate::local::region())
+                .credentials_provider(crate::local::credentials())
+                .endpoint_url(endpoint)
+                .http_client(http_client),
+        )
+        .build();
         Self {
             client: Client::from_conf(config),
             endpoint: endpoint.to_owned(),
