@@ -244,7 +244,7 @@ pub async fn start_from_template(
         let project = needs_project.then(|| {
             project_functions(
                 Arc::clone(&store),
-                Arc::new(endpoint.pusher()),
+                endpoint.functions_pusher(settings.broadcast_max_attempts),
                 settings,
                 verifier,
             )

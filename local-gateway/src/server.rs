@@ -5,7 +5,7 @@ use crate::aws;
 use crate::config::{GatewayConfig, StoreKind};
 use crate::error::GatewayError;
 use crate::invoke::sdk_client::InProcessHttpClient;
-use crate::invoke::{invoked_functions, project_functions_with};
+use crate::invoke::{SpreadPusher, invoked_functions, project_functions_with};
 use crate::recorder::Recorder;
 use crate::redact::Redactor;
 use crate::registry::{Disconnect, Registry};
@@ -35,7 +35,7 @@ use ws_bridge::webhooks::local::LocalWebhooks;
 use ws_bridge::webhooks::{NoWebhooks, WebhookSink};
 use ws_bridge::{
     ApiGatewayPusher, ChannelHistory, ConnectionStore, DynamoDbHistory, DynamoDbStore,
-    InMemoryHistory, InMemoryStore,
+    InMemoryHistory, InMemoryStore, MessagePusher,
 };
 
 /// A gateway serving in the background. Dropping it stops the server.
@@ -178,11 +178,7 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
         });
     }
     let mut gateway = start_with(config, |endpoint| {
-        let pusher = Arc::new(
-            endpoint
-                .pusher()
-                .with_max_attempts(settings.broadcast_max_attempts),
-        );
+        let pusher = endpoint.functions_pusher(settings.broadcast_max_attempts);
         let functions = match &invoke_endpoint {
             Some(endpoint) => invoked_functions(endpoint),
             None => project_functions_with(
@@ -266,6 +262,14 @@ impl LocalEndpoint {
             &self.url,
             SharedHttpClient::new(self.http_client.clone()),
         )
+    }
+
+    /// The in-process functions' pusher: [`Self::pusher`] with `BROADCAST_MAX_ATTEMPTS`, its
+    /// sends spread over every worker thread.
+    pub(crate) fn functions_pusher(&self, max_attempts: u32) -> Arc<dyn MessagePusher> {
+        Arc::new(SpreadPusher::per_core(|_| {
+            Arc::new(self.pusher().with_max_attempts(max_attempts))
+        }))
     }
 }
 

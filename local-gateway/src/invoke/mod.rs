@@ -15,12 +15,14 @@ pub(crate) mod proxy_result;
 mod runtime_api;
 pub(crate) mod runtimes;
 pub(crate) mod sdk_client;
+mod spread_pusher;
 
 pub use in_process::InProcess;
 pub use invoke_api::InvokeApi;
 pub use process::{ProcessFunction, ProcessSpec};
 pub(crate) use project::project_functions_with;
 pub use project::{ProjectFunctions, invoked_functions, project_functions};
+pub(crate) use spread_pusher::SpreadPusher;
 
 use async_trait::async_trait;
 use lambda_runtime::Diagnostic;
