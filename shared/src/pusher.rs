@@ -103,7 +103,12 @@ impl ApiGatewayPusher {
                 .region(crate::local::region())
                 .credentials_provider(crate::local::credentials())
                 .endpoint_url(endpoint)
-                .http_client(http_client),
+                .http_client(http_client)
+                // A request handed to a router in the same process cannot stall; the checks'
+                // throughput bookkeeping is work on every send of a broadcast.
+                .stalled_stream_protection(
+                    aws_sdk_apigatewaymanagement::config::StalledStreamProtectionConfig::disabled(),
+                ),
         )
         .build();
         Self {

@@ -293,11 +293,16 @@ fn sign(
     canonical.push('\n');
     canonical.push_str(&payload_hash);
 
-    let scope = format!("{date}/{region}/{service}/aws4_request");
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
-    );
+    let scope = [date, "/", region, "/", service, "/aws4_request"].concat();
+    let string_to_sign = [
+        "AWS4-HMAC-SHA256\n",
+        &amz_date,
+        "\n",
+        &scope,
+        "\n",
+        &hex(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref()),
+    ]
+    .concat();
     let key = signer.key(
         credentials.secret_access_key(),
         &scope,
@@ -306,10 +311,17 @@ fn sign(
         service,
     );
     let signature = hex(hmac::sign(&key, string_to_sign.as_bytes()).as_ref());
-    let authorization = format!(
-        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-        credentials.access_key_id()
-    );
+    let authorization = [
+        "AWS4-HMAC-SHA256 Credential=",
+        credentials.access_key_id(),
+        "/",
+        &scope,
+        ", SignedHeaders=",
+        &signed_headers,
+        ", Signature=",
+        &signature,
+    ]
+    .concat();
 
     let request_headers = request.headers_mut();
     request_headers.insert("x-amz-date", amz_date);

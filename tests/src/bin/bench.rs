@@ -270,6 +270,7 @@ async fn measure_broadcasts(
     for round in 0..rounds {
         let body = json!({ "type": "bench", "round": round }).to_string();
         let cpu_before = server.cpu_secs();
+        let generator_before = cpu_secs(std::process::id());
         let sent = Instant::now();
         let response = http
             .post(format!("{}{path}", server.http_url()))
@@ -286,6 +287,7 @@ async fn measure_broadcasts(
             }
         }
         let cpu = server.cpu_secs() - cpu_before;
+        let generator_cpu = cpu_secs(std::process::id()) - generator_before;
         latencies.sort_by(f64::total_cmp);
         let last_ms = latencies.last().copied().unwrap_or(f64::NAN);
         round_results.push(json!({
@@ -300,6 +302,8 @@ async fn measure_broadcasts(
             "cpu_us_per_delivery": cpu * 1e6 / latencies.len().max(1) as f64,
             // Cores the server kept busy on average until the last delivery.
             "cores_busy": cpu * 1000.0 / last_ms,
+            // And the load generator (this process), on the same cores.
+            "generator_cores_busy": generator_cpu * 1000.0 / last_ms,
         }));
         // Late arrivals of a lost round must not count for the next one.
         while arrivals.try_recv().is_ok() {}
@@ -320,6 +324,7 @@ async fn measure_broadcasts(
         "last_ms": median("last_ms"),
         "cpu_us_per_delivery": median("cpu_us_per_delivery"),
         "cores_busy": median("cores_busy"),
+        "generator_cores_busy": median("generator_cores_busy"),
         "delivered": round_results.iter().filter_map(|r| r["delivered"].as_u64()).sum::<u64>(),
         "expected": (n * rounds) as u64,
         "rounds": round_results,
@@ -371,6 +376,7 @@ async fn measure_size(server: &Server, n: usize, rounds: usize) -> Value {
         "broadcast_last_ms": everyone["last_ms"],
         "cpu_us_per_delivery": everyone["cpu_us_per_delivery"],
         "cores_busy": everyone["cores_busy"],
+        "generator_cores_busy": everyone["generator_cores_busy"],
         "delivered": everyone["delivered"],
         "expected": everyone["expected"],
         "rounds": everyone["rounds"],
@@ -569,7 +575,7 @@ fn print_table(results: &[Value]) {
         .find(|target| target["target"] == DIRECT)
         .unwrap_or(&none);
     println!(
-        "\n| target | N | connects/s | broadcast p50 | p99 | last | delivered | KiB/idle conn | CPU/delivery | cores busy |"
+        "\n| target | N | connects/s | broadcast p50 | p99 | last | delivered | KiB/idle conn | CPU/delivery | cores busy (+ load generator) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for target in results {
@@ -578,7 +584,7 @@ fn print_table(results: &[Value]) {
             let f = |key: &str| size[key].as_f64().unwrap_or(f64::NAN);
             let b = |key: &str| base[key].as_f64().unwrap_or(f64::NAN);
             println!(
-                "| {} | {} | {:.0} ({}) | {:.1} ms ({}) | {:.1} ms ({}) | {:.1} ms ({}) | {}/{} | {:.1} ({}) | {:.1} µs ({}) | {:.2} |",
+                "| {} | {} | {:.0} ({}) | {:.1} ms ({}) | {:.1} ms ({}) | {:.1} ms ({}) | {}/{} | {:.1} ({}) | {:.1} µs ({}) | {:.2} (+{:.2}) |",
                 target["target"].as_str().unwrap(),
                 size["connections"],
                 f("connects_per_sec"),
@@ -596,6 +602,7 @@ fn print_table(results: &[Value]) {
                 f("cpu_us_per_delivery"),
                 ratio(f("cpu_us_per_delivery"), b("cpu_us_per_delivery")),
                 f("cores_busy"),
+                f("generator_cores_busy"),
             );
         }
     }
