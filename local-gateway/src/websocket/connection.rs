@@ -60,8 +60,15 @@ pub(super) async fn run_connection(
 ) {
     let idle_timeout = gateway.config.idle_timeout();
     let closes_at = Instant::now() + gateway.config.max_connection_duration();
+    let next_check = |connection: &LiveConnection| {
+        (Instant::now() + idle_remaining(connection, idle_timeout)).min(closes_at)
+    };
+    // One timer for the connection's life, re-armed when it fires: activity only ever moves the
+    // idle deadline later, so firing early costs one check, while a new timer per loop (per
+    // frame of a broadcast) cost a timer-wheel insertion and removal each time.
+    let timer = tokio::time::sleep_until(next_check(&connection));
+    tokio::pin!(timer);
     let how = loop {
-        let idle_deadline = Instant::now() + idle_remaining(&connection, idle_timeout);
         tokio::select! {
             command = outbound.recv() => match command {
                 Some(Outbound::Send(message)) => {
@@ -117,11 +124,12 @@ pub(super) async fn run_connection(
                 },
                 None => break disconnect(CLOSE_ABNORMAL),
             },
-            _ = tokio::time::sleep_until(idle_deadline.min(closes_at)) => {
+            () = &mut timer => {
                 if Instant::now() >= closes_at || idle_remaining(&connection, idle_timeout).is_zero() {
                     send_close(&mut socket, CLOSE_GOING_AWAY.0, CLOSE_GOING_AWAY.1).await;
                     break disconnect(CLOSE_GOING_AWAY);
                 }
+                timer.as_mut().reset(next_check(&connection));
             }
         }
     };
