@@ -116,23 +116,28 @@ impl std::fmt::Debug for CachedKeySigner {
 }
 
 impl CachedKeySigner {
-    /// The key for `scope` (`{date}/{region}/{service}/aws4_request`), derived when the day, the
-    /// region or the credentials change.
-    fn key(&self, secret: &str, scope: &str, date: &str, region: &str, service: &str) -> hmac::Key {
+    /// The signature of `string_to_sign` with the key for `scope`
+    /// (`{date}/{region}/{service}/aws4_request`), derived again only when the day, the region or
+    /// the credentials change. Signed under the lock: a key is no cheaper to clone than to use.
+    fn signature(
+        &self,
+        secret: &str,
+        scope: &str,
+        [date, region, service]: [&str; 3],
+        string_to_sign: &str,
+    ) -> hmac::Tag {
         let mut cached = self.cached.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(cached) = cached.as_ref()
-            && cached.scope == scope
-            && cached.secret == secret
-        {
-            return cached.key.clone();
-        }
-        let key = derive_key(secret, date, region, service);
-        *cached = Some(CachedKey {
-            secret: secret.to_owned(),
-            scope: scope.to_owned(),
-            key: key.clone(),
-        });
-        key
+        let current = match cached.take() {
+            Some(key) if key.scope == scope && key.secret == secret => key,
+            _ => CachedKey {
+                secret: secret.to_owned(),
+                scope: scope.to_owned(),
+                key: derive_key(secret, date, region, service),
+            },
+        };
+        let tag = hmac::sign(&current.key, string_to_sign.as_bytes());
+        *cached = Some(current);
+        tag
     }
 }
 
@@ -303,14 +308,13 @@ fn sign(
         &hex(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref()),
     ]
     .concat();
-    let key = signer.key(
+    let signature = signer.signature(
         credentials.secret_access_key(),
         &scope,
-        date,
-        region,
-        service,
+        [date, region, service],
+        &string_to_sign,
     );
-    let signature = hex(hmac::sign(&key, string_to_sign.as_bytes()).as_ref());
+    let signature = hex(signature.as_ref());
     let authorization = [
         "AWS4-HMAC-SHA256 Credential=",
         credentials.access_key_id(),
