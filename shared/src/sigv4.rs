@@ -5,9 +5,10 @@
 //! maps of owned headers. A broadcast signs one `PostToConnection` per recipient: callgrind put
 //! the derivation at 18 % of a delivery's instructions and signing as a whole at 47 %. This
 //! scheme signs exactly what the SDK's does (headers, double-encoded path, the same excluded
-//! headers, the session token included) and only caches the key; the tests check its
-//! `Authorization` against the SDK's signer byte for byte. It stays behind the real SDK's
-//! orchestrator: serialisation, retries, identity caching and error parsing are the SDK's.
+//! headers, the session token included), keeps the key for the day and builds the canonical
+//! request in one string; the test checks every header it sets against the SDK's signer byte
+//! for byte. It stays behind the real SDK's orchestrator: serialisation, retries, identity
+//! caching and error parsing are the SDK's.
 
 use aws_lc_rs::{digest, hmac};
 use aws_runtime::auth::{HttpSignatureType, SigV4OperationSigningConfig};
