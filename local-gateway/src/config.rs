@@ -93,7 +93,7 @@ pub struct GatewayConfig {
     /// A SAM (or CloudFormation) template to serve: its WebSocket API's routes, authorizer and
     /// stage, its functions run as Lambda runs them, its DynamoDB tables created on
     /// `--dynamodb-endpoint`. See README "Run your own SAM WebSocket app".
-    #[arg(long, env = "GATEWAY_TEMPLATE", conflicts_with_all = ["routes", "invoke_endpoint", "use_authorizer"])]
+    #[arg(long, env = "GATEWAY_TEMPLATE")]
     pub template: Option<std::path::PathBuf>,
 
     /// Template parameters, as `Name=Value` or SAM CLI's `ParameterKey=Name,ParameterValue=Value`.
@@ -198,38 +198,35 @@ pub struct GatewayConfig {
     /// so only the backend publishes. `--client-publish` alone means true; the variable takes
     /// true/false or 1/0.
     #[arg(long, env = "CLIENT_PUBLISH", value_parser = flag, num_args = 0..=1,
-          default_value_t = shared::DEFAULT_CLIENT_PUBLISH, default_missing_value = "true")]
-    pub client_publish: bool,
+          default_missing_value = "true")]
+    pub client_publish: Option<bool>,
 
-    /// How many channels one connection may be in (at most 98: one DynamoDB transaction).
-    #[arg(long, env = "MAX_CHANNELS_PER_CONNECTION", value_parser = max_channels,
-          default_value_t = shared::DEFAULT_MAX_CHANNELS_PER_CONNECTION)]
-    pub max_channels_per_connection: usize,
+    /// How many channels one connection may be in (default 20; at most 98: one DynamoDB
+    /// transaction).
+    #[arg(long, env = "MAX_CHANNELS_PER_CONNECTION", value_parser = max_channels)]
+    pub max_channels_per_connection: Option<usize>,
 
     /// Put the `ws-authorizer` REQUEST authorizer in front of `$connect`, with the identity
     /// source `route.request.querystring.token` (needs `JWT_SECRET` or a JWKS).
     #[arg(long, env = "GATEWAY_USE_AUTHORIZER", default_value_t = false)]
     pub use_authorizer: bool,
 
-    /// Open connections one authenticated user may hold; the next handshake gets 429.
-    #[arg(long, env = "MAX_CONNECTIONS_PER_USER", value_parser = positive,
-          default_value_t = shared::DEFAULT_MAX_CONNECTIONS_PER_USER)]
-    pub max_connections_per_user: usize,
+    /// Open connections one authenticated user may hold; the next handshake gets 429 (default 5).
+    #[arg(long, env = "MAX_CONNECTIONS_PER_USER", value_parser = positive)]
+    pub max_connections_per_user: Option<usize>,
 
     /// Client messages a connection may send per window, as N/SECONDS (e.g. 20/10); beyond it
     /// an error frame, at twice it the connection is closed. Unset: no limit.
     #[arg(long, env = "MESSAGE_RATE_LIMIT", value_parser = message_rate)]
     pub message_rate_limit: Option<MessageRate>,
 
-    /// PostToConnection calls in flight at once during a broadcast.
-    #[arg(long, env = "BROADCAST_CONCURRENCY", value_parser = positive,
-          default_value_t = shared::DEFAULT_BROADCAST_CONCURRENCY)]
-    pub broadcast_concurrency: usize,
+    /// PostToConnection calls in flight at once during a broadcast (default 64).
+    #[arg(long, env = "BROADCAST_CONCURRENCY", value_parser = positive)]
+    pub broadcast_concurrency: Option<usize>,
 
-    /// Connection ids fetched per store page during a broadcast.
-    #[arg(long, env = "BROADCAST_PAGE_SIZE", value_parser = positive,
-          default_value_t = shared::DEFAULT_BROADCAST_PAGE_SIZE)]
-    pub broadcast_page_size: usize,
+    /// Connection ids fetched per store page during a broadcast (default 1000).
+    #[arg(long, env = "BROADCAST_PAGE_SIZE", value_parser = positive)]
+    pub broadcast_page_size: Option<usize>,
 
     /// Turn off the inspector: no page at `/`, no `/_inspector/…` API, nothing recorded.
     #[arg(long, env = "GATEWAY_NO_INSPECTOR", default_value_t = false)]
@@ -252,29 +249,27 @@ pub struct GatewayConfig {
     )]
     pub secret_headers: Vec<String>,
 
-    /// Attempts per PostToConnection, retried with backoff on 429 and transient errors.
-    #[arg(long, env = "BROADCAST_MAX_ATTEMPTS", value_parser = attempts,
-          default_value_t = shared::DEFAULT_BROADCAST_MAX_ATTEMPTS)]
-    pub broadcast_max_attempts: u32,
+    /// Attempts per PostToConnection, retried with backoff on 429 and transient errors (default 5).
+    #[arg(long, env = "BROADCAST_MAX_ATTEMPTS", value_parser = attempts)]
+    pub broadcast_max_attempts: Option<u32>,
 
     /// Channels with history (sequence numbers, replay on resume), comma-separated: `*` for
     /// every channel, `prefix*` (e.g. `post:*`), or exact names. Unset: none.
     #[arg(long, env = "HISTORY_CHANNELS", value_parser = channel_patterns)]
     pub history_channels: Option<ChannelPatterns>,
 
-    /// How long a history channel keeps a message.
-    #[arg(long, env = "HISTORY_TTL_SECONDS", value_parser = seconds,
-          default_value_t = shared::DEFAULT_HISTORY_TTL_SECONDS)]
-    pub history_ttl_seconds: u64,
+    /// How long a history channel keeps a message, in seconds (default 300).
+    #[arg(long, env = "HISTORY_TTL_SECONDS", value_parser = seconds)]
+    pub history_ttl_seconds: Option<u64>,
 
-    /// How many messages a history channel keeps at most.
-    #[arg(long, env = "HISTORY_MAX_MESSAGES", value_parser = positive,
-          default_value_t = shared::DEFAULT_HISTORY_MAX_MESSAGES)]
-    pub history_max_messages: usize,
+    /// How many messages a history channel keeps at most (default 300).
+    #[arg(long, env = "HISTORY_MAX_MESSAGES", value_parser = positive)]
+    pub history_max_messages: Option<usize>,
 
-    /// The DynamoDB history table for `--store dynamodb` (created if missing).
-    #[arg(long, env = "HISTORY_TABLE", default_value = shared::DEFAULT_HISTORY_TABLE)]
-    pub history_table: String,
+    /// The DynamoDB history table for `--store dynamodb`, created if missing (default
+    /// `ws-bridge-history`).
+    #[arg(long, env = "HISTORY_TABLE")]
+    pub history_table: Option<String>,
     /// Send webhooks (Standard Webhooks, signed) to this URL; unset: no webhooks.
     #[arg(long, env = "WEBHOOK_URL", value_parser = webhook_url)]
     pub webhook_url: Option<String>,
@@ -287,30 +282,26 @@ pub struct GatewayConfig {
     #[arg(long, env = "WEBHOOK_EVENTS", value_parser = webhook_events)]
     pub webhook_events: Option<EventFilter>,
 
-    /// Attempts per webhook before it is recorded as dead.
-    #[arg(long, env = "WEBHOOK_MAX_ATTEMPTS", value_parser = attempts,
-          default_value_t = webhook::DEFAULT_MAX_ATTEMPTS)]
-    pub webhook_max_attempts: u32,
+    /// Attempts per webhook before it is recorded as dead (default 5).
+    #[arg(long, env = "WEBHOOK_MAX_ATTEMPTS", value_parser = attempts)]
+    pub webhook_max_attempts: Option<u32>,
 
-    /// One webhook attempt's time limit, in milliseconds.
-    #[arg(long, env = "WEBHOOK_TIMEOUT_MS", value_parser = millis,
-          default_value_t = webhook::DEFAULT_TIMEOUT_MS)]
-    pub webhook_timeout_ms: u64,
+    /// One webhook attempt's time limit, in milliseconds (default 5000).
+    #[arg(long, env = "WEBHOOK_TIMEOUT_MS", value_parser = millis)]
+    pub webhook_timeout_ms: Option<u64>,
 
-    /// The first retry's delay in milliseconds, doubling per attempt (capped at 60 s, jittered).
-    #[arg(long, env = "WEBHOOK_RETRY_BASE_MS", value_parser = millis,
-          default_value_t = webhook::DEFAULT_RETRY_BASE_MS)]
-    pub webhook_retry_base_ms: u64,
+    /// The first retry's delay in milliseconds, doubling per attempt (capped at 60 s, jittered;
+    /// default 1000).
+    #[arg(long, env = "WEBHOOK_RETRY_BASE_MS", value_parser = millis)]
+    pub webhook_retry_base_ms: Option<u64>,
 
-    /// Period of the `broadcast.stats` webhook in seconds (0: never).
-    #[arg(long, env = "WEBHOOK_STATS_INTERVAL_SECS", value_parser = interval_seconds,
-          default_value_t = webhook::DEFAULT_STATS_INTERVAL_SECS)]
-    pub webhook_stats_interval_secs: u64,
+    /// Period of the `broadcast.stats` webhook in seconds (0: never; default 60).
+    #[arg(long, env = "WEBHOOK_STATS_INTERVAL_SECS", value_parser = interval_seconds)]
+    pub webhook_stats_interval_secs: Option<u64>,
 
-    /// Webhook events queued before new ones are dropped (counted in /stats).
-    #[arg(long, env = "WEBHOOK_QUEUE_CAPACITY", value_parser = positive,
-          default_value_t = webhook::DEFAULT_QUEUE_CAPACITY)]
-    pub webhook_queue_capacity: usize,
+    /// Webhook events queued before new ones are dropped, counted in /stats (default 10000).
+    #[arg(long, env = "WEBHOOK_QUEUE_CAPACITY", value_parser = positive)]
+    pub webhook_queue_capacity: Option<usize>,
 }
 
 impl GatewayConfig {
@@ -321,39 +312,90 @@ impl GatewayConfig {
         config
     }
 
-    /// The handlers' settings, from these flags alone (the environment was read by clap).
-    pub fn settings(&self) -> Settings {
-        Settings {
-            broadcast_concurrency: self.broadcast_concurrency,
-            broadcast_page_size: self.broadcast_page_size,
-            broadcast_max_attempts: self.broadcast_max_attempts,
-            api_token: self.api_token.clone().filter(|token| !token.is_empty()),
-            max_channels_per_connection: self.max_channels_per_connection,
-            client_publish: self.client_publish,
-            max_connections_per_user: self.max_connections_per_user,
-            message_rate: self.message_rate_limit,
-            history: HistorySettings {
-                channels: self.history_channels.clone().unwrap_or_default(),
-                ttl_seconds: self.history_ttl_seconds,
-                max_messages: self.history_max_messages,
-                table: self.history_table.clone(),
+    /// The handlers' settings: each one given to the gateway (a flag, or its environment
+    /// variable) wins; the others come from `template`, the variables the template gives the
+    /// project's functions (nothing without a template), then the shared defaults. The same
+    /// rule for every setting, so `make run` behaves as the template deployed would.
+    pub fn settings(&self, template: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ws_bridge::Error> {
+        let base = Settings::from_lookup(template)?;
+        Ok(Settings {
+            broadcast_concurrency: self.broadcast_concurrency.unwrap_or(base.broadcast_concurrency),
+            broadcast_page_size: self.broadcast_page_size.unwrap_or(base.broadcast_page_size),
+            broadcast_max_attempts: self.broadcast_max_attempts.unwrap_or(base.broadcast_max_attempts),
+            api_token: match &self.api_token {
+                Some(token) => Some(token.clone()).filter(|token| !token.is_empty()),
+                None => base.api_token,
             },
-        }
+            max_channels_per_connection: self
+                .max_channels_per_connection
+                .unwrap_or(base.max_channels_per_connection),
+            client_publish: self.client_publish.unwrap_or(base.client_publish),
+            max_connections_per_user: self
+                .max_connections_per_user
+                .unwrap_or(base.max_connections_per_user),
+            message_rate: self.message_rate_limit.or(base.message_rate),
+            history: HistorySettings {
+                channels: self.history_channels.clone().unwrap_or(base.history.channels),
+                ttl_seconds: self.history_ttl_seconds.unwrap_or(base.history.ttl_seconds),
+                max_messages: self.history_max_messages.unwrap_or(base.history.max_messages),
+                table: self.history_table.clone().unwrap_or(base.history.table),
+            },
+        })
     }
 
-    /// The webhook settings, from these flags alone; a URL without a secret is refused.
-    pub fn webhook_settings(&self) -> Result<WebhookSettings, ws_bridge::Error> {
+    /// The webhook settings, by the rule of [`Self::settings`]; a URL without a secret is
+    /// refused.
+    pub fn webhook_settings(
+        &self,
+        template: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<WebhookSettings, ws_bridge::Error> {
+        let gateway_url = self.webhook_url.is_some();
+        let base = WebhookSettings::read(|name| match name {
+            // A URL given to the gateway is signed with a secret given to it, never the template's.
+            "WEBHOOK_SECRET" if gateway_url => None,
+            _ => template(name),
+        })?;
         WebhookSettings {
-            url: self.webhook_url.clone(),
-            secret: self.webhook_secret.clone(),
-            events: self.webhook_events.clone().unwrap_or_default(),
-            max_attempts: self.webhook_max_attempts,
-            timeout_ms: self.webhook_timeout_ms,
-            retry_base_ms: self.webhook_retry_base_ms,
-            stats_interval_secs: self.webhook_stats_interval_secs,
-            queue_capacity: self.webhook_queue_capacity,
+            url: self.webhook_url.clone().or(base.url),
+            secret: self.webhook_secret.clone().or(base.secret),
+            events: self.webhook_events.clone().unwrap_or(base.events),
+            max_attempts: self.webhook_max_attempts.unwrap_or(base.max_attempts),
+            timeout_ms: self.webhook_timeout_ms.unwrap_or(base.timeout_ms),
+            retry_base_ms: self.webhook_retry_base_ms.unwrap_or(base.retry_base_ms),
+            stats_interval_secs: self
+                .webhook_stats_interval_secs
+                .unwrap_or(base.stats_interval_secs),
+            queue_capacity: self.webhook_queue_capacity.unwrap_or(base.queue_capacity),
         }
         .validated()
+    }
+
+    /// The handlers' settings given to the gateway, by flag: what functions run as processes
+    /// cannot receive (they read the template's variables, as on Lambda).
+    pub(crate) fn given_handler_settings(&self) -> Vec<&'static str> {
+        let given = [
+            ("--broadcast-concurrency", self.broadcast_concurrency.is_some()),
+            ("--broadcast-page-size", self.broadcast_page_size.is_some()),
+            ("--broadcast-max-attempts", self.broadcast_max_attempts.is_some()),
+            ("--api-token", self.api_token.is_some()),
+            ("--max-channels-per-connection", self.max_channels_per_connection.is_some()),
+            ("--client-publish", self.client_publish.is_some()),
+            ("--max-connections-per-user", self.max_connections_per_user.is_some()),
+            ("--message-rate-limit", self.message_rate_limit.is_some()),
+            ("--history-channels", self.history_channels.is_some()),
+            ("--history-ttl-seconds", self.history_ttl_seconds.is_some()),
+            ("--history-max-messages", self.history_max_messages.is_some()),
+            ("--history-table", self.history_table.is_some()),
+            ("--webhook-url", self.webhook_url.is_some()),
+            ("--webhook-secret", self.webhook_secret.is_some()),
+            ("--webhook-events", self.webhook_events.is_some()),
+            ("--webhook-max-attempts", self.webhook_max_attempts.is_some()),
+            ("--webhook-timeout-ms", self.webhook_timeout_ms.is_some()),
+            ("--webhook-retry-base-ms", self.webhook_retry_base_ms.is_some()),
+            ("--webhook-stats-interval-secs", self.webhook_stats_interval_secs.is_some()),
+            ("--webhook-queue-capacity", self.webhook_queue_capacity.is_some()),
+        ];
+        given.into_iter().filter(|(_, given)| *given).map(|(flag, _)| flag).collect()
     }
 
     pub fn idle_timeout(&self) -> Duration {

@@ -9,11 +9,15 @@ pub enum GatewayError {
         source: std::io::Error,
     },
     #[error("cannot set up the connection store: {0}")]
-    Store(#[from] ws_bridge::Error),
+    Store(ws_bridge::Error),
+    /// A setting's value, or settings that do not go together (history, webhooks, JWT, limits).
+    #[error("invalid setting: {0}")]
+    Settings(ws_bridge::Error),
+    /// A flag (or its variable) that the chosen source of routes cannot honour, and what to do.
+    #[error("{flag}: {reason}")]
+    Unsupported { flag: String, reason: String },
     #[error("cannot read the route configuration {path}: {reason}")]
     RouteConfig { path: String, reason: String },
-    #[error("invalid webhook configuration: {0}")]
-    Webhooks(String),
     #[error("invalid route {route}: {reason}")]
     Route { route: String, reason: String },
     /// `--template`: what in the template the gateway cannot honour, and why.

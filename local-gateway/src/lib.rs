@@ -2,19 +2,26 @@
 //!
 //! It serves one stage on one port, laid out as API Gateway's own parts:
 //!
+//! * `app`: start-up: the source of the routes (the project's, a `--routes` file, a Lambda
+//!   Invoke API, a SAM `template`) and the backends the functions run on, built once;
+//! * `config`: the flags;
 //! * `websocket`: the WebSocket stage at `ws://host:port/{stage}`: handshakes, the connection
 //!   tasks, limits and close codes, frames dispatched to routes;
 //! * `management`: `@connections` at `/{stage}/@connections/{id}`;
 //! * `http_api`: the backend's HTTP routes below the stage, as payload-2.0 events;
 //! * `routing`: the route table, route selection, the `--routes` file, the authorizer;
+//! * `template`: a SAM template read: its routes, functions and tables;
+//! * `project`: ws-bridge's own functions and their routes;
 //! * `inspector`: a page at `/` (outside the stage) showing connections, frames and
-//!   invocations live, fed by `recorder`, with `redact` masking credentials;
-//! * `invoke`: how a route's function runs ([`LambdaFunction`]: in-process, or behind the
-//!   Lambda Invoke API), the timed invocation, and the reading of its result.
+//!   invocations live, with its recorder and the redaction of credentials;
+//! * `invoke`: how a route's function runs ([`LambdaFunction`]: in-process, a process under a
+//!   Lambda Runtime API, or behind the Lambda Invoke API), the timed invocation, and the
+//!   reading of its result;
+//! * `net`: the listener, with its bounds on slow handshakes.
 //!
-//! `server` assembles them. The behaviour follows the conformance checklist of the reference;
-//! each rule's code names it.
+//! The behaviour follows the conformance checklist of the reference; each rule's code names it.
 
+mod app;
 mod aws;
 mod config;
 mod error;
@@ -22,24 +29,20 @@ mod http_api;
 mod inspector;
 mod invoke;
 mod management;
-mod recorder;
-mod redact;
+mod net;
+mod project;
 mod registry;
 mod routing;
-mod sam;
-mod serve;
-mod server;
 mod state;
+mod template;
 mod websocket;
 
+pub use app::{
+    LocalEndpoint, RunningGateway, dynamodb_history, dynamodb_store, read_template, start,
+    start_with,
+};
 pub use config::{GatewayConfig, StoreKind};
 pub use error::GatewayError;
-pub use invoke::{
-    FunctionError, InProcess, LambdaFunction, ProjectFunctions, invoked_functions,
-    project_functions,
-};
+pub use invoke::{FunctionError, InProcess, LambdaFunction};
+pub use project::{ProjectFunctions, invoked_functions, project_functions};
 pub use routing::{Authorizer, HttpRoute, IdentitySource, Route, RouteTable, SelectionExpression};
-pub use sam::{read_template, start_from_template};
-pub use server::{
-    LocalEndpoint, RunningGateway, dynamodb_history, dynamodb_store, start, start_with,
-};

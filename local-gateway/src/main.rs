@@ -55,43 +55,18 @@ async fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let store = format!("{:?}", config.store).to_lowercase();
-    let from_template = config.template.is_some();
-    let started = if from_template {
-        local_gateway::start_from_template(config).await
-    } else {
-        local_gateway::start(config).await
-    };
-    let gateway = match started {
+    let gateway = match local_gateway::start(config).await {
         Ok(gateway) => gateway,
         Err(err) => {
             eprintln!("local-gateway: {err}");
             return ExitCode::FAILURE;
         }
     };
-    println!("ws-bridge local gateway (store: {store})");
-    println!("  WebSocket     {}", gateway.websocket_url());
-    // The project's HTTP routes; a template's own are its business.
-    if !from_template {
-        println!(
-            "  Broadcast     curl -X POST {}/broadcast -d '{{\"type\":\"hello\"}}'",
-            gateway.http_url()
-        );
-        println!(
-            "  To a channel  curl -X POST {}/broadcast/news -d '{{\"type\":\"hello\"}}'",
-            gateway.http_url()
-        );
-        println!(
-            "  Count         curl {}/connections/count",
-            gateway.http_url()
-        );
-        println!("  Stats         curl {}/stats", gateway.http_url());
-    } else {
-        println!(
-            "  HTTP API      {} (the template's routes: add --list-routes)",
-            gateway.http_url()
-        );
+    println!("ws-bridge local gateway");
+    for (what, line) in gateway.summary() {
+        println!("  {what:<13} {line}");
     }
+    println!("  HTTP base     {} (--list-routes lists the routes)", gateway.http_url());
     if let Some(inspector) = gateway.inspector_url() {
         println!("  Inspector     {inspector}");
     }

@@ -3,15 +3,20 @@
 
 use crate::config::GatewayConfig;
 use crate::invoke::{self, InvocationFailure, LambdaFunction};
-use crate::recorder::Recorder;
+use crate::inspector::recorder::Recorder;
 use crate::registry::Registry;
 use crate::routing::RouteTable;
 use serde_json::Value;
 use std::sync::Arc;
-use ws_bridge::ConnectionStore;
+use ws_bridge::settings::webhook::WebhookSettings;
+use ws_bridge::{ConnectionStore, Settings};
 
 pub(crate) struct GatewayState {
     pub config: GatewayConfig,
+    /// The settings the project's functions run with: the flags, then the template's
+    /// variables, then the defaults (what the inspector shows).
+    pub settings: Settings,
+    pub webhook_settings: WebhookSettings,
     pub routes: RouteTable,
     pub registry: Registry,
     pub store: Arc<dyn ConnectionStore>,

@@ -358,6 +358,12 @@ pub mod webhook {
         }
 
         pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+            Self::read(lookup)?.validated()
+        }
+
+        /// Each value read and parsed, but not yet checked together ([`Self::validated`]):
+        /// for a caller that layers several sources before checking.
+        pub fn read(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
             let read = |name: &str| lookup(name).filter(|raw| !raw.trim().is_empty());
             fn parsed<T>(
                 name: &str,
@@ -406,7 +412,7 @@ pub mod webhook {
                 )?
                 .unwrap_or(defaults.queue_capacity),
             };
-            settings.validated()
+            Ok(settings)
         }
 
         /// A URL needs a secret: every webhook is signed.

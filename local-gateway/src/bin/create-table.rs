@@ -29,12 +29,13 @@ async fn main() -> ExitCode {
     config.store = StoreKind::Dynamodb;
     config.dynamodb_endpoint = args.dynamodb_endpoint;
     config.connections_table = args.connections_table;
-    if let Some(table) = args.history_table {
-        config.history_table = table;
-    }
+    config.history_table = args.history_table;
     let created = async {
+        let settings = config
+            .settings(&|_| None)
+            .map_err(local_gateway::GatewayError::Settings)?;
         let store = local_gateway::dynamodb_store(&config).await?;
-        let history = local_gateway::dynamodb_history(&config).await?;
+        let history = local_gateway::dynamodb_history(&config, &settings).await?;
         Ok::<_, local_gateway::GatewayError>((store, history))
     };
     match created.await {

@@ -4,6 +4,7 @@
 //! broadcast is a call to the HTTP API's broadcast route (with the API token when one is set).
 
 use crate::config::GatewayConfig;
+use ws_bridge::Settings;
 use crate::invoke::sdk_client::InProcessHttpClient;
 use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -33,12 +34,13 @@ impl Actions {
         management: Client,
         router: InProcessHttpClient,
         config: &GatewayConfig,
+        settings: &Settings,
     ) -> Self {
         Self {
             management,
             router,
             stage: config.stage.clone(),
-            api_token: config.settings().api_token,
+            api_token: settings.api_token.clone(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The inspector's read-only API: the open connections, the recorded events (a page of them, one
 //! in full, or a server-sent-events feed), and the routes and configuration as loaded.
 
-use crate::redact::MASK;
+use crate::inspector::redact::MASK;
 use crate::routing::{IdentitySource, Route};
 use crate::state::GatewayState;
 use axum::Json;
@@ -187,6 +187,7 @@ pub(super) async fn config(
     headers: HeaderMap,
 ) -> Json<Value> {
     let config = &gateway.config;
+    let (settings, webhooks) = (&gateway.settings, &gateway.webhook_settings);
     let routes = &gateway.routes;
     let host = headers
         .get(header::HOST)
@@ -240,12 +241,19 @@ pub(super) async fn config(
             "management": format!("http://{host}/{}/@connections/{{connectionId}}", config.stage),
         },
         "routes": {
-            "source": config.routes.as_ref().map_or_else(|| "the project's own routes".to_owned(), |path| path.display().to_string()),
+            "source": match (&config.template, &config.routes, &config.invoke_endpoint) {
+                (Some(template), _, _) => template.display().to_string(),
+                (None, Some(file), _) => file.display().to_string(),
+                (None, None, Some(endpoint)) => format!("the project's routes, invoked at {endpoint}"),
+                (None, None, None) => "the project's own routes".to_owned(),
+            },
             "selectionExpression": "$request.body.action",
             "websocket": websocket,
             "authorizer": authorizer,
             "http": http,
         },
+        // What the functions in the gateway run with: a flag given, else the template's
+        // variable, else the default.
         "settings": {
             "stage": config.stage,
             "apiId": config.api_id,
@@ -259,17 +267,28 @@ pub(super) async fn config(
             "headerReadTimeoutMs": config.header_read_timeout_ms,
             "maxPendingHandshakes": config.max_pending_handshakes,
             "pingsAreActivity": config.pings_are_activity,
-            "apiToken": secret(&config.api_token),
+            "apiToken": secret(&settings.api_token),
             "requireSigv4": config.require_sigv4,
             "clientQueue": config.client_queue,
-            "clientPublish": config.client_publish,
-            "maxChannelsPerConnection": config.max_channels_per_connection,
+            "clientPublish": settings.client_publish,
+            "maxChannelsPerConnection": settings.max_channels_per_connection,
             "useAuthorizer": config.use_authorizer,
-            "maxConnectionsPerUser": config.max_connections_per_user,
-            "messageRateLimit": config.message_rate_limit.map(|rate| format!("{}/{}", rate.messages, rate.window_secs)),
-            "broadcastConcurrency": config.broadcast_concurrency,
-            "broadcastPageSize": config.broadcast_page_size,
-            "broadcastMaxAttempts": config.broadcast_max_attempts,
+            "maxConnectionsPerUser": settings.max_connections_per_user,
+            "messageRateLimit": settings.message_rate.map(|rate| format!("{}/{}", rate.messages, rate.window_secs)),
+            "broadcastConcurrency": settings.broadcast_concurrency,
+            "broadcastPageSize": settings.broadcast_page_size,
+            "broadcastMaxAttempts": settings.broadcast_max_attempts,
+            "history": settings.history.enabled(),
+            "historyTtlSeconds": settings.history.ttl_seconds,
+            "historyMaxMessages": settings.history.max_messages,
+            "historyTable": settings.history.table,
+            "webhookUrl": webhooks.url,
+            "webhookSecret": webhooks.secret.as_ref().map(|_| MASK),
+            "webhookMaxAttempts": webhooks.max_attempts,
+            "webhookTimeoutMs": webhooks.timeout_ms,
+            "webhookRetryBaseMs": webhooks.retry_base_ms,
+            "webhookStatsIntervalSecs": webhooks.stats_interval_secs,
+            "webhookQueueCapacity": webhooks.queue_capacity,
             "inspectorEvents": config.inspector_events,
             "secretHeaders": config.secret_headers,
         },

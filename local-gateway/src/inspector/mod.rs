@@ -6,6 +6,8 @@
 
 mod actions;
 mod api;
+pub(crate) mod recorder;
+pub(crate) mod redact;
 
 pub(crate) use actions::Actions;
 

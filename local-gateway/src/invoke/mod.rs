@@ -5,12 +5,11 @@
 //! * [`InProcess`]: a handler inside the gateway, still through JSON, so an event shape the
 //!   handler cannot read fails here as it would on AWS;
 //! * [`InvokeApi`]: a function behind the Lambda Invoke API, each its own process;
-//! * [`project`]: ws-bridge's own functions, built either way.
+//! (ws-bridge's own functions are in [`crate::project`].)
 
 mod in_process;
 mod invoke_api;
 mod process;
-pub(crate) mod project;
 pub(crate) mod proxy_result;
 mod runtime_api;
 pub(crate) mod runtimes;
@@ -20,8 +19,6 @@ mod spread_pusher;
 pub use in_process::InProcess;
 pub use invoke_api::InvokeApi;
 pub use process::{ProcessFunction, ProcessSpec};
-pub(crate) use project::project_functions_with;
-pub use project::{ProjectFunctions, invoked_functions, project_functions};
 pub(crate) use spread_pusher::SpreadPusher;
 
 use async_trait::async_trait;

@@ -303,7 +303,7 @@ mod props {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .build()
                 .expect("a runtime");
-            let app = crate::server::in_memory_app(crate::routing::RouteTable::default())
+            let app = crate::app::in_memory_app(crate::routing::RouteTable::default())
                 .expect("the router");
             let uri = format!("/dev/{at}connections/{id}");
             let request = http::Request::builder()

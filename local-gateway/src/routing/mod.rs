@@ -3,9 +3,7 @@
 //! and the project's own routes.
 
 mod authorizer;
-mod project;
 mod route_file;
-pub(crate) mod template;
 
 pub use authorizer::{Authorizer, IdentitySource};
 pub(crate) use route_file::RouteConfig;
@@ -151,6 +149,23 @@ impl SelectionExpression {
 }
 
 impl RouteTable {
+    /// Puts `route` under `key`: `$connect`, `$disconnect` and `$default` in their slots, any
+    /// other key as a custom route. Refuses other `$` keys, which API Gateway reserves.
+    pub fn insert(&mut self, key: &str, route: Route) -> Result<(), String> {
+        match key {
+            "$connect" => self.connect = Some(route),
+            "$disconnect" => self.disconnect = Some(route),
+            "$default" => self.default = Some(route),
+            reserved if reserved.starts_with('$') => {
+                return Err("route keys starting with $ are reserved".into());
+            }
+            _ => {
+                self.custom.insert(key.to_owned(), route);
+            }
+        }
+        Ok(())
+    }
+
     /// The route a text message goes to, with its route key (checklist 25–28). A `$` key is
     /// never selected by a message, even when a table built in code lists it as custom.
     pub fn select(&self, body: &str) -> Option<(String, &Route)> {

@@ -15,7 +15,7 @@
 
 use super::{Authorizer, IdentitySource, Route, RouteTable, SelectionExpression};
 use crate::error::GatewayError;
-use crate::invoke::ProjectFunctions;
+use crate::project::ProjectFunctions;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -103,20 +103,9 @@ impl RouteConfig {
                 function,
                 two_way: spec.route_response,
             };
-            match key.as_str() {
-                "$connect" => table.connect = Some(route),
-                "$disconnect" => table.disconnect = Some(route),
-                "$default" => table.default = Some(route),
-                reserved if reserved.starts_with('$') => {
-                    return Err(invalid(
-                        reserved,
-                        "route keys starting with $ are reserved".into(),
-                    ));
-                }
-                _ => {
-                    table.custom.insert(key, route);
-                }
-            }
+            table
+                .insert(&key, route)
+                .map_err(|reason| invalid(&key, reason))?;
         }
         if let Some(spec) = self.authorizer {
             let identity_sources = spec

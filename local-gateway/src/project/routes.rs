@@ -1,7 +1,8 @@
 //! The project's route table: what `template.yaml` declares, served by the project's functions.
 
-use super::{HttpRoute, Route, RouteTable};
-use crate::invoke::{LambdaFunction, ProjectFunctions};
+use crate::routing::{HttpRoute, Route, RouteTable};
+use super::ProjectFunctions;
+use crate::invoke::LambdaFunction;
 use std::sync::Arc;
 
 impl ProjectFunctions {

@@ -9,7 +9,7 @@
 //! Everything recorded is masked first ([`Redactor`]); previews are truncated.
 
 use crate::invoke::InvocationFailure;
-use crate::redact::Redactor;
+use crate::inspector::redact::Redactor;
 use crate::registry::{ConnectionContext, Disconnect, LiveConnection};
 use axum::extract::ws::Message;
 use serde_json::{Map, Value, json};

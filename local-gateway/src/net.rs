@@ -13,7 +13,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::{Service, ServiceExt};
@@ -138,4 +138,58 @@ async fn accept_failed(err: std::io::Error) {
     }
     tracing::error!(error = %err, "accept failed");
     tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// Connections the kernel may hold complete but not yet accepted. `TcpListener::bind` asks for
+/// 128, so a burst of clients (a reconnect storm, a load test) overflowed it and the SYNs beyond
+/// were dropped, stalling those connects for seconds of retransmission. The kernel caps this at
+/// `net.core.somaxconn` (4096 by default since Linux 5.4).
+const LISTEN_BACKLOG: u32 = 4096;
+
+pub(crate) fn bind_listener(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does on Unix: a restart can bind while old sockets are in TIME_WAIT.
+    // (On Windows the option would let another process steal the port.)
+    if cfg!(unix) {
+        socket.set_reuseaddr(true)?;
+    }
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    /// Connections the kernel completes while the server has not accepted any yet: with
+    /// tokio's default backlog of 128, the SYNs beyond it are dropped and those connects hang.
+    /// Linux only: other kernels cap the backlog lower (macOS's `somaxconn` is 128).
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_listener_queues_a_burst_of_1000_connections_before_any_accept() {
+        const BURST: usize = 1000;
+        let listener = bind_listener(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connects: Vec<_> = (0..BURST)
+            .map(|_| {
+                tokio::spawn(tokio::time::timeout(
+                    Duration::from_secs(3),
+                    tokio::net::TcpStream::connect(addr),
+                ))
+            })
+            .collect();
+        let mut connected = Vec::new();
+        for connect in connects {
+            if let Ok(Ok(stream)) = connect.await.unwrap() {
+                connected.push(stream);
+            }
+        }
+        assert_eq!(connected.len(), BURST);
+        drop(listener);
+    }
 }

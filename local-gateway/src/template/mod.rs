@@ -13,7 +13,7 @@ mod yaml;
 
 pub(crate) use resources::{AuthorizerSpec, FunctionSpec, HttpRouteSpec, RouteSpec, TableSpec};
 
-use super::SelectionExpression;
+use crate::routing::SelectionExpression;
 use intrinsics::Context;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;

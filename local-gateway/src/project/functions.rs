@@ -1,7 +1,7 @@
 //! The project's own functions: the very handlers the Lambda binaries in `functions/` run, in
 //! this process or behind a Lambda Invoke API.
 
-use super::{InProcess, InvokeApi, LambdaFunction};
+use crate::invoke::{InProcess, InvokeApi, LambdaFunction};
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Body, Request, Response, Service, service_fn};
@@ -15,6 +15,38 @@ use ws_bridge::handlers::{
 };
 use ws_bridge::webhooks::{NoWebhooks, WebhookSink};
 use ws_bridge::{ChannelHistory, ConnectionStore, MessagePusher, Settings};
+
+/// The crates of `functions/`, by the name of their binary: the route functions, then
+/// `webhook-dispatch`, which no route invokes (the gateway runs its code as its webhooks).
+pub(crate) const WS_CONNECT: &str = "ws-connect";
+pub(crate) const WS_DISCONNECT: &str = "ws-disconnect";
+pub(crate) const WS_DEFAULT: &str = "ws-default";
+pub(crate) const WS_AUTHORIZER: &str = "ws-authorizer";
+pub(crate) const HTTP_BROADCAST: &str = "http-broadcast";
+pub(crate) const HTTP_CONNECTIONS_COUNT: &str = "http-connections-count";
+pub(crate) const HTTP_STATS: &str = "http-stats";
+pub(crate) const WEBHOOK_DISPATCH: &str = "webhook-dispatch";
+const NAMES: [&str; 8] = [
+    WS_CONNECT,
+    WS_DISCONNECT,
+    WS_DEFAULT,
+    WS_AUTHORIZER,
+    HTTP_BROADCAST,
+    HTTP_CONNECTIONS_COUNT,
+    HTTP_STATS,
+    WEBHOOK_DISPATCH,
+];
+
+/// A binary of ours, as a template's `BuildProperties.Binary` names it: the gateway can run its
+/// code itself.
+pub(crate) fn runs_inside(binary: &str) -> Option<&'static str> {
+    NAMES.into_iter().find(|name| *name == binary)
+}
+
+/// The delivery routes' function: its body is one WebSocket message (see [`crate::routing::HttpRoute`]).
+pub(crate) fn delivers_body(binary: &str) -> bool {
+    binary == HTTP_BROADCAST
+}
 
 /// The seven request functions of `functions/`, run in-process (`webhook-dispatch` is not a
 /// route's function: the gateway runs its code itself, see `ws_bridge::webhooks::local`).
@@ -57,13 +89,13 @@ pub fn invoked_functions(endpoint: &str) -> ProjectFunctions {
     let client = reqwest::Client::new();
     let function = |name: &str| InvokeApi::shared(endpoint, name, client.clone());
     ProjectFunctions {
-        ws_connect: function("ws-connect"),
-        ws_disconnect: function("ws-disconnect"),
-        ws_default: function("ws-default"),
-        ws_authorizer: function("ws-authorizer"),
-        http_broadcast: function("http-broadcast"),
-        http_connections_count: function("http-connections-count"),
-        http_stats: function("http-stats"),
+        ws_connect: function(WS_CONNECT),
+        ws_disconnect: function(WS_DISCONNECT),
+        ws_default: function(WS_DEFAULT),
+        ws_authorizer: function(WS_AUTHORIZER),
+        http_broadcast: function(HTTP_BROADCAST),
+        http_connections_count: function(HTTP_CONNECTIONS_COUNT),
+        http_stats: function(HTTP_STATS),
     }
 }
 
@@ -100,7 +132,7 @@ pub(crate) fn project_functions_with(
     let ws_connect = {
         let (store, settings, verifier) = (Arc::clone(&store), settings.clone(), verifier.clone());
         InProcess::shared(
-            "ws-connect",
+            WS_CONNECT,
             move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
                 let (store, settings, verifier) =
                     (Arc::clone(&store), settings.clone(), verifier.clone());
@@ -117,7 +149,7 @@ pub(crate) fn project_functions_with(
         )
     };
     let ws_authorizer = InProcess::shared(
-        "ws-authorizer",
+        WS_AUTHORIZER,
         move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
             let verifier = verifier.clone();
             async move {
@@ -133,7 +165,7 @@ pub(crate) fn project_functions_with(
     let ws_disconnect = {
         let (store, webhooks) = (Arc::clone(&store), Arc::clone(&webhooks));
         InProcess::shared(
-            "ws-disconnect",
+            WS_DISCONNECT,
             move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
                 let (store, webhooks) = (Arc::clone(&store), Arc::clone(&webhooks));
                 async move { disconnect::handle(store.as_ref(), webhooks.as_ref(), event.payload).await }
@@ -148,7 +180,7 @@ pub(crate) fn project_functions_with(
             settings.clone(),
         );
         InProcess::shared(
-            "ws-default",
+            WS_DEFAULT,
             move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
                 let (store, history, pusher, settings) = (
                     Arc::clone(&store),
@@ -172,7 +204,7 @@ pub(crate) fn project_functions_with(
     let http_broadcast = {
         let (store, settings, webhooks) =
             (Arc::clone(&store), settings.clone(), Arc::clone(&webhooks));
-        http_function("http-broadcast", move |request: Request| {
+        http_function(HTTP_BROADCAST, move |request: Request| {
             let (store, history, pusher, settings, webhooks) = (
                 Arc::clone(&store),
                 history.clone(),
@@ -195,12 +227,12 @@ pub(crate) fn project_functions_with(
     };
     let http_count = {
         let (store, settings) = (Arc::clone(&store), settings.clone());
-        http_function("http-connections-count", move |request: Request| {
+        http_function(HTTP_CONNECTIONS_COUNT, move |request: Request| {
             let (store, settings) = (Arc::clone(&store), settings.clone());
             async move { connections_count::handle(store.as_ref(), &settings, request).await }
         })
     };
-    let http_stats = http_function("http-stats", move |request: Request| {
+    let http_stats = http_function(HTTP_STATS, move |request: Request| {
         let (store, settings, webhooks) =
             (Arc::clone(&store), settings.clone(), Arc::clone(&webhooks));
         async move { stats::handle(store.as_ref(), &settings, webhooks.as_ref(), request).await }
