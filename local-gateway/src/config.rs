@@ -45,9 +45,19 @@ fn millis(raw: &str) -> Result<u64, String> {
 fn interval_seconds(raw: &str) -> Result<u64, String> {
     webhook::parse_interval_seconds(raw)
 }
-fn message_rate(raw: &str) -> Result<MessageRate, String> {
-    raw.parse::<MessageRate>().map_err(|err| err.to_string())
+fn message_rate(raw: &str) -> Result<RateLimit, String> {
+    match raw.trim() {
+        "off" => Ok(RateLimit(None)),
+        rate => rate
+            .parse::<MessageRate>()
+            .map(|rate| RateLimit(Some(rate)))
+            .map_err(|err| err.to_string()),
+    }
 }
+
+/// `--message-rate-limit`: a rate, or `off`, so that a flag can lift a limit a template sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit(pub Option<MessageRate>);
 
 /// The inspector's ring: minutes of a small app's traffic in a few MB (at most 32 KB a record).
 pub(crate) const DEFAULT_INSPECTOR_EVENTS: usize = 2000;
@@ -216,9 +226,10 @@ pub struct GatewayConfig {
     pub max_connections_per_user: Option<usize>,
 
     /// Client messages a connection may send per window, as N/SECONDS (e.g. 20/10); beyond it
-    /// an error frame, at twice it the connection is closed. Unset: no limit.
+    /// an error frame, at twice it the connection is closed. `off`, or unset: no limit
+    /// (ws-bridge's template.yaml sets 20/10).
     #[arg(long, env = "MESSAGE_RATE_LIMIT", value_parser = message_rate)]
-    pub message_rate_limit: Option<MessageRate>,
+    pub message_rate_limit: Option<RateLimit>,
 
     /// PostToConnection calls in flight at once during a broadcast (default 64).
     #[arg(long, env = "BROADCAST_CONCURRENCY", value_parser = positive)]
@@ -316,12 +327,19 @@ impl GatewayConfig {
     /// variable) wins; the others come from `template`, the variables the template gives the
     /// project's functions (nothing without a template), then the shared defaults. The same
     /// rule for every setting, so `make run` behaves as the template deployed would.
-    pub fn settings(&self, template: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ws_bridge::Error> {
+    pub fn settings(
+        &self,
+        template: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ws_bridge::Error> {
         let base = Settings::from_lookup(template)?;
         Ok(Settings {
-            broadcast_concurrency: self.broadcast_concurrency.unwrap_or(base.broadcast_concurrency),
+            broadcast_concurrency: self
+                .broadcast_concurrency
+                .unwrap_or(base.broadcast_concurrency),
             broadcast_page_size: self.broadcast_page_size.unwrap_or(base.broadcast_page_size),
-            broadcast_max_attempts: self.broadcast_max_attempts.unwrap_or(base.broadcast_max_attempts),
+            broadcast_max_attempts: self
+                .broadcast_max_attempts
+                .unwrap_or(base.broadcast_max_attempts),
             api_token: match &self.api_token {
                 Some(token) => Some(token.clone()).filter(|token| !token.is_empty()),
                 None => base.api_token,
@@ -333,11 +351,19 @@ impl GatewayConfig {
             max_connections_per_user: self
                 .max_connections_per_user
                 .unwrap_or(base.max_connections_per_user),
-            message_rate: self.message_rate_limit.or(base.message_rate),
+            message_rate: match self.message_rate_limit {
+                Some(RateLimit(rate)) => rate,
+                None => base.message_rate,
+            },
             history: HistorySettings {
-                channels: self.history_channels.clone().unwrap_or(base.history.channels),
+                channels: self
+                    .history_channels
+                    .clone()
+                    .unwrap_or(base.history.channels),
                 ttl_seconds: self.history_ttl_seconds.unwrap_or(base.history.ttl_seconds),
-                max_messages: self.history_max_messages.unwrap_or(base.history.max_messages),
+                max_messages: self
+                    .history_max_messages
+                    .unwrap_or(base.history.max_messages),
                 table: self.history_table.clone().unwrap_or(base.history.table),
             },
         })
@@ -374,28 +400,59 @@ impl GatewayConfig {
     /// cannot receive (they read the template's variables, as on Lambda).
     pub(crate) fn given_handler_settings(&self) -> Vec<&'static str> {
         let given = [
-            ("--broadcast-concurrency", self.broadcast_concurrency.is_some()),
+            (
+                "--broadcast-concurrency",
+                self.broadcast_concurrency.is_some(),
+            ),
             ("--broadcast-page-size", self.broadcast_page_size.is_some()),
-            ("--broadcast-max-attempts", self.broadcast_max_attempts.is_some()),
+            (
+                "--broadcast-max-attempts",
+                self.broadcast_max_attempts.is_some(),
+            ),
             ("--api-token", self.api_token.is_some()),
-            ("--max-channels-per-connection", self.max_channels_per_connection.is_some()),
+            (
+                "--max-channels-per-connection",
+                self.max_channels_per_connection.is_some(),
+            ),
             ("--client-publish", self.client_publish.is_some()),
-            ("--max-connections-per-user", self.max_connections_per_user.is_some()),
+            (
+                "--max-connections-per-user",
+                self.max_connections_per_user.is_some(),
+            ),
             ("--message-rate-limit", self.message_rate_limit.is_some()),
             ("--history-channels", self.history_channels.is_some()),
             ("--history-ttl-seconds", self.history_ttl_seconds.is_some()),
-            ("--history-max-messages", self.history_max_messages.is_some()),
+            (
+                "--history-max-messages",
+                self.history_max_messages.is_some(),
+            ),
             ("--history-table", self.history_table.is_some()),
             ("--webhook-url", self.webhook_url.is_some()),
             ("--webhook-secret", self.webhook_secret.is_some()),
             ("--webhook-events", self.webhook_events.is_some()),
-            ("--webhook-max-attempts", self.webhook_max_attempts.is_some()),
+            (
+                "--webhook-max-attempts",
+                self.webhook_max_attempts.is_some(),
+            ),
             ("--webhook-timeout-ms", self.webhook_timeout_ms.is_some()),
-            ("--webhook-retry-base-ms", self.webhook_retry_base_ms.is_some()),
-            ("--webhook-stats-interval-secs", self.webhook_stats_interval_secs.is_some()),
-            ("--webhook-queue-capacity", self.webhook_queue_capacity.is_some()),
+            (
+                "--webhook-retry-base-ms",
+                self.webhook_retry_base_ms.is_some(),
+            ),
+            (
+                "--webhook-stats-interval-secs",
+                self.webhook_stats_interval_secs.is_some(),
+            ),
+            (
+                "--webhook-queue-capacity",
+                self.webhook_queue_capacity.is_some(),
+            ),
         ];
-        given.into_iter().filter(|(_, given)| *given).map(|(flag, _)| flag).collect()
+        given
+            .into_iter()
+            .filter(|(_, given)| *given)
+            .map(|(flag, _)| flag)
+            .collect()
     }
 
     pub fn idle_timeout(&self) -> Duration {
@@ -419,10 +476,84 @@ impl GatewayConfig {
 mod tests {
     use super::*;
 
+    fn no_template(_: &str) -> Option<String> {
+        None
+    }
+
     #[test]
     fn the_defaults_are_the_shared_settings_defaults() {
         let config = GatewayConfig::parse_from(["local-gateway"]);
-        assert_eq!(config.settings(), Settings::default());
+        assert_eq!(config.settings(&no_template).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn a_setting_given_to_the_gateway_wins_over_the_template_which_wins_over_the_default() {
+        let template = |name: &str| match name {
+            "HISTORY_CHANNELS" => Some("post:*".to_owned()),
+            "API_TOKEN" => Some("from-the-template".to_owned()),
+            "MESSAGE_RATE_LIMIT" => Some("20/10".to_owned()),
+            "BROADCAST_CONCURRENCY" => Some("8".to_owned()),
+            _ => None,
+        };
+        let config = GatewayConfig::parse_from([
+            "local-gateway",
+            "--api-token",
+            "from-a-flag",
+            "--message-rate-limit",
+            "off",
+        ]);
+        let settings = config.settings(&template).unwrap();
+        assert_eq!(settings.api_token.as_deref(), Some("from-a-flag"));
+        assert_eq!(
+            settings.message_rate, None,
+            "`off` lifts the template's limit"
+        );
+        assert!(settings.history.applies_to("post:1"), "the template's");
+        assert_eq!(settings.broadcast_concurrency, 8, "the template's");
+        assert_eq!(
+            settings.broadcast_page_size,
+            Settings::default().broadcast_page_size,
+            "the default"
+        );
+        // An empty token given to the gateway means open, whatever the template says.
+        let open = GatewayConfig::parse_from(["local-gateway", "--api-token", ""]);
+        assert_eq!(open.settings(&template).unwrap().api_token, None);
+    }
+
+    #[test]
+    fn a_webhook_url_given_to_the_gateway_is_never_signed_with_the_templates_secret() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let template = |name: &str| match name {
+            "WEBHOOK_URL" => Some("http://127.0.0.1:9/template".to_owned()),
+            "WEBHOOK_SECRET" => Some(secret.to_owned()),
+            "WEBHOOK_TIMEOUT_MS" => Some("700".to_owned()),
+            _ => None,
+        };
+        let from_template = GatewayConfig::parse_from(["local-gateway"])
+            .webhook_settings(&template)
+            .unwrap();
+        assert_eq!(
+            from_template.url.as_deref(),
+            Some("http://127.0.0.1:9/template")
+        );
+        assert_eq!(from_template.timeout_ms, 700);
+        let unsigned = GatewayConfig::parse_from([
+            "local-gateway",
+            "--webhook-url",
+            "http://127.0.0.1:9/flag",
+        ]);
+        assert!(unsigned.webhook_settings(&template).is_err());
+        let signed = GatewayConfig::parse_from([
+            "local-gateway",
+            "--webhook-url",
+            "http://127.0.0.1:9/flag",
+            "--webhook-secret",
+            secret,
+        ])
+        .webhook_settings(&template)
+        .unwrap();
+        assert_eq!(signed.url.as_deref(), Some("http://127.0.0.1:9/flag"));
+        assert_eq!(signed.timeout_ms, 700, "the rest still from the template");
     }
 
     #[test]
@@ -437,10 +568,14 @@ mod tests {
             let lambda =
                 Settings::from_lookup(|name| (name == "CLIENT_PUBLISH").then(|| raw.to_owned()))
                     .unwrap();
-            assert_eq!(gateway.client_publish, lambda.client_publish, "{raw:?}");
+            assert_eq!(
+                gateway.client_publish,
+                Some(lambda.client_publish),
+                "{raw:?}"
+            );
         }
         let bare = GatewayConfig::try_parse_from(["local-gateway", "--client-publish"]).unwrap();
-        assert!(bare.client_publish);
+        assert_eq!(bare.client_publish, Some(true));
         assert!(GatewayConfig::try_parse_from(["local-gateway", "--client-publish=yes"]).is_err());
     }
 
@@ -463,7 +598,10 @@ mod tests {
             _ => None,
         })
         .unwrap();
-        assert_eq!(gateway.settings().history, lambda.history);
+        assert_eq!(
+            gateway.settings(&no_template).unwrap().history,
+            lambda.history
+        );
         assert!(
             GatewayConfig::try_parse_from(["local-gateway", "--history-channels", "a b"]).is_err()
         );
@@ -476,12 +614,12 @@ mod tests {
     fn webhook_defaults_are_the_shared_defaults_and_a_url_needs_a_secret() {
         let config = GatewayConfig::parse_from(["local-gateway"]);
         assert_eq!(
-            config.webhook_settings().unwrap(),
+            config.webhook_settings(&no_template).unwrap(),
             WebhookSettings::from_lookup(|_| None).unwrap()
         );
         let unsigned =
             GatewayConfig::parse_from(["local-gateway", "--webhook-url", "http://127.0.0.1:9/"]);
-        assert!(unsigned.webhook_settings().is_err());
+        assert!(unsigned.webhook_settings(&no_template).is_err());
         assert!(
             GatewayConfig::try_parse_from(["local-gateway", "--webhook-secret", "nope"]).is_err()
         );
@@ -499,6 +637,12 @@ mod tests {
         );
         let config =
             GatewayConfig::parse_from(["local-gateway", "--max-channels-per-connection", "98"]);
-        assert_eq!(config.settings().max_channels_per_connection, 98);
+        assert_eq!(
+            config
+                .settings(&no_template)
+                .unwrap()
+                .max_channels_per_connection,
+            98
+        );
     }
 }

@@ -17,6 +17,7 @@
 //! * `invoke`: how a route's function runs ([`LambdaFunction`]: in-process, a process under a
 //!   Lambda Runtime API, or behind the Lambda Invoke API), the timed invocation, and the
 //!   reading of its result;
+//! * `webhooks`: webhooks as the deployed stack sends them, fed by the store's changes;
 //! * `net`: the listener, with its bounds on slow handshakes.
 //!
 //! The behaviour follows the conformance checklist of the reference; each rule's code names it.
@@ -35,13 +36,14 @@ mod registry;
 mod routing;
 mod state;
 mod template;
+mod webhooks;
 mod websocket;
 
 pub use app::{
     LocalEndpoint, RunningGateway, dynamodb_history, dynamodb_store, read_template, start,
     start_with,
 };
-pub use config::{GatewayConfig, StoreKind};
+pub use config::{GatewayConfig, RateLimit, StoreKind};
 pub use error::GatewayError;
 pub use invoke::{FunctionError, InProcess, LambdaFunction};
 pub use project::{ProjectFunctions, invoked_functions, project_functions};

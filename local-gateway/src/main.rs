@@ -66,7 +66,10 @@ async fn main() -> ExitCode {
     for (what, line) in gateway.summary() {
         println!("  {what:<13} {line}");
     }
-    println!("  HTTP base     {} (--list-routes lists the routes)", gateway.http_url());
+    println!(
+        "  HTTP base     {} (--list-routes lists the routes)",
+        gateway.http_url()
+    );
     if let Some(inspector) = gateway.inspector_url() {
         println!("  Inspector     {inspector}");
     }

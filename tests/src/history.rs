@@ -7,10 +7,12 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use tokio_tungstenite::tungstenite::Message;
 
-/// A gateway configuration with history on every channel (and client publishing on).
+/// A gateway configuration with history on every channel and client publishing on, without
+/// `make run`'s limit of 20 client messages per 10 s: the tests' clients publish in bursts.
 pub fn with_history(mut config: local_gateway::GatewayConfig) -> local_gateway::GatewayConfig {
     config.history_channels = Some("*".parse().expect("pattern"));
-    config.client_publish = true;
+    config.client_publish = Some(true);
+    config.message_rate_limit = Some(local_gateway::RateLimit(None));
     config
 }
 

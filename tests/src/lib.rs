@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: a gateway on a free loopback port, and real clients for it.
 //! Every wait is bounded, so a broken behaviour fails a test instead of hanging it.
 
+use clap::Parser;
 use futures::{SinkExt, StreamExt};
 use local_gateway::{GatewayConfig, RunningGateway};
 use serde_json::Value;
@@ -21,9 +22,42 @@ pub mod webhook_receiver;
 /// How long any single expected event may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// A gateway with the project's routes on the in-memory store.
+/// `make run`'s arguments (`infra/run.args`), the template's path made absolute.
+fn run_args() -> Vec<String> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    include_str!("../../infra/run.args")
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| match line {
+            "template.yaml" => format!("{root}/template.yaml"),
+            other => other.to_owned(),
+        })
+        .collect()
+}
+
+/// The gateway as `make run` starts it (ws-bridge's template, its functions in-process, the
+/// local API token), on a free loopback port: what a test changes is on top of this.
+pub fn run_config() -> GatewayConfig {
+    let mut config = GatewayConfig::try_parse_from(
+        std::iter::once("local-gateway".to_owned()).chain(run_args()),
+    )
+    .expect("infra/run.args parses");
+    config.port = 0;
+    config
+}
+
+/// The HTTP API's token of `make run` (`ApiToken` in `infra/run.args`): what a backend sends.
+pub fn api_token() -> String {
+    run_args()
+        .iter()
+        .find_map(|arg| arg.strip_prefix("ApiToken="))
+        .expect("infra/run.args gives ApiToken")
+        .to_owned()
+}
+
+/// A gateway started as `make run` starts it, on the in-memory store.
 pub async fn start_gateway() -> RunningGateway {
-    local_gateway::start(GatewayConfig::on_free_port())
+    local_gateway::start(run_config())
         .await
         .expect("gateway starts")
 }
@@ -35,8 +69,19 @@ pub fn management_client(gateway: &RunningGateway) -> aws_sdk_apigatewaymanageme
         .clone()
 }
 
+/// An HTTP client as a backend has one: it sends `make run`'s API token (a gateway without one
+/// ignores it).
 pub fn http() -> reqwest::Client {
-    reqwest::Client::new()
+    let mut headers = reqwest::header::HeaderMap::new();
+    let bearer = format!("Bearer {}", api_token());
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        bearer.parse().expect("a header value"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("an HTTP client")
 }
 
 /// POSTs `body` to `/broadcast`; returns the status and the JSON answer.
@@ -362,12 +407,12 @@ pub fn unique_table() -> String {
 
 /// Gateway settings for `--store dynamodb` at `endpoint`, with tables no other test uses.
 pub fn dynamodb_config(endpoint: &str) -> GatewayConfig {
-    let mut config = GatewayConfig::on_free_port();
+    let mut config = run_config();
     config.store = local_gateway::StoreKind::Dynamodb;
     config.dynamodb_endpoint = Some(endpoint.to_owned());
     let table = unique_table();
     // Created only when a test turns history on.
-    config.history_table = format!("{table}-history");
+    config.history_table = Some(format!("{table}-history"));
     config.connections_table = Some(table);
     config
 }
@@ -382,7 +427,7 @@ pub async fn start_gateway_on(store: local_gateway::StoreKind) -> RunningGateway
 /// The configuration [`start_gateway_on`] uses, for tests that change a setting first.
 pub fn config_on(store: local_gateway::StoreKind) -> GatewayConfig {
     match store {
-        local_gateway::StoreKind::Memory => GatewayConfig::on_free_port(),
+        local_gateway::StoreKind::Memory => run_config(),
         local_gateway::StoreKind::Dynamodb => dynamodb_config(&dynamodb_endpoint()),
     }
 }

@@ -1,6 +1,5 @@
 //! With an API token configured, the backend routes require it; nothing is sent without it.
 
-use local_gateway::GatewayConfig;
 use std::time::Duration;
 use ws_bridge_e2e::{Client, http};
 
@@ -8,7 +7,7 @@ const TOKEN: &str = "9f1c2d3e4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978";
 
 #[tokio::test]
 async fn backend_routes_require_the_bearer_token_when_one_is_configured() {
-    let mut config = GatewayConfig::on_free_port();
+    let mut config = ws_bridge_e2e::run_config();
     config.api_token = Some(TOKEN.into());
     let gateway = local_gateway::start(config).await.expect("starts");
     let mut client = Client::connect(&format!("{}?channels=news", gateway.websocket_url())).await;

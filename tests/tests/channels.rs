@@ -278,7 +278,7 @@ async fn a_message_to_a_user_reaches_every_connection_of_that_user_only(kind: St
 
 async fn client_publish_reaches_the_other_subscribers_when_enabled(store: StoreKind) {
     let mut config = config_on(store);
-    config.client_publish = true;
+    config.client_publish = Some(true);
     let gateway = local_gateway::start(config).await.expect("gateway starts");
     let mut author =
         Client::connect(&format!("{}?channels=post:42", gateway.websocket_url())).await;
@@ -344,7 +344,7 @@ async fn bad_channel_names_and_too_many_channels_get_an_error_frame_and_the_sock
     store: StoreKind,
 ) {
     let mut config = config_on(store);
-    config.max_channels_per_connection = 3;
+    config.max_channels_per_connection = Some(3);
     let gateway = local_gateway::start(config).await.expect("gateway starts");
     let mut client = Client::connect(&gateway.websocket_url()).await;
 

@@ -261,7 +261,7 @@ async fn concurrent_senders_each_reach_every_client_in_their_own_order(store: St
     const MESSAGES: u64 = 15;
     let mut config = ws_bridge_e2e::config_on(store);
     // Fewer sends in flight than clients, so each broadcast is delivered over several batches.
-    config.broadcast_concurrency = 8;
+    config.broadcast_concurrency = Some(8);
     let gateway = local_gateway::start(config).await.expect("gateway starts");
     let mut clients = Vec::new();
     for _ in 0..60 {

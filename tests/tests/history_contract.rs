@@ -11,8 +11,8 @@ use ws_bridge_e2e::{dynamodb_config, dynamodb_endpoint, fresh_dynamodb_store};
 async fn fresh_history(settings: HistorySettings) -> DynamoDbHistory {
     let mut config = dynamodb_config(&dynamodb_endpoint());
     config.history_channels = Some(settings.channels.clone());
-    config.history_ttl_seconds = settings.ttl_seconds;
-    config.history_max_messages = settings.max_messages;
+    config.history_ttl_seconds = Some(settings.ttl_seconds);
+    config.history_max_messages = Some(settings.max_messages);
     local_gateway::dynamodb_history(&config)
         .await
         .expect("history table created")

@@ -42,7 +42,7 @@ fn assert_one_reset(follower: &Follower, seq: u64, reason: &str) {
 
 async fn away_longer_than_the_ttl_gets_reset_history_expired_then_live(store: StoreKind) {
     let mut config = with_history(config_on(store));
-    config.history_ttl_seconds = 1;
+    config.history_ttl_seconds = Some(1);
     let gateway = start(config).await;
     let mut follower = Follower::connect(&gateway.websocket_url(), CHANNEL).await;
     publish(&gateway, 1..=3).await;
@@ -63,7 +63,7 @@ async fn away_longer_than_the_ttl_gets_reset_history_expired_then_live(store: St
 
 async fn more_than_max_messages_away_gets_reset_history_trimmed_then_live(store: StoreKind) {
     let mut config = with_history(config_on(store));
-    config.history_max_messages = 5;
+    config.history_max_messages = Some(5);
     let gateway = start(config).await;
     let mut follower = Follower::connect(&gateway.websocket_url(), CHANNEL).await;
     publish(&gateway, 1..=3).await;
@@ -82,7 +82,7 @@ async fn more_than_max_messages_away_gets_reset_history_trimmed_then_live(store:
 
 async fn within_max_messages_away_gets_them_all(store: StoreKind) {
     let mut config = with_history(config_on(store));
-    config.history_max_messages = 5;
+    config.history_max_messages = Some(5);
     let gateway = start(config).await;
     let mut follower = Follower::connect(&gateway.websocket_url(), CHANNEL).await;
     publish(&gateway, 1..=3).await;

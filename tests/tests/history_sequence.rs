@@ -127,7 +127,7 @@ async fn channels_without_history_are_byte_for_byte_as_before(store: StoreKind) 
     let mut some = with_history(config_on(store));
     some.history_channels = Some("post:*".parse().unwrap());
     let mut none = config_on(store);
-    none.client_publish = true;
+    none.client_publish = Some(true);
     for config in [some, none] {
         let gateway = local_gateway::start(config).await.expect("gateway starts");
         let mut reader = Client::connect(&gateway.websocket_url()).await;

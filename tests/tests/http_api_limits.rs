@@ -92,7 +92,7 @@ async fn a_body_over_the_http_apis_10_mb_limit_is_api_gateways_own_413() {
 
 #[tokio::test]
 async fn the_size_is_judged_before_the_token() {
-    let mut config = local_gateway::GatewayConfig::on_free_port();
+    let mut config = ws_bridge_e2e::run_config();
     config.api_token = Some("s3cret".into());
     let gateway = local_gateway::start(config).await.expect("starts");
 

@@ -108,7 +108,7 @@ async fn the_event_ring_stays_bounded_under_100000_frames_and_a_slow_feed_reader
 
 #[tokio::test]
 async fn credentials_never_reach_the_inspector() {
-    let mut config = GatewayConfig::on_free_port();
+    let mut config = ws_bridge_e2e::run_config();
     config.secret_headers = vec!["X-Api-Key".into()];
     let gateway = local_gateway::start(config).await.expect("gateway starts");
     let mut request = format!("{}?clientId=c1&token=SECRET-QUERY", gateway.websocket_url())

@@ -48,7 +48,7 @@ async fn start(template: &str, table: &str, extra: &[String]) -> RunningGateway 
     config.python = venv_python();
     config.node_modules = Some(node_modules());
     config.hot_reload = false;
-    local_gateway::start_from_template(config)
+    local_gateway::start(config)
         .await
         .expect("the template's gateway starts")
 }
@@ -161,9 +161,7 @@ async fn our_own_template_runs_with_every_function_a_process() {
     config.parameter_overrides = vec![format!("ApiToken={token}"), "StageName=local".into()];
     config.processes = true;
     config.dynamodb_endpoint = Some(dynamodb_endpoint());
-    let gateway = local_gateway::start_from_template(config)
-        .await
-        .expect("starts");
+    let gateway = local_gateway::start(config).await.expect("starts");
     assert!(gateway.websocket_url().ends_with("/local"));
     let mut client = Client::connect(gateway.websocket_url()).await;
     let pong = client.request(r#"{"action":"ping"}"#).await;

@@ -39,7 +39,7 @@ async fn fill_queue(gateway: &local_gateway::RunningGateway, id: &str) -> usize 
 }
 
 fn small_queue() -> GatewayConfig {
-    let mut config = GatewayConfig::on_free_port();
+    let mut config = ws_bridge_e2e::run_config();
     config.client_queue = 1;
     config
 }
@@ -111,7 +111,7 @@ async fn a_reader_that_never_catches_up_is_reported_failed_by_name_and_the_other
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_recipients_reason_is_the_error_type_and_message() {
     let mut config = small_queue();
-    config.broadcast_max_attempts = 1;
+    config.broadcast_max_attempts = Some(1);
     let gateway = local_gateway::start(config).await.expect("starts");
     let mut slow = Client::connect(gateway.websocket_url().as_str()).await;
     let slow_id = slow.connection_id().await;

@@ -19,10 +19,10 @@ fn webhook_config(store: StoreKind, receiver: &Receiver) -> GatewayConfig {
     let mut config = config_on(store);
     config.webhook_url = Some(receiver.url());
     config.webhook_secret = Some(SECRET.parse().unwrap());
-    config.webhook_retry_base_ms = 20;
-    config.webhook_max_attempts = 3;
-    config.webhook_timeout_ms = 2_000;
-    config.webhook_stats_interval_secs = 0;
+    config.webhook_retry_base_ms = Some(20);
+    config.webhook_max_attempts = Some(3);
+    config.webhook_timeout_ms = Some(2_000);
+    config.webhook_stats_interval_secs = Some(0);
     config
 }
 
@@ -39,7 +39,7 @@ async fn webhook_counters(gateway: &RunningGateway) -> Value {
 async fn every_event_type_arrives_signed(store: StoreKind) {
     let receiver = Receiver::start(Behaviour::Accept).await;
     let mut config = webhook_config(store, &receiver);
-    config.webhook_stats_interval_secs = 1;
+    config.webhook_stats_interval_secs = Some(1);
     let gateway = start(config).await;
     receiver
         .event("server.status", ARRIVES, |e| {
@@ -244,8 +244,8 @@ on_every_store!(
 async fn a_hanging_receiver_holds_up_no_handshake_and_no_broadcast() {
     let receiver = Receiver::start(Behaviour::Hang).await;
     let mut config = webhook_config(StoreKind::Memory, &receiver);
-    config.webhook_timeout_ms = 60_000;
-    config.webhook_queue_capacity = 100;
+    config.webhook_timeout_ms = Some(60_000);
+    config.webhook_queue_capacity = Some(100);
     let gateway = start(config).await;
     let url = gateway.websocket_url();
     let mut clients = Vec::new();

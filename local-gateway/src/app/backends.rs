@@ -4,17 +4,16 @@
 
 use crate::config::{GatewayConfig, StoreKind};
 use crate::error::GatewayError;
+use crate::webhooks::LocalWebhooks;
 use aws_config::BehaviorVersion;
 use std::sync::Arc;
 use ws_bridge::Settings;
 use ws_bridge::auth::{TokenVerifier, VerifierConfig};
 use ws_bridge::settings::webhook::WebhookSettings;
 use ws_bridge::store::table::TableDefinition;
-use ws_bridge::webhooks::local::LocalWebhooks;
 use ws_bridge::webhooks::{NoWebhooks, WebhookSink};
 use ws_bridge::{
-    ChannelHistory, ConnectionStore, DynamoDbHistory, DynamoDbStore, InMemoryHistory,
-    InMemoryStore,
+    ChannelHistory, ConnectionStore, DynamoDbHistory, DynamoDbStore, InMemoryHistory, InMemoryStore,
 };
 
 /// Where a setting the gateway was not given comes from: the variables the template gives the
@@ -62,7 +61,7 @@ impl Backends {
         let history: Option<Arc<dyn ChannelHistory>> = match config.store {
             _ if !settings.history.enabled() => None,
             StoreKind::Memory => Some(Arc::new(InMemoryHistory::new(&settings.history))),
-            StoreKind::Dynamodb => Some(Arc::new(dynamodb_history(config, &settings).await?)),
+            StoreKind::Dynamodb => Some(Arc::new(dynamodb_history_with(config, &settings).await?)),
         };
         // JWT_* have no flags: the gateway's environment, then the template's.
         let verifier_config = VerifierConfig::from_lookup(|name| {
@@ -122,9 +121,11 @@ pub async fn dynamodb_store(config: &GatewayConfig) -> Result<DynamoDbStore, Gat
     let sdk_config = dynamodb_sdk_config(config).await;
     let table = match &config.connections_table {
         Some(table) => table.clone(),
-        None => TableDefinition::connections()
-            .map_err(GatewayError::Store)?
-            .default_table_name,
+        None => {
+            TableDefinition::connections()
+                .map_err(GatewayError::Store)?
+                .default_table_name
+        }
     };
     let store = DynamoDbStore::new(DynamoDbStore::client(&sdk_config), table);
     store
@@ -134,9 +135,14 @@ pub async fn dynamodb_store(config: &GatewayConfig) -> Result<DynamoDbStore, Gat
     Ok(store)
 }
 
-/// The DynamoDB history for `--store dynamodb` with history channels, on its table (created if
+/// The DynamoDB history for `--store dynamodb` with `--history-*`, on its table (created if
 /// missing). It survives a gateway restart.
-pub async fn dynamodb_history(
+pub async fn dynamodb_history(config: &GatewayConfig) -> Result<DynamoDbHistory, GatewayError> {
+    let settings = config.settings(&|_| None).map_err(GatewayError::Settings)?;
+    dynamodb_history_with(config, &settings).await
+}
+
+async fn dynamodb_history_with(
     config: &GatewayConfig,
     settings: &Settings,
 ) -> Result<DynamoDbHistory, GatewayError> {

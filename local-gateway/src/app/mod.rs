@@ -23,6 +23,7 @@ use crate::net::{ServeLimits, bind_listener, serve};
 use crate::registry::{Disconnect, Registry};
 use crate::routing::RouteTable;
 use crate::state::GatewayState;
+use crate::webhooks::LocalWebhooks;
 use crate::{inspector, management};
 use aws_sdk_apigatewaymanagement::config::SharedHttpClient;
 use backends::Backends;
@@ -36,7 +37,6 @@ use tower::Layer;
 use tower::util::MapRequestLayer;
 use ws_bridge::settings::webhook::WebhookSettings;
 use ws_bridge::webhooks::WebhookSink;
-use ws_bridge::webhooks::local::LocalWebhooks;
 use ws_bridge::{ApiGatewayPusher, ConnectionStore, MessagePusher, Settings};
 
 /// A gateway serving in the background. Dropping it stops the server.

@@ -99,4 +99,3 @@ async fn fallback(request: Request<Body>) -> Response {
         aws::message(StatusCode::NOT_FOUND, "Not Found")
     }
 }
-

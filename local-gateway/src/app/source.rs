@@ -53,7 +53,9 @@ impl Source {
                 if config.routes.is_some() {
                     return Err(unsupported(
                         "--routes",
-                        format!("{template} declares the routes: change them there, or leave out --template to use a route file"),
+                        format!(
+                            "{template} declares the routes: change them there, or leave out --template to use a route file"
+                        ),
                     ));
                 }
                 if config.invoke_endpoint.is_some() {
@@ -65,7 +67,9 @@ impl Source {
                 if config.use_authorizer {
                     return Err(unsupported(
                         "--use-authorizer",
-                        format!("{template} decides whether $connect has an authorizer: with ws-bridge's template.yaml, pass --parameter-overrides AuthMode=authorizer JwtSecret=<secret> (with make run: GATEWAY_ARGS=\"--parameter-overrides AuthMode=authorizer JwtSecret=<secret>\")"),
+                        format!(
+                            "{template} decides whether $connect has an authorizer: with ws-bridge's template.yaml, pass --parameter-overrides AuthMode=authorizer JwtSecret=<secret> (with make run: GATEWAY_ARGS=\"--parameter-overrides AuthMode=authorizer JwtSecret=<secret>\")"
+                        ),
                     ));
                 }
                 Self::Template(Box::new(TemplateSource::load(config)?))
@@ -97,7 +101,9 @@ impl Source {
             };
             return Err(unsupported(
                 flag,
-                format!("no function runs inside the gateway {why}: functions that run as processes read their own environment, as on Lambda; set it in the template (a parameter, its Environment, or --env-vars), or unset the flag's variable"),
+                format!(
+                    "no function runs inside the gateway {why}: functions that run as processes read their own environment, as on Lambda; set it in the template (a parameter, its Environment, or --env-vars), or unset the flag's variable"
+                ),
             ));
         }
         Ok(source)
@@ -139,7 +145,9 @@ impl Source {
         Ok(match self {
             Self::Project(routes) => Prepared::Project(routes),
             Self::Invoked { endpoint, routes } => Prepared::Invoked { endpoint, routes },
-            Self::Template(template) => Prepared::Template(Box::new(template.prepare(config).await?)),
+            Self::Template(template) => {
+                Prepared::Template(Box::new(template.prepare(config).await?))
+            }
         })
     }
 }

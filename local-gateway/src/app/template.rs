@@ -186,8 +186,10 @@ impl TemplateSource {
             .values()
             .filter(|f| !self.inside.contains_key(&f.logical_id))
             .collect();
+        // The template's tables are its processes' (the in-process functions use the
+        // gateway's store).
         match (&config.dynamodb_endpoint, self.app.tables.first()) {
-            (Some(_), Some(_)) => {
+            (Some(_), Some(_)) if !processes.is_empty() => {
                 let sdk_config = super::backends::dynamodb_sdk_config(config).await;
                 let client = aws_sdk_dynamodb::Client::new(&sdk_config);
                 tables::create_missing(&client, &self.app.tables)
@@ -373,10 +375,11 @@ impl PreparedTemplate {
                     Vec::new()
                 },
             };
-            let function = ProcessFunction::start(process).map_err(|err| GatewayError::Function {
-                function: id.clone(),
-                reason: err.to_string(),
-            })?;
+            let function =
+                ProcessFunction::start(process).map_err(|err| GatewayError::Function {
+                    function: id.clone(),
+                    reason: err.to_string(),
+                })?;
             functions.insert(id.clone(), function);
         }
         let function = |id: &str| {
@@ -401,10 +404,12 @@ impl PreparedTemplate {
                 function: target,
                 two_way: spec.two_way,
             };
-            table.insert(key, route).map_err(|reason| GatewayError::Route {
-                route: key.clone(),
-                reason,
-            })?;
+            table
+                .insert(key, route)
+                .map_err(|reason| GatewayError::Route {
+                    route: key.clone(),
+                    reason,
+                })?;
         }
         if let Some(authorizer) = &app.authorizer {
             let identity_sources = authorizer

@@ -31,11 +31,8 @@ async fn main() -> ExitCode {
     config.connections_table = args.connections_table;
     config.history_table = args.history_table;
     let created = async {
-        let settings = config
-            .settings(&|_| None)
-            .map_err(local_gateway::GatewayError::Settings)?;
         let store = local_gateway::dynamodb_store(&config).await?;
-        let history = local_gateway::dynamodb_history(&config, &settings).await?;
+        let history = local_gateway::dynamodb_history(&config).await?;
         Ok::<_, local_gateway::GatewayError>((store, history))
     };
     match created.await {

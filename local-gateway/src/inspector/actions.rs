@@ -4,7 +4,6 @@
 //! broadcast is a call to the HTTP API's broadcast route (with the API token when one is set).
 
 use crate::config::GatewayConfig;
-use ws_bridge::Settings;
 use crate::invoke::sdk_client::InProcessHttpClient;
 use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -18,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use ws_bridge::Settings;
 
 #[derive(Clone)]
 pub(crate) struct Actions {

@@ -8,8 +8,8 @@
 //! A reader that falls more than N behind is told how many records it missed instead.
 //! Everything recorded is masked first ([`Redactor`]); previews are truncated.
 
-use crate::invoke::InvocationFailure;
 use crate::inspector::redact::Redactor;
+use crate::invoke::InvocationFailure;
 use crate::registry::{ConnectionContext, Disconnect, LiveConnection};
 use axum::extract::ws::Message;
 use serde_json::{Map, Value, json};

@@ -4,8 +4,9 @@
 //!
 //! * [`InProcess`]: a handler inside the gateway, still through JSON, so an event shape the
 //!   handler cannot read fails here as it would on AWS;
-//! * [`InvokeApi`]: a function behind the Lambda Invoke API, each its own process;
-//! (ws-bridge's own functions are in [`crate::project`].)
+//! * [`InvokeApi`]: a function behind the Lambda Invoke API, each its own process.
+//!
+//! ws-bridge's own functions are in [`crate::project`].
 
 mod in_process;
 mod invoke_api;

@@ -49,7 +49,7 @@ pub(crate) fn delivers_body(binary: &str) -> bool {
 }
 
 /// The seven request functions of `functions/`, run in-process (`webhook-dispatch` is not a
-/// route's function: the gateway runs its code itself, see `ws_bridge::webhooks::local`).
+/// route's function: the gateway runs its code itself, see `crate::webhooks`).
 #[derive(Clone)]
 pub struct ProjectFunctions {
     pub ws_connect: Arc<dyn LambdaFunction>,

@@ -4,5 +4,5 @@
 mod functions;
 mod routes;
 
-pub(crate) use functions::{delivers_body, project_functions_with, runs_inside};
 pub use functions::{ProjectFunctions, invoked_functions, project_functions};
+pub(crate) use functions::{delivers_body, project_functions_with, runs_inside};

@@ -1,8 +1,8 @@
 //! The project's route table: what `template.yaml` declares, served by the project's functions.
 
-use crate::routing::{HttpRoute, Route, RouteTable};
 use super::ProjectFunctions;
 use crate::invoke::LambdaFunction;
+use crate::routing::{HttpRoute, Route, RouteTable};
 use std::sync::Arc;
 
 impl ProjectFunctions {

@@ -112,6 +112,28 @@ pub(super) fn names(
             let stream = format!("{table_arn}/stream/local");
             (name, vec![("Arn", table_arn), ("StreamArn", stream)])
         }
+        "AWS::SQS::Queue" => {
+            let name =
+                literal("QueueName").unwrap_or_else(|| format!("{}-{id}", options.stack_name));
+            let url = format!(
+                "https://sqs.{}.amazonaws.com/{}/{name}",
+                options.region, options.account_id
+            );
+            let queue_arn = arn("sqs", name.clone());
+            (
+                url.clone(),
+                vec![("Arn", queue_arn), ("QueueName", name), ("QueueUrl", url)],
+            )
+        }
+        "AWS::IAM::Role" => {
+            let name =
+                literal("RoleName").unwrap_or_else(|| format!("{}-{id}", options.stack_name));
+            let role_arn = format!("arn:aws:iam::{}:role/{name}", options.account_id);
+            (
+                name,
+                vec![("Arn", role_arn), ("RoleId", format!("AROALOCAL{id}"))],
+            )
+        }
         "AWS::ApiGatewayV2::Api" | "AWS::Serverless::WebSocketApi" | "AWS::Serverless::HttpApi" => {
             let endpoint = format!(
                 "wss://{}.execute-api.{}.amazonaws.com",
@@ -374,6 +396,12 @@ pub(super) fn read(
             "AWS::Logs::LogGroup" => {
                 notes.note(format!("{kind}: logs go to the gateway's output"), id);
             }
+            "AWS::SQS::Queue" => {
+                notes.note(
+                    format!("{kind}: queues are not emulated (the gateway sends ws-bridge's webhooks itself)"),
+                    id,
+                );
+            }
             other => {
                 return Err(TemplateError::new(
                     id,
@@ -479,7 +507,6 @@ pub(super) fn read(
         }
     }
     for (id, function) in &app.functions.clone() {
-        let _ = function;
         let events = match resources[id]
             .get("Properties")
             .and_then(|p| p.get("Events"))
@@ -490,7 +517,11 @@ pub(super) fn read(
             None => None,
         };
         if let Some(events) = events {
-            http_events(id, &events, app)?;
+            // ws-bridge's webhook dispatcher runs inside the gateway, which feeds it from the
+            // store itself: its stream, queue and schedule events have nothing left to do.
+            let dispatcher =
+                function.cargo.as_ref().and_then(Option::as_deref) == Some("webhook-dispatch");
+            http_events(id, &events, dispatcher, app, &mut notes)?;
         }
     }
     app.not_emulated = notes
@@ -1251,7 +1282,13 @@ fn function(
 }
 
 /// `Events` of type `HttpApi`: routes of the backend's HTTP API, under the stage.
-fn http_events(id: &str, events: &Value, app: &mut SamApp) -> Result<(), TemplateError> {
+fn http_events(
+    id: &str,
+    events: &Value,
+    dispatcher: bool,
+    app: &mut SamApp,
+    notes: &mut NotEmulated,
+) -> Result<(), TemplateError> {
     let Value::Object(events) = events else {
         return Err(TemplateError::new(
             id,
@@ -1262,6 +1299,13 @@ fn http_events(id: &str, events: &Value, app: &mut SamApp) -> Result<(), Templat
     for (name, event) in events {
         let property = format!("Properties.Events.{name}");
         let kind = text(id, &format!("{property}.Type"), event.get("Type"))?;
+        if dispatcher && matches!(kind.as_str(), "DynamoDB" | "SQS" | "Schedule") {
+            notes.note(
+                format!("{kind} events of webhook-dispatch: the gateway sends the webhooks itself"),
+                id,
+            );
+            continue;
+        }
         if kind != "HttpApi" {
             return Err(TemplateError::new(
                 id,

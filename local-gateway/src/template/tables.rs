@@ -89,13 +89,25 @@ async fn create_if_missing(client: &Client, table: &TableSpec) -> Result<(), Str
             request = request.local_secondary_indexes(built);
         }
     }
-    request.send().await.map_err(|err| {
-        format!(
-            "CreateTable {}: {}",
-            table.name,
-            aws_sdk_dynamodb::error::DisplayErrorContext(err)
-        )
-    })?;
+    match request.send().await {
+        Ok(_) => {}
+        // Another gateway created it since DescribeTable (tests start several at once): that
+        // one finishes setting it up.
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            return wait_until_active(client, &table.name).await;
+        }
+        Err(err) => {
+            return Err(format!(
+                "CreateTable {}: {}",
+                table.name,
+                aws_sdk_dynamodb::error::DisplayErrorContext(err)
+            ));
+        }
+    }
     wait_until_active(client, &table.name).await?;
     if let Some(ttl) = p.get("TimeToLiveSpecification")
         && ttl

@@ -384,10 +384,10 @@ fn what_cannot_be_honoured_is_refused_with_resource_property_and_reason() {
 #[test]
 fn unknown_resources_runtimes_events_and_properties_are_refused() {
     let with = |extra: &str| parse(&format!("{SAM_API}{extra}")).unwrap_err();
-    let err = with("  Queue:\n    Type: AWS::SQS::Queue\n");
+    let err = with("  Topic:\n    Type: AWS::SNS::Topic\n");
     assert_eq!(
         (err.resource.as_str(), err.property.as_str()),
-        ("Queue", "Type")
+        ("Topic", "Type")
     );
     let function = |properties: &str| {
         format!(

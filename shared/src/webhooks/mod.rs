@@ -15,7 +15,6 @@ pub mod changes;
 pub mod delivery;
 pub mod dispatch;
 pub mod event;
-pub mod local;
 pub mod signature;
 pub mod stream;
 

@@ -7,20 +7,20 @@
 //! changes into events (the channel counts it reads are its own, off the handlers' path) and
 //! delivers at most [`MAX_IN_FLIGHT`] at once, each retried as configured, then counted `dead`.
 
-use super::changes::{StoreChange, event_for};
-use super::delivery::{Counters, Deliverer};
-use super::event::{Closing, EventType, Target, WebhookEvent, new_event_id};
-use super::{EventFilter, WebhookSink};
-use crate::protocol::BroadcastReport;
-use crate::store::{ChannelCounts, Connection, ConnectionPage, Segment};
-use crate::time::now_epoch_ms;
-use crate::{ConnectionStore, Error};
 use async_trait::async_trait;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
+use ws_bridge::protocol::BroadcastReport;
+use ws_bridge::store::{ChannelCounts, Connection, ConnectionPage, Segment};
+use ws_bridge::time::now_epoch_ms;
+use ws_bridge::webhooks::changes::{StoreChange, event_for};
+use ws_bridge::webhooks::delivery::{Counters, Deliverer};
+use ws_bridge::webhooks::event::{Closing, EventType, Target, WebhookEvent, new_event_id};
+use ws_bridge::webhooks::{EventFilter, WebhookSink};
+use ws_bridge::{ConnectionStore, Error};
 
 /// Deliveries in flight at once: a slow receiver holds at most this many, then the queue fills.
 pub const MAX_IN_FLIGHT: usize = 32;
@@ -34,7 +34,7 @@ enum Job {
 }
 
 /// The gateway's webhooks: the queue's sending side, the counters, and what `$disconnect` said.
-pub struct LocalWebhooks {
+pub(crate) struct LocalWebhooks {
     filter: EventFilter,
     queue: mpsc::Sender<Job>,
     counters: Arc<Counters>,
