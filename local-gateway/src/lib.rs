@@ -9,11 +9,11 @@
 //!   tasks, limits and close codes, frames dispatched to routes;
 //! * `management`: `@connections` at `/{stage}/@connections/{id}`;
 //! * `http_api`: the backend's HTTP routes below the stage, as payload-2.0 events;
-//! * `routing`: the route table, route selection, the `--routes` file, the authorizer;
+//! * `routing`: the route table, route selection, the authorizer's configuration;
 //! * `template`: a SAM template read: its routes, functions and tables;
-//! * `project`: ws-bridge's own functions and their routes;
+//! * `project`: ws-bridge's own functions, their routes and the `--routes` file;
 //! * `inspector`: a page at `/` (outside the stage) showing connections, frames and
-//!   invocations live, with its recorder and the redaction of credentials;
+//!   invocations live, read from the `recorder` (which masks credentials);
 //! * `invoke`: how a route's function runs ([`LambdaFunction`]: in-process, a process under a
 //!   Lambda Runtime API, or behind the Lambda Invoke API), the timed invocation, and the
 //!   reading of its result;
@@ -32,6 +32,7 @@ mod invoke;
 mod management;
 mod net;
 mod project;
+mod recorder;
 mod registry;
 mod routing;
 mod state;

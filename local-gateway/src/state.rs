@@ -2,8 +2,8 @@
 //! connections and the store the in-process handlers use.
 
 use crate::config::GatewayConfig;
-use crate::inspector::recorder::Recorder;
 use crate::invoke::{self, InvocationFailure, LambdaFunction};
+use crate::recorder::Recorder;
 use crate::registry::Registry;
 use crate::routing::RouteTable;
 use serde_json::Value;

@@ -15,11 +15,11 @@ pub use template::read_template;
 
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
-use crate::inspector::recorder::Recorder;
-use crate::inspector::redact::Redactor;
 use crate::invoke::SpreadPusher;
 use crate::invoke::sdk_client::InProcessHttpClient;
 use crate::net::{ServeLimits, bind_listener, serve};
+use crate::recorder::Recorder;
+use crate::recorder::redact::Redactor;
 use crate::registry::{Disconnect, Registry};
 use crate::routing::RouteTable;
 use crate::state::GatewayState;

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 #[cfg(test)]
 use {
-    crate::config::GatewayConfig, crate::inspector::recorder::Recorder,
-    crate::inspector::redact::Redactor, crate::registry::Registry, crate::routing::RouteTable,
-    tower::Layer, tower::util::MapRequestLayer, ws_bridge::InMemoryStore,
+    crate::config::GatewayConfig, crate::recorder::Recorder, crate::recorder::redact::Redactor,
+    crate::registry::Registry, crate::routing::RouteTable, tower::Layer,
+    tower::util::MapRequestLayer, ws_bridge::InMemoryStore,
 };
 
 /// The stage's surfaces, each with its own routes, merged and layered here: the WebSocket

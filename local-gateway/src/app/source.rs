@@ -7,8 +7,8 @@ use super::backends::Backends;
 use super::template::{PreparedTemplate, TemplateSource};
 use crate::config::{GatewayConfig, StoreKind};
 use crate::error::GatewayError;
-use crate::project::{ProjectFunctions, invoked_functions, project_functions_with};
-use crate::routing::{Authorizer, IdentitySource, RouteConfig, RouteTable};
+use crate::project::{ProjectFunctions, RouteConfig, invoked_functions, project_functions_with};
+use crate::routing::{Authorizer, IdentitySource, RouteTable};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The inspector's read-only API: the open connections, the recorded events (a page of them, one
 //! in full, or a server-sent-events feed), and the routes and configuration as loaded.
 
-use crate::inspector::redact::MASK;
+use crate::recorder::redact::MASK;
 use crate::routing::{IdentitySource, Route};
 use crate::state::GatewayState;
 use axum::Json;

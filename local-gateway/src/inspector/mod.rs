@@ -6,8 +6,6 @@
 
 mod actions;
 mod api;
-pub(crate) mod recorder;
-pub(crate) mod redact;
 
 pub(crate) use actions::Actions;
 

@@ -6,7 +6,7 @@
 //!   handler cannot read fails here as it would on AWS;
 //! * [`InvokeApi`]: a function behind the Lambda Invoke API, each its own process.
 //!
-//! ws-bridge's own functions are in [`crate::project`].
+//! ws-bridge's own functions are in `project`.
 
 mod in_process;
 mod invoke_api;

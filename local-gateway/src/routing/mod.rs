@@ -1,12 +1,9 @@
 //! Which function each request reaches: the route table, route selection with
-//! `$request.body.action` (reference §2.4), the `--routes` file, the authorizer's configuration,
-//! and the project's own routes.
+//! `$request.body.action` (reference §2.4), the authorizer's configuration.
 
 mod authorizer;
-mod route_file;
 
 pub use authorizer::{Authorizer, IdentitySource};
-pub(crate) use route_file::RouteConfig;
 
 use crate::invoke::LambdaFunction;
 use serde_json::Value;

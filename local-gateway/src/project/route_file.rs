@@ -13,9 +13,9 @@
 //! }
 //! ```
 
-use super::{Authorizer, IdentitySource, Route, RouteTable, SelectionExpression};
+use super::ProjectFunctions;
 use crate::error::GatewayError;
-use crate::project::ProjectFunctions;
+use crate::routing::{Authorizer, IdentitySource, Route, RouteTable, SelectionExpression};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -6,12 +6,14 @@
 //! a counter increment, one small allocation and one uncontended slot lock: writers never wait
 //! for readers, and readers never hold anything a writer needs for longer than one slot's copy.
 //! A reader that falls more than N behind is told how many records it missed instead.
+//! Credentials are masked as they are recorded ([`redact`]).
 //! Everything recorded is masked first ([`Redactor`]); previews are truncated.
 
-use crate::inspector::redact::Redactor;
+pub(crate) mod redact;
 use crate::invoke::InvocationFailure;
 use crate::registry::{ConnectionContext, Disconnect, LiveConnection};
 use axum::extract::ws::Message;
+use redact::Redactor;
 use serde_json::{Map, Value, json};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
