@@ -27,8 +27,10 @@ export DYNAMODB_LOCAL_PORT
 GATEWAY_BUILD := $(CARGO) build --profile fast -p local-gateway --bin local-gateway
 GATEWAY_BIN := target/fast/local-gateway
 
-# The tests of the clients and the example start their own gateways from this binary.
-TEST_GATEWAY := $(abspath target/debug/local-gateway)
+# The tests of the clients and the examples start their own gateways as `make run` does, through
+# infra/local-gateway.sh (make run's arguments, infra/run.args), with this binary.
+TEST_GATEWAY := $(abspath infra/local-gateway.sh)
+export LOCAL_GATEWAY_BIN := $(abspath target/debug/local-gateway)
 VENV_BIN := $(abspath $(VENV))/bin
 
 # The AWS SDK for JavaScript v3 that `--template` gives Node.js functions (pinned by its
@@ -53,19 +55,19 @@ help:
 	@echo "make build  cargo lambda build --release: target/lambda/<function>/bootstrap"
 	@echo "make deploy sam build && sam deploy --guided"
 
-# `make run` serves ws-bridge from template.yaml (its routes, stage and HTTP API), with the
-# project's functions in-process; the template needs an API token, a local one is given here
-# (the in-process functions take their settings from the gateway's flags: see README).
-RUN_TEMPLATE_ARGS := --template template.yaml --parameter-overrides StageName=dev \
-	ApiToken=local-development-token-not-a-secret
+# `make run` serves ws-bridge from template.yaml (its routes, stage and HTTP API) with the
+# project's functions in-process, as infra/local-gateway.sh starts it (the arguments are in
+# infra/run.args, the tests' launcher reads the same). Flags in GATEWAY_ARGS win over the
+# template's values.
+RUN := LOCAL_GATEWAY_BIN=$(GATEWAY_BIN) infra/local-gateway.sh
 
 ## Start the local gateway on the in-memory store. Extra flags: make run GATEWAY_ARGS="--port 4000"
 run: check-rust
 	$(GATEWAY_BUILD)
 ifeq ($(STORE),dynamodb)
-	$(GATEWAY_BIN) $(RUN_TEMPLATE_ARGS) --store dynamodb --dynamodb-endpoint http://127.0.0.1:$(DYNAMODB_LOCAL_PORT) $(GATEWAY_ARGS)
+	$(RUN) --store dynamodb --dynamodb-endpoint http://127.0.0.1:$(DYNAMODB_LOCAL_PORT) $(GATEWAY_ARGS)
 else
-	$(GATEWAY_BIN) $(RUN_TEMPLATE_ARGS) --store $(STORE) $(GATEWAY_ARGS)
+	$(RUN) --store $(STORE) $(GATEWAY_ARGS)
 endif
 
 ## Formatting, clippy with warnings as errors, then every test of the workspace.
@@ -100,7 +102,7 @@ $(NODE_RUNTIME)/.installed: local-gateway/runtimes/node/package.json local-gatew
 
 # The gateway seen by a second, independent client stack: Python websockets and boto3.
 python-check: build-all $(VENV)/.installed
-	$(VENV)/bin/python tests/python/check_gateway.py target/debug/local-gateway
+	$(VENV)/bin/python tests/python/check_gateway.py $(TEST_GATEWAY)
 
 # npm packages of the browser client's checks (playwright-core, prettier, typescript, ws, react),
 # pinned by clients/js/package-lock.json, into its git-ignored node_modules.
@@ -152,7 +154,7 @@ webhook-example-check: build-all $(VENV)/.installed
 ## The comments example: the gateway (as make run builds it) and the FastAPI app on 127.0.0.1:8080.
 example: check-rust $(VENV)/.installed
 	$(GATEWAY_BUILD)
-	WS_BRIDGE_GATEWAY=$(GATEWAY_BIN) WS_BRIDGE_PYTHON=$(VENV_BIN)/python examples/fastapi-comments/run.sh
+	WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) LOCAL_GATEWAY_BIN=$(abspath $(GATEWAY_BIN)) WS_BRIDGE_PYTHON=$(VENV_BIN)/python examples/fastapi-comments/run.sh
 
 # The virtualenv, brought up to date only when the pinned requirements or the Python client
 # change. The client is installed as users install it (`pip install ./clients/python`).
@@ -176,7 +178,7 @@ template-check: build-all $(TOOLS_VENV)/.installed
 	$(TOOLS_BIN)/cfn-lint template.yaml
 	AWS_ACCESS_KEY_ID=validate AWS_SECRET_ACCESS_KEY=validate SAM_CLI_TELEMETRY=0 \
 		$(TOOLS_BIN)/sam validate --lint --template template.yaml --region us-east-1
-	$(TOOLS_BIN)/python infra/check_template.py template.yaml target/debug/local-gateway
+	$(TOOLS_BIN)/python infra/check_template.py template.yaml $(LOCAL_GATEWAY_BIN)
 
 # Release builds for Lambda (cross-linked with zig): target/lambda/<function>/bootstrap.
 build: check-rust $(TOOLS_VENV)/.installed
@@ -195,7 +197,8 @@ deploy: check-rust $(TOOLS_VENV)/.installed
 bench: check-rust
 	$(GATEWAY_BUILD)
 	$(CARGO) build --profile fast -p ws-bridge-e2e --bins -p http-broadcast
-	infra/dynamodb-local.sh with target/fast/bench --gateway $(GATEWAY_BIN) \
+	LOCAL_GATEWAY_BIN=$(abspath $(GATEWAY_BIN)) infra/dynamodb-local.sh with target/fast/bench \
+		--gateway infra/local-gateway.sh \
 		--direct target/fast/direct-fanout --lambda-bin target/fast/http-broadcast \
 		--out bench-results/bench.json $(BENCH_ARGS)
 

@@ -19,6 +19,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const packageRoot = resolve(here, '..');
 export const repoRoot = resolve(packageRoot, '..', '..');
 
+/** The HTTP API's token of `make run` (`ApiToken` in infra/run.args), which the gateways here use. */
+export const apiToken = (readFileSync(join(repoRoot, 'infra', 'run.args'), 'utf8').match(/^ApiToken=(.*)$/m) ?? [])[1];
+
 export const CHROMIUM_PATH = process.env.WS_BRIDGE_CHROMIUM ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
   '--headless',
@@ -52,12 +55,13 @@ for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
 }
 
 /**
- * The gateway binary: env WS_BRIDGE_GATEWAY (a relative path is taken from the repository
- * root, then from the current directory), default target/debug/local-gateway in the repository.
+ * The gateway's launcher: env WS_BRIDGE_GATEWAY (a relative path is taken from the repository
+ * root, then from the current directory), default infra/local-gateway.sh, which starts the
+ * gateway as `make run` does (its binary: env LOCAL_GATEWAY_BIN, default target/debug).
  */
 export function gatewayPath() {
   const given = process.env.WS_BRIDGE_GATEWAY;
-  if (!given) return join(repoRoot, 'target', 'debug', 'local-gateway');
+  if (!given) return join(repoRoot, 'infra', 'local-gateway.sh');
   if (isAbsolute(given)) return given;
   const fromRoot = resolve(repoRoot, given);
   return existsSync(fromRoot) ? fromRoot : resolve(given);
@@ -280,6 +284,8 @@ export async function startStaticServer({ root = packageRoot, routes = {} } = {}
  * @param {Record<string, string>} [headers]
  */
 export async function httpJson(method, url, body, headers = {}) {
+  // As a backend calls the gateway `make run` starts: with its API token (a header can replace it).
+  headers = { authorization: `Bearer ${apiToken}`, ...headers };
   const response = await fetch(url, {
     method,
     headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },

@@ -41,8 +41,10 @@ _GATEWAY_ENV_NAMES = {
 
 
 def gateway_binary() -> Path:
+    """The gateway's launcher: ``WS_BRIDGE_GATEWAY``, default ``infra/local-gateway.sh``, which
+    starts it as `make run` does (its binary: ``LOCAL_GATEWAY_BIN``, default target/debug)."""
     configured = os.environ.get("WS_BRIDGE_GATEWAY")
-    path = Path(configured) if configured else Path("target/debug/local-gateway")
+    path = Path(configured) if configured else Path("infra/local-gateway.sh")
     if not path.is_absolute():
         path = REPO_ROOT / path
     if not path.is_file():
@@ -77,7 +79,12 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, second
 
 
 class Gateway:
-    """One `local-gateway` process on its own port; killed by PID in :meth:`stop`."""
+    """One `local-gateway` process on its own port, started as `make run` starts it; killed by
+    PID in :meth:`stop`.
+
+    These tests are about the client, so the HTTP API is open (``--api-token ""`` lifts the
+    template's token) unless a test gives ``--api-token`` itself.
+    """
 
     def __init__(
         self, *args: str, env: dict[str, str] | None = None, port: int | None = None
@@ -97,8 +104,9 @@ class Gateway:
             if not key.startswith(_GATEWAY_ENV_PREFIXES) and key not in _GATEWAY_ENV_NAMES
         }
         environment.update({"RUST_LOG": "info", "NO_COLOR": "1"}, **self.extra_env)
+        open_api = () if "--api-token" in self.args else ("--api-token", "")
         self.process = subprocess.Popen(
-            [str(gateway_binary()), "--port", str(self.port), *self.args],
+            [str(gateway_binary()), "--port", str(self.port), *open_api, *self.args],
             env=environment,
             stdout=self.log,
             stderr=subprocess.STDOUT,

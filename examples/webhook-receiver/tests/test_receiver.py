@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -102,12 +103,20 @@ def receiver() -> Iterator[tuple[str, Recording]]:
 
 
 def gateway_binary() -> Path:
-    binary = Path(os.environ.get("WS_BRIDGE_GATEWAY", "target/debug/local-gateway"))
+    """The launcher that starts the gateway as `make run` does (infra/local-gateway.sh)."""
+    binary = Path(os.environ.get("WS_BRIDGE_GATEWAY", "infra/local-gateway.sh"))
     if not binary.is_absolute():
         binary = REPO_ROOT / binary
     if not binary.exists():
         pytest.fail(f"no gateway binary at {binary}: build it or set WS_BRIDGE_GATEWAY")
     return binary
+
+
+def make_run_api_token() -> str:
+    """The HTTP API's token of `make run` (``ApiToken`` in infra/run.args)."""
+    found = re.search(r"^ApiToken=(.*)$", (REPO_ROOT / "infra" / "run.args").read_text(), re.M)
+    assert found, "infra/run.args gives ApiToken"
+    return found[1]
 
 
 def events(base: str) -> list[dict[str, Any]]:
@@ -134,7 +143,11 @@ def test_every_event_arrives_verified(receiver: tuple[str, Recording]) -> None:
         wait_until("server.status starting", lambda: len(events(base)) > 0)
         stage = f"127.0.0.1:{port}/dev"
         with connect(f"ws://{stage}?clientId=py&channels=news") as client:
-            report = httpx.post(f"http://{stage}/broadcast/news", json={"type": "hi"}).json()
+            report = httpx.post(
+                f"http://{stage}/broadcast/news",
+                json={"type": "hi"},
+                headers={"Authorization": f"Bearer {make_run_api_token()}"},
+            ).json()
             assert report["sent"] == 1
             assert json.loads(client.recv(timeout=10)) == {"type": "hi"}
             wait_until(

@@ -52,7 +52,7 @@ struct Args {
 
 fn parse_args() -> Args {
     let mut args = Args {
-        gateway: "target/fast/local-gateway".into(),
+        gateway: "infra/local-gateway.sh".into(),
         direct: "target/fast/direct-fanout".into(),
         sizes: vec![1_000, 10_000],
         rounds: 5,
@@ -332,7 +332,7 @@ async fn measure_broadcasts(
 }
 
 async fn measure_size(server: &Server, n: usize, rounds: usize) -> Value {
-    let http = reqwest::Client::new();
+    let http = ws_bridge_e2e::http();
     let rss_before = server.rss_kib();
     let (arrivals_tx, mut arrivals) = mpsc::unbounded_channel();
     // Gateway clients join both channels at the handshake, so a channel broadcast reaches all N.
@@ -467,7 +467,7 @@ impl InspectorPage {
             }
         });
         let list = tokio::spawn(async move {
-            let http = reqwest::Client::new();
+            let http = ws_bridge_e2e::http();
             loop {
                 let _ = http
                     .get(format!("{base}/_inspector/api/connections"))
@@ -518,7 +518,7 @@ async fn broadcast_last_ms(
 /// The inspector's cost on delivery: on one gateway, broadcasts with the page open and closed,
 /// alternating round by round, so both see the same connections and the same machine state.
 async fn measure_inspector(server: &Server, n: usize, rounds: usize) -> Value {
-    let http = reqwest::Client::new();
+    let http = ws_bridge_e2e::http();
     let (arrivals_tx, mut arrivals) = mpsc::unbounded_channel();
     let (readers, _) = connect_all(&server.ws_url(), n, arrivals_tx).await;
     wait_for_count(server, &http, n as u64).await;
@@ -677,6 +677,8 @@ fn gateway_command_with_table(args: &Args, port: u16, dynamodb: Option<(&str, &s
     command
         .args(["--port", &port.to_string(), "--idle-timeout-secs", "3600"])
         .args(["--history-channels", HISTORY_CHANNEL])
+        // The echo rounds send far more than the template's 20 client messages per 10 s.
+        .args(["--message-rate-limit", "off"])
         .env("RUST_LOG", "warn");
     if let Some((endpoint, table)) = dynamodb {
         command.args([
