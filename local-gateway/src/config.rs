@@ -76,48 +76,73 @@ pub enum StoreKind {
 #[command(name = "local-gateway", version, about)]
 pub struct GatewayConfig {
     /// Address to listen on. Keep the loopback default unless others must reach you.
-    #[arg(long, env = "GATEWAY_HOST", default_value = "127.0.0.1")]
+    #[arg(
+        help_heading = "Listener",
+        long,
+        env = "GATEWAY_HOST",
+        default_value = "127.0.0.1"
+    )]
     pub host: IpAddr,
 
     /// Port for WebSocket clients, `@connections` and the HTTP routes (0 picks a free one).
-    #[arg(long, env = "GATEWAY_PORT", default_value_t = 3001)]
+    #[arg(
+        help_heading = "Listener",
+        long,
+        env = "GATEWAY_PORT",
+        default_value_t = 3001
+    )]
     pub port: u16,
 
     /// Stage name: clients connect to `ws://host:port/{stage}`.
-    #[arg(long, env = "GATEWAY_STAGE", default_value = "dev")]
+    #[arg(
+        help_heading = "Listener",
+        long,
+        env = "GATEWAY_STAGE",
+        default_value = "dev"
+    )]
     pub stage: String,
 
     /// The `apiId` put in events (10 lowercase alphanumerics on AWS).
-    #[arg(long, env = "GATEWAY_API_ID", default_value = "wsbridge01")]
+    #[arg(
+        help_heading = "Listener",
+        long,
+        env = "GATEWAY_API_ID",
+        default_value = "wsbridge01"
+    )]
     pub api_id: String,
 
     /// Invoke the functions through a Lambda Invoke API at this endpoint (e.g. `cargo lambda
     /// watch`, http://127.0.0.1:9000) instead of in-process: each runs as its own process.
-    #[arg(long, env = "GATEWAY_INVOKE_ENDPOINT")]
+    #[arg(
+        help_heading = "Routes and functions",
+        long,
+        env = "GATEWAY_INVOKE_ENDPOINT"
+    )]
     pub invoke_endpoint: Option<String>,
 
     /// A JSON file with the route table (see `route_config`); default: the project's routes.
-    #[arg(long, env = "GATEWAY_ROUTES")]
+    #[arg(help_heading = "Routes and functions", long, env = "GATEWAY_ROUTES")]
     pub routes: Option<std::path::PathBuf>,
 
     /// A SAM (or CloudFormation) template to serve: its WebSocket API's routes, authorizer and
     /// stage, its functions run as Lambda runs them, its DynamoDB tables created on
     /// `--dynamodb-endpoint`. See README "Run your own SAM WebSocket app".
-    #[arg(long, env = "GATEWAY_TEMPLATE")]
+    #[arg(help_heading = "Routes and functions", long, env = "GATEWAY_TEMPLATE")]
     pub template: Option<std::path::PathBuf>,
 
     /// Template parameters, as `Name=Value` or SAM CLI's `ParameterKey=Name,ParameterValue=Value`.
-    #[arg(long, num_args = 1.., requires = "template")]
+    #[arg(help_heading = "Routes and functions", long, num_args = 1.., requires = "template")]
     pub parameter_overrides: Vec<String>,
 
     /// SAM CLI's `--env-vars` JSON: `{"Parameters": {...}}` for every function, or
     /// `{"<FunctionLogicalId>": {...}}` for one.
-    #[arg(long, requires = "template")]
+    #[arg(help_heading = "Routes and functions", long, requires = "template")]
     pub env_vars: Option<std::path::PathBuf>,
 
     /// With `--template`, run every function as a process, even the project's own (by default
     /// ws-bridge's functions run in-process, the faster way; see README).
     #[arg(
+        help_heading = "Routes and functions",
         long,
         env = "GATEWAY_PROCESSES",
         default_value_t = false,
@@ -126,127 +151,197 @@ pub struct GatewayConfig {
     pub processes: bool,
 
     /// Cargo profile the template's rust-cargolambda functions are built with.
-    #[arg(long, env = "GATEWAY_CARGO_PROFILE", default_value = "dev")]
+    #[arg(
+        help_heading = "Routes and functions",
+        long,
+        env = "GATEWAY_CARGO_PROFILE",
+        default_value = "dev"
+    )]
     pub cargo_profile: String,
 
     /// Python for python3.x functions (with awslambdaric installed: `make .venv/.installed`).
-    #[arg(long, env = "GATEWAY_PYTHON", default_value = "python3")]
+    #[arg(
+        help_heading = "Routes and functions",
+        long,
+        env = "GATEWAY_PYTHON",
+        default_value = "python3"
+    )]
     pub python: String,
 
     /// Node.js for nodejs functions.
-    #[arg(long, env = "GATEWAY_NODE", default_value = "node")]
+    #[arg(
+        help_heading = "Routes and functions",
+        long,
+        env = "GATEWAY_NODE",
+        default_value = "node"
+    )]
     pub node: String,
 
     /// The node_modules with the AWS SDK for JavaScript v3 that Node functions may import
     /// (default: local-gateway/runtimes/node/node_modules, installed by the Makefile).
-    #[arg(long, env = "GATEWAY_NODE_MODULES")]
+    #[arg(
+        help_heading = "Routes and functions",
+        long,
+        env = "GATEWAY_NODE_MODULES"
+    )]
     pub node_modules: Option<std::path::PathBuf>,
 
     /// Restart a Python or Node function's process when a file under its CodeUri changes.
-    #[arg(long, env = "GATEWAY_HOT_RELOAD", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(help_heading = "Routes and functions", long, env = "GATEWAY_HOT_RELOAD", default_value_t = true, action = clap::ArgAction::Set)]
     pub hot_reload: bool,
 
     /// Connection store for the handlers.
-    #[arg(long, env = "GATEWAY_STORE", value_enum, default_value = "memory")]
+    #[arg(
+        help_heading = "Store",
+        long,
+        env = "GATEWAY_STORE",
+        value_enum,
+        default_value = "memory"
+    )]
     pub store: StoreKind,
 
     /// DynamoDB endpoint for `--store dynamodb`, e.g. DynamoDB Local at http://127.0.0.1:8000.
     /// Unset: the AWS SDK's own resolution (real DynamoDB in your configured region).
-    #[arg(long, env = "AWS_ENDPOINT_URL_DYNAMODB")]
+    #[arg(help_heading = "Store", long, env = "AWS_ENDPOINT_URL_DYNAMODB")]
     pub dynamodb_endpoint: Option<String>,
 
     /// Connections table for `--store dynamodb` (default: the name in
     /// `infra/connections-table.json`, `ws-bridge-connections`).
-    #[arg(long, env = "CONNECTIONS_TABLE")]
+    #[arg(help_heading = "Store", long, env = "CONNECTIONS_TABLE")]
     pub connections_table: Option<String>,
 
     /// Close a connection after this many seconds without data in either direction (AWS: 600).
-    #[arg(long, env = "GATEWAY_IDLE_TIMEOUT_SECS", default_value_t = 600)]
+    #[arg(
+        help_heading = "Connections (API Gateway's rules)",
+        long,
+        env = "GATEWAY_IDLE_TIMEOUT_SECS",
+        default_value_t = 600
+    )]
     pub idle_timeout_secs: u64,
 
     /// Close every connection this many seconds after it opened (AWS: 7200).
-    #[arg(long, env = "GATEWAY_MAX_CONNECTION_SECS", default_value_t = 7200)]
+    #[arg(
+        help_heading = "Connections (API Gateway's rules)",
+        long,
+        env = "GATEWAY_MAX_CONNECTION_SECS",
+        default_value_t = 7200
+    )]
     pub max_connection_secs: u64,
 
     /// How long an integration may run before the client gets a timeout (AWS: 29000, the maximum).
-    #[arg(long, env = "GATEWAY_INTEGRATION_TIMEOUT_MS", default_value_t = 29_000)]
+    #[arg(
+        help_heading = "Connections (API Gateway's rules)",
+        long,
+        env = "GATEWAY_INTEGRATION_TIMEOUT_MS",
+        default_value_t = 29_000
+    )]
     pub integration_timeout_ms: u64,
 
     /// Close a connection that has not sent a complete request head (a handshake's or an HTTP
     /// request's headers) within this many milliseconds, and a keep-alive connection idle that
     /// long between requests.
-    #[arg(long, env = "GATEWAY_HEADER_READ_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(1..),
+    #[arg(help_heading = "Listener", long, env = "GATEWAY_HEADER_READ_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(1..),
           default_value_t = 10_000)]
     pub header_read_timeout_ms: u64,
 
     /// Connections accepted whose first request head is still unread; beyond it the gateway
     /// stops accepting (new clients wait in the listen backlog) until one completes or times out.
-    #[arg(long, env = "GATEWAY_MAX_PENDING_HANDSHAKES", value_parser = positive,
+    #[arg(help_heading = "Listener", long, env = "GATEWAY_MAX_PENDING_HANDSHAKES", value_parser = positive,
           default_value_t = 1024)]
     pub max_pending_handshakes: usize,
 
     /// Count protocol pings as activity for the idle timeout. AWS does not (by every account in
     /// the reference), so it is off by default (checklist 59).
-    #[arg(long, env = "GATEWAY_PINGS_ARE_ACTIVITY", default_value_t = false)]
+    #[arg(
+        help_heading = "Connections (API Gateway's rules)",
+        long,
+        env = "GATEWAY_PINGS_ARE_ACTIVITY",
+        default_value_t = false
+    )]
     pub pings_are_activity: bool,
 
     /// Require `Authorization: Bearer <token>` on the HTTP routes, as the deployed API does
     /// (the handlers check it). Unset: the routes are open.
-    #[arg(long, env = "API_TOKEN", hide_env_values = true)]
+    #[arg(
+        help_heading = "The functions' settings (given here, they win over the template's)",
+        long,
+        env = "API_TOKEN",
+        hide_env_values = true
+    )]
     pub api_token: Option<String>,
 
     /// Refuse `@connections` requests that are not SigV4-signed for `execute-api` with 403, as
     /// AWS does (checklist 53). Off by default so that curl works locally.
-    #[arg(long, env = "GATEWAY_REQUIRE_SIGV4", default_value_t = false)]
+    #[arg(
+        help_heading = "Connections (API Gateway's rules)",
+        long,
+        env = "GATEWAY_REQUIRE_SIGV4",
+        default_value_t = false
+    )]
     pub require_sigv4: bool,
 
     /// Messages queued for one client before `@connections` answers 429 LimitExceededException.
-    #[arg(long, env = "GATEWAY_CLIENT_QUEUE", default_value_t = 1024)]
+    #[arg(
+        help_heading = "Connections (API Gateway's rules)",
+        long,
+        env = "GATEWAY_CLIENT_QUEUE",
+        default_value_t = 1024
+    )]
     pub client_queue: usize,
 
     /// Let clients publish to channels they are in (`{"action":"publish",…}`); off by default,
     /// so only the backend publishes. `--client-publish` alone means true; the variable takes
     /// true/false or 1/0.
-    #[arg(long, env = "CLIENT_PUBLISH", value_parser = flag, num_args = 0..=1,
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "CLIENT_PUBLISH", value_parser = flag, num_args = 0..=1,
           default_missing_value = "true")]
     pub client_publish: Option<bool>,
 
     /// How many channels one connection may be in (default 20; at most 98: one DynamoDB
     /// transaction).
-    #[arg(long, env = "MAX_CHANNELS_PER_CONNECTION", value_parser = max_channels)]
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "MAX_CHANNELS_PER_CONNECTION", value_parser = max_channels)]
     pub max_channels_per_connection: Option<usize>,
 
     /// Put the `ws-authorizer` REQUEST authorizer in front of `$connect`, with the identity
     /// source `route.request.querystring.token` (needs `JWT_SECRET` or a JWKS).
-    #[arg(long, env = "GATEWAY_USE_AUTHORIZER", default_value_t = false)]
+    #[arg(
+        help_heading = "Routes and functions",
+        long,
+        env = "GATEWAY_USE_AUTHORIZER",
+        default_value_t = false
+    )]
     pub use_authorizer: bool,
 
     /// Open connections one authenticated user may hold; the next handshake gets 429 (default 5).
-    #[arg(long, env = "MAX_CONNECTIONS_PER_USER", value_parser = positive)]
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "MAX_CONNECTIONS_PER_USER", value_parser = positive)]
     pub max_connections_per_user: Option<usize>,
 
     /// Client messages a connection may send per window, as N/SECONDS (e.g. 20/10); beyond it
     /// an error frame, at twice it the connection is closed. `off`, or unset: no limit
     /// (ws-bridge's template.yaml sets 20/10).
-    #[arg(long, env = "MESSAGE_RATE_LIMIT", value_parser = message_rate)]
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "MESSAGE_RATE_LIMIT", value_parser = message_rate)]
     pub message_rate_limit: Option<RateLimit>,
 
     /// PostToConnection calls in flight at once during a broadcast (default 64).
-    #[arg(long, env = "BROADCAST_CONCURRENCY", value_parser = positive)]
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "BROADCAST_CONCURRENCY", value_parser = positive)]
     pub broadcast_concurrency: Option<usize>,
 
     /// Connection ids fetched per store page during a broadcast (default 1000).
-    #[arg(long, env = "BROADCAST_PAGE_SIZE", value_parser = positive)]
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "BROADCAST_PAGE_SIZE", value_parser = positive)]
     pub broadcast_page_size: Option<usize>,
 
     /// Turn off the inspector: no page at `/`, no `/_inspector/…` API, nothing recorded.
-    #[arg(long, env = "GATEWAY_NO_INSPECTOR", default_value_t = false)]
+    #[arg(
+        help_heading = "Inspector",
+        long,
+        env = "GATEWAY_NO_INSPECTOR",
+        default_value_t = false
+    )]
     pub no_inspector: bool,
 
     /// How many of the latest events (handshakes, frames, invocations, calls, closes) the
     /// inspector keeps; older ones are dropped, and a feed reader that falls behind is told how
     /// many it missed.
-    #[arg(long, env = "GATEWAY_INSPECTOR_EVENTS", value_parser = positive,
+    #[arg(help_heading = "Inspector", long, env = "GATEWAY_INSPECTOR_EVENTS", value_parser = positive,
           default_value_t = DEFAULT_INSPECTOR_EVENTS)]
     pub inspector_events: usize,
 
@@ -254,6 +349,7 @@ pub struct GatewayConfig {
     /// (the request log and the inspector), as `Authorization` and the `token` query parameter
     /// always are. Repeat the flag, or list names separated by commas in the variable.
     #[arg(
+        help_heading = "Inspector",
         long = "secret-header",
         env = "GATEWAY_SECRET_HEADERS",
         value_delimiter = ','
@@ -261,57 +357,61 @@ pub struct GatewayConfig {
     pub secret_headers: Vec<String>,
 
     /// Attempts per PostToConnection, retried with backoff on 429 and transient errors (default 5).
-    #[arg(long, env = "BROADCAST_MAX_ATTEMPTS", value_parser = attempts)]
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "BROADCAST_MAX_ATTEMPTS", value_parser = attempts)]
     pub broadcast_max_attempts: Option<u32>,
 
     /// Channels with history (sequence numbers, replay on resume), comma-separated: `*` for
     /// every channel, `prefix*` (e.g. `post:*`), or exact names. Unset: none.
-    #[arg(long, env = "HISTORY_CHANNELS", value_parser = channel_patterns)]
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "HISTORY_CHANNELS", value_parser = channel_patterns)]
     pub history_channels: Option<ChannelPatterns>,
 
     /// How long a history channel keeps a message, in seconds (default 300).
-    #[arg(long, env = "HISTORY_TTL_SECONDS", value_parser = seconds)]
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "HISTORY_TTL_SECONDS", value_parser = seconds)]
     pub history_ttl_seconds: Option<u64>,
 
     /// How many messages a history channel keeps at most (default 300).
-    #[arg(long, env = "HISTORY_MAX_MESSAGES", value_parser = positive)]
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "HISTORY_MAX_MESSAGES", value_parser = positive)]
     pub history_max_messages: Option<usize>,
 
     /// The DynamoDB history table for `--store dynamodb`, created if missing (default
     /// `ws-bridge-history`).
-    #[arg(long, env = "HISTORY_TABLE")]
+    #[arg(
+        help_heading = "The functions' settings (given here, they win over the template's)",
+        long,
+        env = "HISTORY_TABLE"
+    )]
     pub history_table: Option<String>,
     /// Send webhooks (Standard Webhooks, signed) to this URL; unset: no webhooks.
-    #[arg(long, env = "WEBHOOK_URL", value_parser = webhook_url)]
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "WEBHOOK_URL", value_parser = webhook_url)]
     pub webhook_url: Option<String>,
 
     /// The signing secret, `whsec_` + base64 (required with --webhook-url).
-    #[arg(long, env = "WEBHOOK_SECRET", value_parser = webhook_secret, hide_env_values = true)]
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "WEBHOOK_SECRET", value_parser = webhook_secret, hide_env_values = true)]
     pub webhook_secret: Option<WebhookSecret>,
 
     /// Comma-separated event types to send (default: all).
-    #[arg(long, env = "WEBHOOK_EVENTS", value_parser = webhook_events)]
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "WEBHOOK_EVENTS", value_parser = webhook_events)]
     pub webhook_events: Option<EventFilter>,
 
     /// Attempts per webhook before it is recorded as dead (default 5).
-    #[arg(long, env = "WEBHOOK_MAX_ATTEMPTS", value_parser = attempts)]
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "WEBHOOK_MAX_ATTEMPTS", value_parser = attempts)]
     pub webhook_max_attempts: Option<u32>,
 
     /// One webhook attempt's time limit, in milliseconds (default 5000).
-    #[arg(long, env = "WEBHOOK_TIMEOUT_MS", value_parser = millis)]
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "WEBHOOK_TIMEOUT_MS", value_parser = millis)]
     pub webhook_timeout_ms: Option<u64>,
 
     /// The first retry's delay in milliseconds, doubling per attempt (capped at 60 s, jittered;
     /// default 1000).
-    #[arg(long, env = "WEBHOOK_RETRY_BASE_MS", value_parser = millis)]
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "WEBHOOK_RETRY_BASE_MS", value_parser = millis)]
     pub webhook_retry_base_ms: Option<u64>,
 
     /// Period of the `broadcast.stats` webhook in seconds (0: never; default 60).
-    #[arg(long, env = "WEBHOOK_STATS_INTERVAL_SECS", value_parser = interval_seconds)]
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "WEBHOOK_STATS_INTERVAL_SECS", value_parser = interval_seconds)]
     pub webhook_stats_interval_secs: Option<u64>,
 
     /// Webhook events queued before new ones are dropped, counted in /stats (default 10000).
-    #[arg(long, env = "WEBHOOK_QUEUE_CAPACITY", value_parser = positive)]
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "WEBHOOK_QUEUE_CAPACITY", value_parser = positive)]
     pub webhook_queue_capacity: Option<usize>,
 }
 
