@@ -41,12 +41,13 @@ NODE_RUNTIME := local-gateway/runtimes/node/node_modules
 NODE_MODULES := clients/js/node_modules
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: soak bench help run test example chromium js-check inspector-check webhook-example-check python-client-check example-check fmt-check clippy module-cycles build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
+.PHONY: docs docs-check soak bench help run test example chromium js-check inspector-check webhook-example-check python-client-check example-check fmt-check clippy module-cycles build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
 
 help:
 	@echo "make run    start the local gateway on the embedded in-memory store (ws://127.0.0.1:3001/dev)"
 	@echo "make example  the FastAPI comments example: the gateway and the app (http://127.0.0.1:8080/posts/42)"
-	@echo "make test   formatting, lints and every test (starts and stops DynamoDB Local itself)"
+	@echo "make test   formatting, lints, the docs and every test (starts and stops DynamoDB Local itself)"
+	@echo "make docs   the book (docs/src) as HTML: docs/book/index.html"
 	@echo "make dynamodb-local / dynamodb-local-stop   DynamoDB Local on 127.0.0.1:$(DYNAMODB_LOCAL_PORT), table created"
 	@echo "make run STORE=dynamodb   the gateway on DynamoDB Local"
 	@echo "make soak   the reliability suite at full size (both stores, a few minutes; figures printed)"
@@ -72,7 +73,7 @@ endif
 
 ## Formatting, clippy with warnings as errors, then every test of the workspace.
 test: check-rust fmt-check clippy module-cycles template-check build-all unit-and-e2e python-check \
-	python-client-check js-check example-check inspector-check webhook-example-check
+	python-client-check js-check example-check inspector-check webhook-example-check docs-check
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -150,6 +151,18 @@ inspector-check: build-all $(NODE_MODULES)/.installed chromium
 webhook-example-check: build-all $(VENV)/.installed
 	cd examples/webhook-receiver && $(VENV_BIN)/ruff check . && $(VENV_BIN)/ruff format --check . && $(VENV_BIN)/mypy
 	cd examples/webhook-receiver && WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) $(VENV_BIN)/python -m pytest -p no:cacheprovider
+
+## The book (docs/src) as HTML in docs/book: open docs/book/index.html.
+docs: $(TOOLS_VENV)/.installed
+	$(TOOLS_BIN)/mdbook build docs
+
+# The docs cannot drift: the book builds without a warning, every link resolves, every snippet a
+# reader runs is run by a test or says why not, the flags table matches --help (infra/check_docs.py);
+# and the README's quickstart runs as written, in a fresh virtualenv and headless Chromium.
+docs-check: build-all $(TOOLS_VENV)/.installed $(NODE_MODULES)/.installed chromium
+	$(PYTHON) infra/check_docs.py --gateway $(LOCAL_GATEWAY_BIN) --mdbook $(TOOLS_BIN)/mdbook
+	$(abspath $(NODE_MODULES))/.bin/prettier --check tests/docs
+	node --test --test-timeout=300000 tests/docs/
 
 ## The comments example: the gateway (as make run builds it) and the FastAPI app on 127.0.0.1:8080.
 example: check-rust $(VENV)/.installed

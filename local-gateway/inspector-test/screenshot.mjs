@@ -1,4 +1,4 @@
-// Takes docs/inspector.png, the README's picture of the inspector: a real gateway, a few real
+// Takes docs/src/inspector.png, the book's picture of the inspector: a real gateway, a few real
 // clients doing a little, and the page in headless Chromium.
 //
 //   node local-gateway/inspector-test/screenshot.mjs   (after cargo build -p local-gateway)
@@ -39,7 +39,7 @@ try {
   await sleep(600);
   await page.locator('#timeline li[data-type="invocation"]', { hasText: 'ws-default' }).first().click();
   await sleep(400);
-  await page.screenshot({ path: join(repoRoot, 'docs', 'inspector.png') });
+  await page.screenshot({ path: join(repoRoot, 'docs', 'src', 'inspector.png') });
   for (const ws of clients) ws.close(1000);
 } finally {
   await browser.close();
