@@ -3,7 +3,8 @@
 Usage: check_docs.py --gateway PATH/TO/local-gateway --mdbook PATH/TO/mdbook
 
 * The book builds with no warning (`mdbook build docs`).
-* Every relative link and image resolves, anchors included (`page.md#heading`, `#heading`).
+* Every relative link and image resolves, anchors included (`page.md#heading`, `#heading`), in
+  the book and in the READMEs and guides beside it.
 * Every code block a reader would run (shell, Python, JS, HTML, Rust) says what happens to it,
   in its info string after the language: `run=NAME` (executed by a test under tests/docs, which
   must name it), `tested-by=PATH` (a test at PATH does what it shows), or `no-run=REASON`.
@@ -52,7 +53,9 @@ def prose_and_blocks(text: str) -> tuple[list[tuple[int, str]], list[tuple[int, 
         match = FENCE.match(line.strip())
         if fence is None and match:
             fence, info, body, start = match.group(1), match.group(2).strip(), [], number
-        elif fence is not None and line.strip().startswith(fence) and not line.strip()[len(fence) :]:
+        elif (
+            fence is not None and line.strip().startswith(fence) and not line.strip()[len(fence) :]
+        ):
             blocks.append((start, info, "\n".join(body)))
             fence = None
         elif fence is not None:
@@ -76,9 +79,16 @@ def anchors(page: Path) -> set[str]:
     return found
 
 
+def linked_pages() -> list[Path]:
+    """Every page a reader follows links from: the book, and the READMEs and guides beside it."""
+    others = [ROOT / "CONTRIBUTING.md", ROOT / "CHANGELOG.md"]
+    others += sorted(ROOT.glob("clients/*/README.md")) + sorted(ROOT.glob("examples/*/README.md"))
+    return pages() + [page for page in others if page.exists()]
+
+
 def check_links(problems: list[str]) -> int:
     checked = 0
-    for page in pages():
+    for page in linked_pages():
         prose, _ = prose_and_blocks(page.read_text())
         for number, line in prose:
             line = re.sub(r"`[^`]*`", "", line)  # links inside inline code are text
@@ -113,7 +123,9 @@ def check_blocks(problems: list[str]) -> int:
                 marks["no-run"] = info.split("no-run=", 1)[1].strip()
             if "run" in marks:
                 if f"'{marks['run']}'" not in runners:
-                    problems.append(f"{where}: run={marks['run']}, but no test in tests/docs runs it")
+                    problems.append(
+                        f"{where}: run={marks['run']}, but no test in tests/docs runs it"
+                    )
             elif "tested-by" in marks:
                 if not (ROOT / marks["tested-by"]).exists():
                     problems.append(f"{where}: tested-by={marks['tested-by']}: no such file")
@@ -126,7 +138,9 @@ def check_blocks(problems: list[str]) -> int:
 
 
 def check_flags(gateway: str, problems: list[str]) -> int:
-    help_text = subprocess.run([gateway, "--help"], capture_output=True, text=True, check=True).stdout
+    help_text = subprocess.run(
+        [gateway, "--help"], capture_output=True, text=True, check=True
+    ).stdout
     flags: dict[str, str | None] = {}
     current = None
     for line in help_text.splitlines():
@@ -154,10 +168,14 @@ def check_flags(gateway: str, problems: list[str]) -> int:
             r".*`" + re.escape(env) + r"`.*|.*`" + re.escape(env.split("_")[0]) + r"_\*`.*",
             table[flag],
         ):
-            problems.append(f"{page.relative_to(ROOT)}: {flag} reads {env}, the table says {table[flag]}")
+            problems.append(
+                f"{page.relative_to(ROOT)}: {flag} reads {env}, the table says {table[flag]}"
+            )
     for flag in table:
         if flag not in flags:
-            problems.append(f"{page.relative_to(ROOT)}: the table lists {flag}, which --help does not know")
+            problems.append(
+                f"{page.relative_to(ROOT)}: the table lists {flag}, which --help does not know"
+            )
     return len(flags)
 
 
