@@ -142,12 +142,16 @@ def check_flags(gateway: str, problems: list[str]) -> int:
         [gateway, "--help"], capture_output=True, text=True, check=True
     ).stdout
     flags: dict[str, str | None] = {}
+    helps: dict[str, str] = {}
     current = None
     for line in help_text.splitlines():
         match = re.match(r"^\s+(?:-\w, )?(--[a-z0-9-]+)", line)
         if match:
             current = match.group(1)
             flags[current] = None
+            helps[current] = ""
+        elif current:
+            helps[current] += " " + line.strip()
         env = re.search(r"\[env: ([A-Z0-9_]+)=", line)
         if env and current:
             flags[current] = env.group(1)
@@ -176,6 +180,20 @@ def check_flags(gateway: str, problems: list[str]) -> int:
             problems.append(
                 f"{page.relative_to(ROOT)}: the table lists {flag}, which --help does not know"
             )
+    # The Lambdas' settings table: a variable the gateway also reads has the default --help gives.
+    by_env = {env: helps[flag] for flag, env in flags.items() if env}
+    lambdas = BOOK / "src" / "lambda-functions.md"
+    for line in lambdas.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        name = re.fullmatch(r"`([A-Z0-9_]+)`", cells[0]) if len(cells) > 2 else None
+        default = re.fullmatch(r"`([^`]+)`", cells[1]) if name else None
+        if name and default and name.group(1) in by_env:
+            said = by_env[name.group(1)]
+            if not re.search(rf"default[^;)]*?{re.escape(default.group(1))}\b", said):
+                problems.append(
+                    f"{lambdas.relative_to(ROOT)}: {name.group(1)} defaults to {default.group(1)} "
+                    "there, but the gateway's --help says otherwise"
+                )
     return len(flags)
 
 

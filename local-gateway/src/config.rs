@@ -289,8 +289,8 @@ pub struct GatewayConfig {
     )]
     pub client_queue: usize,
 
-    /// Let clients publish to channels they are in (`{"action":"publish",…}`); off by default,
-    /// so only the backend publishes. `--client-publish` alone means true; the variable takes
+    /// Let clients publish to channels they are in (`{"action":"publish",…}`); default false:
+    /// only the backend publishes. `--client-publish` alone means true; the variable takes
     /// true/false or 1/0.
     #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "CLIENT_PUBLISH", value_parser = flag, num_args = 0..=1,
           default_missing_value = "true")]
