@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { launchChromium } from '../../clients/js/test/browser.mjs';
+import { freePort, launchChromium } from '../../clients/js/test/browser.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WAIT_MS = 15_000;
@@ -36,14 +36,6 @@ function block(name) {
   const body = blocks.get(name);
   assert.ok(body !== undefined, `README.md has no block run=${name}`);
   return body;
-}
-
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve, reject) => server.listen(0, '127.0.0.1', resolve).on('error', reject));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 const running = new Set();
