@@ -11,12 +11,12 @@ use std::sync::Arc;
 use ws_bridge::auth::TokenVerifier;
 use ws_bridge::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
 use ws_bridge::handlers::{
-    authorizer, broadcast, connect, connections_count, default_route, disconnect, stats,
+    authorizer, broadcast, connect, connections_count, default_route, disconnect, handshakes, stats,
 };
 use ws_bridge::webhooks::{NoWebhooks, WebhookSink};
 use ws_bridge::{ChannelHistory, ConnectionStore, MessagePusher, Settings};
 
-/// The seven request functions of `functions/`, run in-process (`webhook-dispatch` is not a
+/// The eight request functions of `functions/`, run in-process (`webhook-dispatch` is not a
 /// route's function: the gateway runs its code itself, see `ws_bridge::webhooks::local`).
 #[derive(Clone)]
 pub struct ProjectFunctions {
@@ -27,10 +27,11 @@ pub struct ProjectFunctions {
     pub http_broadcast: Arc<dyn LambdaFunction>,
     pub http_connections_count: Arc<dyn LambdaFunction>,
     pub http_stats: Arc<dyn LambdaFunction>,
+    pub http_handshakes: Arc<dyn LambdaFunction>,
 }
 
 impl ProjectFunctions {
-    fn all(&self) -> [&Arc<dyn LambdaFunction>; 7] {
+    fn all(&self) -> [&Arc<dyn LambdaFunction>; 8] {
         [
             &self.ws_connect,
             &self.ws_disconnect,
@@ -39,6 +40,7 @@ impl ProjectFunctions {
             &self.http_broadcast,
             &self.http_connections_count,
             &self.http_stats,
+            &self.http_handshakes,
         ]
     }
 
@@ -64,6 +66,7 @@ pub fn invoked_functions(endpoint: &str) -> ProjectFunctions {
         http_broadcast: function("http-broadcast"),
         http_connections_count: function("http-connections-count"),
         http_stats: function("http-stats"),
+        http_handshakes: function("http-handshakes"),
     }
 }
 
@@ -200,6 +203,13 @@ pub(crate) fn project_functions_with(
             async move { connections_count::handle(store.as_ref(), &settings, request).await }
         })
     };
+    let http_handshakes = {
+        let store = Arc::clone(&store);
+        http_function("http-handshakes", move |request: Request| {
+            let store = Arc::clone(&store);
+            async move { handshakes::handle(store.as_ref(), request).await }
+        })
+    };
     let http_stats = http_function("http-stats", move |request: Request| {
         let (store, settings, webhooks) =
             (Arc::clone(&store), settings.clone(), Arc::clone(&webhooks));
@@ -214,6 +224,7 @@ pub(crate) fn project_functions_with(
         http_broadcast,
         http_connections_count: http_count,
         http_stats,
+        http_handshakes,
     }
 }
 

@@ -143,7 +143,7 @@ mod props {
     use proptest::prelude::*;
     use serde_json::{Value, json};
 
-    const NAMES: [&str; 7] = [
+    const NAMES: [&str; 8] = [
         "ws-connect",
         "ws-disconnect",
         "ws-default",
@@ -151,6 +151,7 @@ mod props {
         "http-broadcast",
         "http-connections-count",
         "http-stats",
+        "http-handshakes",
     ];
 
     fn functions() -> ProjectFunctions {
@@ -167,6 +168,7 @@ mod props {
             http_broadcast: function(NAMES[4]),
             http_connections_count: function(NAMES[5]),
             http_stats: function(NAMES[6]),
+            http_handshakes: function(NAMES[7]),
         }
     }
 
