@@ -64,7 +64,7 @@ async function newPage(t) {
   page.on('pageerror', (error) => problems.push(`uncaught: ${error}`));
   page.on('console', (message) => {
     if (message.type() === 'error' && !BROWSER_HANDSHAKE_REPORT.test(message.text())) {
-      problems.push(`console: ${message.text()}`);
+      problems.push(`console: ${message.text()} (${message.location().url})`);
     }
   });
   page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}`));
