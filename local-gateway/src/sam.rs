@@ -23,7 +23,7 @@ const ACCOUNT_ID: &str = "123456789012";
 const STACK_NAME: &str = "local";
 
 /// ws-bridge's own functions, by binary name: these can run inside the gateway.
-const PROJECT_BINARIES: [&str; 7] = [
+const PROJECT_BINARIES: [&str; 8] = [
     "ws-connect",
     "ws-disconnect",
     "ws-default",
@@ -31,6 +31,7 @@ const PROJECT_BINARIES: [&str; 7] = [
     "http-broadcast",
     "http-connections-count",
     "http-stats",
+    "http-handshakes",
 ];
 
 /// Reads the template of `config.template` into a route table (no functions started): for

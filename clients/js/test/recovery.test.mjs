@@ -2,7 +2,8 @@
 // a store outage at `$connect` (DynamoDB Local stopped for 10 s, then for 60 s: every `$connect`
 // answers 500), a token the gateway no longer accepts (401), and the per-user limit (429). The
 // React hook (in Node, with `ws`) and a channel with history go through the same outage.
-// The tests of this file run concurrently: the outage is the long one.
+// The tests of this file run concurrently: the outage is the long one (about 90 s; package.json
+// runs this file with a longer test timeout than the others).
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
