@@ -119,20 +119,25 @@ pub(crate) fn project_functions_with(
             },
         )
     };
-    let ws_authorizer = InProcess::shared(
-        "ws-authorizer",
-        move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
-            let verifier = verifier.clone();
-            async move {
-                match verifier {
-                    Some(verifier) => authorizer::handle(&verifier, event.payload).await,
-                    None => Err(ws_bridge::Error::Config(
-                        "ws-authorizer needs JWT_SECRET, JWT_JWKS_URL or JWT_JWKS_FILE".into(),
-                    )),
+    let ws_authorizer = {
+        let store = Arc::clone(&store);
+        InProcess::shared(
+            "ws-authorizer",
+            move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
+                let (verifier, store) = (verifier.clone(), Arc::clone(&store));
+                async move {
+                    match verifier {
+                        Some(verifier) => {
+                            authorizer::handle(&verifier, Some(store.as_ref()), event.payload).await
+                        }
+                        None => Err(ws_bridge::Error::Config(
+                            "ws-authorizer needs JWT_SECRET, JWT_JWKS_URL or JWT_JWKS_FILE".into(),
+                        )),
+                    }
                 }
-            }
-        },
-    );
+            },
+        )
+    };
     let ws_disconnect = {
         let (store, webhooks) = (Arc::clone(&store), Arc::clone(&webhooks));
         InProcess::shared(

@@ -1,10 +1,11 @@
 //! Why a browser's handshake failed. A browser never sees the HTTP status of a refused WebSocket
 //! handshake (on API Gateway or anywhere), so the client puts a random id on each handshake
-//! (`?ws_bridge_attempt=`); when `$connect` refuses it (400, 401, 403, 429), it records the
-//! status under that id for [`RECORD_SECS`], and `GET /handshakes/{attemptId}` on the HTTP API
-//! tells it. Nothing recorded means the refusal was not ours to record (the store was down, the
-//! function failed or was throttled, the gateway refused before `$connect` ran): the client
-//! treats that as transient.
+//! (`?ws_bridge_attempt=`); when `$connect` refuses it (400, 401, 403, 429), or the
+//! `ws-authorizer` does (401), the status is recorded under that id for [`RECORD_SECS`], and
+//! `GET /handshakes/{attemptId}` on the HTTP API tells it. Nothing recorded means the refusal was
+//! not ours to record (the store was down, the function failed or was throttled, API Gateway
+//! refused a handshake without a token before any function ran): the client treats that as
+//! transient.
 //!
 //! The route needs no bearer token: the id is unguessable and the answer is a status. It always
 //! answers 200 (`{"status": 401}` or `{"status": null}`), with CORS open, so that asking leaves
