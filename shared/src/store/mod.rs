@@ -143,7 +143,7 @@ pub trait ConnectionStore: Send + Sync + 'static {
 
     /// Keeps the HTTP status `$connect` refused the handshake `attempt_id` with, until
     /// `expires_at` (epoch seconds): a browser cannot read a refused handshake's status, so it
-    /// asks for it by the id it put on the handshake (see [`crate::handlers::handshakes`]).
+    /// asks for it by the id it put on the handshake (`GET /handshakes/{attemptId}`).
     /// Recording the same id again replaces the status.
     async fn record_refused_handshake(
         &self,
