@@ -121,10 +121,12 @@ chromium:
 	else echo "$(CHROMIUM) not found: install Debian's Chromium (sudo apt-get install chromium)"; exit 1; fi
 
 # The browser client: formatting, type declarations, and its tests in Node and headless Chromium
-# against real gateways.
+# against real gateways (and a DynamoDB Local of its own, stopped for 10 s and 60 s, for the
+# store outage at $connect).
 js-check: build-all $(NODE_MODULES)/.installed chromium
 	cd clients/js && npm run --silent format:check && npm run --silent typecheck
-	cd clients/js && WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) npm test --silent
+	cd clients/js && WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) \
+		DYNAMODB_LOCAL_HOME="$$($(CURDIR)/infra/dynamodb-local.sh home)" npm test --silent
 
 # The Python client: lint, strict types, and pytest against real gateways (and a DynamoDB Local
 # of its own, stopped mid-test, for the 503 with a partial report).

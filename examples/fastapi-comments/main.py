@@ -162,7 +162,14 @@ GuestCookie = Annotated[str | None, Cookie(alias=GUEST_COOKIE)]
 
 
 def render_page(post_id: int, visitor: str, settings: Settings) -> str:
-    config = {"postId": post_id, "wsUrl": settings.ws_url, "visitor": visitor}
+    # The HTTP API is where the page's client asks why a handshake failed (no bearer token:
+    # GET /handshakes/{id} is public), so that it tells a refused token from an outage.
+    config = {
+        "postId": post_id,
+        "wsUrl": settings.ws_url,
+        "statusUrl": settings.http_url,
+        "visitor": visitor,
+    }
     # `<` escaped so that no value can close the <script> element.
     config_json = json.dumps(config).replace("<", "\\u003c")
     template = (HERE / "templates" / "post.html").read_text(encoding="utf-8")

@@ -453,4 +453,19 @@ impl ConnectionStore for ObservedStore {
     async fn record_message(&self, connection_id: &str, window: i64) -> Result<u64, Error> {
         self.inner.record_message(connection_id, window).await
     }
+
+    async fn record_refused_handshake(
+        &self,
+        attempt_id: &str,
+        status: u16,
+        expires_at: i64,
+    ) -> Result<(), Error> {
+        self.inner
+            .record_refused_handshake(attempt_id, status, expires_at)
+            .await
+    }
+
+    async fn refused_handshake(&self, attempt_id: &str) -> Result<Option<u16>, Error> {
+        self.inner.refused_handshake(attempt_id).await
+    }
 }

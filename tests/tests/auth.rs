@@ -408,7 +408,76 @@ async fn a_connection_over_its_message_rate_gets_errors_then_is_closed(kind: Sto
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
+/// What `GET /handshakes/{attemptId}` says about a handshake (always a 200, open to any origin).
+async fn handshake_status(gateway: &local_gateway::RunningGateway, attempt: &str) -> Value {
+    let response = ws_bridge_e2e::http()
+        .get(format!("{}/handshakes/{attempt}", gateway.http_url()))
+        .send()
+        .await
+        .expect("GET /handshakes");
+    assert_eq!(response.status().as_u16(), 200, "{attempt}");
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "*",
+        "{attempt}"
+    );
+    response.json().await.expect("JSON")
+}
+
+async fn a_refused_handshake_is_told_by_its_attempt_id_without_a_bearer_token(kind: StoreKind) {
+    let (signer, secret) = Signer::hs256();
+    let settings = Settings {
+        api_token: Some("backend-only-token".into()),
+        max_connections_per_user: 1,
+        ..Settings::default()
+    };
+    let gateway = gateway_checking_tokens(kind, hs256_config(&secret), settings).await;
+    let attempt = |id: &str, token: Option<&str>| {
+        let mut url = format!("{}?ws_bridge_attempt={id}", gateway.websocket_url());
+        if let Some(token) = token {
+            url.push_str(&format!("&token={token}"));
+        }
+        url
+    };
+    let ada = signer.sign(&valid("ada", json!({})));
+
+    assert_eq!(
+        refused_status(attempt("no-token-attempt-0001", None).as_str()).await,
+        401
+    );
+    let _held = Client::connect(attempt("accepted-attempt-0001", Some(&ada)).as_str()).await;
+    assert_eq!(
+        refused_status(attempt("second-of-ada-0000001", Some(&ada)).as_str()).await,
+        429
+    );
+
+    let told = handshake_status(&gateway, "no-token-attempt-0001").await;
+    assert_eq!(
+        told,
+        json!({"attemptId": "no-token-attempt-0001", "status": 401})
+    );
+    assert_eq!(
+        handshake_status(&gateway, "second-of-ada-0000001").await["status"],
+        429
+    );
+    // Accepted, never tried, or not an attempt id at all: nothing recorded, still a 200.
+    for nothing in [
+        "accepted-attempt-0001",
+        "never-tried-attempt-01",
+        "bad%20id",
+    ] {
+        assert_eq!(
+            handshake_status(&gateway, nothing).await["status"],
+            Value::Null,
+            "{nothing}"
+        );
+    }
+    // The backend's routes still need the bearer token.
+    assert_eq!(get_json(&gateway, "/connections/count").await.0, 401);
+}
+
 on_every_store!(
+    a_refused_handshake_is_told_by_its_attempt_id_without_a_bearer_token,
     a_valid_token_connects_and_the_connection_carries_its_user_and_claims,
     missing_expired_forged_and_misaddressed_tokens_are_401_and_store_nothing,
     rs256_and_es256_tokens_verify_against_a_jwks_file,

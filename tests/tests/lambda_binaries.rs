@@ -12,13 +12,14 @@ use ws_bridge_e2e::{
     fresh_dynamodb_store, get_json, post_json, refused_status,
 };
 
-const FUNCTIONS: [&str; 6] = [
+const FUNCTIONS: [&str; 7] = [
     "ws-connect",
     "ws-disconnect",
     "ws-default",
     "http-broadcast",
     "http-connections-count",
     "http-stats",
+    "http-handshakes",
 ];
 
 /// What every function process needs: DynamoDB Local, its table, and the gateway's
@@ -78,6 +79,15 @@ async fn the_full_stack_runs_as_separate_processes_with_dynamodb_local_and_real_
         .expect("row in DynamoDB Local");
     assert_eq!(row.client_id(), Some("first"));
     assert_eq!(first.request(r#"{"action":"ping"}"#).await["type"], "pong");
+
+    // A refused handshake's status: ws-connect records it, the http-handshakes binary tells it.
+    let refused = format!(
+        "{}?channels=not%20a%20channel&ws_bridge_attempt=binary-attempt-000001",
+        gateway.websocket_url()
+    );
+    assert_eq!(refused_status(refused.as_str()).await, 400);
+    let (status, told) = get_json(&gateway, "/handshakes/binary-attempt-000001").await;
+    assert_eq!((status, told["status"].clone()), (200, json!(400)));
     let mut second = Client::connect(&format!("{}?channels=news", gateway.websocket_url())).await;
     second.hello().await;
 

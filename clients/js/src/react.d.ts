@@ -6,6 +6,7 @@ import type {
   MessageMeta,
   ResetDetail,
   TokenOption,
+  UnauthorizedDetail,
   WsBridgeClient,
   WsBridgeMessage,
   WsBridgeOptions,
@@ -29,6 +30,8 @@ export interface UseWsBridgeOptions extends Omit<WsBridgeOptions, 'url' | 'chann
   onReset?: (reset: ResetDetail) => void;
   /** Called for 'error' events and for refused channel changes; read through a ref. */
   onError?: (error: ErrorDetail | { kind: 'subscribe'; message: string; error: unknown }) => void;
+  /** Called for every 'unauthorized' event (the gateway refused the token); read through a ref. */
+  onUnauthorized?: (refusal: UnauthorizedDetail) => void;
 }
 
 export interface UseWsBridgeResult {
@@ -44,7 +47,7 @@ export interface UseWsBridgeResult {
 
 /**
  * Connect while the component is mounted; close (never to reconnect) on unmount.
- * A new connection is made only when url, clientId, WebSocket, enabled or one of the numeric
- * options (keepAliveMs, backoff, maxQueue, the timeouts and gapTimeoutMs) change.
+ * A new connection is made only when url, clientId, WebSocket, enabled, statusUrl or one of the
+ * numeric options (keepAliveMs, backoff, maxQueue, the timeouts and gapTimeoutMs) change.
  */
 export function useWsBridge(options: UseWsBridgeOptions): UseWsBridgeResult;

@@ -18,7 +18,8 @@ import { WsBridgeClient } from './ws-bridge.js';
  * @property {number} [requestTimeoutMs]
  * @property {number} [connectTimeoutMs]
  * @property {number} [pongTimeoutMs]
- * @property {number} [probeTimeoutMs]
+ * @property {string} [statusUrl]
+ * @property {number} [statusTimeoutMs]
  * @property {Record<string, import('./ws-bridge.js').Position>} [positions] read when a client is made
  * @property {number} [gapTimeoutMs]
  * @property {any} [WebSocket]
@@ -26,6 +27,8 @@ import { WsBridgeClient } from './ws-bridge.js';
  * @property {(message: any, meta: import('./ws-bridge.js').MessageMeta | null) => void} [onMessage] read through a ref
  * @property {(reset: { channel: string, seq: number, epoch: string, reason: string }) => void} [onReset] read through a ref
  * @property {(error: any) => void} [onError] read through a ref
+ * @property {(refusal: { status: number, refusals: number, reason: string }) => void} [onUnauthorized]
+ *   the gateway refused the token (e.g. log the user out); read through a ref
  */
 
 // useLayoutEffect keeps the refs current before any event can fire; on a server it would
@@ -35,8 +38,8 @@ const useIsomorphicLayoutEffect = typeof document !== 'undefined' ? useLayoutEff
 /**
  * Connect while mounted: `{ state, connectionId, client, lastMessage, error }`.
  * The client is created after mount and closed on unmount (it never reconnects after that).
- * A new client is made only when url, clientId, WebSocket, enabled or one of the numeric
- * options (keepAliveMs, backoff, maxQueue and the timeouts, gapTimeoutMs) change.
+ * A new client is made only when url, clientId, WebSocket, enabled, statusUrl or one of the
+ * numeric options (keepAliveMs, backoff, maxQueue and the timeouts, gapTimeoutMs) change.
  * @param {UseWsBridgeOptions} options
  */
 export function useWsBridge(options) {
@@ -50,7 +53,8 @@ export function useWsBridge(options) {
     requestTimeoutMs,
     connectTimeoutMs,
     pongTimeoutMs,
-    probeTimeoutMs,
+    statusUrl,
+    statusTimeoutMs,
     gapTimeoutMs,
     WebSocket: WebSocketImpl,
     enabled = true,
@@ -90,7 +94,8 @@ export function useWsBridge(options) {
       requestTimeoutMs,
       connectTimeoutMs,
       pongTimeoutMs,
-      probeTimeoutMs,
+      statusUrl,
+      statusTimeoutMs,
       gapTimeoutMs,
       // Read when the client is made: a later change of positions does not reconnect.
       positions: latest.current.positions,
@@ -118,6 +123,7 @@ export function useWsBridge(options) {
         latest.current.onMessage?.(message, meta);
       }),
       instance.on('reset', (reset) => latest.current.onReset?.(reset)),
+      instance.on('unauthorized', (refusal) => latest.current.onUnauthorized?.(refusal)),
       instance.on('error', (detail) => {
         setError(detail);
         latest.current.onError?.(detail);
@@ -139,7 +145,8 @@ export function useWsBridge(options) {
     requestTimeoutMs,
     connectTimeoutMs,
     pongTimeoutMs,
-    probeTimeoutMs,
+    statusUrl,
+    statusTimeoutMs,
     gapTimeoutMs,
     WebSocketImpl,
     enabled,

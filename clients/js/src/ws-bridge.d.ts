@@ -9,8 +9,9 @@ export interface TokenContext {
   /** The backoff step: retries since the last connection that stayed up (0 at first). */
   attempt: number;
   /**
-   * `connect` for the very first handshake, `reconnect` for later ones, `refused` for the one
-   * retry after a refused handshake: return a freshly minted token then, not a cached one.
+   * `connect` for the very first handshake, `reconnect` for later ones, `refused` for retries
+   * after a refused handshake: return a freshly minted token then, not a cached one, or null
+   * when there is no user any more (the client then stops).
    */
   reason: 'connect' | 'reconnect' | 'refused';
 }
@@ -29,6 +30,13 @@ export interface BackoffOptions {
   maxMs?: number;
   /** A connection that stayed open this long (ms) starts the schedule again from `initialMs` (default 5000). */
   resetAfterMs?: number;
+  /**
+   * After a second refusal (401/403, learnt from `statusUrl`) in a row, the delay before the next
+   * handshake is drawn from [refusedMs/2, refusedMs], doubling with each further refusal (default 20000).
+   */
+  refusedMs?: number;
+  /** Cap of the delays after refusals, in ms (default 300000). */
+  refusedMaxMs?: number;
 }
 
 /** The part of the WebSocket API the client uses: browsers' `WebSocket`, `ws` and undici's qualify. */
@@ -62,8 +70,16 @@ export interface WsBridgeOptions {
   connectTimeoutMs?: number;
   /** How long a keep-alive ping may wait for its pong before the connection is taken for dead, in ms (default 30000). */
   pongTimeoutMs?: number;
-  /** How long the reachability probe after a failed handshake waits, in ms (default 5000). */
-  probeTimeoutMs?: number;
+  /**
+   * The gateway's HTTP API base (`http://127.0.0.1:3001/dev` locally, the stack's `HttpApiUrl` on
+   * AWS). A browser cannot see why a handshake failed; with this set it asks
+   * `GET {statusUrl}/handshakes/{attempt id}` (the id it put on the handshake as
+   * `?ws_bridge_attempt=`), so that it can tell a refused token (401/403) from a transient failure.
+   * Without it, every failed handshake in a browser is taken as transient.
+   */
+  statusUrl?: string;
+  /** How long that question may take, in ms (default 5000). */
+  statusTimeoutMs?: number;
   /**
    * Where to resume channels with history from, e.g. `client.positions` saved before a page
    * reload: the first subscribe of each named channel asks for what came after it.
@@ -90,7 +106,10 @@ export type WsBridgeErrorCode =
   | 'TIMEOUT'
   /** The connection was lost while a publish was in flight; it may or may not have been delivered. */
   | 'CONNECTION_LOST'
-  /** The handshake was refused twice in a row (the second time with a fresh token); the client stopped. */
+  /**
+   * The client stopped after refused handshakes: a status shown by the WebSocket implementation
+   * (Node) twice in a row, a 400, or the token provider returned no token after a refusal.
+   */
   | 'HANDSHAKE_REFUSED'
   /** The token provider threw or rejected (the client backs off and asks again). */
   | 'TOKEN'
@@ -105,7 +124,7 @@ export class WsBridgeError extends Error {
   );
   readonly name: 'WsBridgeError';
   readonly code: WsBridgeErrorCode;
-  /** The refused handshake's HTTP status, where it could be seen (never in a browser). */
+  /** The refused handshake's HTTP status, where known (shown by `ws`, or told by `statusUrl`). */
   readonly status: number | null;
   /** The server's error frame, for `SERVER_ERROR`. */
   readonly frame: unknown;
@@ -177,10 +196,18 @@ export interface ReconnectingDetail {
   code: number | null;
   /** The close reason, or why the handshake failed. */
   reason: string;
-  /** The refused handshake's HTTP status where visible (Node `ws`), else null. */
+  /** The failed handshake's HTTP status where known (shown by Node `ws`, or told by `statusUrl`), else null. */
   status: number | null;
-  /** True when the handshake was refused and the next one is the single retry with a fresh token. */
+  /** True when the handshake was refused (400/401/403) and the next one comes with a fresh token. */
   refused: boolean;
+}
+
+/** The gateway refused the token (401) or what it grants (403): e.g. log the user out. */
+export interface UnauthorizedDetail {
+  status: number;
+  /** Refusals in a row, this one included. */
+  refusals: number;
+  reason: string;
 }
 
 export interface ClosedDetail {
@@ -215,6 +242,7 @@ export interface WsBridgeEventMap {
   message: WsBridgeMessage;
   error: ErrorDetail;
   reset: ResetDetail;
+  unauthorized: UnauthorizedDetail;
 }
 
 export type WsBridgeEventType = keyof WsBridgeEventMap;

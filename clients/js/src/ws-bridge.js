@@ -19,7 +19,8 @@
  * @typedef {object} TokenContext
  * @property {number} attempt the backoff step: retries since the last connection that stayed up (0 at first)
  * @property {'connect' | 'reconnect' | 'refused'} reason why a token is wanted: the first
- *   connection, a reconnect, or the retry after a refused handshake (do not return a cached token then)
+ *   connection, a reconnect, or a retry after a refused handshake (do not return a cached token
+ *   then; return null when there is no user any more: the client stops)
  */
 
 /** @typedef {string | null | undefined | ((context: TokenContext) => string | null | undefined | Promise<string | null | undefined>)} TokenOption */
@@ -30,6 +31,9 @@
  * @property {number} [maxMs] cap of every delay (default 30000)
  * @property {number} [resetAfterMs] a connection open at least this long starts the schedule
  *   again from initialMs when it closes (default 5000)
+ * @property {number} [refusedMs] after a second refusal (401/403) in a row, the first slow delay;
+ *   it doubles with each further refusal (default 20000)
+ * @property {number} [refusedMaxMs] cap of the delays after refusals (default 300000)
  */
 
 /**
@@ -44,7 +48,11 @@
  * @property {number} [requestTimeoutMs] how long a request waits for its reply (default 35000)
  * @property {number} [connectTimeoutMs] how long a handshake may take (default 30000)
  * @property {number} [pongTimeoutMs] how long a keep-alive ping may wait for its pong (default 30000)
- * @property {number} [probeTimeoutMs] how long the reachability probe waits (default 5000)
+ * @property {string} [statusUrl] the gateway's HTTP API base (e.g. `http://127.0.0.1:3001/dev`, or
+ *   the stack's HttpApiUrl), where a browser asks why a handshake failed: `GET
+ *   {statusUrl}/handshakes/{attempt id}`. Without it a browser treats every failed handshake as
+ *   transient (it cannot see the status)
+ * @property {number} [statusTimeoutMs] how long that question waits for its answer (default 5000)
  * @property {Record<string, Position>} [positions] where to resume channels with history from
  *   (e.g. `client.positions` saved before a page reload)
  * @property {number} [gapTimeoutMs] how long a message that arrived ahead of a missing one waits
@@ -183,8 +191,28 @@ function sinceOf(track) {
   return track.epoch === '' ? { seq: 0, epoch: '' } : { seq: track.seq, epoch: track.epoch };
 }
 
-/** Statuses after which a handshake is retried once with a fresh token, then given up. */
+/**
+ * Statuses after which a handshake is retried once with a fresh token, then given up, where the
+ * WebSocket implementation shows the status (Node's `ws`).
+ */
 const REFUSED_STATUSES = new Set([400, 401, 403]);
+
+/** Statuses that mean the token is not accepted (a browser learns them from the HTTP API). */
+const UNAUTHORIZED_STATUSES = new Set([401, 403]);
+
+/** The handshake's query parameter naming the attempt (see `statusUrl`). */
+const ATTEMPT_PARAM = 'ws_bridge_attempt';
+
+/** A random id for one handshake: base64url of 16 random bytes (22 characters). */
+function newAttemptId() {
+  const bytes = new Uint8Array(16);
+  const crypto = /** @type {any} */ (globalThis).crypto;
+  if (crypto && typeof crypto.getRandomValues === 'function') crypto.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i += 1) bytes[i] = Math.floor(Math.random() * 256);
+  let text = '';
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return btoa(text).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
 
 /** An error of this client; `code` says what kind. */
 export class WsBridgeError extends Error {
@@ -240,6 +268,27 @@ function nonNegative(value, fallback, name) {
 }
 
 /**
+ * The `statusUrl` option, checked, without a trailing slash; null when not given.
+ * @param {unknown} value
+ * @returns {string | null}
+ */
+function statusBase(value) {
+  if (value === undefined || value === null || value === '') return null;
+  let parsed;
+  try {
+    parsed = new URL(String(value));
+  } catch {
+    throw new TypeError(`WsBridgeClient: statusUrl ${JSON.stringify(value)} is not a valid URL`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new TypeError(`WsBridgeClient: statusUrl must start with http:// or https://, got ${parsed.protocol}//`);
+  }
+  parsed.search = '';
+  parsed.hash = '';
+  return parsed.href.replace(/\/+$/, '');
+}
+
+/**
  * A frame that API Gateway itself sends in place of a reply
  * (`{"message":"Internal server error","connectionId":…,"requestId":…}`, `Forbidden`,
  * `Endpoint request timed out`).
@@ -271,7 +320,14 @@ export class WsBridgeClient extends EventTarget {
   /** @type {number} */ #requestTimeoutMs;
   /** @type {number} */ #connectTimeoutMs;
   /** @type {number} */ #pongTimeoutMs;
-  /** @type {number} */ #probeTimeoutMs;
+  /** @type {string | null} */ #statusUrl;
+  /** @type {number} */ #statusTimeoutMs;
+  /** @type {number} */ #refusedMs;
+  /** @type {number} */ #refusedMaxMs;
+  /** The id put on the current handshake (with `statusUrl`). */
+  /** @type {string | null} */ #attemptId = null;
+  /** No status questions before this time (ms): the HTTP API did not answer the last one. */
+  #statusPausedUntil = 0;
   /** @type {number} */ #gapTimeoutMs;
   /** @type {any} */ #WebSocket;
   /** Channels with history (and channels being subscribed that may have it), by name. */
@@ -289,8 +345,9 @@ export class WsBridgeClient extends EventTarget {
   #generation = 0;
   /** Handshakes tried since the last one that opened. */
   #attempt = 0;
-  /** Consecutive handshakes refused by a reachable server. */
+  /** Consecutive handshakes refused (400, 401, 403) since the last one that opened. */
   #refusals = 0;
+  /** @type {number | null} the status of the last refusal */ #lastRefusal = null;
   /** @type {ReturnType<typeof setTimeout> | null} */ #retryTimer = null;
   /** @type {ReturnType<typeof setTimeout> | null} */ #connectTimer = null;
   /** @type {ReturnType<typeof setInterval> | null} */ #keepAliveTimer = null;
@@ -331,7 +388,10 @@ export class WsBridgeClient extends EventTarget {
     this.#requestTimeoutMs = nonNegative(options.requestTimeoutMs, 35_000, 'requestTimeoutMs');
     this.#connectTimeoutMs = nonNegative(options.connectTimeoutMs, 30_000, 'connectTimeoutMs');
     this.#pongTimeoutMs = nonNegative(options.pongTimeoutMs, 30_000, 'pongTimeoutMs');
-    this.#probeTimeoutMs = nonNegative(options.probeTimeoutMs, 5_000, 'probeTimeoutMs');
+    this.#refusedMs = nonNegative(backoff.refusedMs, 20_000, 'backoff.refusedMs');
+    this.#refusedMaxMs = Math.max(this.#refusedMs, nonNegative(backoff.refusedMaxMs, 300_000, 'backoff.refusedMaxMs'));
+    this.#statusUrl = statusBase(options.statusUrl);
+    this.#statusTimeoutMs = nonNegative(options.statusTimeoutMs, 5_000, 'statusTimeoutMs');
     this.#gapTimeoutMs = nonNegative(options.gapTimeoutMs, 1_000, 'gapTimeoutMs');
     for (const [channel, { seq, epoch }] of positionMap(options.positions)) {
       this.#tracks.set(channel, newTrack(seq, epoch, false));
@@ -958,6 +1018,17 @@ export class WsBridgeClient extends EventTarget {
         return;
       }
       if (generation !== this.#generation || this.#isClosed()) return;
+      if (reason === 'refused' && (token == null || token === '')) {
+        // The app's clear signal: after a refusal, no token means no user (logged out).
+        this.#fail(
+          new WsBridgeError(
+            'the gateway refused the token and the token provider has no other; stopping',
+            'HANDSHAKE_REFUSED',
+            { status: this.#lastRefusal },
+          ),
+        );
+        return;
+      }
     } else if (this.#token != null) {
       token = this.#token;
     }
@@ -965,6 +1036,10 @@ export class WsBridgeClient extends EventTarget {
     const url = new URL(this.#url);
     if (token != null && token !== '') url.searchParams.set('token', String(token));
     if (this.#clientId != null) url.searchParams.set('clientId', this.#clientId);
+    // Only a browser asking the HTTP API needs to name its handshake.
+    const attemptId = this.#statusUrl !== null ? newAttemptId() : null;
+    if (attemptId !== null) url.searchParams.set(ATTEMPT_PARAM, attemptId);
+    this.#attemptId = attemptId;
 
     let socket;
     try {
@@ -994,6 +1069,7 @@ export class WsBridgeClient extends EventTarget {
       this.#socketOpened = true;
       this.#openedAt = Date.now();
       this.#refusals = 0;
+      this.#lastRefusal = null;
       void this.#setUp(socket);
     });
     socket.addEventListener('message', (/** @type {MessageEvent} */ event) => {
@@ -1174,32 +1250,40 @@ export class WsBridgeClient extends EventTarget {
     }
 
     // The socket closed before it ever opened. Why?
-    const status = statusFromError(errorMessage);
-    let refused;
+    let status = statusFromError(errorMessage);
+    // Whether the WebSocket implementation showed the status (`ws` does; a browser never does).
+    const shown = status !== null;
     let why;
-    if (status !== null) {
-      refused = REFUSED_STATUSES.has(status);
+    if (shown) {
       why = `the handshake was answered with HTTP ${status}`;
     } else if (errorMessage !== null) {
-      // `ws` names network failures (ECONNREFUSED, ENOTFOUND, …): the gateway is not there.
-      refused = false;
+      // `ws` names network failures (ECONNREFUSED, ENOTFOUND, …), or the handshake timed out.
       why = errorMessage;
     } else {
-      // A browser does not tell; ask whether the server answers HTTP at all.
+      // A browser: ask the HTTP API what `$connect` recorded for this attempt, if it can.
       const generation = this.#generation;
-      const reachable = await this.#probe();
+      status = await this.#handshakeStatus(this.#attemptId);
       if (generation !== this.#generation || this.#isClosed()) return;
-      refused = reachable;
-      why = reachable
-        ? 'the gateway refused the handshake (a browser cannot see the status)'
-        : 'the gateway is unreachable';
+      why =
+        status !== null
+          ? `the gateway refused the handshake with HTTP ${status}`
+          : 'the handshake failed (a browser cannot see why; taken as transient)';
     }
-    if (refused) {
+    if (status !== null && UNAUTHORIZED_STATUSES.has(status)) {
+      this.#lastRefusal = status;
+      this.#emit('unauthorized', { status, refusals: this.#refusals + 1, reason: why });
+      if (this.#isClosed()) return; // a listener closed the client
+    }
+    if (status !== null && !shown && UNAUTHORIZED_STATUSES.has(status)) {
+      this.#retryRefused({ code, reason: why, status });
+      return;
+    }
+    if (status !== null && REFUSED_STATUSES.has(status)) {
       this.#refusals += 1;
+      this.#lastRefusal = status;
       if (this.#refusals >= 2) {
-        const how = status !== null ? `with HTTP ${status}` : '(a browser cannot see the status: 401, 403 or 429)';
         const error = new WsBridgeError(
-          `the gateway refused the handshake ${how} twice, the second time with a fresh token; giving up`,
+          `the gateway refused the handshake with HTTP ${status} twice, the second time with a fresh token; giving up`,
           'HANDSHAKE_REFUSED',
           { status },
         );
@@ -1213,31 +1297,56 @@ export class WsBridgeClient extends EventTarget {
       this.#retryTimer = setTimeout(() => void this.#connect(), 0);
       return;
     }
+    // 429, 5xx, a network failure, a timeout, or not known: transient, back off and retry.
     this.#scheduleRetry({ code, reason: why, status });
   }
 
   /**
-   * Is the gateway there at all? A no-cors fetch rejects only on a network failure.
-   * @returns {Promise<boolean>}
+   * A browser learnt that its token was refused (401/403). The first refusal is retried at once
+   * with a fresh token (an expired one, usually); further ones wait `refusedMs`, doubling up to
+   * `refusedMaxMs` (half of it at least: a handful of handshakes a minute at most), each with a
+   * fresh token, until one is accepted, the provider has none (no user) or the app closes.
+   * @param {{ code: number | null, reason: string, status: number }} why
    */
-  async #probe() {
-    if (typeof globalThis.fetch !== 'function') return false;
-    const url = new URL(this.#url);
-    url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
-    url.search = '';
-    url.hash = '';
+  #retryRefused({ code, reason, status }) {
+    this.#refusals += 1;
+    let delayMs = 0;
+    if (this.#refusals >= 2) {
+      const ceiling = Math.min(this.#refusedMaxMs, this.#refusedMs * 2 ** Math.min(this.#refusals - 2, 30));
+      delayMs = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    }
+    this.#setState('reconnecting');
+    this.#emit('reconnecting', { attempt: this.#attempt, delayMs, code, reason, status, refused: true });
+    if (this.#state !== 'reconnecting') return; // a listener closed the client
+    this.#retryTimer = setTimeout(() => void this.#connect(), delayMs);
+  }
+
+  /**
+   * What `$connect` recorded for the handshake `attemptId`: its refusal's status, or null when
+   * nothing was recorded or the question could not be asked. The route always answers 200, so
+   * asking leaves nothing in the console; when it does not answer at all (the gateway is down),
+   * the next questions wait `backoff.maxMs`, so that a browser logs that failure rarely.
+   * @param {string | null} attemptId
+   * @returns {Promise<number | null>}
+   */
+  async #handshakeStatus(attemptId) {
+    if (this.#statusUrl === null || attemptId === null || typeof globalThis.fetch !== 'function') return null;
+    const nav = /** @type {any} */ (globalThis).navigator;
+    if (nav?.onLine === false || Date.now() < this.#statusPausedUntil) return null;
     const controller = typeof AbortController === 'function' ? new AbortController() : null;
-    const timer = setTimeout(() => controller?.abort(), this.#probeTimeoutMs);
+    const timer = setTimeout(() => controller?.abort(), this.#statusTimeoutMs);
     try {
-      await fetch(url.href, {
-        mode: 'no-cors',
+      const response = await fetch(`${this.#statusUrl}/handshakes/${encodeURIComponent(attemptId)}`, {
         cache: 'no-store',
         credentials: 'omit',
         signal: controller?.signal,
       });
-      return true;
+      if (!response.ok) return null;
+      const body = await response.json();
+      return isObject(body) && Number.isInteger(body.status) ? body.status : null;
     } catch {
-      return false;
+      this.#statusPausedUntil = Date.now() + this.#maxMs;
+      return null;
     } finally {
       clearTimeout(timer);
     }

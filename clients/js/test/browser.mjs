@@ -251,7 +251,8 @@ export async function startStaticServer({ root = packageRoot, routes = {} } = {}
     if (url.pathname === '/' || url.pathname === '/index.html') {
       res.writeHead(200, { 'content-type': TYPES['.html'], 'cache-control': 'no-store' });
       res.end(
-        '<!doctype html><html><head><meta charset="utf-8"><title>ws-bridge test</title></head><body></body></html>',
+        // No favicon request (a 404 the browser would log in the console).
+        '<!doctype html><html><head><meta charset="utf-8"><title>ws-bridge test</title><link rel="icon" href="data:,"></head><body></body></html>',
       );
       return;
     }

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { httpJson, launchChromium, sleep, startGateway, startStaticServer, waitFor } from './browser.mjs';
+import { httpJson, launchChromium, startGateway, startStaticServer, waitFor } from './browser.mjs';
 import { mintToken } from './jwt.mjs';
 import { events, inPage, openClient } from './page.mjs';
 
@@ -78,6 +78,13 @@ async function count(httpUrl, channel) {
 describe('WsBridgeClient in Chromium', () => {
   test('receives broadcasts on its channels, and only application frames reach "message"', async (t) => {
     const { gateway, page } = await setUp(t);
+    // The pongs the page received, counted from the frames (the client keeps them internal).
+    let pongs = 0;
+    page.on('websocket', (socket) =>
+      socket.on('framereceived', ({ payload }) => {
+        if (String(payload).includes('"pong"')) pongs += 1;
+      }),
+    );
     // A fast keep-alive: if pongs leaked to 'message' listeners this test would see them.
     await openClient(page, 'c', { url: gateway.wsUrl, channels: ['news'], keepAliveMs: 200, ...FAST });
     const open = await waitForEvent(page, 'c', (e) => e.type === 'open', "'open'");
@@ -105,7 +112,8 @@ describe('WsBridgeClient in Chromium', () => {
       (e) => e.type === 'message' && e.detail.type === 'just-for-you',
       'the direct message',
     );
-    await sleep(600); // a few keep-alive pings and pongs go by
+    const seen = pongs;
+    await waitFor(() => pongs >= seen + 3, { what: 'three more keep-alive pongs' });
     const messages = (await events(page, 'c', 'message')).map((e) => e.detail);
     assert.deepEqual(messages, [
       { type: 'news.item', n: 1 },
@@ -189,7 +197,12 @@ describe('WsBridgeClient in Chromium', () => {
     const kept = await waitForEvent(page, 'kept', (e) => e.type === 'open', "'open' (kept)");
     await waitForEvent(page, 'idle', (e) => e.type === 'open', "'open' (idle)");
 
-    await sleep(10_000);
+    // The control: the gateway's idle timeout (3 s) closes the idle one, twice; the kept one
+    // was open all that time.
+    await waitFor(async () => (await events(page, 'idle', 'open')).length >= 3, {
+      timeoutMs: 30_000,
+      what: 'the idle client closed by the idle timeout twice',
+    });
 
     // With keep-alive: the same connection all along.
     assert.deepEqual(
@@ -205,7 +218,7 @@ describe('WsBridgeClient in Chromium', () => {
     assert.ok((await events(page, 'idle', 'open')).length >= 2, 'the idle client reconnected');
   });
 
-  test('a token refused as expired is replaced by a fresh one from the provider, once', async (t) => {
+  test('a token refused as expired (401, learnt through statusUrl) is replaced by a fresh one from the provider at once', async (t) => {
     const { gateway, page } = await setUp(t, { env: { JWT_SECRET: SECRET, JWT_LEEWAY_SECS: '0' } });
     /** @type {string[]} */
     const issued = [];
@@ -218,12 +231,18 @@ describe('WsBridgeClient in Chromium', () => {
     await openClient(
       page,
       'c',
-      { url: gateway.wsUrl, channels: ['news'], keepAliveMs: 0, ...FAST },
+      { url: gateway.wsUrl, statusUrl: gateway.httpUrl, channels: ['news'], keepAliveMs: 0, ...FAST },
       { tokenPath: '/token' },
     );
     const open = await waitForEvent(page, 'c', (e) => e.type === 'open', "'open'");
     assert.match(open.detail.connectionId, /^\S+$/);
     assert.equal(tokenCalls, 2);
+    // The client learnt the 401 from the HTTP API, and told the app.
+    const told = await events(page, 'c', 'unauthorized');
+    assert.deepEqual(
+      told.map((e) => [e.detail.status, e.detail.refusals]),
+      [[401, 1]],
+    );
     const connecting = await events(page, 'c', 'connecting');
     assert.deepEqual(
       connecting.map((e) => e.detail.reason),
@@ -289,28 +308,26 @@ describe('WsBridgeClient in Chromium', () => {
     assert.equal(report.body.sent, 1);
   });
 
-  test('a provider that only returns invalid tokens: one retry, then an error, state closed, no more handshakes', async (t) => {
+  test('without statusUrl a browser cannot tell a refusal from an outage: it backs off and connects once a token is accepted', async (t) => {
     const { gateway, page } = await setUp(t, { env: { JWT_SECRET: SECRET } });
-    tokenHandler = () => ({ token: mintToken('not-the-secret', { sub: 'mallory' }) });
+    let calls = 0;
+    tokenHandler = () => {
+      calls += 1;
+      // Three refused tokens, then a good one.
+      return { token: mintToken(calls <= 3 ? 'not-the-secret' : SECRET, { sub: 'mallory' }) };
+    };
     await openClient(page, 'c', { url: gateway.wsUrl, keepAliveMs: 0, ...FAST }, { tokenPath: '/token' });
-
-    const error = await waitForEvent(page, 'c', (e) => e.type === 'error', "'error'");
-    assert.equal(error.detail.kind, 'fatal');
-    assert.equal(error.detail.error.code, 'HANDSHAKE_REFUSED');
-    assert.match(error.detail.message, /refused the handshake/);
-    const closed = await waitForEvent(page, 'c', (e) => e.type === 'closed', "'closed'");
-    assert.equal(closed.detail.byClient, false);
-    assert.equal(closed.state, 'closed');
-    assert.equal(tokenCalls, 2);
-
-    await sleep(3_000); // several backoff periods
-    assert.equal(tokenCalls, 2, 'no further handshakes');
-    assert.equal((await events(page, 'c', 'connecting')).length, 2);
-    assert.equal(await inPage(page, 'c', 'return client.state;'), 'closed');
-    assert.equal(await count(gateway.httpUrl), 0);
-    // Requests after the stop are refused clearly.
-    const rejected = await inPage(page, 'c', "return client.subscribe(['x']).then(() => 'resolved', (e) => e.code);");
-    assert.equal(rejected, 'CLOSED');
+    await waitForEvent(page, 'c', (e) => e.type === 'open', "'open' with the fourth token", 30_000);
+    const failed = await events(page, 'c', 'reconnecting');
+    assert.equal(failed.length, 3);
+    assert.ok(failed.every((e) => e.detail.status === null && e.detail.refused === false));
+    assert.deepEqual(
+      (await events(page, 'c', 'connecting')).map((e) => e.detail.reason),
+      ['connect', 'reconnect', 'reconnect', 'reconnect'],
+    );
+    assert.equal((await events(page, 'c', 'error')).length, 0);
+    assert.equal((await events(page, 'c', 'unauthorized')).length, 0);
+    assert.equal((await events(page, 'c', 'closed')).length, 0);
   });
 
   test("the browser's 'online' event cuts a long backoff short", async (t) => {
@@ -376,10 +393,14 @@ describe('WsBridgeClient in Chromium', () => {
     await gateway.stop();
     await waitForEvent(page, 'b', (e) => e.type === 'reconnecting', "'reconnecting' (b)");
     await inPage(page, 'b', 'client.close();');
+    // The control, with b's schedule, made after b was closed: had b's retry not been cancelled,
+    // b would have tried again before the control's first retry.
+    await openClient(page, 'control', { url: gateway.wsUrl, keepAliveMs: 0, backoff: { initialMs: 300, maxMs: 300 } });
+    await waitForEvent(page, 'control', (e) => e.type === 'reconnecting', "'reconnecting' (control)");
     await gateway.start();
-
-    await sleep(2_500); // many times the backoff cap
-    assert.equal(await count(gateway.httpUrl), 0, 'nothing reconnected');
+    await waitForEvent(page, 'control', (e) => e.type === 'open', "'open' (control)");
+    await waitFor(async () => (await count(gateway.httpUrl)) === 1, { what: 'the control connected' });
+    assert.equal(await count(gateway.httpUrl), 1, 'nothing but the control reconnected');
     for (const name of ['a', 'b']) {
       const log = await events(page, name);
       const closedAt = log.findIndex((e) => e.type === 'closed');

@@ -36,7 +36,7 @@ export async function openClient(page, name, options, { tokenPath } = {}) {
       /** @param {string} _key @param {unknown} value */
       const plain = (_key, value) =>
         value instanceof Error ? { ...value, name: value.name, message: value.message } : value;
-      for (const type of ['connecting', 'open', 'reconnecting', 'closed', 'error', 'message']) {
+      for (const type of ['connecting', 'open', 'reconnecting', 'closed', 'error', 'message', 'unauthorized']) {
         client.on(type, (/** @type {unknown} */ detail) => {
           w.wsLog.push({
             name,

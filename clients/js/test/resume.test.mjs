@@ -428,12 +428,13 @@ for (const [where, makeClient] of places) {
       const gateway = await gatewayFor(t, HISTORY);
       const proxy = await faultyProxy(t, gateway.port);
       await post(gateway.httpUrl, 'post:4', { type: 'n', n: -1 });
-      const client = await makeClient(t, { url: proxy.wsUrl, channels: ['post:4'], gapTimeoutMs: 400 });
+      // A gap timeout long enough to see the later messages wait, however slow the machine.
+      const client = await makeClient(t, { url: proxy.wsUrl, channels: ['post:4'], gapTimeoutMs: 3_000 });
       await opened(client);
       // Only the live frame: the history frame that fills the gap passes.
       proxy.drop = (text) => text.startsWith('{"type":"message","channel":"post:4"') && text.includes('"n":5}');
       await postSteadily(gateway.httpUrl, 'post:4', 0, 10, 0);
-      await sleep(150);
+      await waitFor(async () => received(await client.log(), 'post:4').length >= 5, { what: '0..4 delivered' });
       // 0..4 delivered; 6..9 arrived but wait for 5.
       assert.deepEqual(
         received(await client.log(), 'post:4').map((e) => e.data.n),
@@ -639,10 +640,11 @@ for (const [where, makeClient] of places) {
       await client.release();
       await opened(client, 2);
       await post(gateway.httpUrl, 'news', { type: 'n', n: 3 });
-      await waitFor(async () => (await client.log()).filter((e) => e.type === 'message').length >= 2, {
-        what: 'the live message',
-      });
-      await sleep(200);
+      // A replay of 2 would have come with the re-subscribe, before 'open', so before 3.
+      await waitFor(
+        async () => (await client.log()).some((e) => e.type === 'message' && /** @type {any} */ (e).data?.n === 3),
+        { what: 'the live message' },
+      );
       const messages = (await client.log()).filter((e) => e.type === 'message');
       assert.deepEqual(
         messages.map((e) => [/** @type {any} */ (e).data, /** @type {any} */ (e).meta]),

@@ -2,7 +2,7 @@
 // comment live through ws-bridge. No build step: the browser client is served as an ES module.
 import { WsBridgeClient } from '/ws-bridge/ws-bridge.js';
 
-const { postId, wsUrl, visitor } = JSON.parse(document.getElementById('config').textContent);
+const { postId, wsUrl, statusUrl, visitor } = JSON.parse(document.getElementById('config').textContent);
 const channel = `post:${postId}`;
 
 const list = document.getElementById('comments');
@@ -60,6 +60,9 @@ function showState(state) {
 
 const client = new WsBridgeClient({
   url: wsUrl,
+  // Where the client asks why a handshake failed: a refused token (then 'unauthorized') or an
+  // outage (it keeps trying, however long it lasts).
+  statusUrl,
   channels: [channel],
   // A fresh short-lived token before every handshake (reconnects included).
   token: async () => {
@@ -72,6 +75,9 @@ const client = new WsBridgeClient({
 for (const state of Object.keys(STATE_TEXT)) client.on(state, () => showState(state));
 showState(client.state);
 client.on('error', (detail) => console.warn('ws-bridge:', detail.message));
+// The gateway refused the token; the next handshakes get fresh ones from /api/token (a real app
+// might sign the user in again here).
+client.on('unauthorized', (detail) => console.warn('ws-bridge: token refused', detail.status));
 // The gateway keeps post:* channels' recent messages (HISTORY_CHANNELS=post:*): after a
 // reconnect the client itself asks for what it missed, so each comment arrives once, in order.
 client.onMessage('comment.created', ({ data }, meta) => {

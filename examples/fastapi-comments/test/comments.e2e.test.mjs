@@ -23,8 +23,9 @@ const fromRoot = (p) => (path.isAbsolute(p) ? p : path.resolve(repoRoot, p));
 const gatewayBinary = fromRoot(process.env.WS_BRIDGE_GATEWAY ?? 'target/debug/local-gateway');
 const python = fromRoot(process.env.WS_BRIDGE_PYTHON ?? '.venv/bin/python');
 
-const LIVE_WITHIN_MS = 1000; // a comment shows on the other pages within this
-const GRACE_MS = 500; // how long a page that must not get a comment is watched after the others got it
+// Bounds of waits for conditions, not expectations of speed: a loaded machine may be slow, and
+// nothing here passes or fails by timing. What must not arrive is checked after a barrier.
+const SHOWS_WITHIN_MS = 10000;
 
 async function freePort() {
   const server = net.createServer();
@@ -100,7 +101,7 @@ async function stop(child) {
 describe('the comments example', () => {
   let gateway;
   let startGatewayProcess; // (re)starts the gateway on its port, with the same secrets
-  let gatewayDown = false; // while true, the pages' failed WebSocket handshakes are expected
+  let gatewayDown = false; // while true, the browser's reports of failed handshakes are expected
   let app;
   let browser;
   let appUrl;
@@ -114,18 +115,45 @@ describe('the comments example', () => {
     const page = await context.newPage();
     page.on('pageerror', (error) => pageErrors.push(`${name}: ${error.message}`));
     page.on('console', (message) => {
-      // The refused blank comment's 422 is expected; Chromium logs every non-2xx fetch.
-      // While the gateway is down the client's handshakes and reachability probes fail.
+      // The refused blank comment's 422 is expected; Chromium logs every non-2xx fetch. While the
+      // gateway is stopped, the browser reports each failed handshake (no script can prevent
+      // that), and the client's question why (GET /handshakes/{id}) gets no answer: it asks at
+      // most once per backoff cap then.
       const expected =
         /status of 422/.test(message.text()) ||
-        (gatewayDown && /^WebSocket connection to|ERR_CONNECTION_REFUSED/.test(message.text()));
+        (gatewayDown && /^WebSocket connection to '[^']+' failed|ERR_CONNECTION_REFUSED/.test(message.text()));
       if (message.type() === 'error' && !expected) {
         pageErrors.push(`${name} console: ${message.text()} (${message.location().url})`);
       }
     });
     await page.goto(`${appUrl}/posts/${postId}`);
-    await page.locator('#state[data-state="open"]').waitFor({ timeout: 10000 });
+    await page.locator('#state[data-state="open"]').waitFor({ timeout: SHOWS_WITHIN_MS });
+    // Barrier messages (see `barrier`) are kept by the page as they arrive.
+    await page.evaluate(() => {
+      window.barriers = [];
+      window.wsBridgeComments.client.onMessage('barrier', (message) => window.barriers.push(message.n));
+    });
     return page;
+  }
+
+  let barriers = 0;
+  /**
+   * Sends `page`'s connection a message of its own through the gateway and waits for it: the
+   * gateway delivers a connection's messages in order, so whatever was sent to the page before
+   * (a broadcast that returned, say) has arrived by then. What a page must not get is checked
+   * after this, not after a pause.
+   */
+  async function barrier(page) {
+    barriers += 1;
+    const n = barriers;
+    const id = await page.evaluate(() => window.wsBridgeComments.client.connectionId);
+    const response = await fetch(`${gatewayHttpUrl}/connections/${encodeURIComponent(id)}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'barrier', n }),
+    });
+    assert.equal(response.status, 200, await response.text());
+    await page.waitForFunction((n) => window.barriers.includes(n), n, { timeout: SHOWS_WITHIN_MS });
   }
 
   async function postComment(postId, content) {
@@ -199,7 +227,7 @@ describe('the comments example', () => {
   test('a page shows the comments that existed before it loaded, and the live indicator', async () => {
     const ids = seeded.map((s) => s.comment.id);
     for (const page of [pages.a, pages.b]) {
-      await commentItem(page, ids[1]).waitFor({ timeout: 5000 });
+      await commentItem(page, ids[1]).waitFor({ timeout: SHOWS_WITHIN_MS });
       assert.deepEqual(await shownIds(page), ids);
       assert.equal(await page.locator('#comment-count').textContent(), '2');
       assert.equal(await page.locator('#state').textContent(), 'live');
@@ -207,21 +235,19 @@ describe('the comments example', () => {
     assert.deepEqual(await shownIds(pages.other), []);
   });
 
-  test('a comment posted through the API shows on both post-42 pages within a second, never on post 7', async () => {
+  test('a comment posted through the API shows live on both post-42 pages, never on post 7', async () => {
     const { comment, live } = await postComment(42, 'hello from the API <b>not bold</b>');
     assert.equal(live.published, true);
     assert.deepEqual(live.report, { connectionCount: 2, sent: 2, gone: [], failed: [] });
-    const started = Date.now();
     await Promise.all(
-      [pages.a, pages.b].map((page) => commentItem(page, comment.id).waitFor({ timeout: LIVE_WITHIN_MS })),
+      [pages.a, pages.b].map((page) => commentItem(page, comment.id).waitFor({ timeout: SHOWS_WITHIN_MS })),
     );
-    assert.ok(Date.now() - started <= LIVE_WITHIN_MS);
     for (const page of [pages.a, pages.b]) {
       const item = commentItem(page, comment.id);
       assert.equal(await item.locator('.content').textContent(), 'hello from the API <b>not bold</b>');
       assert.equal(await item.locator('b').count(), 0); // shown as text, not HTML
     }
-    await sleep(GRACE_MS);
+    await barrier(pages.other);
     assert.equal(await commentItem(pages.other, comment.id).count(), 0);
     assert.deepEqual(await shownIds(pages.other), []);
   });
@@ -236,11 +262,11 @@ describe('the comments example', () => {
     assert.equal(response.status(), 201);
     const { comment } = await response.json();
     assert.equal(comment.content, text);
-    await commentItem(pages.b, comment.id).waitFor({ timeout: LIVE_WITHIN_MS });
-    await commentItem(pages.a, comment.id).waitFor({ timeout: LIVE_WITHIN_MS });
+    await commentItem(pages.b, comment.id).waitFor({ timeout: SHOWS_WITHIN_MS });
+    await commentItem(pages.a, comment.id).waitFor({ timeout: SHOWS_WITHIN_MS });
     assert.equal(await pages.a.locator('#content').inputValue(), '');
     // It reached page a twice (its POST's answer and live): shown once.
-    await sleep(GRACE_MS);
+    await Promise.all([pages.a, pages.b].map(barrier));
     for (const page of [pages.a, pages.b]) {
       assert.equal(await commentItem(page, comment.id).count(), 1);
       assert.equal(await page.locator('#comments li').count(), 4);
@@ -253,8 +279,8 @@ describe('the comments example', () => {
 
   test('a comment on post 7 reaches only the post-7 page', async () => {
     const { comment } = await postComment(7, 'only for post 7');
-    await commentItem(pages.other, comment.id).waitFor({ timeout: LIVE_WITHIN_MS });
-    await sleep(GRACE_MS);
+    await commentItem(pages.other, comment.id).waitFor({ timeout: SHOWS_WITHIN_MS });
+    await Promise.all([pages.a, pages.b].map(barrier));
     for (const page of [pages.a, pages.b]) assert.equal(await commentItem(page, comment.id).count(), 0);
   });
 
@@ -266,8 +292,8 @@ describe('the comments example', () => {
       pages.a.locator('#comment-form button').click(),
     ]);
     assert.equal(response.status(), 422);
-    await pages.a.locator('#form-status', { hasText: 'Not added' }).waitFor({ timeout: 2000 });
-    await sleep(GRACE_MS);
+    await pages.a.locator('#form-status', { hasText: 'Not added' }).waitFor({ timeout: SHOWS_WITHIN_MS });
+    await Promise.all([pages.a, pages.b].map(barrier));
     assert.deepEqual(await shownIds(pages.a), before);
     assert.deepEqual(await shownIds(pages.b), before);
   });
@@ -276,7 +302,7 @@ describe('the comments example', () => {
     const { comments } = await (await fetch(`${appUrl}/api/posts/42/comments`)).json();
     const late = await openPost(42, 'post 42 (late)');
     try {
-      await commentItem(late, comments.at(-1).id).waitFor({ timeout: 5000 });
+      await commentItem(late, comments.at(-1).id).waitFor({ timeout: SHOWS_WITHIN_MS });
       assert.deepEqual(
         await shownIds(late),
         comments.map((c) => c.id),
@@ -312,13 +338,13 @@ describe('the comments example', () => {
       assert.equal(live.report.sent, 1, 'only page b is connected');
       posted.push(comment.id);
     }
-    await commentItem(pages.b, posted.at(-1)).waitFor({ timeout: LIVE_WITHIN_MS });
+    await commentItem(pages.b, posted.at(-1)).waitFor({ timeout: SHOWS_WITHIN_MS });
     assert.equal(await commentItem(page, posted[0]).count(), 0, 'page a missed them live');
     release();
     await page.unrouteAll({ behavior: 'wait' }); // after the held requests went on
-    await page.locator('#state[data-state="open"]').waitFor({ timeout: 10000 });
-    await commentItem(page, posted.at(-1)).waitFor({ timeout: 5000 });
-    await sleep(GRACE_MS);
+    await page.locator('#state[data-state="open"]').waitFor({ timeout: SHOWS_WITHIN_MS });
+    await commentItem(page, posted.at(-1)).waitFor({ timeout: SHOWS_WITHIN_MS });
+    await barrier(page);
     // They came through ws-bridge (the page does not reload its list on a reconnect), from the
     // gateway's history, in the order they were posted, each once.
     const arrived = (await comments()).slice(before);
@@ -348,14 +374,15 @@ describe('the comments example', () => {
     for (const page of [pages.a, pages.b, pages.other]) {
       await page.locator('#state[data-state="open"]').waitFor({ timeout: 40000 });
     }
-    for (const page of [pages.a, pages.b]) await commentItem(page, comment.id).waitFor({ timeout: 5000 });
+    for (const page of [pages.a, pages.b]) await commentItem(page, comment.id).waitFor({ timeout: SHOWS_WITHIN_MS });
+    await barrier(pages.other);
     assert.equal(await commentItem(pages.other, comment.id).count(), 0);
     gatewayDown = false;
     // And live again.
     const { comment: next, live: nextLive } = await postComment(42, 'live again');
     assert.equal(nextLive.report.sent, 2);
     await Promise.all(
-      [pages.a, pages.b].map((page) => commentItem(page, next.id).waitFor({ timeout: LIVE_WITHIN_MS })),
+      [pages.a, pages.b].map((page) => commentItem(page, next.id).waitFor({ timeout: SHOWS_WITHIN_MS })),
     );
   });
 

@@ -202,6 +202,7 @@ def test_the_page_embeds_its_configuration_safely(api: TestClient, gateway: Gate
     assert json.loads(config) == {
         "postId": 42,
         "wsUrl": gateway.ws_url,
+        "statusUrl": gateway.http_url,
         "visitor": json.loads(config)["visitor"],
     }
     assert api.get("/posts/not-a-number").status_code == 422

@@ -9,6 +9,9 @@ use ws_bridge::handlers::authorizer;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // Where a refusal is recorded for a browser to look up (GET /handshakes/{attemptId}).
+    let store = ws_bridge::store::from_env(&sdk_config)?;
     // Keys are loaded once per cold start.
     let verifier = TokenVerifier::from_env().await?.ok_or_else(|| {
         ws_bridge::Error::Config(
@@ -17,7 +20,7 @@ async fn main() -> Result<(), Error> {
     })?;
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
-            authorizer::handle(&verifier, event.payload)
+            authorizer::handle(&verifier, Some(store.as_ref()), event.payload)
         },
     ))
     .await

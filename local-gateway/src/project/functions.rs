@@ -11,7 +11,7 @@ use std::sync::Arc;
 use ws_bridge::auth::TokenVerifier;
 use ws_bridge::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
 use ws_bridge::handlers::{
-    authorizer, broadcast, connect, connections_count, default_route, disconnect, stats,
+    authorizer, broadcast, connect, connections_count, default_route, disconnect, handshakes, stats,
 };
 use ws_bridge::webhooks::{NoWebhooks, WebhookSink};
 use ws_bridge::{ChannelHistory, ConnectionStore, MessagePusher, Settings};
@@ -25,8 +25,9 @@ pub(crate) const WS_AUTHORIZER: &str = "ws-authorizer";
 pub(crate) const HTTP_BROADCAST: &str = "http-broadcast";
 pub(crate) const HTTP_CONNECTIONS_COUNT: &str = "http-connections-count";
 pub(crate) const HTTP_STATS: &str = "http-stats";
+pub(crate) const HTTP_HANDSHAKES: &str = "http-handshakes";
 pub(crate) const WEBHOOK_DISPATCH: &str = "webhook-dispatch";
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 9] = [
     WS_CONNECT,
     WS_DISCONNECT,
     WS_DEFAULT,
@@ -34,6 +35,7 @@ const NAMES: [&str; 8] = [
     HTTP_BROADCAST,
     HTTP_CONNECTIONS_COUNT,
     HTTP_STATS,
+    HTTP_HANDSHAKES,
     WEBHOOK_DISPATCH,
 ];
 
@@ -48,7 +50,7 @@ pub(crate) fn delivers_body(binary: &str) -> bool {
     binary == HTTP_BROADCAST
 }
 
-/// The seven request functions of `functions/`, run in-process (`webhook-dispatch` is not a
+/// The eight request functions of `functions/`, run in-process (`webhook-dispatch` is not a
 /// route's function: the gateway runs its code itself, see `crate::webhooks`).
 #[derive(Clone)]
 pub struct ProjectFunctions {
@@ -59,10 +61,11 @@ pub struct ProjectFunctions {
     pub http_broadcast: Arc<dyn LambdaFunction>,
     pub http_connections_count: Arc<dyn LambdaFunction>,
     pub http_stats: Arc<dyn LambdaFunction>,
+    pub http_handshakes: Arc<dyn LambdaFunction>,
 }
 
 impl ProjectFunctions {
-    fn all(&self) -> [&Arc<dyn LambdaFunction>; 7] {
+    fn all(&self) -> [&Arc<dyn LambdaFunction>; 8] {
         [
             &self.ws_connect,
             &self.ws_disconnect,
@@ -71,6 +74,7 @@ impl ProjectFunctions {
             &self.http_broadcast,
             &self.http_connections_count,
             &self.http_stats,
+            &self.http_handshakes,
         ]
     }
 
@@ -96,6 +100,7 @@ pub fn invoked_functions(endpoint: &str) -> ProjectFunctions {
         http_broadcast: function(HTTP_BROADCAST),
         http_connections_count: function(HTTP_CONNECTIONS_COUNT),
         http_stats: function(HTTP_STATS),
+        http_handshakes: function(HTTP_HANDSHAKES),
     }
 }
 
@@ -148,20 +153,25 @@ pub(crate) fn project_functions_with(
             },
         )
     };
-    let ws_authorizer = InProcess::shared(
-        WS_AUTHORIZER,
-        move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
-            let verifier = verifier.clone();
-            async move {
-                match verifier {
-                    Some(verifier) => authorizer::handle(&verifier, event.payload).await,
-                    None => Err(ws_bridge::Error::Config(
-                        "ws-authorizer needs JWT_SECRET, JWT_JWKS_URL or JWT_JWKS_FILE".into(),
-                    )),
+    let ws_authorizer = {
+        let store = Arc::clone(&store);
+        InProcess::shared(
+            WS_AUTHORIZER,
+            move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
+                let (verifier, store) = (verifier.clone(), Arc::clone(&store));
+                async move {
+                    match verifier {
+                        Some(verifier) => {
+                            authorizer::handle(&verifier, Some(store.as_ref()), event.payload).await
+                        }
+                        None => Err(ws_bridge::Error::Config(
+                            "ws-authorizer needs JWT_SECRET, JWT_JWKS_URL or JWT_JWKS_FILE".into(),
+                        )),
+                    }
                 }
-            }
-        },
-    );
+            },
+        )
+    };
     let ws_disconnect = {
         let (store, webhooks) = (Arc::clone(&store), Arc::clone(&webhooks));
         InProcess::shared(
@@ -232,6 +242,13 @@ pub(crate) fn project_functions_with(
             async move { connections_count::handle(store.as_ref(), &settings, request).await }
         })
     };
+    let http_handshakes = {
+        let store = Arc::clone(&store);
+        http_function(HTTP_HANDSHAKES, move |request: Request| {
+            let store = Arc::clone(&store);
+            async move { handshakes::handle(store.as_ref(), request).await }
+        })
+    };
     let http_stats = http_function(HTTP_STATS, move |request: Request| {
         let (store, settings, webhooks) =
             (Arc::clone(&store), settings.clone(), Arc::clone(&webhooks));
@@ -246,6 +263,7 @@ pub(crate) fn project_functions_with(
         http_broadcast,
         http_connections_count: http_count,
         http_stats,
+        http_handshakes,
     }
 }
 

@@ -132,7 +132,7 @@ mod props {
     use proptest::prelude::*;
     use serde_json::{Value, json};
 
-    const NAMES: [&str; 7] = [
+    const NAMES: [&str; 8] = [
         "ws-connect",
         "ws-disconnect",
         "ws-default",
@@ -140,6 +140,7 @@ mod props {
         "http-broadcast",
         "http-connections-count",
         "http-stats",
+        "http-handshakes",
     ];
 
     fn functions() -> ProjectFunctions {
@@ -156,6 +157,7 @@ mod props {
             http_broadcast: function(NAMES[4]),
             http_connections_count: function(NAMES[5]),
             http_stats: function(NAMES[6]),
+            http_handshakes: function(NAMES[7]),
         }
     }
 

@@ -30,6 +30,11 @@ impl ProjectFunctions {
                 &self.http_connections_count,
             ),
             route(http::Method::GET, "/stats", &self.http_stats),
+            route(
+                http::Method::GET,
+                "/handshakes/{attemptId}",
+                &self.http_handshakes,
+            ),
         ]
     }
 

@@ -6,9 +6,12 @@
 //! event without a `methodArn` fails with `MalformedEvent`, and a token that cannot be checked
 //! because the JWKS cannot be fetched with `IdentityProviderUnavailable` (API Gateway answers 500
 //! to both: the failure is ours, not the client's).
+//!
+//! Given a store, a 401 is also recorded under the handshake's `?ws_bridge_attempt=`, as
+//! `$connect` records its refusals, for a browser to read (see [`super::handshakes`]).
 
-use crate::Error;
 use crate::auth::{TokenVerifier, token_from_event};
+use crate::{ConnectionStore, Error};
 use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequestTypeRequest,
     ApiGatewayCustomAuthorizerResponse,
@@ -17,6 +20,22 @@ use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use serde_json::Value;
 
 pub async fn handle(
+    verifier: &TokenVerifier,
+    store: Option<&dyn ConnectionStore>,
+    event: ApiGatewayCustomAuthorizerRequestTypeRequest,
+) -> Result<ApiGatewayCustomAuthorizerResponse, Error> {
+    let attempt_id = event
+        .query_string_parameters
+        .first(super::handshakes::ATTEMPT_PARAM)
+        .map(str::to_owned);
+    let answer = authorize(verifier, event).await;
+    if let (Err(Error::Unauthorized(_)), Some(store)) = (&answer, store) {
+        super::handshakes::record_refusal(store, attempt_id.as_deref(), 401).await;
+    }
+    answer
+}
+
+async fn authorize(
     verifier: &TokenVerifier,
     event: ApiGatewayCustomAuthorizerRequestTypeRequest,
 ) -> Result<ApiGatewayCustomAuthorizerResponse, Error> {
@@ -101,7 +120,7 @@ mod tests {
     #[tokio::test]
     async fn a_valid_token_is_allowed_on_the_method_arn() {
         let arn = "arn:aws:execute-api:eu-west-1:123456789012:k3x9q2m7ab/dev/$connect";
-        let response = handle(&verifier().await, event(&valid_token(), Some(arn)))
+        let response = handle(&verifier().await, None, event(&valid_token(), Some(arn)))
             .await
             .expect("allowed");
         assert_eq!(response.principal_id.as_deref(), Some("ada"));
@@ -110,7 +129,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_event_without_method_arn_is_malformed_not_allowed_on_everything() {
-        let refused = handle(&verifier().await, event(&valid_token(), None)).await;
+        let refused = handle(&verifier().await, None, event(&valid_token(), None)).await;
         match refused {
             Err(err) => assert_eq!(err.kind(), "MalformedEvent", "{err}"),
             Ok(response) => panic!(
@@ -121,13 +140,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_refused_token_is_recorded_under_the_attempt_id() {
+        let store = crate::InMemoryStore::new();
+        let mut refused = event(
+            "not.a.token",
+            Some("arn:aws:execute-api:eu-west-1:123456789012:k3x9q2m7ab/dev/$connect"),
+        );
+        refused.query_string_parameters = serde_json::from_value(json!({
+            "token": "not.a.token",
+            "ws_bridge_attempt": "authorizer-attempt-01"
+        }))
+        .expect("a query map");
+        let err = handle(&verifier().await, Some(&store), refused)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), "Unauthorized", "{err}");
+        assert_eq!(
+            store
+                .refused_handshake("authorizer-attempt-01")
+                .await
+                .expect("read"),
+            Some(401)
+        );
+    }
+
+    #[tokio::test]
     async fn a_jwks_outage_is_the_authorizers_error_not_unauthorized() {
         let verifier = crate::auth::token::tests::verifier_with_jwks_down().await;
         let event = event(
             crate::auth::token::tests::RS256_TOKEN,
             Some("arn:aws:execute-api:eu-west-1:123456789012:k3x9q2m7ab/dev/$connect"),
         );
-        let err = handle(&verifier, event).await.unwrap_err();
+        let err = handle(&verifier, None, event).await.unwrap_err();
         let diagnostic = lambda_runtime::Diagnostic::from(err);
         assert_ne!(
             diagnostic.error_message, "Unauthorized",

@@ -9,11 +9,14 @@
 //! * 500: the store failed, or the token cannot be checked because the identity provider's keys
 //!   (JWKS) cannot be fetched: an outage is ours, not the client's.
 //!
+//! The 4xx refusals are also recorded for a minute under the handshake's `?ws_bridge_attempt=`,
+//! for a browser to read (see [`super::handshakes`]).
+//!
 //! The identity comes from the token (checked here) or, behind the `ws-authorizer` REQUEST
 //! authorizer, from the authorizer's `principalId` and context. A browser cannot read a refused
 //! handshake's body, so reasons go to the log, never with the token itself.
 
-use super::{connection_id, ws_response};
+use super::{connection_id, handshakes, ws_response};
 use crate::auth::{Identity, TokenVerifier, may_join, token_from_event};
 use crate::protocol::parse_channel_list;
 use crate::{Connection, ConnectionStore, Error, Settings};
@@ -22,6 +25,27 @@ use http::StatusCode;
 use std::collections::BTreeSet;
 
 pub async fn handle(
+    store: &dyn ConnectionStore,
+    settings: &Settings,
+    verifier: Option<&TokenVerifier>,
+    event: ApiGatewayWebsocketProxyRequest,
+) -> Result<ApiGatewayProxyResponse, Error> {
+    let attempt_id = event
+        .query_string_parameters
+        .first(handshakes::ATTEMPT_PARAM)
+        .map(str::to_owned);
+    let response = answer(store, settings, verifier, event).await?;
+    // A refusal the client can act on is recorded for a browser to look up (a 500 is not: it is
+    // transient whatever caused it, and the store may be what failed).
+    if matches!(response.status_code, 400 | 401 | 403 | 429)
+        && let Ok(status) = u16::try_from(response.status_code)
+    {
+        handshakes::record_refusal(store, attempt_id.as_deref(), status).await;
+    }
+    Ok(response)
+}
+
+async fn answer(
     store: &dyn ConnectionStore,
     settings: &Settings,
     verifier: Option<&TokenVerifier>,
@@ -102,8 +126,9 @@ fn connection_from_event(event: &ApiGatewayWebsocketProxyRequest) -> Result<Conn
     let mut connection = Connection::new(connection_id(event)?, context.connected_at, source_ip);
     connection.user_agent = context.identity.user_agent.clone();
     for (name, value) in event.query_string_parameters.iter() {
-        // The token is a credential: it is checked, never stored.
-        if name == "token" {
+        // The token is a credential: it is checked, never stored. The attempt id names one
+        // handshake, not the connection.
+        if name == "token" || name == handshakes::ATTEMPT_PARAM {
             continue;
         }
         connection
@@ -171,5 +196,59 @@ mod tests {
             .expect("an answer");
         assert_eq!(response.status_code, 500);
         assert_eq!(store.count().await.expect("a count"), 0);
+    }
+
+    fn connect_event(query: serde_json::Value) -> ApiGatewayWebsocketProxyRequest {
+        serde_json::from_value(json!({
+            "queryStringParameters": query,
+            "requestContext": {
+                "routeKey": "$connect",
+                "eventType": "CONNECT",
+                "connectionId": "Vb7rKfZ-joECH_A=",
+                "connectedAt": 1_721_812_502_117_i64,
+                "requestTimeEpoch": 1_721_812_502_117_i64,
+                "apiId": "k3x9q2m7ab",
+                "identity": {"sourceIp": "198.51.100.23"}
+            },
+            "isBase64Encoded": false
+        }))
+        .expect("a $connect event")
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_recorded_under_the_attempt_id_and_an_accepted_handshake_is_not() {
+        let store = InMemoryStore::new();
+        let settings = Settings::default();
+        let refused = connect_event(json!({
+            "ws_bridge_attempt": "refused-attempt-0001",
+            "channels": "not a channel!"
+        }));
+        let response = handle(&store, &settings, None, refused)
+            .await
+            .expect("an answer");
+        assert_eq!(response.status_code, 400);
+        assert_eq!(
+            store
+                .refused_handshake("refused-attempt-0001")
+                .await
+                .expect("read"),
+            Some(400)
+        );
+
+        let accepted = connect_event(json!({"ws_bridge_attempt": "accepted-attempt-01"}));
+        let response = handle(&store, &settings, None, accepted)
+            .await
+            .expect("an answer");
+        assert_eq!(response.status_code, 200);
+        assert_eq!(
+            store
+                .refused_handshake("accepted-attempt-01")
+                .await
+                .expect("read"),
+            None
+        );
+        // The attempt id names the handshake, not the connection: it is not kept on its row.
+        let row = store.get("Vb7rKfZ-joECH_A=").await.expect("read");
+        assert!(row.expect("stored").query.is_empty());
     }
 }

@@ -10,6 +10,7 @@ pub mod connections_count;
 pub mod default_route;
 pub mod direct_message;
 pub mod disconnect;
+pub mod handshakes;
 pub mod stats;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};

@@ -37,6 +37,7 @@ macro_rules! store_contract_tests {
             a_closed_connection_frees_its_users_slot,
             messages_are_counted_per_rate_window,
             identity_fields_round_trip,
+            refused_handshakes_are_kept_until_they_expire,
         );
     };
     (@checks $new_store:expr; $($check:ident),* $(,)?) => {
@@ -162,6 +163,47 @@ pub async fn identity_fields_round_trip(store: impl ConnectionStore) {
     open.channel_grants = Some(channels(&["news", "post:*"]));
     store.put(open.clone()).await.unwrap();
     assert_eq!(store.get("open").await.unwrap(), Some(open));
+}
+
+pub async fn refused_handshakes_are_kept_until_they_expire(store: impl ConnectionStore) {
+    let store = &store;
+    let now = crate::time::now_epoch_ms().div_euclid(1000);
+    assert_eq!(
+        store.refused_handshake("never-recorded-01").await.unwrap(),
+        None
+    );
+    store
+        .record_refused_handshake("attempt-401-00001", 401, now + 60)
+        .await
+        .unwrap();
+    store
+        .record_refused_handshake("attempt-429-00001", 429, now + 60)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.refused_handshake("attempt-401-00001").await.unwrap(),
+        Some(401)
+    );
+    assert_eq!(
+        store.refused_handshake("attempt-429-00001").await.unwrap(),
+        Some(429)
+    );
+    store
+        .record_refused_handshake("attempt-expired-01", 403, now - 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.refused_handshake("attempt-expired-01").await.unwrap(),
+        None,
+        "an expired record is as good as gone"
+    );
+    // They are no connections, and take no user's slot.
+    assert_eq!(store.count().await.unwrap(), 0);
+    assert!(list_segment(store, Segment::WHOLE, 10).await.is_empty());
+    store
+        .put_limited(of_user("slot-0", "handshake"), 1)
+        .await
+        .unwrap();
 }
 
 pub fn channels(names: &[&str]) -> BTreeSet<String> {

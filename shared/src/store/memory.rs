@@ -26,6 +26,8 @@ struct Tables {
     message_windows: std::collections::HashMap<String, (i64, u64)>,
     /// user → their connections, so the per-user limit and per-user delivery do not scan.
     by_user: std::collections::HashMap<String, BTreeSet<String>>,
+    /// handshake attempt id → (the status it was refused with, expiry in epoch seconds).
+    refused_handshakes: std::collections::HashMap<String, (u16, i64)>,
 }
 
 impl Tables {
@@ -266,6 +268,34 @@ impl ConnectionStore for InMemoryStore {
             .get(user_id)
             .map(|ids| ids.iter().cloned().collect())
             .unwrap_or_default())
+    }
+
+    async fn record_refused_handshake(
+        &self,
+        attempt_id: &str,
+        status: u16,
+        expires_at: i64,
+    ) -> Result<(), Error> {
+        let now = crate::time::now_epoch_ms().div_euclid(1000);
+        let mut tables = self.write();
+        // Expired records go as new ones come, so the map holds about a minute of refusals.
+        tables
+            .refused_handshakes
+            .retain(|_, (_, until)| *until > now);
+        tables
+            .refused_handshakes
+            .insert(attempt_id.to_owned(), (status, expires_at));
+        Ok(())
+    }
+
+    async fn refused_handshake(&self, attempt_id: &str) -> Result<Option<u16>, Error> {
+        let now = crate::time::now_epoch_ms().div_euclid(1000);
+        Ok(self
+            .read()
+            .refused_handshakes
+            .get(attempt_id)
+            .filter(|(_, until)| *until > now)
+            .map(|(status, _)| *status))
     }
 }
 

@@ -140,6 +140,20 @@ pub trait ConnectionStore: Send + Sync + 'static {
     /// window's length) and returns how many the connection has sent in it, this one included.
     /// A new window starts from one. [`Error::NotFound`] when the connection is not stored.
     async fn record_message(&self, connection_id: &str, window: i64) -> Result<u64, Error>;
+
+    /// Keeps the HTTP status `$connect` refused the handshake `attempt_id` with, until
+    /// `expires_at` (epoch seconds): a browser cannot read a refused handshake's status, so it
+    /// asks for it by the id it put on the handshake (`GET /handshakes/{attemptId}`).
+    /// Recording the same id again replaces the status.
+    async fn record_refused_handshake(
+        &self,
+        attempt_id: &str,
+        status: u16,
+        expires_at: i64,
+    ) -> Result<(), Error>;
+
+    /// The status recorded for `attempt_id`, or `None` when nothing was, or it expired.
+    async fn refused_handshake(&self, attempt_id: &str) -> Result<Option<u16>, Error>;
 }
 
 /// The refusals both stores give, worded once.

@@ -11,11 +11,14 @@
 //! a free slot and writes its connection in one transaction, so concurrent connects cannot
 //! exceed the limit, and a slot whose connection expired can be claimed again.
 //!
+//! A refused handshake's status is kept a minute in the slots table too (see [`handshakes`]).
+//!
 //! The modules: [`schema`] creates the tables, [`item`] maps a connection to its item and back,
 //! [`errors`] classifies what DynamoDB refused, [`slots`] and [`transactions`] hold the
 //! multi-item writes, and [`store`] implements [`super::ConnectionStore`] with them.
 
 pub(crate) mod errors;
+mod handshakes;
 mod item;
 pub(crate) mod schema;
 mod slots;

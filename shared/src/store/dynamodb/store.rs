@@ -447,4 +447,18 @@ impl ConnectionStore for DynamoDbStore {
         }
         Ok(ids)
     }
+
+    async fn record_refused_handshake(
+        &self,
+        attempt_id: &str,
+        status: u16,
+        expires_at: i64,
+    ) -> Result<(), Error> {
+        self.put_refused_handshake(attempt_id, status, expires_at)
+            .await
+    }
+
+    async fn refused_handshake(&self, attempt_id: &str) -> Result<Option<u16>, Error> {
+        self.get_refused_handshake(attempt_id).await
+    }
 }
