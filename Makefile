@@ -110,7 +110,7 @@ $(NODE_RUNTIME)/.installed: local-gateway/runtimes/node/package.json local-gatew
 # extra), the JS client's `npm pack` tarball installed into a fresh npm project; each imported,
 # run and type-checked there. Temporary folders only; PyPI and npm serve the dependencies.
 packages-check: $(VENV)/.installed $(NODE_MODULES)/.installed
-	$(PYTHON) infra/check_versions.py
+	$(VENV_BIN)/python infra/check_versions.py
 	cd tests/packages && $(VENV_BIN)/ruff check . && $(VENV_BIN)/ruff format --check . && $(VENV_BIN)/mypy
 	$(abspath $(NODE_MODULES))/.bin/prettier --check tests/packages
 	$(VENV_BIN)/python tests/packages/check_packages.py $(CURDIR)

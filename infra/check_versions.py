@@ -13,8 +13,12 @@ both version fields of its package-lock.json; CHANGELOG.md has a section for the
 import json
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # tomli, pinned for Python 3.10 in clients/python/requirements-build.txt
+    import tomli as tomllib
 
 
 def main() -> int:

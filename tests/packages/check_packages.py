@@ -20,10 +20,14 @@ import sys
 import tarfile
 import tempfile
 import time
-import tomllib
 import venv
 import zipfile
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # tomli, pinned for Python 3.10 in clients/python/requirements-build.txt
+    import tomli as tomllib
 
 HERE = Path(__file__).resolve().parent
 LICENSES = ("LICENSE-MIT", "LICENSE-APACHE")
