@@ -11,7 +11,7 @@ VENV := .venv
 # and the example's server and tools (all pinned), with the Python client itself installed.
 PY_REQUIREMENTS := tests/python/requirements.txt clients/python/requirements-dev.txt \
 	examples/fastapi-comments/requirements.txt examples/fastapi-comments/requirements-test.txt \
-	local-gateway/runtimes/python/requirements.txt
+	local-gateway/runtimes/python/requirements.txt clients/python/requirements-build.txt
 PY_CLIENT_SOURCES := clients/python/pyproject.toml $(shell find clients/python/src -type f -name '*.py' 2>/dev/null)
 # Deploy-side tools (cfn-lint, sam, cargo-lambda, zig), pinned, in their own virtualenv.
 TOOLS_VENV := .tools/venv
@@ -23,9 +23,12 @@ DYNAMODB_LOCAL_PORT ?= 8000
 export DYNAMODB_LOCAL_PORT
 
 # The gateway people run is the one we measure: `make run` and `make bench` both start the
-# binary of this one command (the `fast` profile: optimised for speed).
-GATEWAY_BUILD := $(CARGO) build --profile fast -p local-gateway --bin local-gateway
+# binary of this one command (the `fast` profile: optimised for speed). It also builds
+# create-table, which `make dynamodb-local` runs, so that target reuses this build instead of
+# compiling a debug build of its own.
+GATEWAY_BUILD := $(CARGO) build --profile fast -p local-gateway --bin local-gateway --bin create-table
 GATEWAY_BIN := target/fast/local-gateway
+CREATE_TABLE_BIN := target/fast/create-table
 
 # The tests of the clients and the examples start their own gateways as `make run` does, through
 # infra/local-gateway.sh (make run's arguments, infra/run.args), with this binary.
@@ -41,13 +44,14 @@ NODE_RUNTIME := local-gateway/runtimes/node/node_modules
 NODE_MODULES := clients/js/node_modules
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: docs docs-check soak bench help run test example chromium js-check inspector-check webhook-example-check python-client-check example-check fmt-check clippy module-cycles build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
+.PHONY: docs docs-check packages-check soak bench help run test example chromium js-check inspector-check webhook-example-check python-client-check example-check fmt-check clippy module-cycles build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
 
 help:
 	@echo "make run    start the local gateway on the embedded in-memory store (ws://127.0.0.1:3001/dev)"
 	@echo "make example  the FastAPI comments example: the gateway and the app (http://127.0.0.1:8080/posts/42)"
 	@echo "make test   formatting, lints, the docs and every test (starts and stops DynamoDB Local itself)"
 	@echo "make docs   the book (docs/src) as HTML: docs/book/index.html"
+	@echo "make packages-check   the versions agree; the Python wheel/sdist and the npm tarball install and import"
 	@echo "make dynamodb-local / dynamodb-local-stop   DynamoDB Local on 127.0.0.1:$(DYNAMODB_LOCAL_PORT), table created"
 	@echo "make run STORE=dynamodb   the gateway on DynamoDB Local"
 	@echo "make soak   the reliability suite at full size (both stores, a few minutes; figures printed)"
@@ -72,8 +76,8 @@ else
 endif
 
 ## Formatting, clippy with warnings as errors, then every test of the workspace.
-test: check-rust fmt-check clippy module-cycles template-check build-all unit-and-e2e python-check \
-	python-client-check js-check example-check inspector-check webhook-example-check docs-check
+test: check-rust fmt-check clippy module-cycles packages-check template-check build-all unit-and-e2e \
+	python-check python-client-check js-check example-check inspector-check webhook-example-check docs-check
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -100,6 +104,17 @@ $(NODE_RUNTIME)/.installed: local-gateway/runtimes/node/package.json local-gatew
 	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { echo "node and npm not found: install Node.js 20 or later with npm (e.g. apt-get install nodejs npm)"; exit 1; }
 	npm ci --prefix local-gateway/runtimes/node --no-audit --no-fund --loglevel=error
 	touch $@
+
+# The packages as users install them (tests/packages/check_packages.py): one version everywhere
+# (infra/check_versions.py: Cargo.toml's [workspace.package] is the source), the Python client's
+# sdist and wheel built and installed into a fresh virtualenv (with and without the `fastapi`
+# extra), the JS client's `npm pack` tarball installed into a fresh npm project; each imported,
+# run and type-checked there. Temporary folders only; PyPI and npm serve the dependencies.
+packages-check: $(VENV)/.installed $(NODE_MODULES)/.installed
+	$(VENV_BIN)/python infra/check_versions.py
+	cd tests/packages && $(VENV_BIN)/ruff check . && $(VENV_BIN)/ruff format --check . && $(VENV_BIN)/mypy
+	$(abspath $(NODE_MODULES))/.bin/prettier --check tests/packages
+	$(VENV_BIN)/python tests/packages/check_packages.py $(CURDIR)
 
 # The gateway seen by a second, independent client stack: Python websockets and boto3.
 python-check: build-all $(VENV)/.installed
@@ -226,7 +241,9 @@ soak: check-rust
 		-p ws-bridge-e2e --test reliability -- --nocapture --test-threads=1
 
 dynamodb-local: check-rust
-	infra/dynamodb-local.sh start
+	@echo "dynamodb-local: building create-table (it creates the tables) with make run's build, the fast profile: nothing to do after make run, a few minutes on a fresh clone"
+	$(GATEWAY_BUILD)
+	CREATE_TABLE_BIN=$(abspath $(CREATE_TABLE_BIN)) infra/dynamodb-local.sh start
 
 dynamodb-local-stop:
 	infra/dynamodb-local.sh stop

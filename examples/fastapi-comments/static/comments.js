@@ -7,6 +7,7 @@ const channel = `post:${postId}`;
 
 const list = document.getElementById('comments');
 const count = document.getElementById('comment-count');
+const noun = document.getElementById('comment-noun');
 const stateBadge = document.getElementById('state');
 const form = document.getElementById('comment-form');
 const textarea = document.getElementById('content');
@@ -37,6 +38,7 @@ function addComment(comment, { fresh = false } = {}) {
   list.insertBefore(item, next ?? null);
   shown.set(comment.id, comment);
   count.textContent = String(shown.size);
+  noun.textContent = shown.size === 1 ? 'comment' : 'comments'; // "1 comment", "0 comments"
 }
 
 async function loadComments() {

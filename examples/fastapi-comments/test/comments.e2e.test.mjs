@@ -230,9 +230,11 @@ describe('the comments example', () => {
       await commentItem(page, ids[1]).waitFor({ timeout: SHOWS_WITHIN_MS });
       assert.deepEqual(await shownIds(page), ids);
       assert.equal(await page.locator('#comment-count').textContent(), '2');
+      assert.equal(await page.locator('#comment-heading').textContent(), '2 comments');
       assert.equal(await page.locator('#state').textContent(), 'live');
     }
     assert.deepEqual(await shownIds(pages.other), []);
+    assert.equal(await pages.other.locator('#comment-heading').textContent(), '0 comments');
   });
 
   test('a comment posted through the API shows live on both post-42 pages, never on post 7', async () => {
@@ -280,6 +282,7 @@ describe('the comments example', () => {
   test('a comment on post 7 reaches only the post-7 page', async () => {
     const { comment } = await postComment(7, 'only for post 7');
     await commentItem(pages.other, comment.id).waitFor({ timeout: SHOWS_WITHIN_MS });
+    assert.equal(await pages.other.locator('#comment-heading').textContent(), '1 comment');
     await Promise.all([pages.a, pages.b].map(barrier));
     for (const page of [pages.a, pages.b]) assert.equal(await commentItem(page, comment.id).count(), 0);
   });

@@ -1,0 +1,29 @@
+// A user's TypeScript against the installed @ws-bridge/client (tests/packages/check_packages.py
+// type-checks it in a clean project with the repository's pinned typescript): both entry points
+// resolve to the declarations the tarball ships, and they reject misuse.
+import { WsBridgeClient, WsBridgeError } from '@ws-bridge/client';
+import type { MessageMeta, WsBridgeState } from '@ws-bridge/client';
+import { useWsBridge } from '@ws-bridge/client/react';
+import type { UseWsBridgeResult } from '@ws-bridge/client/react';
+
+const client = new WsBridgeClient({
+  url: 'ws://127.0.0.1:3001/dev',
+  channels: ['post:42'],
+  token: async () => 'a-token',
+});
+const state: WsBridgeState = client.state;
+client.onMessage<{ type: 'comment.created'; data: { id: number } }>(
+  'comment.created',
+  (message, meta: MessageMeta | null) => void [message.data.id, meta?.channel, state],
+);
+client.on('error', ({ error }) => void (error instanceof WsBridgeError));
+client.close();
+
+// @ts-expect-error the URL is required
+new WsBridgeClient({ channels: ['post:42'] });
+
+export function LiveComments(): UseWsBridgeResult {
+  // @ts-expect-error the URL is required here too
+  useWsBridge({ channels: [] });
+  return useWsBridge({ url: 'ws://127.0.0.1:3001/dev', channels: ['post:42'] });
+}
