@@ -26,6 +26,9 @@ pub(crate) struct ServeLimits {
     pub(crate) header_read_timeout: Duration,
     /// Accepted connections whose first request head is still unread.
     pub(crate) max_pending_handshakes: usize,
+    /// `--check-stage-host`: every request from the network must name one of these hosts
+    /// (in-process calls, which name none, are not checked).
+    pub(crate) hosts: Option<AllowedHosts>,
 }
 
 /// The default cap on pending handshakes: half the file descriptors this process may open
@@ -156,6 +159,7 @@ pub(crate) async fn serve<S>(
             app.clone(),
             (slot, evicted),
             limits.header_read_timeout,
+            limits.hosts.clone(),
             stop_rx.clone(),
         ));
     }
@@ -170,6 +174,7 @@ async fn serve_connection<S>(
     app: S,
     (slot, mut evicted): (Slot, oneshot::Receiver<()>),
     header_read_timeout: Duration,
+    hosts: Option<AllowedHosts>,
     mut stop: watch::Receiver<()>,
 ) where
     S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
@@ -182,8 +187,15 @@ async fn serve_connection<S>(
         if let Ok(mut slot) = first_request.lock() {
             slot.take();
         }
+        if let Some(hosts) = &hosts
+            && !hosts.allows(AllowedHosts::request_host(&request))
+        {
+            // API Gateway's shape for a request it will not route.
+            let refusal = crate::aws::message(http::StatusCode::FORBIDDEN, "Forbidden");
+            return futures::future::Either::Left(std::future::ready(Ok(refusal)));
+        }
         request.extensions_mut().insert(ConnectInfo(peer));
-        app.clone().oneshot(request.map(Body::new))
+        futures::future::Either::Right(app.clone().oneshot(request.map(Body::new)))
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -239,6 +251,69 @@ async fn accept_failed(err: std::io::Error, pending: &Pending) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
+/// The `Host` names a surface answers to: `localhost` (and `*.localhost`, which resolve to
+/// loopback by RFC 6761), loopback addresses, the address given to `--host`, and the names of
+/// `--allowed-host`. A web page the developer visits can point its own name at 127.0.0.1 (DNS
+/// rebinding) and so become same-origin with the gateway, but its requests still name its host:
+/// that is what this refuses. Names are compared without the port and case-insensitively.
+#[derive(Clone, Debug)]
+pub(crate) struct AllowedHosts(Arc<Vec<String>>);
+
+impl AllowedHosts {
+    pub(crate) fn new(host: std::net::IpAddr, extra: &[String]) -> Self {
+        let mut names = vec![host.to_string()];
+        names.extend(extra.iter().filter_map(|name| normalise_host(name)));
+        Self(Arc::new(names))
+    }
+
+    /// Whether a request whose `Host` header is `host` may be answered.
+    pub(crate) fn allows(&self, host: Option<&str>) -> bool {
+        let Some(name) = host.and_then(normalise_host) else {
+            return false;
+        };
+        name == "localhost"
+            || name.ends_with(".localhost")
+            || name
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|address| address.is_loopback())
+            || self.0.contains(&name)
+    }
+
+    /// The `Host` (or, for a request in absolute form, the authority) a request names.
+    pub(crate) fn request_host<B>(request: &http::Request<B>) -> Option<&str> {
+        request
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .or_else(|| {
+                request
+                    .uri()
+                    .authority()
+                    .map(|authority| authority.as_str())
+            })
+    }
+}
+
+/// `Example.COM.:3001` → `example.com`; `[::1]:3001` → `::1`; `None` for an empty name.
+fn normalise_host(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let name = if let Some(bracketed) = raw.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or_default()
+    } else {
+        match raw.rsplit_once(':') {
+            // One colon and digits after it: a port. (More colons: a bare IPv6 address.)
+            Some((name, port))
+                if !name.contains(':') && port.bytes().all(|byte| byte.is_ascii_digit()) =>
+            {
+                name
+            }
+            _ => raw,
+        }
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    (!name.is_empty()).then_some(name)
+}
+
 /// Connections the kernel may hold complete but not yet accepted. `TcpListener::bind` asks for
 /// 128, so a burst of clients (a reconnect storm, a load test) overflowed it and the SYNs beyond
 /// were dropped, stalling those connects for seconds of retransmission. The kernel caps this at
@@ -268,6 +343,35 @@ mod tests {
     /// Connections the kernel completes while the server has not accepted any yet: with
     /// tokio's default backlog of 128, the SYNs beyond it are dropped and those connects hang.
     /// Linux only: other kernels cap the backlog lower (macOS's `somaxconn` is 128).
+    #[test]
+    fn the_allow_list_takes_loopback_names_the_host_given_and_named_extras() {
+        let hosts = AllowedHosts::new("192.168.1.20".parse().unwrap(), &["Dev.Example".into()]);
+        for allowed in [
+            "localhost",
+            "LOCALHOST:3001",
+            "app.localhost:3001",
+            "127.0.0.1:3001",
+            "127.8.9.10",
+            "[::1]:3001",
+            "192.168.1.20:3001",
+            "dev.example:3001",
+            "dev.example.:80",
+        ] {
+            assert!(hosts.allows(Some(allowed)), "{allowed}");
+        }
+        for refused in [
+            "evil.example:3001",
+            "localhost.evil.example",
+            "127.0.0.1.nip.io:3001",
+            "192.168.1.21",
+            "",
+            ":3001",
+        ] {
+            assert!(!hosts.allows(Some(refused)), "{refused}");
+        }
+        assert!(!hosts.allows(None));
+    }
+
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn the_listener_queues_a_burst_of_1000_connections_before_any_accept() {

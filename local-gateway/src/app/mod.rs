@@ -17,7 +17,7 @@ use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::invoke::SpreadPusher;
 use crate::invoke::sdk_client::InProcessHttpClient;
-use crate::net::{ServeLimits, bind_listener, default_max_pending_handshakes, serve};
+use crate::net::{AllowedHosts, ServeLimits, bind_listener, default_max_pending_handshakes, serve};
 use crate::recorder::Recorder;
 use crate::recorder::redact::Redactor;
 use crate::registry::{Disconnect, Registry};
@@ -269,12 +269,8 @@ async fn serve_gateway(
         store,
         inspector,
     });
-    let actions = inspector::Actions::new(
-        endpoint.pusher().client().clone(),
-        endpoint.http_client.clone(),
-        &state.config,
-        &state.settings,
-    );
+    let actions =
+        inspector::Actions::new(endpoint.http_client.clone(), &state.config, &state.settings);
     let router = router::router(Arc::clone(&state), Some(actions))?;
     endpoint.http_client.connect(router.clone());
     let app = MapRequestLayer::new(management::normalise_connections_path).layer(router);
@@ -285,6 +281,10 @@ async fn serve_gateway(
             .config
             .max_pending_handshakes
             .unwrap_or_else(default_max_pending_handshakes),
+        hosts: state
+            .config
+            .check_stage_host
+            .then(|| AllowedHosts::new(state.config.host, &state.config.allowed_hosts)),
     };
     let server = tokio::spawn(serve(listener, app, limits, async {
         let _ = shutdown_rx.await;
