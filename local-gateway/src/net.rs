@@ -101,12 +101,21 @@ impl Pending {
         (slot, evicted)
     }
 
-    /// Closes the oldest pending connection, if any (out of file descriptors).
+    /// Closes the oldest eighth of the pending connections (at least one), out of file
+    /// descriptors: the backlog may hold thousands more half-sent handshakes ahead of a new
+    /// client, and one eviction per accept would let it in only after all of them. Returns
+    /// whether any was closed.
     fn evict_oldest(&self) -> bool {
-        match self.lock().1.pop_first() {
-            Some((_, oldest)) => oldest.send(()).is_ok(),
-            None => false,
+        let mut waiting = self.lock();
+        let count = (waiting.1.len() / 8).max(1);
+        let mut evicted = false;
+        for _ in 0..count {
+            match waiting.1.pop_first() {
+                Some((_, oldest)) => evicted |= oldest.send(()).is_ok(),
+                None => break,
+            }
         }
+        evicted
     }
 
     // Every update is one insert or remove, so a poisoned map is still consistent.

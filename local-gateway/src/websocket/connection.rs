@@ -177,9 +177,9 @@ async fn write<T>(
 }
 
 /// A write that made no progress: at the maximum duration that is the 2-hour close (1001, as
-/// the timer reports it); otherwise the peer stopped reading, reported as an abnormal close
-/// (1006), the code `$disconnect` gets for a peer that vanished. No close frame: the socket
-/// cannot take one.
+/// the timer reports it; checklist 40); otherwise the peer stopped reading, reported as an
+/// abnormal close (1006), the code `$disconnect` gets for a peer that vanished (reference §4.3).
+/// No close frame: the socket cannot take one.
 fn stalled(connection: &LiveConnection, closes_at: Instant) -> Disconnect {
     tracing::debug!(
         connection_id = connection.id(),
