@@ -106,10 +106,15 @@ impl LiveConnection {
         Ok(())
     }
 
-    /// Asks the connection to close. Waits for room: a close must not be lost to a full queue.
-    pub async fn close(&self, how: Disconnect) {
-        // An Err means the task already ended, and then the socket is closed anyway.
-        let _ = self.outbound.send(Outbound::Close(how)).await;
+    /// Asks the connection to close after what is already queued for it; a full queue (a
+    /// client that stopped reading) is skipped instead, so a close never waits on the client.
+    pub fn close(&self, how: Disconnect) {
+        // Otherwise sent, or the task already ended (and then the socket is closed anyway).
+        if let Err(mpsc::error::TrySendError::Full(Outbound::Close(how))) =
+            self.outbound.try_send(Outbound::Close(how))
+        {
+            self.close_now(how);
+        }
     }
 
     /// Asks the connection to close now, ahead of what is queued and without waiting for room

@@ -770,6 +770,56 @@ async fn shutdown_with_stalled_clients_is_bounded() {
     );
 }
 
+/// DeleteConnection on a client that stopped reading, its queue full: answered at once, and the
+/// connection closed (1000, as for any DeleteConnection) without waiting for the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_connection_on_a_stalled_client_does_not_wait_for_it() {
+    let _serial = SERIAL.lock().await;
+    let mut config = config_on(StoreKind::Memory);
+    config.client_queue = 4;
+    config.broadcast_max_attempts = Some(1);
+    let gateway = local_gateway::start(config).await.unwrap();
+    let (_stalled, id) = stalled_client(&gateway).await;
+    let message = json!({ "pad": "x".repeat(100 * 1024) }).to_string();
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < WAIT * 3, "the queue never filled");
+        let (status, report) = broadcast(&gateway, &message).await;
+        assert_eq!(status, 200, "{report}");
+        if report["failed"].as_array().unwrap().len() == 1 {
+            break;
+        }
+    }
+    let started = Instant::now();
+    let deleted = ws_bridge_e2e::management_client(&gateway)
+        .delete_connection()
+        .connection_id(&id)
+        .send()
+        .await;
+    let answered = started.elapsed();
+    assert!(deleted.is_ok(), "{deleted:?}");
+    assert!(
+        answered < Duration::from_millis(500),
+        "answered after {answered:?}"
+    );
+    settle("the connection closed", Duration::from_secs(2), || async {
+        gateway.open_connections() == 0
+    })
+    .await;
+    assert_eq!(
+        recorded_close(&gateway, &id).await,
+        (1000, "Connection Closed Normally".into())
+    );
+    println!(
+        "reliability delete_stalled[memory,{}]: DeleteConnection on a stalled client with a full \
+         queue answered in {} ms, closed in {} ms",
+        if full() { "full" } else { "small" },
+        answered.as_millis(),
+        started.elapsed().as_millis()
+    );
+    gateway.shutdown().await;
+}
+
 /// The binary `make run` starts: Ctrl-C (SIGINT) with stalled clients ends the process within
 /// the bound it prints.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

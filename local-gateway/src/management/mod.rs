@@ -160,12 +160,10 @@ async fn delete_connection(
     let Some(connection) = gateway.registry.remove(&connection_id) else {
         return gone();
     };
-    connection
-        .close(Disconnect {
-            status_code: 1000,
-            reason: "Connection Closed Normally".into(),
-        })
-        .await;
+    connection.close(Disconnect {
+        status_code: 1000,
+        reason: "Connection Closed Normally".into(),
+    });
     StatusCode::NO_CONTENT.into_response()
 }
 
