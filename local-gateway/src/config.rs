@@ -733,4 +733,40 @@ mod tests {
             98
         );
     }
+
+    #[test]
+    fn beyond_loopback_the_inspector_is_off_unless_asked_for_and_the_exposure_is_said() {
+        let loopback = GatewayConfig::parse_from(["local-gateway"]);
+        assert!(loopback.inspector_enabled());
+        assert!(loopback.exposure_warnings(false).is_empty());
+        let everywhere = GatewayConfig::parse_from(["local-gateway", "--host", "0.0.0.0"]);
+        assert!(!everywhere.inspector_enabled());
+        let said = everywhere.exposure_warnings(false).join("\n");
+        for what in [
+            "0.0.0.0",
+            "@connections is open",
+            "no API token",
+            "inspector is off",
+        ] {
+            assert!(said.contains(what), "{what}: {said}");
+        }
+        let asked = GatewayConfig::parse_from(["local-gateway", "--host", "::", "--inspector"]);
+        assert!(asked.inspector_enabled());
+        assert!(
+            asked
+                .exposure_warnings(true)
+                .join("\n")
+                .contains("inspector is on")
+        );
+        let off = GatewayConfig::parse_from(["local-gateway", "--no-inspector"]);
+        assert!(!off.inspector_enabled());
+    }
+
+    #[test]
+    fn the_write_timeout_is_never_longer_than_the_idle_timeout() {
+        let config = GatewayConfig::parse_from(["local-gateway", "--idle-timeout-secs", "6"]);
+        assert_eq!(config.write_timeout(), Duration::from_secs(6));
+        let config = GatewayConfig::parse_from(["local-gateway", "--write-timeout-secs", "2"]);
+        assert_eq!(config.write_timeout(), Duration::from_secs(2));
+    }
 }
