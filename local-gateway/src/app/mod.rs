@@ -65,7 +65,7 @@ impl RunningGateway {
         format!("http://{}/{}", self.addr, self.state.config.stage)
     }
 
-    /// The inspector's page, unless `--no-inspector`.
+    /// The inspector's page, unless `--no-inspector` (or, beyond loopback, without `--inspector`).
     pub fn inspector_url(&self) -> Option<String> {
         self.state
             .config
