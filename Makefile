@@ -237,6 +237,8 @@ bench: check-rust
 # each bounded, with DynamoDB Local up for the duration. Figures are printed per test.
 soak: check-rust
 	$(CARGO) test --profile fast -p ws-bridge-e2e --test reliability --no-run
+	# The Ctrl-C test runs the binary as `make run` does (LOCAL_GATEWAY_BIN).
+	$(CARGO) build -p local-gateway --bin local-gateway
 	RELIABILITY_SCALE=full infra/dynamodb-local.sh with $(CARGO) test --profile fast \
 		-p ws-bridge-e2e --test reliability -- --nocapture --test-threads=1
 

@@ -4,7 +4,7 @@
 //   WS_BRIDGE_GATEWAY=target/debug/local-gateway node --test local-gateway/inspector-test/
 //
 // The gateway runs with JWT auth on, so every client connects with a real `?token=`, and with
-// an API token, which the page's broadcasts must carry.
+// an API token, which the page's actions must carry: the user types it into the page.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -18,7 +18,7 @@ import { mintToken } from '../../clients/js/test/jwt.mjs';
 const WebSocket = createRequire(join(repoRoot, 'clients', 'js', 'package.json'))('ws');
 
 const SECRET = 'inspector-test-secret';
-// The HTTP API's token: the page's broadcasts must carry it, and it must never show.
+// The HTTP API's token: the page's actions must carry it, and it must never show.
 const API_TOKEN = 'inspector-test-api-token';
 /** A connection shows in the page within this of its handshake (the issue's bound). */
 const LISTED_WITHIN_MS = 1000;
@@ -94,6 +94,7 @@ async function openInspector(t) {
   t.after(() => assert.deepEqual(errors, [], 'the page threw'));
   await page.goto(`http://127.0.0.1:${gateway.port}/`);
   await page.locator('#feed-status.live').waitFor({ timeout: 5000 });
+  await page.fill('#api-token', API_TOKEN);
   return page;
 }
 
@@ -182,6 +183,20 @@ test('send from the page reaches the one client as PostToConnection', async (t) 
   await page.click('#send-form button');
   await waitFor(() => client.messages.some((m) => m.includes(marker)), { what: 'the message' });
   await page.locator('#timeline li[data-type="management"]', { hasText: 'POST @connections  200' }).first().waitFor();
+  client.close();
+});
+
+test('without the API token, an action is refused with 401 and nothing is delivered', async (t) => {
+  const page = await openInspector(t);
+  await page.fill('#api-token', '');
+  const client = await connect(unique('nothing'));
+  const marker = unique('refused');
+  await page.fill('#broadcast-channel', '');
+  await page.fill('#broadcast-data', JSON.stringify({ type: 'note', text: marker }));
+  await page.click('#broadcast-form button');
+  await page.locator('#action-result', { hasText: 'Authorization: Bearer' }).waitFor({ timeout: 2000 });
+  await sleep(300);
+  assert.ok(!client.messages.some((m) => m.includes(marker)), 'a broadcast without the token was delivered');
   client.close();
 });
 

@@ -228,6 +228,13 @@ pub struct GatewayConfig {
     )]
     pub max_connection_secs: u64,
 
+    /// Close a connection (reported to `$disconnect` as 1006, like a dropped one) when one write
+    /// to it makes no progress for this many seconds: the client stopped reading. Never more
+    /// than the idle timeout, so a client that stops reading is closed within it.
+    #[arg(help_heading = "Connections (API Gateway's rules)", long, env = "GATEWAY_WRITE_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..),
+          default_value_t = 30)]
+    pub write_timeout_secs: u64,
+
     /// How long an integration may run before the client gets a timeout (AWS: 29000, the maximum).
     #[arg(
         help_heading = "Connections (API Gateway's rules)",
@@ -244,11 +251,12 @@ pub struct GatewayConfig {
           default_value_t = 10_000)]
     pub header_read_timeout_ms: u64,
 
-    /// Connections accepted whose first request head is still unread; beyond it the gateway
-    /// stops accepting (new clients wait in the listen backlog) until one completes or times out.
-    #[arg(help_heading = "Listener", long, env = "GATEWAY_MAX_PENDING_HANDSHAKES", value_parser = positive,
-          default_value_t = 1024)]
-    pub max_pending_handshakes: usize,
+    /// Connections accepted whose first request head is still unread. At the cap the oldest
+    /// of them is closed to make room, so half-sent handshakes (slowloris) never keep a new
+    /// client out. Default: half the file descriptors the process may open (its soft limit,
+    /// raised to the hard limit at start-up), at least 256.
+    #[arg(help_heading = "Listener", long, env = "GATEWAY_MAX_PENDING_HANDSHAKES", value_parser = positive)]
+    pub max_pending_handshakes: Option<usize>,
 
     /// Count protocol pings as activity for the idle timeout. AWS does not (by every account in
     /// the reference), so it is off by default (checklist 59).
@@ -337,6 +345,39 @@ pub struct GatewayConfig {
         default_value_t = false
     )]
     pub no_inspector: bool,
+
+    /// Serve the inspector even though `--host` is not a loopback address (it is off there by
+    /// default: it shows every frame and can send, broadcast and disconnect). Its actions then
+    /// need the API token when one is set, as they always do.
+    #[arg(
+        help_heading = "Inspector",
+        long,
+        env = "GATEWAY_INSPECTOR",
+        default_value_t = false,
+        conflicts_with = "no_inspector"
+    )]
+    pub inspector: bool,
+
+    /// A host name the inspector answers to, besides the loopback names and addresses and
+    /// `--host` itself (requests naming any other `Host` are refused: DNS rebinding). Repeat the
+    /// flag, or separate names with commas in the variable.
+    #[arg(
+        help_heading = "Inspector",
+        long = "allowed-host",
+        env = "GATEWAY_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+
+    /// Apply the inspector's `Host` allow-list to the stage's routes too (the handshake,
+    /// `@connections`, the HTTP API): 403 for any other `Host`.
+    #[arg(
+        help_heading = "Listener",
+        long,
+        env = "GATEWAY_CHECK_STAGE_HOST",
+        default_value_t = false
+    )]
+    pub check_stage_host: bool,
 
     /// How many of the latest events (handshakes, frames, invocations, calls, closes) the
     /// inspector keeps; older ones are dropped, and a feed reader that falls behind is told how
@@ -563,6 +604,60 @@ impl GatewayConfig {
         Duration::from_secs(self.max_connection_secs)
     }
 
+    /// How long one write may make no progress: `--write-timeout-secs`, at most the idle
+    /// timeout.
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.write_timeout_secs.min(self.idle_timeout_secs.max(1)))
+    }
+
+    /// Whether the gateway listens on a loopback address only.
+    pub fn is_loopback(&self) -> bool {
+        self.host.is_loopback()
+    }
+
+    /// The inspector serves and records: unless `--no-inspector`, and beyond loopback only
+    /// with `--inspector`.
+    pub fn inspector_enabled(&self) -> bool {
+        !self.no_inspector && (self.is_loopback() || self.inspector)
+    }
+
+    /// Said at start-up when the gateway listens beyond loopback: what anyone who can reach
+    /// the address gets.
+    pub fn exposure_warnings(&self, api_token_set: bool) -> Vec<String> {
+        if self.is_loopback() {
+            return Vec::new();
+        }
+        let host = self.host;
+        let mut warnings = vec![format!(
+            "listening on {host}, beyond loopback: anyone who can reach it can open WebSockets \
+             (the stage's authorizer applies, if any) and call the HTTP routes"
+        )];
+        warnings.push(if self.require_sigv4 {
+            "@connections requires a SigV4 signature for execute-api (the signature itself is \
+             not verified: there are no keys here)"
+                .to_owned()
+        } else {
+            "@connections is open: anyone can send to, read and close any connection \
+             (--require-sigv4 asks for a signature)"
+                .to_owned()
+        });
+        if !api_token_set {
+            warnings.push(
+                "no API token (--api-token, or the template's ApiToken): the HTTP routes, \
+                 broadcasts included, are open"
+                    .to_owned(),
+            );
+        }
+        warnings.push(if self.inspector_enabled() {
+            "the inspector is on (--inspector): it shows every frame and invocation to anyone \
+             reaching an allowed Host name, and its actions need the API token when one is set"
+                .to_owned()
+        } else {
+            "the inspector is off (--inspector turns it on)".to_owned()
+        });
+        warnings
+    }
+
     pub fn header_read_timeout(&self) -> Duration {
         Duration::from_millis(self.header_read_timeout_ms)
     }
@@ -744,5 +839,41 @@ mod tests {
                 .max_channels_per_connection,
             98
         );
+    }
+
+    #[test]
+    fn beyond_loopback_the_inspector_is_off_unless_asked_for_and_the_exposure_is_said() {
+        let loopback = GatewayConfig::parse_from(["local-gateway"]);
+        assert!(loopback.inspector_enabled());
+        assert!(loopback.exposure_warnings(false).is_empty());
+        let everywhere = GatewayConfig::parse_from(["local-gateway", "--host", "0.0.0.0"]);
+        assert!(!everywhere.inspector_enabled());
+        let said = everywhere.exposure_warnings(false).join("\n");
+        for what in [
+            "0.0.0.0",
+            "@connections is open",
+            "no API token",
+            "inspector is off",
+        ] {
+            assert!(said.contains(what), "{what}: {said}");
+        }
+        let asked = GatewayConfig::parse_from(["local-gateway", "--host", "::", "--inspector"]);
+        assert!(asked.inspector_enabled());
+        assert!(
+            asked
+                .exposure_warnings(true)
+                .join("\n")
+                .contains("inspector is on")
+        );
+        let off = GatewayConfig::parse_from(["local-gateway", "--no-inspector"]);
+        assert!(!off.inspector_enabled());
+    }
+
+    #[test]
+    fn the_write_timeout_is_never_longer_than_the_idle_timeout() {
+        let config = GatewayConfig::parse_from(["local-gateway", "--idle-timeout-secs", "6"]);
+        assert_eq!(config.write_timeout(), Duration::from_secs(6));
+        let config = GatewayConfig::parse_from(["local-gateway", "--write-timeout-secs", "2"]);
+        assert_eq!(config.write_timeout(), Duration::from_secs(2));
     }
 }

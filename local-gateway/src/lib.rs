@@ -41,11 +41,12 @@ mod webhooks;
 mod websocket;
 
 pub use app::{
-    LocalEndpoint, RunningGateway, dynamodb_history, dynamodb_store, read_template, start,
-    start_with,
+    LocalEndpoint, RunningGateway, SHUTDOWN_GRACE, WEBHOOK_FLUSH, dynamodb_history, dynamodb_store,
+    read_template, start, start_with,
 };
 pub use config::{GatewayConfig, RateLimit, StoreKind};
 pub use error::GatewayError;
 pub use invoke::{FunctionError, InProcess, LambdaFunction};
+pub use net::raise_file_limit;
 pub use project::{ProjectFunctions, invoked_functions, project_functions};
 pub use routing::{Authorizer, HttpRoute, IdentitySource, Route, RouteTable, SelectionExpression};

@@ -55,6 +55,8 @@ async fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    // Each connection, open or pending, is a file descriptor.
+    let open_files = local_gateway::raise_file_limit();
     let gateway = match local_gateway::start(config).await {
         Ok(gateway) => gateway,
         Err(err) => {
@@ -77,10 +79,31 @@ async fn main() -> ExitCode {
         "  @connections  AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI={}",
         gateway.http_url()
     );
+    if let Some(open_files) = open_files {
+        println!("  Open files    up to {open_files} (connections and pending handshakes)");
+    }
+    for warning in gateway
+        .config()
+        .exposure_warnings(gateway.settings().api_token.is_some())
+    {
+        tracing::warn!("{warning}");
+    }
     println!("Press Ctrl-C to stop.");
     if let Err(err) = tokio::signal::ctrl_c().await {
         eprintln!("local-gateway: cannot wait for Ctrl-C: {err}");
     }
+    // Once tokio has taken SIGINT over, the default handler is gone: a second Ctrl-C must
+    // still end the process, at once.
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("local-gateway: second Ctrl-C, exiting now");
+            std::process::exit(130);
+        }
+    });
+    println!(
+        "Stopping (at most {} s; Ctrl-C again to exit now).",
+        (local_gateway::SHUTDOWN_GRACE + local_gateway::WEBHOOK_FLUSH).as_secs()
+    );
     gateway.shutdown().await;
     ExitCode::SUCCESS
 }

@@ -5,8 +5,8 @@ use axum::extract::ws::Message;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
-use tokio::sync::mpsc;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use tokio::sync::{Notify, mpsc};
 
 /// What every event of one connection shares.
 #[derive(Clone, Debug)]
@@ -53,6 +53,9 @@ pub struct LiveConnection {
     pub context: ConnectionContext,
     last_active_ms: AtomicI64,
     outbound: mpsc::Sender<Outbound>,
+    /// A close that skips the queue (shutdown): set once, then the task is woken.
+    stop: OnceLock<Disconnect>,
+    stop_signal: Notify,
     /// Counted by the inspector's recorder, for its connection list.
     pub stats: ConnectionStats,
 }
@@ -71,6 +74,8 @@ impl LiveConnection {
             context,
             last_active_ms: AtomicI64::new(connected_at),
             outbound,
+            stop: OnceLock::new(),
+            stop_signal: Notify::new(),
             stats: ConnectionStats::default(),
         }
     }
@@ -101,10 +106,37 @@ impl LiveConnection {
         Ok(())
     }
 
-    /// Asks the connection to close. Waits for room: a close must not be lost to a full queue.
-    pub async fn close(&self, how: Disconnect) {
-        // An Err means the task already ended, and then the socket is closed anyway.
-        let _ = self.outbound.send(Outbound::Close(how)).await;
+    /// Asks the connection to close after what is already queued for it; a full queue (a
+    /// client that stopped reading) is skipped instead, so a close never waits on the client.
+    pub fn close(&self, how: Disconnect) {
+        // Otherwise sent, or the task already ended (and then the socket is closed anyway).
+        if let Err(mpsc::error::TrySendError::Full(Outbound::Close(how))) =
+            self.outbound.try_send(Outbound::Close(how))
+        {
+            self.close_now(how);
+        }
+    }
+
+    /// Asks the connection to close now, ahead of what is queued and without waiting for room
+    /// (shutdown: a stalled client's full queue must not hold it up).
+    pub fn close_now(&self, how: Disconnect) {
+        let _ = self.stop.set(how);
+        self.stop_signal.notify_one();
+    }
+
+    /// Completes when [`Self::close_now`] was called, with how to close.
+    pub async fn stopped(&self) -> Disconnect {
+        loop {
+            if let Some(how) = self.stop.get() {
+                return how.clone();
+            }
+            self.stop_signal.notified().await;
+        }
+    }
+
+    /// Completes once the connection's task has ended (its end of the queue is gone).
+    pub async fn ended(&self) {
+        self.outbound.closed().await;
     }
 }
 

@@ -195,7 +195,7 @@ async fn inspector_actions_take_json_from_the_same_origin_only() {
         .send()
         .await
         .expect("POST");
-    assert_eq!(form.status(), 403);
+    assert_eq!(form.status(), 415);
     let cross = http()
         .post(&url)
         .header("content-type", "application/json")

@@ -1,5 +1,7 @@
-//! Reliability: churn, held load, slow readers, bad input and faults, on both stores, at a scale
-//! read from `RELIABILITY_SCALE` (`small`, the default, for `make test`; `full` for `make soak`).
+//! Reliability: churn, held load, slow readers, bad input and faults, on both stores; clients
+//! that stop reading (the idle and maximum-duration rules, shutdown, Ctrl-C) and half-sent
+//! handshakes (slowloris); at a scale read from `RELIABILITY_SCALE` (`small`, the default, for
+//! `make test`; `full` for `make soak`).
 //! Each test prints one figures line (visible with `--nocapture`).
 //!
 //! The tests of this file run one at a time (a lock): the churn test measures this process's
@@ -593,3 +595,389 @@ async fn dynamodb_local_stopped_mid_broadcast_and_mid_connect_storm() {
 }
 
 on_every_store!(churn, held_load, slow_reader, bad_input, faulty_functions);
+
+/// A client that completes its handshake and its hello, then never reads again: a tiny receive
+/// buffer, so that its TCP window closes after a few messages.
+async fn stalled_client(gateway: &RunningGateway) -> (Socket, String) {
+    let mut ws = open(gateway, "", Some(4096)).await;
+    ws.send(Message::text(r#"{"action":"hello"}"#))
+        .await
+        .unwrap();
+    let welcome: Value = serde_json::from_str(&next_text(&mut ws, WAIT).await.unwrap()).unwrap();
+    let id = welcome["data"]["connectionId"].as_str().unwrap().to_owned();
+    (ws, id)
+}
+
+/// Broadcasts messages of `size` bytes back to back until no connection is left open, or
+/// `limit` passes; returns when the last one closed (measured from the start).
+async fn broadcast_until_closed(
+    gateway: &RunningGateway,
+    size: usize,
+    limit: Duration,
+) -> Duration {
+    let started = Instant::now();
+    let message = json!({ "pad": "x".repeat(size) }).to_string();
+    while gateway.open_connections() > 0 {
+        assert!(started.elapsed() < limit, "still open after {limit:?}");
+        let (status, report) = broadcast(gateway, &message).await;
+        assert_eq!(status, 200, "{report}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+/// The code and reason the gateway closed `connection_id` with, as the inspector recorded it
+/// (and `$disconnect` was given).
+async fn recorded_close(gateway: &RunningGateway, connection_id: &str) -> (u64, String) {
+    let url = format!(
+        "http://{}/_inspector/api/events?connection={connection_id}",
+        gateway.addr()
+    );
+    let page: Value = http().get(url).send().await.unwrap().json().await.unwrap();
+    let close = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|record| record["type"] == "close")
+        .unwrap_or_else(|| panic!("no close recorded: {page}"))
+        .clone();
+    (
+        close["code"].as_u64().unwrap(),
+        close["reason"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The issue's case: `--idle-timeout-secs 6 --max-connection-secs 9` (3 and 5 under `make
+/// test`), a client that stops reading while large broadcasts keep coming. Its writes make no
+/// progress, so it is closed within the idle timeout, reported as an abnormal close (1006).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_within_the_idle_timeout() {
+    let _serial = SERIAL.lock().await;
+    let (idle, max) = (scaled(3, 6) as u64, scaled(5, 9) as u64);
+    let mut config = config_on(StoreKind::Memory);
+    config.idle_timeout_secs = idle;
+    config.max_connection_secs = max;
+    let gateway = local_gateway::start(config).await.unwrap();
+    let (_stalled, id) = stalled_client(&gateway).await;
+    let took = broadcast_until_closed(&gateway, 100 * 1024, Duration::from_secs(idle + 3)).await;
+    assert!(
+        took < Duration::from_secs(idle) + Duration::from_millis(1500),
+        "took {took:?}"
+    );
+    assert_eq!(
+        recorded_close(&gateway, &id).await,
+        (1006, "Connection closed abnormally".into())
+    );
+    settle("its row removed by $disconnect", WAIT, || async {
+        gateway.store().count().await.unwrap() == 0
+    })
+    .await;
+    println!(
+        "reliability stalled_reader_idle[memory,{}]: idle {idle} s: a client that stopped reading \
+         under 100 KiB broadcasts was closed (1006) after {:.2} s",
+        if full() { "full" } else { "small" },
+        took.as_secs_f64()
+    );
+    gateway.shutdown().await;
+}
+
+/// A client that keeps talking (so it never idles) but stops reading: its writes stall from
+/// past half its life, and it is closed at the maximum duration (1001), not a write timeout
+/// later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_never_outlives_the_maximum_duration() {
+    let _serial = SERIAL.lock().await;
+    let (idle, max) = (scaled(3, 6) as u64, scaled(5, 9) as u64);
+    let mut config = config_on(StoreKind::Memory);
+    config.idle_timeout_secs = idle;
+    config.max_connection_secs = max;
+    // The no-rate-limit case: the talker sends every 300 ms.
+    config.message_rate_limit = Some(local_gateway::RateLimit(None));
+    let gateway = local_gateway::start(config).await.unwrap();
+    let opened = Instant::now();
+    let (stalled, id) = stalled_client(&gateway).await;
+    let (mut sink, _stream) = stalled.split();
+    let talker = tokio::spawn(async move {
+        // Data from the client: the idle timer never fires.
+        while sink
+            .send(Message::text("{\"action\":\"ping\"}"))
+            .await
+            .is_ok()
+        {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    // Start stalling its writes once less than the idle timeout is left of its life.
+    tokio::time::sleep(Duration::from_secs(max - idle) + Duration::from_millis(500)).await;
+    broadcast_until_closed(&gateway, 100 * 1024, Duration::from_secs(idle + 3)).await;
+    let lived = opened.elapsed();
+    assert!(
+        lived < Duration::from_secs(max) + Duration::from_secs(1),
+        "lived {lived:?}"
+    );
+    assert_eq!(
+        recorded_close(&gateway, &id).await,
+        (1001, "Going away".into())
+    );
+    talker.abort();
+    println!(
+        "reliability stalled_reader_max[memory,{}]: max {max} s: a talking client that stopped \
+         reading lived {:.2} s and was closed with 1001",
+        if full() { "full" } else { "small" },
+        lived.as_secs_f64()
+    );
+    gateway.shutdown().await;
+}
+
+/// Stalled clients with full queues and blocked writes: shutdown closes them all at once and
+/// returns well within its bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_with_stalled_clients_is_bounded() {
+    let _serial = SERIAL.lock().await;
+    let count = scaled(20, 200);
+    let mut config = config_on(StoreKind::Memory);
+    config.client_queue = 4;
+    config.broadcast_max_attempts = Some(1);
+    let gateway = local_gateway::start(config).await.unwrap();
+    let mut stalled = Vec::new();
+    for _ in 0..count {
+        stalled.push(stalled_client(&gateway).await);
+    }
+    // Until every queue is full (each broadcast then fails to all of them).
+    let message = json!({ "pad": "x".repeat(100 * 1024) }).to_string();
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < WAIT * 3, "the queues never filled");
+        let (status, report) = broadcast(&gateway, &message).await;
+        assert_eq!(status, 200, "{report}");
+        if report["failed"].as_array().unwrap().len() == count {
+            break;
+        }
+    }
+    let started = Instant::now();
+    gateway.shutdown().await;
+    let took = started.elapsed();
+    assert!(
+        took < local_gateway::SHUTDOWN_GRACE,
+        "shutdown took {took:?}"
+    );
+    println!(
+        "reliability shutdown_stalled[memory,{}]: {count} stalled clients with full queues: \
+         shutdown in {:.2} s (bound {} s)",
+        if full() { "full" } else { "small" },
+        took.as_secs_f64(),
+        local_gateway::SHUTDOWN_GRACE.as_secs()
+    );
+}
+
+/// DeleteConnection on a client that stopped reading, its queue full: answered at once, and the
+/// connection closed (1000, as for any DeleteConnection) without waiting for the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_connection_on_a_stalled_client_does_not_wait_for_it() {
+    let _serial = SERIAL.lock().await;
+    let mut config = config_on(StoreKind::Memory);
+    config.client_queue = 4;
+    config.broadcast_max_attempts = Some(1);
+    let gateway = local_gateway::start(config).await.unwrap();
+    let (_stalled, id) = stalled_client(&gateway).await;
+    let message = json!({ "pad": "x".repeat(100 * 1024) }).to_string();
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < WAIT * 3, "the queue never filled");
+        let (status, report) = broadcast(&gateway, &message).await;
+        assert_eq!(status, 200, "{report}");
+        if report["failed"].as_array().unwrap().len() == 1 {
+            break;
+        }
+    }
+    let started = Instant::now();
+    let deleted = ws_bridge_e2e::management_client(&gateway)
+        .delete_connection()
+        .connection_id(&id)
+        .send()
+        .await;
+    let answered = started.elapsed();
+    assert!(deleted.is_ok(), "{deleted:?}");
+    assert!(
+        answered < Duration::from_millis(500),
+        "answered after {answered:?}"
+    );
+    settle("the connection closed", Duration::from_secs(2), || async {
+        gateway.open_connections() == 0
+    })
+    .await;
+    assert_eq!(
+        recorded_close(&gateway, &id).await,
+        (1000, "Connection Closed Normally".into())
+    );
+    println!(
+        "reliability delete_stalled[memory,{}]: DeleteConnection on a stalled client with a full \
+         queue answered in {} ms, closed in {} ms",
+        if full() { "full" } else { "small" },
+        answered.as_millis(),
+        started.elapsed().as_millis()
+    );
+    gateway.shutdown().await;
+}
+
+/// The binary `make run` starts: Ctrl-C (SIGINT) with stalled clients ends the process within
+/// the bound it prints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_a_gateway_with_stalled_clients_within_its_bound() {
+    use std::io::BufRead;
+    let _serial = SERIAL.lock().await;
+    let count = scaled(10, 100);
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let mut child = std::process::Command::new(format!("{root}/infra/local-gateway.sh"))
+        .args([
+            "--port",
+            "0",
+            "--client-queue",
+            "4",
+            "--broadcast-max-attempts",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("infra/local-gateway.sh starts (LOCAL_GATEWAY_BIN, or target/debug)");
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let websocket = loop {
+        let line = lines_rx.recv_timeout(WAIT).expect("the banner");
+        if let Some(url) = line.trim().strip_prefix("WebSocket") {
+            break url.trim().to_owned();
+        }
+    };
+    let addr: std::net::SocketAddr = websocket
+        .trim_start_matches("ws://")
+        .trim_end_matches("/dev")
+        .parse()
+        .unwrap();
+    let mut stalled = Vec::new();
+    for _ in 0..count {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        let (mut ws, _) = client_async(websocket.as_str(), stream).await.unwrap();
+        ws.send(Message::text(r#"{"action":"hello"}"#))
+            .await
+            .unwrap();
+        next_text(&mut ws, WAIT).await.unwrap();
+        stalled.push(ws);
+    }
+    let message = json!({ "pad": "x".repeat(100 * 1024) }).to_string();
+    let url = format!("http://{addr}/dev/broadcast");
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < WAIT * 3, "the queues never filled");
+        let report: Value = http()
+            .post(&url)
+            .body(message.clone())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if report["failed"]
+            .as_array()
+            .is_some_and(|failed| failed.len() == count)
+        {
+            break;
+        }
+    }
+    let bound = local_gateway::SHUTDOWN_GRACE + local_gateway::WEBHOOK_FLUSH;
+    let started = Instant::now();
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > bound + Duration::from_secs(2) {
+            let _ = child.kill();
+            panic!("still running {:?} after Ctrl-C", started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let took = started.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(took < bound, "took {took:?}");
+    println!(
+        "reliability ctrl_c_stalled[memory,{}]: {count} stalled clients: the process exited {:.2} s \
+         after SIGINT (bound {} s)",
+        if full() { "full" } else { "small" },
+        took.as_secs_f64(),
+        bound.as_secs()
+    );
+}
+
+/// Slowloris: 10,000 half-sent handshakes held open (2,000 under `make test`; fewer if the
+/// open-files limit cannot hold them) must not delay a new client's first pong beyond a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_handshakes_do_not_delay_a_new_client() {
+    use tokio::io::AsyncWriteExt;
+    let _serial = SERIAL.lock().await;
+    let limit = local_gateway::raise_file_limit().unwrap_or(1024) as usize;
+    // This process holds the attackers' sockets and the gateway's: keep well inside the limit.
+    let count = scaled(2_000, 10_000).min(limit.saturating_sub(3_000));
+    let mut config = config_on(StoreKind::Memory);
+    config.max_pending_handshakes = Some(1024.min(limit / 4));
+    let gateway = local_gateway::start(config).await.unwrap();
+    let partial = format!(
+        "GET /{} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\n",
+        gateway.config().stage,
+        gateway.addr()
+    );
+    let opened = Instant::now();
+    let half_open: Vec<TcpStream> = stream::iter(0..count)
+        .map(|_| async {
+            let mut stream = TcpStream::connect(gateway.addr()).await.expect("connect");
+            stream.write_all(partial.as_bytes()).await.expect("send");
+            stream
+        })
+        .buffer_unordered(256)
+        .collect()
+        .await;
+    let opening = opened.elapsed();
+    let started = Instant::now();
+    let mut ws = open(&gateway, "", None).await;
+    ws.send(Message::Ping("first".into())).await.unwrap();
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await {
+            Ok(Some(Ok(Message::Pong(payload)))) => {
+                assert_eq!(&payload[..], b"first");
+                break;
+            }
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("expected a pong, got {other:?}"),
+        }
+    }
+    let first_pong = started.elapsed();
+    assert!(
+        first_pong < Duration::from_secs(1),
+        "first pong after {first_pong:?}"
+    );
+    println!(
+        "reliability slowloris[memory,{}]: {count} half-sent handshakes opened in {:.1} s (cap \
+         {} pending, open-files limit {limit}); a new client's first pong after {} ms",
+        if full() { "full" } else { "small" },
+        opening.as_secs_f64(),
+        1024.min(limit / 4),
+        first_pong.as_millis()
+    );
+    drop(half_open);
+    gateway.shutdown().await;
+}

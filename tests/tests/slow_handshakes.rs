@@ -1,6 +1,7 @@
 //! Clients that never finish their request head (slowloris): each is closed after the header
-//! read timeout, and no more than `max_pending_handshakes` of them are held at once, so they can
-//! neither stay open forever nor pile up without bound.
+//! read timeout, and no more than `max_pending_handshakes` of them are held at once (the oldest
+//! closed to make room), so they can neither stay open forever, nor pile up without bound, nor
+//! keep a new client out.
 
 use local_gateway::GatewayConfig;
 use std::time::Duration;
@@ -53,31 +54,32 @@ async fn two_thousand_half_sent_handshakes_are_closed_after_the_header_read_time
 }
 
 #[tokio::test]
-async fn no_more_than_max_pending_handshakes_are_held_at_once() {
+async fn at_the_cap_the_oldest_pending_handshake_makes_room_for_a_newcomer() {
     let mut config = GatewayConfig::on_free_port();
-    config.max_pending_handshakes = 10;
+    config.max_pending_handshakes = Some(10);
     let gateway =
         ws_bridge_e2e::start_gateway_with(config, local_gateway::RouteTable::default()).await;
     let mut pending = Vec::new();
     for _ in 0..10 {
         pending.push(half_handshake(&gateway).await);
+        // Accepted in order, so that "oldest" is the first one here.
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // The eleventh waits in the backlog, unanswered, while ten are pending...
+    // The eleventh is served at once, while the ten are still pending...
     let addr = gateway.addr();
     let stage = gateway.config().stage.clone();
-    let mut eleventh = tokio::spawn(async move { RawClient::connect(addr, &stage).await });
-    assert!(
-        tokio::time::timeout(Duration::from_millis(500), &mut eleventh)
-            .await
-            .is_err(),
-        "the eleventh handshake was served while ten were pending"
-    );
-    // ...and is served as soon as one of them goes away.
-    drop(pending.pop());
-    tokio::time::timeout(WAIT, eleventh)
+    tokio::time::timeout(Duration::from_secs(1), RawClient::connect(addr, &stage))
         .await
-        .expect("served once a slot freed")
-        .expect("handshake task");
+        .expect("the eleventh handshake is served at once");
+    // ...and the oldest of them was closed to make room; the others still wait.
+    assert!(closed_by_server(&mut pending[0]).await);
+    let mut buffer = [0u8; 16];
+    let still_waiting =
+        tokio::time::timeout(Duration::from_millis(200), pending[9].read(&mut buffer)).await;
+    assert!(
+        still_waiting.is_err(),
+        "the newest pending handshake was closed too"
+    );
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::invoke::SpreadPusher;
 use crate::invoke::sdk_client::InProcessHttpClient;
-use crate::net::{ServeLimits, bind_listener, serve};
+use crate::net::{AllowedHosts, ServeLimits, bind_listener, default_max_pending_handshakes, serve};
 use crate::recorder::Recorder;
 use crate::recorder::redact::Redactor;
 use crate::registry::{Disconnect, Registry};
@@ -65,9 +65,12 @@ impl RunningGateway {
         format!("http://{}/{}", self.addr, self.state.config.stage)
     }
 
-    /// The inspector's page, unless `--no-inspector`.
+    /// The inspector's page, unless `--no-inspector` (or, beyond loopback, without `--inspector`).
     pub fn inspector_url(&self) -> Option<String> {
-        (!self.state.config.no_inspector).then(|| format!("http://{}/", self.addr))
+        self.state
+            .config
+            .inspector_enabled()
+            .then(|| format!("http://{}/", self.addr))
     }
 
     /// The store the in-process handlers use.
@@ -112,8 +115,11 @@ impl RunningGateway {
     }
 
     /// Stops accepting, closes every socket with 1001 `Going away` (running `$disconnect`), and
-    /// waits briefly for in-flight requests (and webhooks, at most 5 s).
+    /// waits for the sockets and in-flight requests for at most [`SHUTDOWN_GRACE`], then for
+    /// webhooks for at most [`WEBHOOK_FLUSH`]: whatever the clients do, it returns within their
+    /// sum.
     pub async fn shutdown(mut self) {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         // Inspector feeds never end by themselves; they would hold the server open.
         self.state.inspector.stop_feeds();
         if let Some(webhooks) = &self.webhooks {
@@ -122,20 +128,27 @@ impl RunningGateway {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        for connection in self.state.registry.drain() {
-            connection
-                .close(Disconnect {
-                    status_code: 1001,
-                    reason: "Going away".into(),
-                })
-                .await;
+        // All at once and ahead of their queues: a stalled client's full queue holds no one up.
+        let connections = self.state.registry.drain();
+        for connection in &connections {
+            connection.close_now(Disconnect {
+                status_code: 1001,
+                reason: "Going away".into(),
+            });
         }
-        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.server).await;
+        let ended = futures::future::join_all(connections.iter().map(|c| c.ended()));
+        let _ = tokio::time::timeout_at(deadline, ended).await;
+        let _ = tokio::time::timeout_at(deadline, &mut self.server).await;
         if let Some(webhooks) = &self.webhooks {
-            webhooks.flush(Duration::from_secs(5)).await;
+            webhooks.flush(WEBHOOK_FLUSH).await;
         }
     }
 }
+
+/// How long shutdown waits for the sockets to close and requests in flight to finish.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long shutdown then waits for pending webhooks (with `--webhook-url`).
+pub const WEBHOOK_FLUSH: Duration = Duration::from_secs(5);
 
 impl Drop for RunningGateway {
     fn drop(&mut self) {
@@ -243,7 +256,7 @@ async fn serve_gateway(
     let (store, routes) = build(&endpoint)?;
 
     let inspector = Recorder::new(
-        !config.no_inspector,
+        config.inspector_enabled(),
         config.inspector_events,
         Redactor::new(&config.secret_headers),
     );
@@ -256,19 +269,22 @@ async fn serve_gateway(
         store,
         inspector,
     });
-    let actions = inspector::Actions::new(
-        endpoint.pusher().client().clone(),
-        endpoint.http_client.clone(),
-        &state.config,
-        &state.settings,
-    );
+    let actions =
+        inspector::Actions::new(endpoint.http_client.clone(), &state.config, &state.settings);
     let router = router::router(Arc::clone(&state), Some(actions))?;
     endpoint.http_client.connect(router.clone());
     let app = MapRequestLayer::new(management::normalise_connections_path).layer(router);
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let limits = ServeLimits {
         header_read_timeout: state.config.header_read_timeout(),
-        max_pending_handshakes: state.config.max_pending_handshakes,
+        max_pending_handshakes: state
+            .config
+            .max_pending_handshakes
+            .unwrap_or_else(default_max_pending_handshakes),
+        hosts: state
+            .config
+            .check_stage_host
+            .then(|| AllowedHosts::new(state.config.host, &state.config.allowed_hosts)),
     };
     let server = tokio::spawn(serve(listener, app, limits, async {
         let _ = shutdown_rx.await;

@@ -120,7 +120,7 @@ pub(super) async fn event(
         Some(record) => Json(record.detail()).into_response(),
         None => (
             StatusCode::NOT_FOUND,
-            Json(json!({ "message": "no longer kept (or never recorded)" })),
+            Json(json!({ "error": "no longer kept (or never recorded)" })),
         )
             .into_response(),
     }
@@ -234,7 +234,7 @@ pub(super) async fn config(
         json!({ "function": authorizer.function.name(), "identitySources": sources })
     });
     let secret = |value: &Option<String>| value.as_ref().map(|_| MASK);
-    Json(json!({
+    let mut shown = json!({
         "urls": {
             "websocket": format!("ws://{host}/{}", config.stage),
             "http": format!("http://{host}/{}", config.stage),
@@ -265,7 +265,7 @@ pub(super) async fn config(
             "maxConnectionSecs": config.max_connection_secs,
             "integrationTimeoutMs": config.integration_timeout_ms,
             "headerReadTimeoutMs": config.header_read_timeout_ms,
-            "maxPendingHandshakes": config.max_pending_handshakes,
+            "maxPendingHandshakes": config.max_pending_handshakes.unwrap_or_else(crate::net::default_max_pending_handshakes),
             "pingsAreActivity": config.pings_are_activity,
             "apiToken": secret(&settings.api_token),
             "requireSigv4": config.require_sigv4,
@@ -292,5 +292,10 @@ pub(super) async fn config(
             "inspectorEvents": config.inspector_events,
             "secretHeaders": config.secret_headers,
         },
-    }))
+    });
+    // (Apart: one more key in the literal passes serde_json's macro recursion limit.)
+    shown["settings"]["writeTimeoutSecs"] = json!(config.write_timeout().as_secs());
+    shown["settings"]["allowedHosts"] = json!(config.allowed_hosts);
+    shown["settings"]["checkStageHost"] = json!(config.check_stage_host);
+    Json(shown)
 }

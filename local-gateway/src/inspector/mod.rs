@@ -9,13 +9,14 @@ mod api;
 
 pub(crate) use actions::Actions;
 
+use crate::net::AllowedHosts;
 use crate::state::GatewayState;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::{HeaderValue, header};
+use http::{HeaderValue, StatusCode, header};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,8 +28,9 @@ const APP_CSS: &str = include_str!("page/app.css");
 /// HTTP API reports larger than this are recorded without their body.
 const MAX_REPORT_BYTES: u64 = 64 * 1024;
 
-/// `/` and `/_inspector/…`.
+/// `/` and `/_inspector/…`, each answering only requests that name an allowed `Host`.
 pub(crate) fn routes(actions: Actions) -> Router<Arc<GatewayState>> {
+    let hosts = actions.hosts.clone();
     Router::new()
         .route(
             "/",
@@ -58,9 +60,53 @@ pub(crate) fn routes(actions: Actions) -> Router<Arc<GatewayState>> {
                     axum::routing::delete(actions::disconnect),
                 )
                 .route("/_inspector/api/broadcast", post(actions::broadcast))
-                .route_layer(axum::middleware::from_fn(actions::same_origin_json))
+                .route_layer(axum::middleware::from_fn(actions::guard))
                 .layer(axum::Extension(Arc::new(actions))),
         )
+        .route_layer(axum::middleware::from_fn(json_errors))
+        .route_layer(axum::middleware::from_fn_with_state(hosts, allowed_host))
+}
+
+/// axum's own refusals (a malformed path, query or JSON body) are plain text: said again in the
+/// inspector's shape.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let plain_text = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain_text {
+        return response;
+    }
+    match axum::body::to_bytes(response.into_body(), MAX_REPORT_BYTES as usize).await {
+        Ok(text) => error(status, String::from_utf8_lossy(&text).trim()),
+        Err(_) => error(status, status.canonical_reason().unwrap_or("error")),
+    }
+}
+
+/// Nothing for a request naming another host: the page, its data and its actions would all be
+/// readable by a site that rebinds its name to this machine.
+async fn allowed_host(State(hosts): State<AllowedHosts>, request: Request, next: Next) -> Response {
+    let host = AllowedHosts::request_host(&request);
+    if hosts.allows(host) {
+        return next.run(request).await;
+    }
+    tracing::warn!(
+        host = host.unwrap_or(""),
+        path = request.uri().path(),
+        "inspector: refused a request naming another host (--allowed-host adds one)"
+    );
+    error(
+        StatusCode::FORBIDDEN,
+        "the inspector answers requests for this machine's own names only (--allowed-host adds one)",
+    )
+}
+
+/// The inspector's error shape, on every route: `{"error": "…"}`.
+pub(crate) fn error(status: StatusCode, text: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": text }))).into_response()
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
@@ -122,12 +168,21 @@ pub(crate) async fn record_http_call(
         return response;
     }
     let (parts, body) = response.into_parts();
-    // An exact, small size: the body is already in memory.
-    let body = axum::body::to_bytes(body, MAX_REPORT_BYTES as usize)
-        .await
-        .unwrap_or_default();
-    gateway
-        .inspector
-        .http(&method, &uri, status, started.elapsed(), Some(&body));
-    Response::from_parts(parts, axum::body::Body::from(body))
+    // An exact, small size: the body is already in memory, and reading it cannot fail; if it
+    // ever does, the call is recorded without a body and the caller told, not given "".
+    match axum::body::to_bytes(body, MAX_REPORT_BYTES as usize).await {
+        Ok(body) => {
+            gateway
+                .inspector
+                .http(&method, &uri, status, started.elapsed(), Some(&body));
+            Response::from_parts(parts, axum::body::Body::from(body))
+        }
+        Err(err) => {
+            tracing::warn!(%uri, error = %err, "cannot read an HTTP route's answer");
+            gateway
+                .inspector
+                .http(&method, &uri, 500, started.elapsed(), None);
+            crate::aws::message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        }
+    }
 }

@@ -79,13 +79,22 @@ async fn post_to_connection(
 ) -> Response {
     let data = match axum::body::to_bytes(request.into_body(), MAX_MESSAGE_BYTES).await {
         Ok(data) => data,
-        Err(_) => {
+        Err(err) if is_over_the_limit(&err) => {
             return aws_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PayloadTooLargeException",
                 Some(&format!(
                     "Message too long. The maximum message size is {MAX_MESSAGE_BYTES} bytes"
                 )),
+            );
+        }
+        // The body broke off (the caller went away, a malformed chunk): not a size problem.
+        Err(err) => {
+            tracing::debug!(error = %err, "cannot read a PostToConnection body");
+            return aws_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequestException",
+                Some(&format!("Could not read the request body: {err}")),
             );
         }
     };
@@ -107,6 +116,19 @@ async fn post_to_connection(
             Some("The client-side buffer is full"),
         ),
     }
+}
+
+/// Whether reading a body failed because it passed the size limit (and not because it broke
+/// off).
+fn is_over_the_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = source {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = current.source();
+    }
+    false
 }
 
 async fn get_connection(
@@ -138,12 +160,10 @@ async fn delete_connection(
     let Some(connection) = gateway.registry.remove(&connection_id) else {
         return gone();
     };
-    connection
-        .close(Disconnect {
-            status_code: 1000,
-            reason: "Connection Closed Normally".into(),
-        })
-        .await;
+    connection.close(Disconnect {
+        status_code: 1000,
+        reason: "Connection Closed Normally".into(),
+    });
     StatusCode::NO_CONTENT.into_response()
 }
 

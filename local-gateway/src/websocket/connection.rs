@@ -59,10 +59,15 @@ pub(super) async fn run_connection(
     mut socket: WebSocket,
 ) {
     let idle_timeout = gateway.config.idle_timeout();
+    let write_timeout = gateway.config.write_timeout();
     let closes_at = Instant::now() + gateway.config.max_connection_duration();
     let next_check = |connection: &LiveConnection| {
         (Instant::now() + idle_remaining(connection, idle_timeout)).min(closes_at)
     };
+    // Every write is bounded: a client that stops reading fills its TCP window, and a write
+    // waiting on it would keep the timers below from ever being polled. No write outlives the
+    // maximum duration either.
+    let write_deadline = || (Instant::now() + write_timeout).min(closes_at);
     // One timer for the connection's life, re-armed when it fires: activity only ever moves the
     // idle deadline later, so firing early costs one check, while a new timer per loop (per
     // frame of a broadcast) cost a timer-wheel insertion and removal each time.
@@ -73,8 +78,11 @@ pub(super) async fn run_connection(
             command = outbound.recv() => match command {
                 Some(Outbound::Send(message)) => {
                     gateway.inspector.frame_out(&connection, &message);
-                    if socket.send(message).await.is_err() {
-                        break disconnect(CLOSE_ABNORMAL);
+                    match write(&connection, socket.send(message), write_deadline()).await {
+                        Written::Done(Ok(())) => {}
+                        Written::Done(Err(_)) => break disconnect(CLOSE_ABNORMAL),
+                        Written::Stalled => break stalled(&connection, closes_at),
+                        Written::Stopped(how) => break how,
                     }
                 }
                 Some(Outbound::Close(how)) => {
@@ -103,12 +111,16 @@ pub(super) async fn run_connection(
                     if gateway.config.pings_are_activity {
                         connection.touch();
                     }
-                    let _ = socket.flush().await;
+                    match write(&connection, socket.flush(), write_deadline()).await {
+                        Written::Done(_) => {}
+                        Written::Stalled => break stalled(&connection, closes_at),
+                        Written::Stopped(how) => break how,
+                    }
                 }
                 Some(Ok(Message::Close(frame))) => {
                     // tungstenite has queued the echoing close frame; flushing completes the
-                    // closing handshake.
-                    let _ = socket.flush().await;
+                    // closing handshake (bounded: the peer may have stopped reading).
+                    let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, socket.flush()).await;
                     break match frame {
                         Some(CloseFrame { code, reason }) => Disconnect { status_code: code, reason: reason.as_str().to_owned() },
                         None => disconnect(CLOSE_NO_STATUS),
@@ -131,9 +143,53 @@ pub(super) async fn run_connection(
                 }
                 timer.as_mut().reset(next_check(&connection));
             }
+            how = connection.stopped() => {
+                send_close(&mut socket, how.status_code, &how.reason).await;
+                break how;
+            }
         }
     };
     end_connection(&gateway, &connection, how);
+}
+
+/// How a bounded write ended.
+enum Written<T> {
+    Done(T),
+    /// No progress before the deadline: the peer is not reading.
+    Stalled,
+    /// The gateway is shutting down: close now, whatever the write had left.
+    Stopped(Disconnect),
+}
+
+/// Runs one write on the socket until `deadline`, or until the connection is stopped.
+async fn write<T>(
+    connection: &LiveConnection,
+    io: impl Future<Output = T>,
+    deadline: Instant,
+) -> Written<T> {
+    tokio::select! {
+        done = tokio::time::timeout_at(deadline, io) => match done {
+            Ok(done) => Written::Done(done),
+            Err(_) => Written::Stalled,
+        },
+        how = connection.stopped() => Written::Stopped(how),
+    }
+}
+
+/// A write that made no progress: at the maximum duration that is the 2-hour close (1001, as
+/// the timer reports it; checklist 40); otherwise the peer stopped reading, reported as an
+/// abnormal close (1006), the code `$disconnect` gets for a peer that vanished (reference §4.3).
+/// No close frame: the socket cannot take one.
+fn stalled(connection: &LiveConnection, closes_at: Instant) -> Disconnect {
+    tracing::debug!(
+        connection_id = connection.id(),
+        "closing a connection whose writes made no progress"
+    );
+    if Instant::now() >= closes_at {
+        disconnect(CLOSE_GOING_AWAY)
+    } else {
+        disconnect(CLOSE_ABNORMAL)
+    }
 }
 
 fn idle_remaining(connection: &LiveConnection, idle_timeout: Duration) -> Duration {
@@ -141,13 +197,21 @@ fn idle_remaining(connection: &LiveConnection, idle_timeout: Duration) -> Durati
     idle_timeout.saturating_sub(Duration::from_millis(idle_for))
 }
 
+/// A close frame is a courtesy to a peer that may have stopped reading: it gets this long at
+/// most, so that closing never waits on a stalled peer (and shutdown stays bounded).
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
 async fn send_close(socket: &mut WebSocket, code: u16, reason: &str) {
     let frame = CloseFrame {
         code,
         reason: reason.into(),
     };
-    // The peer may already be gone; there is nobody left to tell.
-    let _ = socket.send(Message::Close(Some(frame))).await;
+    // The peer may already be gone, or not reading; there is nobody left to tell.
+    let _ = tokio::time::timeout(
+        CLOSE_WRITE_TIMEOUT,
+        socket.send(Message::Close(Some(frame))),
+    )
+    .await;
 }
 
 /// The close a read error calls for: 1009 past the limits, 1007 for invalid UTF-8, 1002 for a

@@ -30,12 +30,24 @@ async function getJson(path) {
   return response.json();
 }
 
+// Actions carry the API token the user typed, as any other caller must; it stays in this tab.
+const TOKEN_KEY = 'ws-bridge-inspector-api-token';
+
+function apiToken() {
+  return /** @type {HTMLInputElement} */ ($('#api-token')).value.trim();
+}
+
 async function postJson(method, path, body) {
+  /** @type {Record<string, string>} */
+  const headers = { 'content-type': 'application/json' };
+  const token = apiToken();
+  if (token) headers.authorization = `Bearer ${token}`;
   const response = await fetch(path, {
     method,
-    headers: { 'content-type': 'application/json' },
+    headers,
     body: body === undefined ? '{}' : JSON.stringify(body),
   });
+  // Every answer is JSON: the call's status and report, or {"error": …} with the status.
   return response.json();
 }
 
@@ -305,6 +317,9 @@ function renderConfig(config) {
 }
 
 async function start() {
+  const tokenInput = /** @type {HTMLInputElement} */ ($('#api-token'));
+  tokenInput.value = sessionStorage.getItem(TOKEN_KEY) ?? '';
+  tokenInput.addEventListener('input', () => sessionStorage.setItem(TOKEN_KEY, tokenInput.value));
   $('#connection-filter').addEventListener('input', renderConnections);
   $('#timeline-filter').addEventListener('input', renderTimeline);
   $('#pause').addEventListener('change', renderTimeline);
