@@ -168,10 +168,9 @@ function setScope(id) {
   $('#clear-scope').hidden = !id;
   if (id) /** @type {HTMLInputElement} */ ($('#send-connection')).value = id;
   renderConnections();
-  if (!id) {
-    renderTimeline();
-    return;
-  }
+  // What this page has already filters at once; the fetch below adds the older events.
+  renderTimeline();
+  if (!id) return;
   // The connection's own events from the whole ring, not only those this page has seen.
   getJson(`/_inspector/api/events?connection=${encodeURIComponent(id)}`)
     .then((page) => {
