@@ -176,20 +176,7 @@ mod tests {
     #[tokio::test]
     async fn a_jwks_outage_is_a_500_not_a_401() {
         let verifier = crate::auth::token::tests::verifier_with_jwks_down().await;
-        let event: ApiGatewayWebsocketProxyRequest = serde_json::from_value(json!({
-            "queryStringParameters": {"token": crate::auth::token::tests::RS256_TOKEN},
-            "requestContext": {
-                "routeKey": "$connect",
-                "eventType": "CONNECT",
-                "connectionId": "Vb7rKfZ-joECH_A=",
-                "connectedAt": 1_721_812_502_117_i64,
-                "requestTimeEpoch": 1_721_812_502_117_i64,
-                "apiId": "k3x9q2m7ab",
-                "identity": {"sourceIp": "198.51.100.23"}
-            },
-            "isBase64Encoded": false
-        }))
-        .expect("a $connect event");
+        let event = connect_event(json!({"token": crate::auth::token::tests::RS256_TOKEN}));
         let store = InMemoryStore::new();
         let response = handle(&store, &Settings::default(), Some(&verifier), event)
             .await
