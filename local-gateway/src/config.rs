@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 use ws_bridge::Settings;
 use ws_bridge::settings::webhook::{self as webhook, WebhookSettings};
-use ws_bridge::settings::{self as shared, ChannelPatterns, HistorySettings, MessageRate};
+use ws_bridge::settings::{
+    self as shared, ChannelPatterns, HistorySettings, MessageRate, PresenceSettings,
+};
 use ws_bridge::webhooks::{EventFilter, WebhookSecret};
 
 // clap's value parsers for the shared settings: the shared parsers, errors as text.
@@ -29,6 +31,9 @@ fn seconds(raw: &str) -> Result<u64, String> {
 }
 fn channel_patterns(raw: &str) -> Result<ChannelPatterns, String> {
     shared::parse_channel_patterns(raw)
+}
+fn grace_seconds(raw: &str) -> Result<u64, String> {
+    shared::parse_grace_seconds(raw)
 }
 fn webhook_url(raw: &str) -> Result<String, String> {
     webhook::parse_url(raw)
@@ -422,6 +427,34 @@ pub struct GatewayConfig {
         env = "HISTORY_TABLE"
     )]
     pub history_table: Option<String>,
+
+    /// Channels with presence (members, `presence.join`/`presence.leave`), comma-separated
+    /// patterns as for --history-channels. Unset: none.
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "PRESENCE_CHANNELS", value_parser = channel_patterns)]
+    pub presence_channels: Option<ChannelPatterns>,
+
+    /// How long a user's last connection must have been gone before `presence.leave`, in
+    /// seconds, 0 to 900 (default 5).
+    #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "PRESENCE_LEAVE_GRACE_SECONDS", value_parser = grace_seconds)]
+    pub presence_leave_grace_seconds: Option<u64>,
+
+    /// The token claim (kept with JWT_CLAIMS) a presence member's `info` is taken from, e.g.
+    /// `name`. Unset: no info.
+    #[arg(
+        help_heading = "The functions' settings (given here, they win over the template's)",
+        long,
+        env = "PRESENCE_INFO_CLAIM"
+    )]
+    pub presence_info_claim: Option<String>,
+
+    /// The DynamoDB presence table for `--store dynamodb`, created if missing (default
+    /// `ws-bridge-presence`).
+    #[arg(
+        help_heading = "The functions' settings (given here, they win over the template's)",
+        long,
+        env = "PRESENCE_TABLE"
+    )]
+    pub presence_table: Option<String>,
     /// Send webhooks (Standard Webhooks, signed) to this URL; unset: no webhooks.
     #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "WEBHOOK_URL", value_parser = webhook_url)]
     pub webhook_url: Option<String>,
@@ -507,6 +540,23 @@ impl GatewayConfig {
                     .unwrap_or(base.history.max_messages),
                 table: self.history_table.clone().unwrap_or(base.history.table),
             },
+            presence: PresenceSettings {
+                channels: self
+                    .presence_channels
+                    .clone()
+                    .unwrap_or(base.presence.channels),
+                leave_grace_seconds: self
+                    .presence_leave_grace_seconds
+                    .unwrap_or(base.presence.leave_grace_seconds),
+                info_claim: self
+                    .presence_info_claim
+                    .clone()
+                    .filter(|claim| !claim.trim().is_empty())
+                    .or(base.presence.info_claim),
+                table: self.presence_table.clone().unwrap_or(base.presence.table),
+                // The gateway delays leaves in-process, as it dispatches webhooks itself.
+                leave_queue_url: None,
+            },
         })
     }
 
@@ -568,6 +618,13 @@ impl GatewayConfig {
                 self.history_max_messages.is_some(),
             ),
             ("--history-table", self.history_table.is_some()),
+            ("--presence-channels", self.presence_channels.is_some()),
+            (
+                "--presence-leave-grace-seconds",
+                self.presence_leave_grace_seconds.is_some(),
+            ),
+            ("--presence-info-claim", self.presence_info_claim.is_some()),
+            ("--presence-table", self.presence_table.is_some()),
             ("--webhook-url", self.webhook_url.is_some()),
             ("--webhook-secret", self.webhook_secret.is_some()),
             ("--webhook-events", self.webhook_events.is_some()),

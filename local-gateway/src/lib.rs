@@ -41,8 +41,8 @@ mod webhooks;
 mod websocket;
 
 pub use app::{
-    LocalEndpoint, RunningGateway, SHUTDOWN_GRACE, WEBHOOK_FLUSH, dynamodb_history, dynamodb_store,
-    read_template, start, start_with,
+    LocalEndpoint, RunningGateway, SHUTDOWN_GRACE, WEBHOOK_FLUSH, dynamodb_history,
+    dynamodb_presence, dynamodb_store, read_template, start, start_with,
 };
 pub use config::{GatewayConfig, RateLimit, StoreKind};
 pub use error::GatewayError;

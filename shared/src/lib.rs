@@ -7,6 +7,7 @@
 //!   `$default`, the delivery routes (`POST /broadcast[/{channel}]`, `/users/{userId}`,
 //!   `/connections/{connectionId}`), `GET /connections/count` and `GET /stats`.
 //! * [`history`]: sequence numbers and kept messages per channel, for resume ([`ChannelHistory`]).
+//! * [`presence`]: who is in a channel, with joins and leaves that do not flap ([`PresenceStore`]).
 //! * [`protocol`]: the JSON that clients and backends exchange with us.
 
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod fanout;
 pub mod handlers;
 pub mod history;
 pub mod local;
+pub mod presence;
 pub mod protocol;
 pub mod pusher;
 pub mod settings;
@@ -25,6 +27,7 @@ pub mod webhooks;
 
 pub use error::Error;
 pub use history::{ChannelHistory, DynamoDbHistory, InMemoryHistory};
+pub use presence::{DynamoDbPresence, InMemoryPresence, PresenceStore};
 pub use pusher::{ApiGatewayPusher, EventPusher, MessagePusher, PushOutcome};
 pub use settings::Settings;
 pub use store::{

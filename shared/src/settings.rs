@@ -18,6 +18,11 @@ pub const DEFAULT_HISTORY_TTL_SECONDS: u64 = 300;
 pub const DEFAULT_HISTORY_MAX_MESSAGES: usize = 300;
 /// The history table's default name; `infra/history-table.json` names the same.
 pub const DEFAULT_HISTORY_TABLE: &str = "ws-bridge-history";
+pub const DEFAULT_PRESENCE_LEAVE_GRACE_SECONDS: u64 = 5;
+/// The presence table's default name; `infra/presence-table.json` names the same.
+pub const DEFAULT_PRESENCE_TABLE: &str = "ws-bridge-presence";
+/// SQS's longest message delay, which bounds the grace period on AWS.
+pub const MAX_PRESENCE_LEAVE_GRACE_SECONDS: u64 = 900;
 
 /// How a broadcast lists and fans out, and what clients may do with channels.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +53,8 @@ pub struct Settings {
     pub message_rate: Option<MessageRate>,
     /// `HISTORY_*`: which channels number and keep their messages, and for how long.
     pub history: HistorySettings,
+    /// `PRESENCE_*`: which channels track their members, and how long a leave waits.
+    pub presence: PresenceSettings,
 }
 
 /// Channel history (sequence numbers, replay on resume): off unless `HISTORY_CHANNELS` names
@@ -77,6 +84,47 @@ impl Default for HistorySettings {
 
 impl HistorySettings {
     /// Whether any channel has history: when not, nothing of it is built or called.
+    pub fn enabled(&self) -> bool {
+        !self.channels.is_empty()
+    }
+
+    pub fn applies_to(&self, channel: &str) -> bool {
+        self.channels.matches(channel)
+    }
+}
+
+/// Presence (members per channel, `presence.join`/`presence.leave`): off unless
+/// `PRESENCE_CHANNELS` names channels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresenceSettings {
+    /// `PRESENCE_CHANNELS`: the channels with presence (default: none).
+    pub channels: ChannelPatterns,
+    /// `PRESENCE_LEAVE_GRACE_SECONDS`: how long a user's last connection must have been gone
+    /// before `presence.leave` (default 5, at most 900: SQS's longest delay).
+    pub leave_grace_seconds: u64,
+    /// `PRESENCE_INFO_CLAIM`: the token claim (kept through `JWT_CLAIMS`) a member's `info`
+    /// is taken from, e.g. `name` (default: none, no info).
+    pub info_claim: Option<String>,
+    /// `PRESENCE_TABLE`: the DynamoDB presence table (default `ws-bridge-presence`).
+    pub table: String,
+    /// `PRESENCE_LEAVE_QUEUE_URL`: on AWS, the SQS queue the delayed leave checks go through.
+    pub leave_queue_url: Option<String>,
+}
+
+impl Default for PresenceSettings {
+    fn default() -> Self {
+        Self {
+            channels: ChannelPatterns::default(),
+            leave_grace_seconds: DEFAULT_PRESENCE_LEAVE_GRACE_SECONDS,
+            info_claim: None,
+            table: DEFAULT_PRESENCE_TABLE.to_owned(),
+            leave_queue_url: None,
+        }
+    }
+}
+
+impl PresenceSettings {
+    /// Whether any channel has presence: when not, nothing of it is built or called.
     pub fn enabled(&self) -> bool {
         !self.channels.is_empty()
     }
@@ -181,6 +229,7 @@ impl Default for Settings {
             max_connections_per_user: DEFAULT_MAX_CONNECTIONS_PER_USER,
             message_rate: None,
             history: HistorySettings::default(),
+            presence: PresenceSettings::default(),
         }
     }
 }
@@ -251,6 +300,27 @@ impl Settings {
                     .unwrap_or(defaults.history.max_messages),
                 table: read("HISTORY_TABLE").unwrap_or(defaults.history.table),
             },
+            presence: PresenceSettings {
+                channels: read("PRESENCE_CHANNELS")
+                    .map(|raw| {
+                        parse_channel_patterns(&raw).map_err(|problem| {
+                            Error::Config(format!("PRESENCE_CHANNELS {problem}"))
+                        })
+                    })
+                    .transpose()?
+                    .unwrap_or_default(),
+                leave_grace_seconds: read("PRESENCE_LEAVE_GRACE_SECONDS")
+                    .map(|raw| {
+                        parse_grace_seconds(&raw).map_err(|problem| {
+                            Error::Config(format!("PRESENCE_LEAVE_GRACE_SECONDS {problem}"))
+                        })
+                    })
+                    .transpose()?
+                    .unwrap_or(defaults.presence.leave_grace_seconds),
+                info_claim: read("PRESENCE_INFO_CLAIM").map(|raw| raw.trim().to_owned()),
+                table: read("PRESENCE_TABLE").unwrap_or(defaults.presence.table),
+                leave_queue_url: read("PRESENCE_LEAVE_QUEUE_URL"),
+            },
         })
     }
 }
@@ -284,6 +354,16 @@ pub fn parse_attempts(raw: &str) -> Result<u32, String> {
 /// A number of seconds: a positive integer.
 pub fn parse_seconds(raw: &str) -> Result<u64, String> {
     parse_positive(raw).map(|seconds| seconds as u64)
+}
+
+/// `PRESENCE_LEAVE_GRACE_SECONDS`: 0 to [`MAX_PRESENCE_LEAVE_GRACE_SECONDS`].
+pub fn parse_grace_seconds(raw: &str) -> Result<u64, String> {
+    match u64::from_str(raw.trim()) {
+        Ok(seconds) if seconds <= MAX_PRESENCE_LEAVE_GRACE_SECONDS => Ok(seconds),
+        _ => Err(format!(
+            "must be a whole number of seconds from 0 to {MAX_PRESENCE_LEAVE_GRACE_SECONDS}, got {raw:?}"
+        )),
+    }
 }
 
 /// `HISTORY_CHANNELS`: `*`, `prefix*` or exact names, comma-separated.
@@ -606,6 +686,28 @@ mod tests {
         assert!(!history.applies_to("newsroom") && !history.applies_to("post"));
         assert_eq!((history.ttl_seconds, history.max_messages), (60, 10));
         assert_eq!(history.table, DEFAULT_HISTORY_TABLE);
+        let presence = Settings::from_lookup(|name| match name {
+            "PRESENCE_CHANNELS" => Some("room:*".into()),
+            "PRESENCE_LEAVE_GRACE_SECONDS" => Some("0".into()),
+            "PRESENCE_INFO_CLAIM" => Some(" name ".into()),
+            _ => None,
+        })
+        .unwrap()
+        .presence;
+        assert!(
+            presence.enabled() && presence.applies_to("room:1") && !presence.applies_to("news")
+        );
+        assert_eq!(presence.leave_grace_seconds, 0);
+        assert_eq!(presence.info_claim.as_deref(), Some("name"));
+        assert_eq!(presence.table, DEFAULT_PRESENCE_TABLE);
+        assert!(!Settings::default().presence.enabled());
+        for bad in ["901", "-1", "soon"] {
+            let err = Settings::from_lookup(|name| {
+                (name == "PRESENCE_LEAVE_GRACE_SECONDS").then(|| bad.to_string())
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains("0 to 900"), "{bad}: {err}");
+        }
         let every = parse_channel_patterns("*").unwrap();
         assert!(every.matches("anything"));
         assert!(!Settings::default().history.enabled());

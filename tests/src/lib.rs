@@ -411,8 +411,9 @@ pub fn dynamodb_config(endpoint: &str) -> GatewayConfig {
     config.store = local_gateway::StoreKind::Dynamodb;
     config.dynamodb_endpoint = Some(endpoint.to_owned());
     let table = unique_table();
-    // Created only when a test turns history on.
+    // Created only when a test turns history or presence on.
     config.history_table = Some(format!("{table}-history"));
+    config.presence_table = Some(format!("{table}-presence"));
     config.connections_table = Some(table);
     config
 }

@@ -13,7 +13,8 @@ use ws_bridge::settings::webhook::WebhookSettings;
 use ws_bridge::store::table::TableDefinition;
 use ws_bridge::webhooks::{NoWebhooks, WebhookSink};
 use ws_bridge::{
-    ChannelHistory, ConnectionStore, DynamoDbHistory, DynamoDbStore, InMemoryHistory, InMemoryStore,
+    ChannelHistory, ConnectionStore, DynamoDbHistory, DynamoDbPresence, DynamoDbStore,
+    InMemoryHistory, InMemoryPresence, InMemoryStore, PresenceStore,
 };
 
 /// Where a setting the gateway was not given comes from: the variables the template gives the
@@ -25,6 +26,8 @@ pub(crate) struct Backends {
     pub store: Arc<dyn ConnectionStore>,
     /// Only when some channel has history.
     pub history: Option<Arc<dyn ChannelHistory>>,
+    /// Only when some channel has presence.
+    pub presence: Option<Arc<dyn PresenceStore>>,
     pub webhooks: Option<Arc<LocalWebhooks>>,
     pub verifier: Option<Arc<TokenVerifier>>,
     pub settings: Settings,
@@ -52,6 +55,7 @@ impl Backends {
             return Ok(Self {
                 store,
                 history: None,
+                presence: None,
                 webhooks: None,
                 verifier: None,
                 settings,
@@ -62,6 +66,11 @@ impl Backends {
             _ if !settings.history.enabled() => None,
             StoreKind::Memory => Some(Arc::new(InMemoryHistory::new(&settings.history))),
             StoreKind::Dynamodb => Some(Arc::new(dynamodb_history_with(config, &settings).await?)),
+        };
+        let presence: Option<Arc<dyn PresenceStore>> = match config.store {
+            _ if !settings.presence.enabled() => None,
+            StoreKind::Memory => Some(Arc::new(InMemoryPresence::new())),
+            StoreKind::Dynamodb => Some(Arc::new(dynamodb_presence_with(config, &settings).await?)),
         };
         // JWT_* have no flags: the gateway's environment, then the template's.
         let verifier_config = VerifierConfig::from_lookup(|name| {
@@ -98,6 +107,7 @@ impl Backends {
         Ok(Self {
             store,
             history,
+            presence,
             webhooks,
             verifier,
             settings,
@@ -153,6 +163,26 @@ async fn dynamodb_history_with(
         .await
         .map_err(GatewayError::Store)?;
     Ok(history)
+}
+
+/// The DynamoDB presence store for `--store dynamodb` with `--presence-*`, on its table
+/// (created if missing).
+pub async fn dynamodb_presence(config: &GatewayConfig) -> Result<DynamoDbPresence, GatewayError> {
+    let settings = config.settings(&|_| None).map_err(GatewayError::Settings)?;
+    dynamodb_presence_with(config, &settings).await
+}
+
+async fn dynamodb_presence_with(
+    config: &GatewayConfig,
+    settings: &Settings,
+) -> Result<DynamoDbPresence, GatewayError> {
+    let sdk_config = dynamodb_sdk_config(config).await;
+    let presence = DynamoDbPresence::new(DynamoDbStore::client(&sdk_config), &settings.presence);
+    presence
+        .create_table_if_missing()
+        .await
+        .map_err(GatewayError::Store)?;
+    Ok(presence)
 }
 
 /// The SDK configuration for DynamoDB: `--dynamodb-endpoint` (DynamoDB Local) with the fixed

@@ -8,7 +8,7 @@ mod router;
 mod source;
 mod template;
 
-pub use backends::{dynamodb_history, dynamodb_store};
+pub use backends::{dynamodb_history, dynamodb_presence, dynamodb_store};
 #[cfg(test)]
 pub(crate) use router::in_memory_app;
 pub use template::read_template;

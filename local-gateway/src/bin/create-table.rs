@@ -1,4 +1,4 @@
-//! Creates the connections, subscriptions, user-slots and history tables from `infra/` if they do not
+//! Creates the connections, subscriptions, user-slots, history and presence tables from `infra/` if they do not
 //! exist (used by `make dynamodb-local`).
 
 use clap::Parser;
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
-    about = "Create ws-bridge's connections, subscriptions, user-slots and history tables if they are missing"
+    about = "Create ws-bridge's connections, subscriptions, user-slots, history and presence tables if they are missing"
 )]
 struct Args {
     /// DynamoDB endpoint, e.g. http://127.0.0.1:8000 for DynamoDB Local.
@@ -20,6 +20,9 @@ struct Args {
     /// History table name (default: the name in `infra/history-table.json`).
     #[arg(long, env = "HISTORY_TABLE")]
     history_table: Option<String>,
+    /// Presence table name (default: the name in `infra/presence-table.json`).
+    #[arg(long, env = "PRESENCE_TABLE")]
+    presence_table: Option<String>,
 }
 
 #[tokio::main]
@@ -30,19 +33,22 @@ async fn main() -> ExitCode {
     config.dynamodb_endpoint = args.dynamodb_endpoint;
     config.connections_table = args.connections_table;
     config.history_table = args.history_table;
+    config.presence_table = args.presence_table;
     let created = async {
         let store = local_gateway::dynamodb_store(&config).await?;
         let history = local_gateway::dynamodb_history(&config).await?;
-        Ok::<_, local_gateway::GatewayError>((store, history))
+        let presence = local_gateway::dynamodb_presence(&config).await?;
+        Ok::<_, local_gateway::GatewayError>((store, history, presence))
     };
     match created.await {
-        Ok((store, history)) => {
+        Ok((store, history, presence)) => {
             println!(
-                "tables {}, {}, {} and {} are ready",
+                "tables {}, {}, {}, {} and {} are ready",
                 store.table(),
                 store.subscriptions_table(),
                 store.user_slots_table(),
-                history.table()
+                history.table(),
+                presence.table()
             );
             ExitCode::SUCCESS
         }

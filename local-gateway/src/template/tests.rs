@@ -260,6 +260,7 @@ fn our_own_template_reads_as_the_project_routes() {
         [
             "ConnectionsTable",
             "HistoryTable",
+            "PresenceTable",
             "SubscriptionsTable",
             "UserSlotsTable"
         ]

@@ -8,6 +8,7 @@ const CONNECTIONS_TABLE_JSON: &str = include_str!("../../../infra/connections-ta
 const SUBSCRIPTIONS_TABLE_JSON: &str = include_str!("../../../infra/subscriptions-table.json");
 const USER_SLOTS_TABLE_JSON: &str = include_str!("../../../infra/user-slots-table.json");
 const HISTORY_TABLE_JSON: &str = include_str!("../../../infra/history-table.json");
+const PRESENCE_TABLE_JSON: &str = include_str!("../../../infra/presence-table.json");
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -58,6 +59,11 @@ impl TableDefinition {
         serde_json::from_str(HISTORY_TABLE_JSON)
             .map_err(|err| Error::Config(format!("infra/history-table.json: {err}")))
     }
+
+    pub fn presence() -> Result<Self, Error> {
+        serde_json::from_str(PRESENCE_TABLE_JSON)
+            .map_err(|err| Error::Config(format!("infra/presence-table.json: {err}")))
+    }
 }
 
 #[cfg(test)]
@@ -87,6 +93,13 @@ mod tests {
         assert_eq!(
             history.default_table_name,
             crate::settings::DEFAULT_HISTORY_TABLE
+        );
+        let presence = TableDefinition::presence().unwrap();
+        assert_eq!(presence.partition_key.name, "channel");
+        assert_eq!(presence.sort_key.unwrap().name, "userId");
+        assert_eq!(
+            presence.default_table_name,
+            crate::settings::DEFAULT_PRESENCE_TABLE
         );
     }
 }
