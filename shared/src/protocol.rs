@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use crate::presence::{Member, MemberPage};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -91,15 +93,35 @@ pub enum ClientRequest {
     Subscribe {
         channels: BTreeSet<String>,
         since: BTreeMap<String, Position>,
+        /// `"presence": true`: the `subscribed` reply lists the members of its presence channels.
+        presence: bool,
     },
     /// `{"action":"unsubscribe","channels":["news"]}`
     Unsubscribe { channels: BTreeSet<String> },
     /// `{"action":"publish","channel":"post:42","data":…}`: to the channel's other subscribers,
-    /// when the deployment allows clients to publish.
-    Publish { channel: String, data: Value },
+    /// when the deployment allows clients to publish. `"ephemeral": true` (typing indicators):
+    /// never numbered, stored or sent to webhooks.
+    Publish {
+        channel: String,
+        data: Value,
+        ephemeral: bool,
+    },
+    /// `{"action":"presence","channel":"room:1"}`, optionally with `"after":"<user>"`: the
+    /// members of a presence channel the connection is in, a page at a time.
+    Presence {
+        channel: String,
+        after: Option<String>,
+    },
 }
 
-pub const KNOWN_ACTIONS: &[&str] = &["ping", "hello", "subscribe", "unsubscribe", "publish"];
+pub const KNOWN_ACTIONS: &[&str] = &[
+    "ping",
+    "hello",
+    "subscribe",
+    "unsubscribe",
+    "publish",
+    "presence",
+];
 
 impl ClientRequest {
     /// Parses a frame's text, explaining precisely what is wrong when it is not a request we know.
@@ -117,7 +139,12 @@ impl ClientRequest {
                 "subscribe" => {
                     let channels = channels_field(&fields)?;
                     let since = since_field(&fields, &channels)?;
-                    Ok(Self::Subscribe { channels, since })
+                    let presence = flag_field(&fields, "subscribe", "presence")?;
+                    Ok(Self::Subscribe {
+                        channels,
+                        since,
+                        presence,
+                    })
                 }
                 "unsubscribe" => Ok(Self::Unsubscribe {
                     channels: channels_field(&fields)?,
@@ -132,7 +159,29 @@ impl ClientRequest {
                         .get("data")
                         .cloned()
                         .ok_or("publish needs \"data\": the JSON value to send")?;
-                    Ok(Self::Publish { channel, data })
+                    let ephemeral = flag_field(&fields, "publish", "ephemeral")?;
+                    Ok(Self::Publish {
+                        channel,
+                        data,
+                        ephemeral,
+                    })
+                }
+                "presence" => {
+                    let channel = match fields.get("channel") {
+                        Some(Value::String(channel)) => channel.clone(),
+                        _ => return Err("presence needs \"channel\": a channel name".into()),
+                    };
+                    validate_channel(&channel)?;
+                    let after = match fields.get("after") {
+                        None | Some(Value::Null) => None,
+                        Some(Value::String(after)) => Some(after.clone()),
+                        Some(other) => {
+                            return Err(format!(
+                                "\"after\" must be the user a previous page ended with, got {other}"
+                            ));
+                        }
+                    };
+                    Ok(Self::Presence { channel, after })
                 }
                 other => Err(format!(
                     "unknown action {other:?}; known actions: {}",
@@ -141,6 +190,21 @@ impl ClientRequest {
             },
             Some(other) => Err(format!("\"action\" must be a string, got {other}")),
         }
+    }
+}
+
+/// An optional boolean field of `action` (absent: `false`).
+fn flag_field(
+    fields: &serde_json::Map<String, Value>,
+    action: &str,
+    name: &str,
+) -> Result<bool, String> {
+    match fields.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(flag)) => Ok(*flag),
+        Some(other) => Err(format!(
+            "{action}'s \"{name}\" must be true or false, got {other}"
+        )),
     }
 }
 
@@ -229,6 +293,26 @@ pub enum ServerMessage {
     Message {
         channel: String,
         data: Value,
+        /// Set on an ephemeral message (never numbered nor stored).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        ephemeral: bool,
+    },
+    /// The members of a presence channel, answering the `presence` action.
+    Presence {
+        channel: String,
+        data: MemberPage,
+    },
+    /// A user's first connection joined a presence channel this connection is in.
+    #[serde(rename = "presence.join")]
+    PresenceJoin {
+        channel: String,
+        data: Member,
+    },
+    /// A user's last connection has been gone from the channel for the grace period.
+    #[serde(rename = "presence.leave")]
+    PresenceLeave {
+        channel: String,
+        data: LeftMember,
     },
     Error {
         data: ErrorData,
@@ -246,6 +330,15 @@ pub struct Subscribed {
     /// The latest position of every requested channel with history; omitted when none has.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub positions: BTreeMap<String, Position>,
+    /// With `"presence": true`: the members of every requested presence channel.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub members: BTreeMap<String, MemberPage>,
+}
+
+/// Who left a presence channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LeftMember {
+    pub user: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -482,15 +575,60 @@ mod tests {
             Ok(ClientRequest::Subscribe {
                 channels: ["news".to_string(), "post:42".to_string()].into(),
                 since: BTreeMap::new(),
+                presence: false,
             })
         );
         assert_eq!(
             ClientRequest::parse(r#"{"action":"publish","channel":"news","data":{"n":1}}"#),
             Ok(ClientRequest::Publish {
                 channel: "news".into(),
-                data: serde_json::json!({"n": 1})
+                data: serde_json::json!({"n": 1}),
+                ephemeral: false,
             })
         );
+        assert_eq!(
+            ClientRequest::parse(
+                r#"{"action":"publish","channel":"room","data":{"typing":true},"ephemeral":true}"#
+            ),
+            Ok(ClientRequest::Publish {
+                channel: "room".into(),
+                data: serde_json::json!({"typing": true}),
+                ephemeral: true,
+            })
+        );
+        assert_eq!(
+            ClientRequest::parse(r#"{"action":"subscribe","channels":["room"],"presence":true}"#),
+            Ok(ClientRequest::Subscribe {
+                channels: ["room".to_string()].into(),
+                since: BTreeMap::new(),
+                presence: true,
+            })
+        );
+        assert_eq!(
+            ClientRequest::parse(r#"{"action":"presence","channel":"room","after":"ada"}"#),
+            Ok(ClientRequest::Presence {
+                channel: "room".into(),
+                after: Some("ada".into()),
+            })
+        );
+        for (bad, problem) in [
+            (r#"{"action":"presence"}"#, "presence needs \"channel\""),
+            (
+                r#"{"action":"presence","channel":"room","after":3}"#,
+                "\"after\" must be",
+            ),
+            (
+                r#"{"action":"publish","channel":"room","data":1,"ephemeral":"yes"}"#,
+                "\"ephemeral\" must be true or false",
+            ),
+            (
+                r#"{"action":"subscribe","channels":["room"],"presence":1}"#,
+                "\"presence\" must be true or false",
+            ),
+        ] {
+            let err = ClientRequest::parse(bad).unwrap_err();
+            assert!(err.contains(problem), "{bad}: {err}");
+        }
     }
 
     #[test]
@@ -567,6 +705,7 @@ mod tests {
             Ok(ClientRequest::Subscribe {
                 channels: ["news".to_string(), "post:42".to_string()].into(),
                 since: [("post:42".to_string(), Position::new(57, "k3Jf9a"))].into(),
+                presence: false,
             })
         );
         let cases = [

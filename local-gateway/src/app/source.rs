@@ -163,6 +163,7 @@ impl Prepared {
             project_functions_with(
                 Arc::clone(&backends.store),
                 backends.history.clone(),
+                backends.presence.clone(),
                 endpoint.functions_pusher(backends.settings.broadcast_max_attempts),
                 backends.settings.clone(),
                 backends.verifier.clone(),
@@ -249,6 +250,16 @@ impl Prepared {
                     settings.history.ttl_seconds, settings.history.max_messages
                 ),
                 None => "off (HISTORY_CHANNELS)".to_owned(),
+            },
+        ));
+        lines.push((
+            "Presence",
+            match backends.presence {
+                Some(_) => format!(
+                    "members tracked, leaves after {} s (PRESENCE_*)",
+                    settings.presence.leave_grace_seconds
+                ),
+                None => "off (PRESENCE_CHANNELS)".to_owned(),
             },
         ));
         lines.push((

@@ -13,11 +13,13 @@ use ws_bridge::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRe
 use ws_bridge::handlers::{
     authorizer, broadcast, connect, connections_count, default_route, disconnect, handshakes, stats,
 };
+use ws_bridge::presence::{InProcessLeaves, Presence};
 use ws_bridge::webhooks::{NoWebhooks, WebhookSink};
-use ws_bridge::{ChannelHistory, ConnectionStore, MessagePusher, Settings};
+use ws_bridge::{ChannelHistory, ConnectionStore, MessagePusher, PresenceStore, Settings};
 
 /// The crates of `functions/`, by the name of their binary: the route functions, then
-/// `webhook-dispatch`, which no route invokes (the gateway runs its code as its webhooks).
+/// `webhook-dispatch` and `presence-leave`, which no route invokes (the gateway runs their code
+/// as its webhooks and its delayed presence leaves).
 pub(crate) const WS_CONNECT: &str = "ws-connect";
 pub(crate) const WS_DISCONNECT: &str = "ws-disconnect";
 pub(crate) const WS_DEFAULT: &str = "ws-default";
@@ -27,7 +29,8 @@ pub(crate) const HTTP_CONNECTIONS_COUNT: &str = "http-connections-count";
 pub(crate) const HTTP_STATS: &str = "http-stats";
 pub(crate) const HTTP_HANDSHAKES: &str = "http-handshakes";
 pub(crate) const WEBHOOK_DISPATCH: &str = "webhook-dispatch";
-const NAMES: [&str; 9] = [
+pub(crate) const PRESENCE_LEAVE: &str = "presence-leave";
+const NAMES: [&str; 10] = [
     WS_CONNECT,
     WS_DISCONNECT,
     WS_DEFAULT,
@@ -37,6 +40,7 @@ const NAMES: [&str; 9] = [
     HTTP_STATS,
     HTTP_HANDSHAKES,
     WEBHOOK_DISPATCH,
+    PRESENCE_LEAVE,
 ];
 
 /// A binary of ours, as a template's `BuildProperties.Binary` names it: the gateway can run its
@@ -116,6 +120,7 @@ pub fn project_functions(
     project_functions_with(
         store,
         None,
+        None,
         pusher,
         settings,
         verifier,
@@ -129,11 +134,24 @@ pub fn project_functions(
 pub(crate) fn project_functions_with(
     store: Arc<dyn ConnectionStore>,
     history: Option<Arc<dyn ChannelHistory>>,
+    presence: Option<Arc<dyn PresenceStore>>,
     pusher: Arc<dyn MessagePusher>,
     settings: Settings,
     verifier: Option<Arc<TokenVerifier>>,
     webhooks: Arc<dyn WebhookSink>,
 ) -> ProjectFunctions {
+    // Pending leaves wait in this process, then run the check presence-leave runs on AWS.
+    let presence = presence.map(|presence| Presence {
+        store: Arc::clone(&presence),
+        leaves: Arc::new(InProcessLeaves::new(
+            presence,
+            Arc::clone(&store),
+            Arc::clone(&pusher),
+            settings.clone(),
+            Arc::clone(&webhooks),
+        )),
+        webhooks: Arc::clone(&webhooks),
+    });
     let ws_connect = {
         let (store, settings, verifier) = (Arc::clone(&store), settings.clone(), verifier.clone());
         InProcess::shared(
@@ -173,28 +191,48 @@ pub(crate) fn project_functions_with(
         )
     };
     let ws_disconnect = {
-        let (store, webhooks) = (Arc::clone(&store), Arc::clone(&webhooks));
+        let (store, webhooks, presence, settings) = (
+            Arc::clone(&store),
+            Arc::clone(&webhooks),
+            presence.clone(),
+            settings.clone(),
+        );
         InProcess::shared(
             WS_DISCONNECT,
             move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-                let (store, webhooks) = (Arc::clone(&store), Arc::clone(&webhooks));
-                async move { disconnect::handle(store.as_ref(), webhooks.as_ref(), event.payload).await }
+                let (store, webhooks, presence, settings) = (
+                    Arc::clone(&store),
+                    Arc::clone(&webhooks),
+                    presence.clone(),
+                    settings.clone(),
+                );
+                async move {
+                    disconnect::handle(
+                        store.as_ref(),
+                        webhooks.as_ref(),
+                        presence.as_ref().map(|presence| (presence, &settings)),
+                        event.payload,
+                    )
+                    .await
+                }
             },
         )
     };
     let ws_default = {
-        let (store, history, pusher, settings) = (
+        let (store, history, presence, pusher, settings) = (
             Arc::clone(&store),
             history.clone(),
+            presence.clone(),
             Arc::clone(&pusher),
             settings.clone(),
         );
         InProcess::shared(
             WS_DEFAULT,
             move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-                let (store, history, pusher, settings) = (
+                let (store, history, presence, pusher, settings) = (
                     Arc::clone(&store),
                     history.clone(),
+                    presence.clone(),
                     Arc::clone(&pusher),
                     settings.clone(),
                 );
@@ -202,6 +240,7 @@ pub(crate) fn project_functions_with(
                     default_route::handle(
                         store.as_ref(),
                         history.as_deref(),
+                        presence.as_ref(),
                         pusher.as_ref(),
                         &settings,
                         event.payload,

@@ -517,11 +517,19 @@ pub(super) fn read(
             None => None,
         };
         if let Some(events) = events {
-            // ws-bridge's webhook dispatcher runs inside the gateway, which feeds it from the
-            // store itself: its stream, queue and schedule events have nothing left to do.
-            let dispatcher =
-                function.cargo.as_ref().and_then(Option::as_deref) == Some("webhook-dispatch");
-            http_events(id, &events, dispatcher, app, &mut notes)?;
+            // ws-bridge's webhook dispatcher and presence leave checks run inside the gateway,
+            // which feeds them itself: their stream, queue and schedule events have nothing
+            // left to do.
+            let fed_inside = match function.cargo.as_ref().and_then(Option::as_deref) {
+                Some("webhook-dispatch") => {
+                    Some("webhook-dispatch: the gateway sends the webhooks itself")
+                }
+                Some("presence-leave") => {
+                    Some("presence-leave: the gateway delays the leave checks itself")
+                }
+                _ => None,
+            };
+            http_events(id, &events, fed_inside, app, &mut notes)?;
         }
     }
     app.not_emulated = notes
@@ -1285,7 +1293,7 @@ fn function(
 fn http_events(
     id: &str,
     events: &Value,
-    dispatcher: bool,
+    fed_inside: Option<&str>,
     app: &mut SamApp,
     notes: &mut NotEmulated,
 ) -> Result<(), TemplateError> {
@@ -1299,11 +1307,10 @@ fn http_events(
     for (name, event) in events {
         let property = format!("Properties.Events.{name}");
         let kind = text(id, &format!("{property}.Type"), event.get("Type"))?;
-        if dispatcher && matches!(kind.as_str(), "DynamoDB" | "SQS" | "Schedule") {
-            notes.note(
-                format!("{kind} events of webhook-dispatch: the gateway sends the webhooks itself"),
-                id,
-            );
+        if let Some(how) = fed_inside
+            && matches!(kind.as_str(), "DynamoDB" | "SQS" | "Schedule")
+        {
+            notes.note(format!("{kind} events of {how}"), id);
             continue;
         }
         if kind != "HttpApi" {

@@ -1,12 +1,14 @@
-//! `$default`: the client protocol (ping, hello, subscribe, unsubscribe, publish). A two-way
+//! `$default`: the client protocol (ping, hello, subscribe, unsubscribe, publish, presence). A two-way
 //! route: the reply is this function's `body`, which API Gateway sends back to the sender
 //! through the route response. Every refusal is an `error` frame and the socket stays open,
 //! except for a connection that keeps sending at twice its rate limit: that one is closed.
 
+use super::presence as handlers_presence;
 use super::{connection_id, ws_response};
 use crate::auth::may_join;
 use crate::fanout::{Audience, NotNumbered, deliver, deliver_numbered};
 use crate::history::{Position, Replay};
+use crate::presence::{MAX_MEMBERS_PAGE, Presence};
 use crate::protocol::{
     ChannelList, ClientRequest, MAX_MESSAGE_BYTES, Published, ServerMessage, Subscribed, Welcome,
     history_frames,
@@ -18,10 +20,12 @@ use http::StatusCode;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// `history`: the channel history, `None` when no channel has history (then nothing of it runs).
+/// `history`: the channel history, `None` when no channel has history (then nothing of it runs);
+/// `presence` likewise for presence channels.
 pub async fn handle(
     store: &dyn ConnectionStore,
     history: Option<&dyn ChannelHistory>,
+    presence: Option<&Presence>,
     pusher: &dyn MessagePusher,
     settings: &Settings,
     event: ApiGatewayWebsocketProxyRequest,
@@ -38,17 +42,39 @@ pub async fn handle(
             timestamp: time::now_iso8601(),
         },
         Ok(ClientRequest::Hello) => welcome(store, id).await,
-        Ok(ClientRequest::Subscribe { channels, since }) => {
+        Ok(ClientRequest::Subscribe {
+            channels,
+            since,
+            presence: with_members,
+        }) => {
             let history = history.map(|history| Resume {
                 history,
                 pusher,
                 since,
             });
-            subscribe(store, history, settings, id, channels).await
+            let presence = presence.map(|presence| Joining {
+                presence,
+                pusher,
+                with_members,
+            });
+            subscribe(store, history, presence, settings, id, channels).await
         }
-        Ok(ClientRequest::Unsubscribe { channels }) => unsubscribe(store, id, channels).await,
-        Ok(ClientRequest::Publish { channel, data }) => {
-            publish(store, history, pusher, settings, id, channel, data).await
+        Ok(ClientRequest::Unsubscribe { channels }) => {
+            unsubscribe(store, presence, settings, id, channels).await
+        }
+        Ok(ClientRequest::Publish {
+            channel,
+            data,
+            ephemeral,
+        }) => {
+            let history = history.filter(|_| !ephemeral);
+            publish(
+                store, history, pusher, settings, id, channel, data, ephemeral,
+            )
+            .await
+        }
+        Ok(ClientRequest::Presence { channel, after }) => {
+            members(store, presence, settings, id, channel, after).await
         }
         Err(problem) => {
             tracing::debug!(connection_id = %id, %problem, "rejected client message");
@@ -117,23 +143,33 @@ struct Resume<'a> {
     since: BTreeMap<String, Position>,
 }
 
+/// What a subscribe needs for presence channels.
+struct Joining<'a> {
+    presence: &'a Presence,
+    pusher: &'a dyn MessagePusher,
+    /// `"presence": true`: the reply lists the members.
+    with_members: bool,
+}
+
 async fn subscribe(
     store: &dyn ConnectionStore,
     resume: Option<Resume<'_>>,
+    joining: Option<Joining<'_>>,
     settings: &Settings,
     id: &str,
     channels: BTreeSet<String>,
 ) -> ServerMessage {
     // The token's grants travel with the stored connection, as the event does not carry them.
-    match store.get(id).await {
+    let connection = match store.get(id).await {
         Ok(Some(connection)) => {
             if let Some(denied) = channels.iter().find(|c| !may_join(&connection, c)) {
                 return ServerMessage::error(format!("you may not join {denied:?}"));
             }
+            connection
         }
         Ok(None) => return store_failed("subscribe", id, &Error::NotFound(id.to_owned())),
         Err(err) => return store_failed("subscribe", id, &err),
-    }
+    };
     match store
         .subscribe(id, &channels, settings.max_channels_per_connection)
         .await
@@ -149,10 +185,43 @@ async fn subscribe(
                 },
                 None => BTreeMap::new(),
             };
+            // Subscribed first, so that the join's announcement and the member list include
+            // this connection.
+            let mut members = BTreeMap::new();
+            if let Some(joining) = joining {
+                let presence = joining.presence;
+                handlers_presence::join(
+                    presence,
+                    store,
+                    joining.pusher,
+                    settings,
+                    &connection,
+                    &channels,
+                )
+                .await;
+                if joining.with_members {
+                    match handlers_presence::member_lists(
+                        presence.store.as_ref(),
+                        &settings.presence,
+                        &channels,
+                    )
+                    .await
+                    {
+                        Ok(lists) => members = lists,
+                        Err(err) => {
+                            tracing::error!(connection_id = %id, error = %err, "presence read failed");
+                            return ServerMessage::error(format!(
+                                "subscribed, but the members could not be read ({err}); ask with \"presence\""
+                            ));
+                        }
+                    }
+                }
+            }
             ServerMessage::Subscribed {
                 data: Subscribed {
                     channels: all,
                     positions,
+                    members,
                 },
             }
         }
@@ -246,19 +315,81 @@ impl Resume<'_> {
 
 async fn unsubscribe(
     store: &dyn ConnectionStore,
+    presence: Option<&Presence>,
+    settings: &Settings,
     id: &str,
     channels: BTreeSet<String>,
 ) -> ServerMessage {
+    // Who is leaving, read before the channels are gone (only when presence channels exist).
+    let leaving = match presence {
+        Some(presence) if channels.iter().any(|c| settings.presence.applies_to(c)) => {
+            match store.get(id).await {
+                Ok(connection) => connection.map(|connection| (presence, connection)),
+                Err(err) => return store_failed("unsubscribe", id, &err),
+            }
+        }
+        _ => None,
+    };
     match store.unsubscribe(id, &channels).await {
-        Ok(channels) => ServerMessage::Unsubscribed {
-            data: ChannelList { channels },
-        },
+        Ok(remaining) => {
+            if let Some((presence, connection)) = leaving {
+                handlers_presence::leave(presence, &settings.presence, &connection, &channels)
+                    .await;
+            }
+            ServerMessage::Unsubscribed {
+                data: ChannelList {
+                    channels: remaining,
+                },
+            }
+        }
         Err(err) => store_failed("unsubscribe", id, &err),
+    }
+}
+
+/// The `presence` action: a page of the members of a presence channel the sender is in.
+async fn members(
+    store: &dyn ConnectionStore,
+    presence: Option<&Presence>,
+    settings: &Settings,
+    id: &str,
+    channel: String,
+    after: Option<String>,
+) -> ServerMessage {
+    let Some(presence) = presence.filter(|_| settings.presence.applies_to(&channel)) else {
+        return ServerMessage::error(format!(
+            "{channel:?} is not a presence channel (PRESENCE_CHANNELS)"
+        ));
+    };
+    match store.get(id).await {
+        Ok(Some(connection)) if connection.channels.contains(&channel) => {}
+        Ok(_) => {
+            return ServerMessage::error(format!(
+                "you are not subscribed to {channel:?}; subscribe before asking for its members"
+            ));
+        }
+        Err(err) => return store_failed("presence", id, &err),
+    }
+    match presence
+        .store
+        .members(&channel, after.as_deref(), MAX_MEMBERS_PAGE)
+        .await
+    {
+        Ok(page) => ServerMessage::Presence {
+            channel,
+            data: page,
+        },
+        Err(err) => {
+            tracing::error!(connection_id = %id, %channel, error = %err, "presence read failed");
+            ServerMessage::error("presence store unavailable; try again")
+        }
     }
 }
 
 /// Client publishing: off unless configured, and only to a channel the sender is in. The
 /// message reaches the channel's other subscribers as `{"type":"message","channel",…,"data"}`.
+/// An ephemeral one (`history` is `None` for it) is never numbered or stored and carries
+/// `"ephemeral":true`.
+#[allow(clippy::too_many_arguments)]
 async fn publish(
     store: &dyn ConnectionStore,
     history: Option<&dyn ChannelHistory>,
@@ -267,6 +398,7 @@ async fn publish(
     id: &str,
     channel: String,
     data: Value,
+    ephemeral: bool,
 ) -> ServerMessage {
     if !settings.client_publish {
         return ServerMessage::error(
@@ -309,6 +441,7 @@ async fn publish(
             let message = ServerMessage::Message {
                 channel: channel.clone(),
                 data,
+                ephemeral,
             }
             .to_json();
             deliver(

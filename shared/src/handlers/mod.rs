@@ -11,6 +11,7 @@ pub mod default_route;
 pub mod direct_message;
 pub mod disconnect;
 pub mod handshakes;
+pub mod presence;
 pub mod stats;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};

@@ -12,12 +12,14 @@
 //! a check delivered twice (SQS is at-least-once) removes the member once.
 
 mod dynamodb;
+mod leaves;
 mod memory;
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod contract;
 
 pub use dynamodb::DynamoDbPresence;
+pub use leaves::{InProcessLeaves, LeaveCheck, LeaveScheduler, SqsLeaveQueue};
 pub use memory::InMemoryPresence;
 
 use crate::Error;
@@ -98,12 +100,45 @@ pub trait PresenceStore: Send + Sync + 'static {
     ) -> Result<MemberPage, Error>;
 }
 
+/// What the handlers need for presence channels, built once: the members, where pending
+/// leaves go, and where presence webhooks go.
+#[derive(Clone)]
+pub struct Presence {
+    pub store: Arc<dyn PresenceStore>,
+    pub leaves: Arc<dyn LeaveScheduler>,
+    pub webhooks: Arc<dyn crate::webhooks::WebhookSink>,
+}
+
 /// A fresh leave token: 16 random base-62 characters.
 pub(crate) fn new_token() -> String {
     const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     (0..16)
         .map(|_| DIGITS[(rand::random::<u8>() % 62) as usize] as char)
         .collect()
+}
+
+/// What a Lambda binary that joins or leaves needs (`ws-default`, `ws-disconnect`), once per cold
+/// start: none when `PRESENCE_CHANNELS` names no channel; else the store and the delay queue
+/// `PRESENCE_LEAVE_QUEUE_URL` names (required then).
+pub fn handlers_from_env(
+    sdk_config: &aws_config::SdkConfig,
+    settings: &PresenceSettings,
+    webhooks: Arc<dyn crate::webhooks::WebhookSink>,
+) -> Result<Option<Presence>, Error> {
+    let Some(store) = from_env(sdk_config, settings)? else {
+        return Ok(None);
+    };
+    let queue_url = settings.leave_queue_url.clone().ok_or_else(|| {
+        Error::Config(
+            "PRESENCE_LEAVE_QUEUE_URL must name the presence leave queue when PRESENCE_CHANNELS is set"
+                .into(),
+        )
+    })?;
+    Ok(Some(Presence {
+        store,
+        leaves: Arc::new(SqsLeaveQueue::new(sdk_config, queue_url)),
+        webhooks,
+    }))
 }
 
 /// The presence store a Lambda binary uses, once per cold start: none when

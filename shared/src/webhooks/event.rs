@@ -29,10 +29,14 @@ pub enum EventType {
     BroadcastStats,
     #[serde(rename = "server.status")]
     ServerStatus,
+    #[serde(rename = "presence.join")]
+    PresenceJoin,
+    #[serde(rename = "presence.leave")]
+    PresenceLeave,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 9] = [
         Self::ClientConnected,
         Self::ClientDisconnected,
         Self::MessageBroadcast,
@@ -40,6 +44,8 @@ impl EventType {
         Self::ChannelVacated,
         Self::BroadcastStats,
         Self::ServerStatus,
+        Self::PresenceJoin,
+        Self::PresenceLeave,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +57,8 @@ impl EventType {
             Self::ChannelVacated => "channel.vacated",
             Self::BroadcastStats => "broadcast.stats",
             Self::ServerStatus => "server.status",
+            Self::PresenceJoin => "presence.join",
+            Self::PresenceLeave => "presence.leave",
         }
     }
 }

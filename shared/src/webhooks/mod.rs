@@ -36,6 +36,10 @@ pub trait WebhookSink: Send + Sync + 'static {
     /// A delivery route has delivered `message` to `target`, as `report` says.
     async fn delivered(&self, target: Target<'_>, report: &BroadcastReport, message: &[u8]);
 
+    /// A presence channel's member joined (their first connection) or left (their last one gone
+    /// for the grace period): `presence.join` / `presence.leave` with `channel` and `member`.
+    async fn presence(&self, _event_type: EventType, _channel: &str, _member: &serde_json::Value) {}
+
     /// Delivery totals for `/stats` (the local gateway's); `None` where webhooks are off or a
     /// dead-letter queue keeps the count.
     fn counters(&self) -> Option<serde_json::Value> {

@@ -1,0 +1,212 @@
+//! Presence in the handlers: joining and leaving presence channels on subscribe, unsubscribe
+//! and `$disconnect`, announcing `presence.join` / `presence.leave`, the delayed leave check
+//! (run by the `presence-leave` function on AWS, by a timer in the local gateway), and the member
+//! lists of the `presence` action, the `subscribed` reply and `GET /channels/{channel}/presence`.
+
+use crate::fanout::{Audience, deliver};
+use crate::presence::{
+    LeaveCheck, Left, MAX_MEMBERS_PAGE, Member, MemberPage, Presence, PresenceStore,
+};
+use crate::protocol::{LeftMember, ServerMessage};
+use crate::settings::PresenceSettings;
+use crate::store::Connection;
+use crate::webhooks::{EventType, WebhookSink};
+use crate::{ConnectionStore, Error, MessagePusher, Settings};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Who `connection` is as a member: its user (`connection:<id>` when anonymous), and the
+/// `info` taken from the claim `PRESENCE_INFO_CLAIM` names. The server decides, never the client.
+pub fn member_of(connection: &Connection, settings: &PresenceSettings) -> (String, Option<Value>) {
+    let user = connection
+        .user_id
+        .clone()
+        .unwrap_or_else(|| format!("connection:{}", connection.connection_id));
+    let info = settings.info_claim.as_ref().and_then(|claim| {
+        connection
+            .claims
+            .get(claim)
+            .map(|value| json!({ claim.as_str(): value }))
+    });
+    (user, info)
+}
+
+/// `connection` has just subscribed to `channels`: it joins those with presence, and each
+/// user's first connection is announced to the channel's other subscribers. A presence store
+/// failure is logged and leaves the subscription in place (the member list lacks the user).
+pub async fn join(
+    presence: &Presence,
+    store: &dyn ConnectionStore,
+    pusher: &dyn MessagePusher,
+    settings: &Settings,
+    connection: &Connection,
+    channels: &BTreeSet<String>,
+) {
+    let (user, info) = member_of(connection, &settings.presence);
+    let id = connection.connection_id.as_str();
+    for channel in channels.iter().filter(|c| settings.presence.applies_to(c)) {
+        match presence.store.join(channel, &user, id, info.as_ref()).await {
+            Ok(true) => {
+                tracing::info!(connection_id = %id, %channel, %user, "presence join");
+                let member = Member {
+                    user: user.clone(),
+                    connections: 1,
+                    joined_at: crate::time::now_epoch_ms(),
+                    info: info.clone(),
+                };
+                let data = serde_json::to_value(&member).unwrap_or_default();
+                let frame = ServerMessage::PresenceJoin {
+                    channel: channel.clone(),
+                    data: member,
+                }
+                .to_json();
+                deliver(
+                    store,
+                    pusher,
+                    settings,
+                    Audience::Channel(channel),
+                    Some(id),
+                    frame.as_bytes(),
+                )
+                .await;
+                presence
+                    .webhooks
+                    .presence(EventType::PresenceJoin, channel, &data)
+                    .await;
+            }
+            Ok(false) => {
+                tracing::debug!(connection_id = %id, %channel, %user, "another connection of a member")
+            }
+            Err(err) => {
+                tracing::error!(connection_id = %id, %channel, error = %err, "presence join failed")
+            }
+        }
+    }
+}
+
+/// `connection` has left `channels` (unsubscribe, `$disconnect`): for each presence channel
+/// where that was the user's last connection, the leave check is scheduled after the grace
+/// period.
+pub async fn leave(
+    presence: &Presence,
+    settings: &PresenceSettings,
+    connection: &Connection,
+    channels: &BTreeSet<String>,
+) {
+    let (user, _) = member_of(connection, settings);
+    let id = connection.connection_id.as_str();
+    let grace = Duration::from_secs(settings.leave_grace_seconds);
+    for channel in channels.iter().filter(|c| settings.applies_to(c)) {
+        match presence.store.leave(channel, &user, id).await {
+            Ok(Left::Last { token }) => {
+                tracing::debug!(connection_id = %id, %channel, %user, grace_s = grace.as_secs(), "last connection left; leave pending");
+                let check = LeaveCheck {
+                    channel: channel.clone(),
+                    user: user.clone(),
+                    token,
+                };
+                if let Err(err) = presence.leaves.schedule(check, grace).await {
+                    // The member stays listed (with no connection) until the item's TTL.
+                    tracing::error!(connection_id = %id, %channel, %user, error = %err, "could not schedule the presence leave check");
+                }
+            }
+            Ok(Left::Remaining | Left::NotMember) => {}
+            Err(err) => {
+                tracing::error!(connection_id = %id, %channel, error = %err, "presence leave failed")
+            }
+        }
+    }
+}
+
+/// The delayed check: if `check.user` is still gone with the same pending leave, removes them
+/// and announces `presence.leave` to the channel. `Ok(true)` when it did. Safe to run twice.
+pub async fn confirm_leave(
+    presence: &dyn PresenceStore,
+    store: &dyn ConnectionStore,
+    pusher: &dyn MessagePusher,
+    settings: &Settings,
+    webhooks: &dyn WebhookSink,
+    check: &LeaveCheck,
+) -> Result<bool, Error> {
+    if !presence
+        .confirm_leave(&check.channel, &check.user, &check.token)
+        .await?
+    {
+        tracing::debug!(channel = %check.channel, user = %check.user, "came back or already left: no leave");
+        return Ok(false);
+    }
+    tracing::info!(channel = %check.channel, user = %check.user, "presence leave");
+    let left = LeftMember {
+        user: check.user.clone(),
+    };
+    let data = serde_json::to_value(&left).unwrap_or_default();
+    let frame = ServerMessage::PresenceLeave {
+        channel: check.channel.clone(),
+        data: left,
+    }
+    .to_json();
+    deliver(
+        store,
+        pusher,
+        settings,
+        Audience::Channel(&check.channel),
+        None,
+        frame.as_bytes(),
+    )
+    .await;
+    webhooks
+        .presence(EventType::PresenceLeave, &check.channel, &data)
+        .await;
+    Ok(true)
+}
+
+/// The first page of members of each presence channel of `channels`, for a `subscribed` reply.
+pub async fn member_lists(
+    presence: &dyn PresenceStore,
+    settings: &PresenceSettings,
+    channels: &BTreeSet<String>,
+) -> Result<BTreeMap<String, MemberPage>, Error> {
+    let mut lists = BTreeMap::new();
+    for channel in channels.iter().filter(|c| settings.applies_to(c)) {
+        lists.insert(
+            channel.clone(),
+            presence.members(channel, None, MAX_MEMBERS_PAGE).await?,
+        );
+    }
+    Ok(lists)
+}
+
+/// The `presence-leave` function: each SQS message (delayed by the grace period) is a
+/// [`LeaveCheck`], run through [`confirm_leave`]. A check that fails is reported in
+/// `batchItemFailures`, so SQS delivers it again (the check is idempotent); a body that is not
+/// a check could never succeed, so it is logged and dropped rather than retried.
+pub async fn handle_leave_queue(
+    presence: &dyn PresenceStore,
+    store: &dyn ConnectionStore,
+    pusher: &dyn MessagePusher,
+    settings: &Settings,
+    webhooks: &dyn WebhookSink,
+    event: aws_lambda_events::sqs::SqsEvent,
+) -> Result<aws_lambda_events::sqs::SqsBatchResponse, Error> {
+    let mut response = aws_lambda_events::sqs::SqsBatchResponse::default();
+    for record in event.records {
+        let message_id = record.message_id.clone().unwrap_or_default();
+        let check: LeaveCheck = match record.body.as_deref().map(serde_json::from_str) {
+            Some(Ok(check)) => check,
+            Some(Err(err)) => {
+                tracing::error!(%message_id, error = %err, "not a presence leave check; dropped");
+                continue;
+            }
+            None => {
+                tracing::error!(%message_id, "presence leave message without a body; dropped");
+                continue;
+            }
+        };
+        if let Err(err) = confirm_leave(presence, store, pusher, settings, webhooks, &check).await {
+            tracing::warn!(%message_id, channel = %check.channel, user = %check.user, error = %err, "presence leave check failed; SQS retries it");
+            response.add_failure(message_id);
+        }
+    }
+    Ok(response)
+}
