@@ -230,6 +230,14 @@ impl WebhookSink for LocalWebhooks {
         }
     }
 
+    async fn presence(&self, event_type: EventType, channel: &str, member: &serde_json::Value) {
+        if self.filter.allows(event_type) {
+            self.enqueue(Job::Event(WebhookEvent::presence(
+                event_type, channel, member,
+            )));
+        }
+    }
+
     fn counters(&self) -> Option<serde_json::Value> {
         let mut counters = self.counters.snapshot();
         counters["pending"] = self.pending.load(Ordering::Relaxed).into();

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use ws_bridge_e2e::tokens::{Signer, claims};
-use ws_bridge_e2e::{Client, config_on, on_every_store};
+use ws_bridge_e2e::webhook_receiver::{Behaviour, Receiver, SECRET};
+use ws_bridge_e2e::{Client, config_on, get_json, on_every_store};
 
 /// The grace period of these tests: short, so a test waits little.
 const GRACE: Duration = Duration::from_secs(1);
@@ -25,8 +26,16 @@ struct Presence {
 
 impl Presence {
     async fn start(store: StoreKind) -> Self {
+        Self::start_with(store, &[]).await
+    }
+
+    /// With more template parameters.
+    async fn start_with(store: StoreKind, parameters: &[String]) -> Self {
         let (signer, secret) = Signer::hs256();
         let mut config = config_on(store);
+        config
+            .parameter_overrides
+            .extend(parameters.iter().cloned());
         config.parameter_overrides.extend([
             "AuthMode=connect".to_owned(),
             format!("JwtSecret={secret}"),
@@ -224,7 +233,72 @@ async fn ephemeral_publishes_reach_the_others_and_are_never_numbered(store: Stor
     );
 }
 
+async fn backends_page_through_members_and_hear_joins_and_leaves_by_webhook(store: StoreKind) {
+    let receiver = Receiver::start(Behaviour::Accept).await;
+    let presence = Presence::start_with(
+        store,
+        &[
+            format!("WebhookUrl={}", receiver.url()),
+            format!("WebhookSecret={SECRET}"),
+        ],
+    )
+    .await;
+    let (mut bob, _) = presence.tab("bob").await;
+    let (ada, _) = presence.tab("ada").await;
+    expect_event(&mut bob, "presence.join", "ada").await;
+    let (_carol, _) = presence.tab("carol").await;
+    expect_event(&mut bob, "presence.join", "carol").await;
+
+    let gateway = &presence.gateway;
+    let (status, page) = get_json(gateway, "/channels/room:1/presence?limit=2").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["channel"], ROOM);
+    assert_eq!(users(&page), ["ada", "bob"]);
+    assert_eq!(page["members"][0]["info"], json!({"name": "Name of ada"}));
+    assert_eq!(page["next"], "bob");
+    let (_, rest) = get_json(gateway, "/channels/room:1/presence?limit=2&after=bob").await;
+    assert_eq!(
+        (users(&rest), &rest["next"]),
+        (vec!["carol".to_owned()], &Value::Null)
+    );
+    let (status, refused) = get_json(gateway, "/channels/news/presence").await;
+    assert_eq!(status, 404, "{refused}");
+    let (status, refused) = get_json(gateway, "/channels/room:1/presence?limit=0").await;
+    assert_eq!(status, 400, "{refused}");
+
+    let join = receiver
+        .event("presence.join", Duration::from_secs(15), |event| {
+            event["data"]["member"]["user"] == "ada"
+        })
+        .await;
+    assert_eq!(join["data"]["channel"], ROOM, "{join}");
+    assert_eq!(
+        join["data"]["member"]["info"],
+        json!({"name": "Name of ada"})
+    );
+    ada.close(None).await;
+    let leave = receiver
+        .event("presence.leave", Duration::from_secs(15), |event| {
+            event["data"]["member"]["user"] == "ada"
+        })
+        .await;
+    assert_eq!(leave["data"]["channel"], ROOM, "{leave}");
+    expect_event(&mut bob, "presence.leave", "ada").await;
+    let events = receiver.events();
+    let about_ada = |kind: &str| {
+        events
+            .iter()
+            .filter(|e| e["type"] == kind && e["data"]["member"]["user"] == "ada")
+            .count()
+    };
+    assert_eq!(
+        (about_ada("presence.join"), about_ada("presence.leave")),
+        (1, 1)
+    );
+}
+
 on_every_store!(
+    backends_page_through_members_and_hear_joins_and_leaves_by_webhook,
     two_tabs_of_one_user_join_once_and_leave_once_after_the_grace_period,
     a_reconnect_within_the_grace_period_produces_no_events,
     an_abrupt_tcp_drop_leaves_once_after_the_grace_period,

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use ws_bridge::auth::TokenVerifier;
 use ws_bridge::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
 use ws_bridge::handlers::{
-    authorizer, broadcast, connect, connections_count, default_route, disconnect, handshakes, stats,
+    authorizer, broadcast, connect, connections_count, default_route, disconnect, handshakes,
+    presence, stats,
 };
 use ws_bridge::presence::{InProcessLeaves, Presence};
 use ws_bridge::webhooks::{NoWebhooks, WebhookSink};
@@ -28,9 +29,10 @@ pub(crate) const HTTP_BROADCAST: &str = "http-broadcast";
 pub(crate) const HTTP_CONNECTIONS_COUNT: &str = "http-connections-count";
 pub(crate) const HTTP_STATS: &str = "http-stats";
 pub(crate) const HTTP_HANDSHAKES: &str = "http-handshakes";
+pub(crate) const HTTP_PRESENCE: &str = "http-presence";
 pub(crate) const WEBHOOK_DISPATCH: &str = "webhook-dispatch";
 pub(crate) const PRESENCE_LEAVE: &str = "presence-leave";
-const NAMES: [&str; 10] = [
+const NAMES: [&str; 11] = [
     WS_CONNECT,
     WS_DISCONNECT,
     WS_DEFAULT,
@@ -39,6 +41,7 @@ const NAMES: [&str; 10] = [
     HTTP_CONNECTIONS_COUNT,
     HTTP_STATS,
     HTTP_HANDSHAKES,
+    HTTP_PRESENCE,
     WEBHOOK_DISPATCH,
     PRESENCE_LEAVE,
 ];
@@ -66,10 +69,11 @@ pub struct ProjectFunctions {
     pub http_connections_count: Arc<dyn LambdaFunction>,
     pub http_stats: Arc<dyn LambdaFunction>,
     pub http_handshakes: Arc<dyn LambdaFunction>,
+    pub http_presence: Arc<dyn LambdaFunction>,
 }
 
 impl ProjectFunctions {
-    fn all(&self) -> [&Arc<dyn LambdaFunction>; 8] {
+    fn all(&self) -> [&Arc<dyn LambdaFunction>; 9] {
         [
             &self.ws_connect,
             &self.ws_disconnect,
@@ -79,6 +83,7 @@ impl ProjectFunctions {
             &self.http_connections_count,
             &self.http_stats,
             &self.http_handshakes,
+            &self.http_presence,
         ]
     }
 
@@ -105,6 +110,7 @@ pub fn invoked_functions(endpoint: &str) -> ProjectFunctions {
         http_connections_count: function(HTTP_CONNECTIONS_COUNT),
         http_stats: function(HTTP_STATS),
         http_handshakes: function(HTTP_HANDSHAKES),
+        http_presence: function(HTTP_PRESENCE),
     }
 }
 
@@ -288,6 +294,18 @@ pub(crate) fn project_functions_with(
             async move { handshakes::handle(store.as_ref(), request).await }
         })
     };
+    let http_presence = {
+        let (presence, settings) = (
+            presence
+                .as_ref()
+                .map(|presence| Arc::clone(&presence.store)),
+            settings.clone(),
+        );
+        http_function(HTTP_PRESENCE, move |request: Request| {
+            let (presence, settings) = (presence.clone(), settings.clone());
+            async move { presence::handle_members_route(presence.as_deref(), &settings, request).await }
+        })
+    };
     let http_stats = http_function(HTTP_STATS, move |request: Request| {
         let (store, settings, webhooks) =
             (Arc::clone(&store), settings.clone(), Arc::clone(&webhooks));
@@ -303,6 +321,7 @@ pub(crate) fn project_functions_with(
         http_connections_count: http_count,
         http_stats,
         http_handshakes,
+        http_presence,
     }
 }
 

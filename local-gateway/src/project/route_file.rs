@@ -132,7 +132,7 @@ mod props {
     use proptest::prelude::*;
     use serde_json::{Value, json};
 
-    const NAMES: [&str; 8] = [
+    const NAMES: [&str; 9] = [
         "ws-connect",
         "ws-disconnect",
         "ws-default",
@@ -141,6 +141,7 @@ mod props {
         "http-connections-count",
         "http-stats",
         "http-handshakes",
+        "http-presence",
     ];
 
     fn functions() -> ProjectFunctions {
@@ -158,6 +159,7 @@ mod props {
             http_connections_count: function(NAMES[5]),
             http_stats: function(NAMES[6]),
             http_handshakes: function(NAMES[7]),
+            http_presence: function(NAMES[8]),
         }
     }
 

@@ -35,6 +35,11 @@ impl ProjectFunctions {
                 "/handshakes/{attemptId}",
                 &self.http_handshakes,
             ),
+            route(
+                http::Method::GET,
+                "/channels/{channel}/presence",
+                &self.http_presence,
+            ),
         ]
     }
 

@@ -210,3 +210,58 @@ pub async fn handle_leave_queue(
     }
     Ok(response)
 }
+
+/// Members per page of `GET /channels/{channel}/presence` unless `?limit=` says otherwise.
+pub const DEFAULT_MEMBERS_LIMIT: usize = 100;
+
+/// `GET /channels/{channel}/presence[?limit=N&after=<user>]`: a page of the channel's members
+/// in user order (`limit` 1 to 1000, default 100), with `next` to pass as `after` while there
+/// may be more. 404 for a channel without presence; `presence` is `None` when none has it.
+pub async fn handle_members_route(
+    presence: Option<&dyn PresenceStore>,
+    settings: &Settings,
+    request: lambda_http::Request,
+) -> Result<lambda_http::Response<lambda_http::Body>, Error> {
+    use lambda_http::RequestExt;
+    if let Some(refusal) = super::bearer::refusal(settings, &request) {
+        return Ok(refusal);
+    }
+    let channel = request
+        .path_parameters_ref()
+        .and_then(|parameters| parameters.first("channel"))
+        .unwrap_or_default()
+        .to_owned();
+    if let Err(problem) = crate::protocol::validate_channel(&channel) {
+        return Ok(super::bad_request(problem));
+    }
+    let query = request.query_string_parameters();
+    let limit = match query.first("limit") {
+        None => DEFAULT_MEMBERS_LIMIT,
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(limit) if (1..=MAX_MEMBERS_PAGE).contains(&limit) => limit,
+            _ => {
+                return Ok(super::bad_request(format!(
+                    "limit must be a whole number from 1 to {MAX_MEMBERS_PAGE}, got {raw:?}"
+                )));
+            }
+        },
+    };
+    let after = query.first("after").map(str::to_owned);
+    let Some(presence) = presence.filter(|_| settings.presence.applies_to(&channel)) else {
+        return Ok(super::json_response(
+            http::StatusCode::NOT_FOUND,
+            &crate::protocol::ErrorBody {
+                error: format!("{channel:?} is not a presence channel (PRESENCE_CHANNELS)"),
+            },
+        ));
+    };
+    Ok(
+        match presence.members(&channel, after.as_deref(), limit).await {
+            Ok(page) => super::json_response(
+                http::StatusCode::OK,
+                &json!({"channel": channel, "members": page.members, "next": page.next}),
+            ),
+            Err(err) => super::store_unavailable("presence", &err),
+        },
+    )
+}

@@ -101,7 +101,21 @@ impl WebhookSink for AwsWebhooks {
         if !self.filter.allows(EventType::MessageBroadcast) {
             return;
         }
-        let event = WebhookEvent::message_broadcast(&target, report, message);
+        self.enqueue(WebhookEvent::message_broadcast(&target, report, message))
+            .await;
+    }
+
+    async fn presence(&self, event_type: EventType, channel: &str, member: &serde_json::Value) {
+        if self.filter.allows(event_type) {
+            self.enqueue(WebhookEvent::presence(event_type, channel, member))
+                .await;
+        }
+    }
+}
+
+impl AwsWebhooks {
+    /// One SendMessage to the webhook queue; a failure is logged (the event is lost).
+    async fn enqueue(&self, event: WebhookEvent) {
         let body = match serde_json::to_string(&event) {
             Ok(body) => body,
             Err(err) => {
@@ -117,8 +131,8 @@ impl WebhookSink for AwsWebhooks {
             .send()
             .await
         {
-            tracing::error!(id = %event.id, error = %aws_sdk_sqs::error::DisplayErrorContext(&err),
-                "could not enqueue message.broadcast; the event is lost");
+            tracing::error!(id = %event.id, event_type = event.event_type.as_str(), error = %aws_sdk_sqs::error::DisplayErrorContext(&err),
+                "could not enqueue a webhook event; it is lost");
         }
     }
 }

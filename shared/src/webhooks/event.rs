@@ -189,6 +189,11 @@ impl WebhookEvent {
         )
     }
 
+    /// `presence.join` / `presence.leave`: `{"channel": …, "member": {"user": …, …}}`.
+    pub fn presence(event_type: EventType, channel: &str, member: &Value) -> Self {
+        Self::now(event_type, json!({"channel": channel, "member": member}))
+    }
+
     pub fn message_broadcast(
         audience: &Target<'_>,
         report: &BroadcastReport,
