@@ -3,7 +3,7 @@
 
 use local_gateway::GatewayConfig;
 use serde_json::json;
-use ws_bridge::ConnectionStore;
+use ws_bridge::{ConnectionStore, PresenceStore};
 use ws_bridge_e2e::history::{Follower, backend_publishes, client_publishes};
 use ws_bridge_e2e::lambda_service::LambdaService;
 use ws_bridge_e2e::tokens::{Signer, claims};
@@ -310,4 +310,122 @@ async fn the_real_binaries_number_channel_history_and_serve_resume() {
         report,
         json!({"connectionCount": 0, "sent": 0, "gone": [], "failed": []})
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_presence_leave_binary_announces_a_delayed_leave_from_its_sqs_event_once() {
+    let dynamodb = dynamodb_endpoint();
+    let store = fresh_dynamodb_store(&dynamodb).await;
+    // The presence table as the functions would find it deployed (created here from infra/).
+    let mut config = dynamodb_config(&dynamodb);
+    config.presence_channels = Some("room:*".parse().unwrap());
+    let presence = local_gateway::dynamodb_presence(&config).await.unwrap();
+    let mut service = LambdaService::start().await;
+    let gateway = gateway_invoking(&service, None).await;
+    let mut env = function_env(store.table(), &dynamodb, &gateway);
+    env.extend([
+        ("PRESENCE_CHANNELS", "room:*".to_owned()),
+        ("PRESENCE_TABLE", presence.table().to_owned()),
+        // No SQS here: nothing in this test leaves through ws-default or ws-disconnect, which
+        // would send the delayed check to it; the test hands presence-leave its SQS event.
+        (
+            "PRESENCE_LEAVE_QUEUE_URL",
+            "http://127.0.0.1:9/presence-leave".to_owned(),
+        ),
+    ]);
+    for function in ["ws-connect", "ws-default", "presence-leave"] {
+        service.run(function, &env).await;
+    }
+    let subscribe = r#"{"action":"subscribe","channels":["room:1"],"presence":true}"#;
+    let mut bob = Client::connect(&gateway.websocket_url()).await;
+    assert_eq!(bob.request(subscribe).await["type"], "subscribed");
+    let mut ada = Client::connect(&gateway.websocket_url()).await;
+    let ada_id = ada.connection_id().await;
+    let ada_user = format!("connection:{ada_id}");
+    // ws-default joined ada (anonymous: her connection is her user) and announced it.
+    let subscribed = ada.request(subscribe).await;
+    assert_eq!(
+        subscribed["data"]["members"]["room:1"]["members"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "{subscribed}"
+    );
+    let joined = bob.recv_json().await;
+    assert_eq!(
+        (&joined["type"], &joined["data"]["user"]),
+        (&json!("presence.join"), &json!(ada_user))
+    );
+
+    // Her last connection leaves, as ws-disconnect does it; the check it would enqueue is the
+    // body of the SQS message presence-leave gets after the grace period.
+    let token = match presence.leave("room:1", &ada_user, &ada_id).await.unwrap() {
+        ws_bridge::presence::Left::Last { token } => token,
+        other => panic!("expected the last leave, got {other:?}"),
+    };
+    let check = json!({"channel": "room:1", "user": ada_user, "token": token});
+    let event = |id: &str, body: String| {
+        json!({"Records": [
+            {
+                "messageId": id,
+                "receiptHandle": "handle",
+                "body": body,
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:presence-leave",
+                "awsRegion": "us-east-1"
+            },
+            {
+                "messageId": "not-a-check",
+                "receiptHandle": "handle",
+                "body": "not a check",
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:presence-leave",
+                "awsRegion": "us-east-1"
+            }
+        ]})
+    };
+    let invoke = |event: serde_json::Value| {
+        let url = format!(
+            "{}/2015-03-31/functions/presence-leave/invocations",
+            service.invoke_endpoint()
+        );
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .json(&event)
+                .send()
+                .await
+                .expect("invoke");
+            assert_eq!(response.status(), 200);
+            response.json::<serde_json::Value>().await.expect("JSON")
+        }
+    };
+    let answer = invoke(event("first", check.to_string())).await;
+    // A body that is no check is dropped, not retried: nothing failed.
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    let left = bob.recv_json().await;
+    assert_eq!(
+        left,
+        json!({"type": "presence.leave", "channel": "room:1", "data": {"user": ada_user}})
+    );
+    // SQS delivers at least once: the same check again announces nothing.
+    let answer = invoke(event("again", check.to_string())).await;
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    bob.expect_silence(std::time::Duration::from_millis(500))
+        .await;
+    let members = bob
+        .request(r#"{"action":"presence","channel":"room:1"}"#)
+        .await;
+    assert_eq!(
+        members["data"]["members"].as_array().map(Vec::len),
+        Some(1),
+        "{members}"
+    );
+    drop(ada);
 }
