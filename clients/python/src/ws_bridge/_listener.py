@@ -106,6 +106,10 @@ class Listener:
         self._pings_in_flight = 0
         self._connection_id: str | None = None
         self._connections = 0
+        # Presence channels' members by user, as the gateway last listed them and the
+        # presence.join / presence.leave frames since changed them.
+        self._members: dict[str, dict[str, Message]] = {}
+        self._resubscribing = False  # the re-subscribe of a new connection is under way
         self._exited = False
         self._error: BaseException | None = None
 
@@ -128,6 +132,34 @@ class Listener:
         (``{c: p.to_json() for c, p in ...items()}``) and pass it back as ``positions=`` to
         resume from there in a new listener."""
         return self._sequencer.positions
+
+    def members(self, channel: str) -> list[Message]:
+        """The members of a presence channel (the gateway's ``PRESENCE_CHANNELS``) held, in user
+        order: ``{"user", "connections", "joinedAt", "info"?}`` dicts. Kept up to date by the
+        ``presence.join`` / ``presence.leave`` frames (also yielded), and refreshed on every
+        re-subscribe; empty for a channel without presence."""
+        return [self._members[channel][user] for user in sorted(self._members.get(channel, {}))]
+
+    async def presence(self, channel: str) -> list[Message]:
+        """Asks the gateway for every member of ``channel`` (a page at a time), and keeps that
+        list as :meth:`members`."""
+        members: list[Message] = []
+        after: str | None = None
+        while True:
+            frame: Message = {"action": "presence", "channel": channel}
+            if after is not None:
+                frame["after"] = after
+            reply = await self._request(frame, "presence")
+            data = reply.get("data")
+            page = data.get("members") if isinstance(data, dict) else None
+            if not isinstance(page, list):
+                raise WsBridgeError(f"unexpected reply from the gateway: {reply!r}")
+            members.extend(m for m in page if isinstance(m, dict))
+            after = data.get("next") if isinstance(data, dict) else None
+            if not isinstance(after, str):
+                break
+        self._members[channel] = {str(m.get("user")): m for m in members}
+        return self.members(channel)
 
     @property
     def connections(self) -> int:
@@ -191,6 +223,9 @@ class Listener:
         reply = await self._request({"action": "unsubscribe", "channels": wanted}, "unsubscribed")
         held = self._held(reply)
         self._sequencer.forget(c for c in wanted if c not in held)
+        for channel in wanted:
+            if channel not in held:
+                self._members.pop(channel, None)
         return held
 
     # --- control requests ----------------------------------------------------------------------
@@ -232,7 +267,7 @@ class Listener:
                 if frame.get("action") == "subscribe":
                     # `since` is the position when it is sent; its channels' messages are held
                     # until the reply (see _dispatch).
-                    text = json.dumps(self._sequencer.begin_sync(frame["channels"]))
+                    text = json.dumps(_with_members(self._sequencer.begin_sync(frame["channels"])))
                 try:
                     await ws.send(text)
                     answer = await asyncio.wait_for(reply, self._reply_timeout)
@@ -392,9 +427,13 @@ class Listener:
             raise WsBridgeError(f"unexpected welcome from the gateway: {welcome!r}")
         if self._channels:
             # With `since` for the channels with history: what they missed comes first.
-            frame = self._sequencer.begin_sync(self._channels)
+            frame = _with_members(self._sequencer.begin_sync(self._channels))
             await ws.send(json.dumps(frame))
-            reply = await self._await_reply(ws, frozenset({"subscribed", "error"}), buffered)
+            self._resubscribing = True
+            try:
+                reply = await self._await_reply(ws, frozenset({"subscribed", "error"}), buffered)
+            finally:
+                self._resubscribing = False
             if reply.get("type") == "error":
                 raise SubscriptionError(
                     f"the gateway refused to re-subscribe {self._channels}: {_error_text(reply)}"
@@ -423,6 +462,7 @@ class Listener:
 
     def _route(self, message: Message) -> list[Item]:
         """What a frame that is no reply gives the application."""
+        self._track_presence(message)
         items = self._sequencer.on_frame(message)
         if items is None:
             return [message]
@@ -430,11 +470,52 @@ class Listener:
         return items
 
     def _end_sync(self, reply: Message) -> list[Item]:
-        """The reply to a subscribe: what its channels held meanwhile, in order."""
+        """The reply to a subscribe: what its channels held meanwhile, in order, then the joins
+        and leaves the member lists in it show since the lists held (after a reconnect)."""
         data = reply.get("data") if reply.get("type") == "subscribed" else None
         items = self._sequencer.end_sync(data if isinstance(data, dict) else None)
         self._wake_gap_watcher()
+        lists = data.get("members") if isinstance(data, dict) else None
+        if isinstance(lists, dict):
+            for channel, page in lists.items():
+                if isinstance(page, dict) and isinstance(page.get("members"), list):
+                    items.extend(self._refresh_members(channel, page["members"]))
         return items
+
+    def _refresh_members(self, channel: str, listed: list[Any]) -> list[Item]:
+        """Replaces ``channel``'s members with a fresh list. When it was held before (this is a
+        re-subscribe), what changed while the listener was away is yielded as the
+        ``presence.join`` / ``presence.leave`` frames it missed. Its own user comes back within
+        the gateway's grace period, so a reconnect shows no leave and join of its own."""
+        fresh = {str(m.get("user")): m for m in listed if isinstance(m, dict)}
+        before = self._members.get(channel)
+        self._members[channel] = fresh
+        if before is None or not self._resubscribing:
+            # Live frames kept the list while connected; only a reconnect can have missed some.
+            return []
+        missed: list[Item] = [
+            {"type": "presence.leave", "channel": channel, "data": {"user": user}}
+            for user in sorted(before.keys() - fresh.keys())
+        ]
+        missed.extend(
+            {"type": "presence.join", "channel": channel, "data": fresh[user]}
+            for user in sorted(fresh.keys() - before.keys())
+        )
+        return missed
+
+    def _track_presence(self, message: Message) -> None:
+        kind = message.get("type")
+        if kind not in ("presence.join", "presence.leave"):
+            return
+        channel, data = message.get("channel"), message.get("data")
+        if not isinstance(channel, str) or not isinstance(data, dict):
+            return
+        user = str(data.get("user"))
+        members = self._members.setdefault(channel, {})
+        if kind == "presence.join":
+            members[user] = data
+        else:
+            members.pop(user, None)
 
     async def _dispatch(self, raw: str | bytes) -> None:
         message = _parse(raw)
@@ -563,6 +644,12 @@ def listen(
     the socket is not read (backpressure). Leaving the ``async with`` block closes the
     connection and ends the iteration.
 
+    On a presence channel (the gateway's ``PRESENCE_CHANNELS``) :meth:`Listener.members` is
+    who is there, and the ``presence.join`` / ``presence.leave`` frames are yielded as they
+    come. A reconnect re-reads the list and yields the joins and leaves it missed meanwhile;
+    its own user stays a member (the gateway waits ``PRESENCE_LEAVE_GRACE_SECONDS`` before a
+    leave), so others see no leave and join of it either.
+
     On a channel with history (the gateway's ``HISTORY_CHANNELS``) each message is yielded
     once, in the channel's sequence order, also across reconnects: the listener remembers the
     last number it yielded (:attr:`Listener.positions`) and every re-subscribe asks for what
@@ -586,6 +673,11 @@ def listen(
         positions=positions,
         gap_timeout=gap_timeout,
     )
+
+
+def _with_members(frame: Message) -> Message:
+    """A subscribe that asks for the members of its presence channels (ignored for others)."""
+    return {**frame, "presence": True}
 
 
 def _is_auth_refusal(status: int) -> bool:
