@@ -185,9 +185,9 @@ def js_package(root: Path, version: str, work: Path) -> None:
         "package.json",
         "README.md",
         "src/ws-bridge.js",
-        "src/ws-bridge.d.ts",
+        "types/ws-bridge.d.ts",
         "src/react.js",
-        "src/react.d.ts",
+        "types/react.d.ts",
         *LICENSES,
     ):
         if needed not in files:

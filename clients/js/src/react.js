@@ -5,30 +5,42 @@ import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { WsBridgeClient } from './ws-bridge.js';
 
 /** @typedef {import('./ws-bridge.js').WsBridgeState} WsBridgeState */
+/** @typedef {import('./ws-bridge.js').WsBridgeMessage} WsBridgeMessage */
+/** @typedef {import('./ws-bridge.js').ErrorDetail} ErrorDetail */
+
+/** @typedef {{ kind: 'subscribe', message: string, error: unknown }} ChannelChangeError a refused channel change */
 
 /**
- * @typedef {object} UseWsBridgeOptions
- * @property {string} url
- * @property {string[]} [channels] followed as they change (subscribe/unsubscribe, no reconnect)
- * @property {import('./ws-bridge.js').TokenOption} [token] read through a ref: a new provider function does not reconnect
- * @property {string} [clientId]
- * @property {number} [keepAliveMs]
- * @property {import('./ws-bridge.js').BackoffOptions} [backoff]
- * @property {number} [maxQueue]
- * @property {number} [requestTimeoutMs]
- * @property {number} [connectTimeoutMs]
- * @property {number} [pongTimeoutMs]
- * @property {string} [statusUrl]
- * @property {number} [statusTimeoutMs]
- * @property {Record<string, import('./ws-bridge.js').Position>} [positions] read when a client is made
- * @property {number} [gapTimeoutMs]
- * @property {any} [WebSocket]
+ * @typedef {object} UseWsBridgeHookOptions what the hook adds to the client's options
+ * @property {string} url the gateway's WebSocket URL; changing it makes a new connection
+ * @property {string[]} [channels] channels to hold; a change subscribes/unsubscribes on the live
+ *   connection (no reconnect)
+ * @property {import('./ws-bridge.js').TokenOption} [token] token or provider, read through a ref:
+ *   passing a new function does not reconnect
  * @property {boolean} [enabled] false: no connection (default true)
- * @property {(message: any, meta: import('./ws-bridge.js').MessageMeta | null) => void} [onMessage] read through a ref
- * @property {(reset: { channel: string, seq: number, epoch: string, reason: string }) => void} [onReset] read through a ref
- * @property {(error: any) => void} [onError] read through a ref
- * @property {(refusal: { status: number, refusals: number, reason: string }) => void} [onUnauthorized]
- *   the gateway refused the token (e.g. log the user out); read through a ref
+ * @property {(message: WsBridgeMessage, meta: import('./ws-bridge.js').MessageMeta | null) => void} [onMessage]
+ *   called for every message that reaches 'message' listeners (meta: see MessageMeta); read through a ref
+ * @property {(reset: import('./ws-bridge.js').ResetDetail) => void} [onReset] called for every
+ *   'reset' of a channel with history (reload what it shows); read through a ref
+ * @property {(error: ErrorDetail | ChannelChangeError) => void} [onError] called for 'error'
+ *   events and for refused channel changes; read through a ref
+ * @property {(refusal: import('./ws-bridge.js').UnauthorizedDetail) => void} [onUnauthorized]
+ *   called for every 'unauthorized' event (the gateway refused the token); read through a ref
+ */
+
+/**
+ * @typedef {Omit<import('./ws-bridge.js').WsBridgeOptions, 'url' | 'channels' | 'token'> & UseWsBridgeHookOptions} UseWsBridgeOptions
+ *   the client's options, with what changing each one does in a component; `positions` is read
+ *   when a client is made (a change does not reconnect)
+ */
+
+/**
+ * @typedef {object} UseWsBridgeResult
+ * @property {WsBridgeState} state
+ * @property {string | null} connectionId
+ * @property {WsBridgeClient | null} client the live client (null before the first effect ran, or when disabled)
+ * @property {WsBridgeMessage | null} lastMessage the last message that reached 'message' listeners, or null
+ * @property {ErrorDetail | ChannelChangeError | null} error the last error, cleared when a connection opens
  */
 
 // useLayoutEffect keeps the refs current before any event can fire; on a server it would
@@ -41,6 +53,7 @@ const useIsomorphicLayoutEffect = typeof document !== 'undefined' ? useLayoutEff
  * A new client is made only when url, clientId, WebSocket, enabled, statusUrl or one of the
  * numeric options (keepAliveMs, backoff, maxQueue and the timeouts, gapTimeoutMs) change.
  * @param {UseWsBridgeOptions} options
+ * @returns {UseWsBridgeResult}
  */
 export function useWsBridge(options) {
   const {
@@ -68,8 +81,8 @@ export function useWsBridge(options) {
   const [client, setClient] = useState(/** @type {WsBridgeClient | null} */ (null));
   const [state, setState] = useState(/** @type {WsBridgeState} */ (enabled ? 'connecting' : 'closed'));
   const [connectionId, setConnectionId] = useState(/** @type {string | null} */ (null));
-  const [lastMessage, setLastMessage] = useState(/** @type {any} */ (null));
-  const [error, setError] = useState(/** @type {any} */ (null));
+  const [lastMessage, setLastMessage] = useState(/** @type {WsBridgeMessage | null} */ (null));
+  const [error, setError] = useState(/** @type {ErrorDetail | ChannelChangeError | null} */ (null));
 
   // The channels the current client was last told to hold.
   const applied = useRef(/** @type {string[]} */ ([]));

@@ -1,63 +1,200 @@
 // @ws-bridge/client: the browser (and Node) client of ws-bridge.
 //
-// One ES module, no dependencies, no build step. It keeps one WebSocket to a
-// ws-bridge gateway alive: reconnects after every close it did not ask for
-// (capped exponential backoff, full jitter), asks the token provider for a
-// fresh token before every handshake, learns its connection id with `hello`,
-// re-subscribes every channel it holds before reporting 'open', sends
+// ES modules, no dependencies, no build step. It keeps one WebSocket to a ws-bridge gateway
+// alive: reconnects after every close it did not ask for (capped exponential backoff, full
+// jitter), asks the token provider for a fresh token before every handshake, learns its
+// connection id with `hello`, re-subscribes every channel it holds before reporting 'open', sends
 // `{"action":"ping"}` as keep-alive, and matches the server's replies to
 // subscribe/unsubscribe/publish requests. On channels with history (the gateway's
-// HISTORY_CHANNELS) it remembers the last sequence number delivered and resumes from it on
-// every re-subscribe, so the application sees each message once, in order, or a 'reset'.
+// HISTORY_CHANNELS) it remembers the last sequence number delivered and resumes from it on every
+// re-subscribe, so the application sees each message once, in order, or a 'reset'.
+//
+// This module is the connection's state machine and the public API; the rooms it relies on:
+// core/protocol.js (frames and checks, no I/O), core/sequencer.js (channels with history),
+// request-lane.js (requests and their replies), backoff.js (when to retry), transport.js (the
+// socket and the handshake), errors.js.
 //
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
-/** @typedef {'connecting' | 'open' | 'reconnecting' | 'closed'} WsBridgeState */
-/** @typedef {'CLOSED' | 'QUEUE_FULL' | 'SERVER_ERROR' | 'TIMEOUT' | 'CONNECTION_LOST' | 'HANDSHAKE_REFUSED' | 'TOKEN' | 'INVALID_URL'} WsBridgeErrorCode */
+import { Backoff } from './backoff.js';
+import { HistorySequencer } from './core/sequencer.js';
+import {
+  LANE_ACTIONS,
+  PING_FRAME,
+  actionOf,
+  channelList,
+  httpBase,
+  isObject,
+  nonNegative,
+  parseFrame,
+  positionMap,
+  heldChannels,
+} from './core/protocol.js';
+import { WsBridgeError } from './errors.js';
+import { RequestLane } from './request-lane.js';
+import {
+  REFUSED_STATUSES,
+  UNAUTHORIZED_STATUSES,
+  askHandshakeStatus,
+  closeSocket,
+  dropSocket,
+  handshakeUrl,
+  newAttemptId,
+  statusFromError,
+  watchSocket,
+} from './transport.js';
+
+export { WsBridgeError };
+
+/** @typedef {import('./errors.js').WsBridgeErrorCode} WsBridgeErrorCode */
+/** @typedef {import('./backoff.js').BackoffOptions} BackoffOptions */
+/** @typedef {import('./core/protocol.js').Position} Position */
+/** @typedef {import('./core/protocol.js').MessageMeta} MessageMeta */
+/** @typedef {import('./core/protocol.js').ResetDetail} ResetDetail */
+/** @typedef {import('./core/protocol.js').PublishedData} PublishedData */
+/** @typedef {import('./core/protocol.js').LaneAction} LaneAction */
 
 /**
- * @typedef {object} TokenContext
+ * @typedef {'connecting' | 'open' | 'reconnecting' | 'closed'} WsBridgeState `connecting` until
+ *   the first connection is set up, `open` while usable, `reconnecting` between connections,
+ *   `closed` for good
+ */
+
+/**
+ * @typedef {object} TokenContext what the token provider is told about the handshake it is asked
+ *   a token for
  * @property {number} attempt the backoff step: retries since the last connection that stayed up (0 at first)
  * @property {'connect' | 'reconnect' | 'refused'} reason why a token is wanted: the first
  *   connection, a reconnect, or a retry after a refused handshake (do not return a cached token
  *   then; return null when there is no user any more: the client stops)
  */
 
-/** @typedef {string | null | undefined | ((context: TokenContext) => string | null | undefined | Promise<string | null | undefined>)} TokenOption */
-
 /**
- * @typedef {object} BackoffOptions
- * @property {number} [initialMs] ceiling of the first delay (default 500)
- * @property {number} [maxMs] cap of every delay (default 30000)
- * @property {number} [resetAfterMs] a connection open at least this long starts the schedule
- *   again from initialMs when it closes (default 5000)
- * @property {number} [refusedMs] after a second refusal (401/403) in a row, the first slow delay;
- *   it doubles with each further refusal (default 20000)
- * @property {number} [refusedMaxMs] cap of the delays after refusals (default 300000)
+ * @typedef {string | null | undefined | ((context: TokenContext) => string | null | undefined | Promise<string | null | undefined>)} TokenOption
+ *   a token, or a provider called before every handshake (null/undefined/'' → no `?token=`)
  */
 
 /**
+ * @typedef {object} WebSocketLike the part of the WebSocket API the client uses: browsers'
+ *   `WebSocket`, `ws` and undici's qualify
+ * @property {number} readyState
+ * @property {(data: string) => void} send
+ * @property {(code?: number, reason?: string) => void} close
+ * @property {(type: string, listener: (event: any) => void) => void} addEventListener
+ */
+
+/** @typedef {new (url: string) => WebSocketLike} WebSocketConstructor */
+
+/**
  * @typedef {object} WsBridgeOptions
- * @property {string} url the gateway's WebSocket URL, e.g. `ws://127.0.0.1:3001/dev`
- * @property {string[]} [channels] channels to hold from the start
- * @property {TokenOption} [token] a token, or a provider called before every handshake
+ * @property {string} url the gateway's WebSocket URL, e.g. `ws://127.0.0.1:3001/dev` (ws: or wss:)
+ * @property {string[]} [channels] channels to hold from the start; subscribed on every connection
+ *   before `open`
+ * @property {TokenOption} [token] a token, or a provider called before every handshake; sent as `?token=`
  * @property {string} [clientId] sent as `?clientId=`
- * @property {number} [keepAliveMs] ping cadence while open; 0 turns keep-alive off (default 240000)
- * @property {BackoffOptions} [backoff]
- * @property {number} [maxQueue] requests and frames waiting to be sent, at most (default 100)
- * @property {number} [requestTimeoutMs] how long a request waits for its reply (default 35000)
- * @property {number} [connectTimeoutMs] how long a handshake may take (default 30000)
- * @property {number} [pongTimeoutMs] how long a keep-alive ping may wait for its pong (default 30000)
- * @property {string} [statusUrl] the gateway's HTTP API base (e.g. `http://127.0.0.1:3001/dev`, or
- *   the stack's HttpApiUrl), where a browser asks why a handshake failed: `GET
- *   {statusUrl}/handshakes/{attempt id}`. Without it a browser treats every failed handshake as
- *   transient (it cannot see the status)
- * @property {number} [statusTimeoutMs] how long that question waits for its answer (default 5000)
- * @property {Record<string, Position>} [positions] where to resume channels with history from
- *   (e.g. `client.positions` saved before a page reload)
- * @property {number} [gapTimeoutMs] how long a message that arrived ahead of a missing one waits
- *   for it before the client fetches the gap from history (default 1000)
- * @property {any} [WebSocket] the WebSocket class (default `globalThis.WebSocket`; in Node 20 pass `ws`)
+ * @property {number} [keepAliveMs] `{"action":"ping"}` cadence while open, in ms; 0 turns
+ *   keep-alive off (default 240000)
+ * @property {BackoffOptions} [backoff] capped exponential backoff with full jitter
+ * @property {number} [maxQueue] requests and frames that may wait to be sent while not open (default 100)
+ * @property {number} [requestTimeoutMs] how long a subscribe/unsubscribe/publish waits for its
+ *   reply, in ms (default 35000)
+ * @property {number} [connectTimeoutMs] how long a handshake may take before it is abandoned and
+ *   retried, in ms (default 30000)
+ * @property {number} [pongTimeoutMs] how long a keep-alive ping may wait for its pong before the
+ *   connection is taken for dead, in ms (default 30000)
+ * @property {string} [statusUrl] the gateway's HTTP API base (`http://127.0.0.1:3001/dev`
+ *   locally, the stack's `HttpApiUrl` on AWS). A browser cannot see why a handshake failed; with
+ *   this set it asks `GET {statusUrl}/handshakes/{attempt id}` (the id it put on the handshake as
+ *   `?ws_bridge_attempt=`), so that it can tell a refused token (401/403) from a transient
+ *   failure. Without it, every failed handshake in a browser is taken as transient.
+ * @property {number} [statusTimeoutMs] how long that question may take, in ms (default 5000)
+ * @property {Record<string, Position>} [positions] where to resume channels with history from,
+ *   e.g. `client.positions` saved before a page reload: the first subscribe of each named channel
+ *   asks for what came after it
+ * @property {number} [gapTimeoutMs] on a channel with history, how long a message that arrived
+ *   ahead of a missing one waits for it before the client fetches the gap from the history, in ms
+ *   (default 1000). A gap fetched once is never waited for again.
+ * @property {WebSocketConstructor | (abstract new (...args: any[]) => unknown)} [WebSocket] the
+ *   WebSocket class; default `globalThis.WebSocket`. In Node 20 pass `ws`'s default export.
+ */
+
+/**
+ * @typedef {{ type?: string, [key: string]: unknown } | string} WsBridgeMessage a frame from the
+ *   server: a broadcast is whatever JSON object the backend posted. On a channel with history it
+ *   is the posted object too (the envelope's `data`); `seq` is in the MessageMeta.
+ */
+
+/**
+ * @typedef {object} ConnectingDetail
+ * @property {number} attempt
+ * @property {TokenContext['reason']} reason
+ */
+
+/**
+ * @typedef {object} OpenDetail
+ * @property {string | null} connectionId
+ * @property {string[]} channels
+ */
+
+/**
+ * @typedef {object} ReconnectingDetail
+ * @property {number} attempt the backoff step this delay was drawn from
+ * @property {number} delayMs how long the client waits before the next handshake
+ * @property {number | null} code the close code of the lost connection (1006 for a failed
+ *   handshake; null for a timed-out handshake or a failed token provider)
+ * @property {string} reason the close reason, or why the handshake failed
+ * @property {number | null} status the failed handshake's HTTP status where known (shown by Node
+ *   `ws`, or told by `statusUrl`), else null
+ * @property {boolean} refused true when the handshake was refused (400/401/403) and the next one
+ *   comes with a fresh token
+ */
+
+/**
+ * @typedef {object} UnauthorizedDetail the gateway refused the token (401) or what it grants
+ *   (403): e.g. log the user out
+ * @property {number} status
+ * @property {number} refusals refusals in a row, this one included
+ * @property {string} reason
+ */
+
+/**
+ * @typedef {object} ClosedDetail
+ * @property {number | null} code the code sent by close(), or null when the client stopped on its own
+ * @property {string} reason
+ * @property {boolean} byClient true after the application's close()
+ * @property {WsBridgeError | null} error why the client stopped on its own
+ *   (`HANDSHAKE_REFUSED`, `INVALID_URL`), else null
+ */
+
+/**
+ * @typedef {object} ErrorDetail
+ * @property {'fatal' | 'token' | 'subscribe'} kind `fatal`: the client stopped (followed by
+ *   `closed`); `token`: the provider failed (it backs off and retries); `subscribe`: a held
+ *   channel was refused when re-subscribing after a reconnect
+ * @property {string} message
+ * @property {number | null} [status] the refused handshake's HTTP status, for `fatal` when visible
+ * @property {string} [channel] the channel, for `subscribe`
+ * @property {WsBridgeError} error
+ */
+
+/**
+ * @typedef {object} WsBridgeEventMap
+ * @property {ConnectingDetail} connecting
+ * @property {OpenDetail} open
+ * @property {ReconnectingDetail} reconnecting
+ * @property {ClosedDetail} closed
+ * @property {WsBridgeMessage} message
+ * @property {ErrorDetail} error
+ * @property {ResetDetail} reset
+ * @property {UnauthorizedDetail} unauthorized
+ */
+
+/** @typedef {keyof WsBridgeEventMap} WsBridgeEventType */
+
+/**
+ * @template {WsBridgeEventType} K
+ * @typedef {(event: CustomEvent<WsBridgeEventMap[K]> & { readonly meta?: MessageMeta }) => void} WsBridgeEventListener
+ *   a 'message' event of a channel with history also carries `event.meta` (a MessageMeta)
  */
 
 /**
@@ -66,272 +203,23 @@
  * @property {ReturnType<typeof setTimeout> | null} timer the pong deadline of a keep-alive ping
  */
 
-/**
- * @typedef {object} Position where a channel with history stands
- * @property {number} seq the last sequence number delivered (0: none yet)
- * @property {string} epoch the numbering it belongs to ('' before the channel's first message)
- */
-
-/**
- * @typedef {object} MessageMeta what the client knows of a message on a channel with history
- * @property {string} channel
- * @property {number} seq
- * @property {string} epoch
- * @property {boolean} replayed true when it came from the channel's history (it was missed live)
- */
-
-/**
- * @typedef {object} Held a message waiting for the ones before it
- * @property {unknown} data
- * @property {boolean} replayed from a `history` frame
- * @property {number} sync the channel's sync count when it arrived
- * @property {boolean} seen the client's own publish: counts as delivered, is not emitted
- * @property {unknown} frame the live frame as received (emitted as is if the channel turns out
- *   to have no history)
- */
-
-/**
- * @typedef {object} Track the client's state of one channel with history (or, `provisional`,
- *   of a channel being subscribed that may have history)
- * @property {number} seq the last sequence number delivered
- * @property {string} epoch
- * @property {boolean} provisional not confirmed by the server's positions yet
- * @property {boolean} syncing a subscribe for it is in flight: messages are held, not delivered
- * @property {number} sync how many subscribes for it were sent
- * @property {Map<number, Held>} held messages ahead of seq + 1, by seq
- * @property {ReturnType<typeof setTimeout> | null} gapTimer
- * @property {boolean} fetchQueued a subscribe to fill a gap (or learn the epoch) is queued
- */
-
-/**
- * @typedef {object} PendingRequest
- * @property {string} frame the JSON text to send
- * @property {'hello' | 'subscribe' | 'unsubscribe' | 'publish' | null} action what reply it
- *   waits for; null for a frame that waits for nothing
- * @property {boolean} internal sent by the client itself while setting a connection up
- * @property {boolean} raw sent with send(): its reply also goes to 'message' listeners
- * @property {boolean} ping a raw `{"action":"ping"}`, answered by a pong
- * @property {string[] | null} subscribe the channels of a subscribe made by the client (its frame,
- *   with `since`, is written when it is sent)
- * @property {Set<string> | null} since the channels the sent subscribe named in `since`
- * @property {boolean} background a gap fetch: dropped when the connection is lost (the
- *   re-subscribe fetches everything anyway)
- * @property {(value: any) => void} resolve
- * @property {(error: Error) => void} reject
- * @property {ReturnType<typeof setTimeout> | null} timer
- */
-
-const REPLY_TYPE = /** @type {const} */ ({
-  hello: 'welcome',
-  subscribe: 'subscribed',
-  unsubscribe: 'unsubscribed',
-  publish: 'published',
-});
-
-const LANE_ACTIONS = new Set(['hello', 'subscribe', 'unsubscribe', 'publish']);
-
-const OPEN = 1;
-
-/**
- * @param {unknown} value
- * @returns {value is number}
- */
-function isSeq(value) {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-}
-
-/**
- * @param {unknown} value
- * @returns {value is Position}
- */
-function isPosition(value) {
-  return isObject(value) && isSeq(value.seq) && typeof value.epoch === 'string';
-}
-
-/**
- * The `positions` option, checked and copied.
- * @param {unknown} positions
- * @returns {Map<string, Position>}
- */
-function positionMap(positions) {
-  /** @type {Map<string, Position>} */
-  const map = new Map();
-  if (positions === undefined || positions === null) return map;
-  if (!isObject(positions))
-    throw new TypeError('WsBridgeClient: positions must be an object of channel → {seq, epoch}');
-  for (const [channel, position] of Object.entries(positions)) {
-    if (!isPosition(position)) {
-      throw new TypeError(
-        `WsBridgeClient: positions[${JSON.stringify(channel)}] must be {seq: an integer >= 0, epoch: a string}`,
-      );
-    }
-    map.set(channel, { seq: position.seq, epoch: position.epoch });
-  }
-  return map;
-}
-
-/**
- * @param {number} seq
- * @param {string} epoch
- * @param {boolean} provisional
- * @returns {Track}
- */
-function newTrack(seq, epoch, provisional) {
-  return { seq, epoch, provisional, syncing: false, sync: 0, held: new Map(), gapTimer: null, fetchQueued: false };
-}
-
-/**
- * What a subscribe names in `since` for a channel: its position, or, before the client knows the
- * numbering (no epoch yet), `{seq: 0, epoch: ''}`, which the server matches with any epoch
- * (the replay from seq 1 is deduplicated).
- * @param {Track} track
- * @returns {Position}
- */
-function sinceOf(track) {
-  return track.epoch === '' ? { seq: 0, epoch: '' } : { seq: track.seq, epoch: track.epoch };
-}
-
-/**
- * Statuses after which a handshake is retried once with a fresh token, then given up, where the
- * WebSocket implementation shows the status (Node's `ws`).
- */
-const REFUSED_STATUSES = new Set([400, 401, 403]);
-
-/** Statuses that mean the token is not accepted (a browser learns them from the HTTP API). */
-const UNAUTHORIZED_STATUSES = new Set([401, 403]);
-
-/** The handshake's query parameter naming the attempt (see `statusUrl`). */
-const ATTEMPT_PARAM = 'ws_bridge_attempt';
-
-/** A random id for one handshake: base64url of 16 random bytes (22 characters). */
-function newAttemptId() {
-  const bytes = new Uint8Array(16);
-  const crypto = /** @type {any} */ (globalThis).crypto;
-  if (crypto && typeof crypto.getRandomValues === 'function') crypto.getRandomValues(bytes);
-  else for (let i = 0; i < bytes.length; i += 1) bytes[i] = Math.floor(Math.random() * 256);
-  let text = '';
-  for (const byte of bytes) text += String.fromCharCode(byte);
-  return btoa(text).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-/** An error of this client; `code` says what kind. */
-export class WsBridgeError extends Error {
-  /**
-   * @param {string} message
-   * @param {WsBridgeErrorCode} code
-   * @param {{ status?: number | null, frame?: unknown, cause?: unknown }} [extra]
-   */
-  constructor(message, code, extra = {}) {
-    super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
-    this.name = 'WsBridgeError';
-    /** @type {WsBridgeErrorCode} */
-    this.code = code;
-    /** @type {number | null} */
-    this.status = extra.status ?? null;
-    /** @type {unknown} */
-    this.frame = extra.frame;
-  }
-}
-
-/**
- * @param {unknown} value
- * @returns {value is Record<string, any>}
- */
-function isObject(value) {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/**
- * @param {unknown} channels
- * @param {string} what
- * @returns {string[]}
- */
-function channelList(channels, what) {
-  const list = typeof channels === 'string' ? [channels] : channels;
-  if (!Array.isArray(list) || list.some((c) => typeof c !== 'string' || c === '')) {
-    throw new TypeError(`${what}: channels must be a non-empty string or an array of them`);
-  }
-  return [...list];
-}
-
-/**
- * @param {number | undefined} value
- * @param {number} fallback
- * @param {string} name
- */
-function nonNegative(value, fallback, name) {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
-    throw new TypeError(`WsBridgeClient: ${name} must be a finite number >= 0`);
-  }
-  return value;
-}
-
-/**
- * The `statusUrl` option, checked, without a trailing slash; null when not given.
- * @param {unknown} value
- * @returns {string | null}
- */
-function statusBase(value) {
-  if (value === undefined || value === null || value === '') return null;
-  let parsed;
-  try {
-    parsed = new URL(String(value));
-  } catch {
-    throw new TypeError(`WsBridgeClient: statusUrl ${JSON.stringify(value)} is not a valid URL`);
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new TypeError(`WsBridgeClient: statusUrl must start with http:// or https://, got ${parsed.protocol}//`);
-  }
-  parsed.search = '';
-  parsed.hash = '';
-  return parsed.href.replace(/\/+$/, '');
-}
-
-/**
- * A frame that API Gateway itself sends in place of a reply
- * (`{"message":"Internal server error","connectionId":…,"requestId":…}`, `Forbidden`,
- * `Endpoint request timed out`).
- * @param {Record<string, any>} msg
- */
-function isGatewayErrorFrame(msg) {
-  return msg.type === undefined && typeof msg.message === 'string' && 'requestId' in msg;
-}
-
-/**
- * The HTTP status of a refused handshake, where the WebSocket implementation tells it
- * (the `ws` package: "Unexpected server response: 401"). Browsers never do.
- * @param {string | null} message
- */
-function statusFromError(message) {
-  const match = message && /Unexpected server response: (\d{3})/.exec(message);
-  return match ? Number(match[1]) : null;
-}
-
 export class WsBridgeClient extends EventTarget {
   /** @type {string} */ #url;
   /** @type {TokenOption} */ #token;
   /** @type {string | undefined} */ #clientId;
   /** @type {number} */ #keepAliveMs;
-  /** @type {number} */ #initialMs;
-  /** @type {number} */ #maxMs;
-  /** @type {number} */ #resetAfterMs;
-  /** @type {number} */ #maxQueue;
-  /** @type {number} */ #requestTimeoutMs;
   /** @type {number} */ #connectTimeoutMs;
   /** @type {number} */ #pongTimeoutMs;
   /** @type {string | null} */ #statusUrl;
   /** @type {number} */ #statusTimeoutMs;
-  /** @type {number} */ #refusedMs;
-  /** @type {number} */ #refusedMaxMs;
   /** The id put on the current handshake (with `statusUrl`). */
   /** @type {string | null} */ #attemptId = null;
   /** No status questions before this time (ms): the HTTP API did not answer the last one. */
   #statusPausedUntil = 0;
-  /** @type {number} */ #gapTimeoutMs;
   /** @type {any} */ #WebSocket;
-  /** Channels with history (and channels being subscribed that may have it), by name. */
-  /** @type {Map<string, Track>} */ #tracks = new Map();
+  /** @type {Backoff} */ #backoff;
+  /** @type {HistorySequencer} */ #sequencer;
+  /** @type {RequestLane} */ #lane;
 
   /** @type {WsBridgeState} */ #state = 'connecting';
   /** @type {string | null} */ #connectionId = null;
@@ -343,21 +231,11 @@ export class WsBridgeClient extends EventTarget {
   /** @type {boolean} */ #everOpened = false;
   /** Bumped for every handshake; async steps of an older one stop when they see it changed. */
   #generation = 0;
-  /** Handshakes tried since the last one that opened. */
-  #attempt = 0;
-  /** Consecutive handshakes refused (400, 401, 403) since the last one that opened. */
-  #refusals = 0;
-  /** @type {number | null} the status of the last refusal */ #lastRefusal = null;
   /** @type {ReturnType<typeof setTimeout> | null} */ #retryTimer = null;
   /** @type {ReturnType<typeof setTimeout> | null} */ #connectTimer = null;
   /** @type {ReturnType<typeof setInterval> | null} */ #keepAliveTimer = null;
   /** Pings sent on this socket and not answered yet; `raw` ones were sent with send(). */
   /** @type {Ping[]} */ #pings = [];
-
-  /** Requests and frames waiting to be sent, in call order. */
-  /** @type {PendingRequest[]} */ #queue = [];
-  /** The one request sent and waiting for its reply. */
-  /** @type {PendingRequest | null} */ #inflight = null;
 
   /** @type {(() => void) | null} */ #removeOnlineListener = null;
 
@@ -380,22 +258,40 @@ export class WsBridgeClient extends EventTarget {
     this.#token = options.token;
     this.#clientId = options.clientId;
     this.#keepAliveMs = nonNegative(options.keepAliveMs, 240_000, 'keepAliveMs');
-    const backoff = options.backoff ?? {};
-    this.#initialMs = nonNegative(backoff.initialMs, 500, 'backoff.initialMs');
-    this.#maxMs = Math.max(this.#initialMs, nonNegative(backoff.maxMs, 30_000, 'backoff.maxMs'));
-    this.#resetAfterMs = nonNegative(backoff.resetAfterMs, 5_000, 'backoff.resetAfterMs');
-    this.#maxQueue = nonNegative(options.maxQueue, 100, 'maxQueue');
-    this.#requestTimeoutMs = nonNegative(options.requestTimeoutMs, 35_000, 'requestTimeoutMs');
+    this.#backoff = new Backoff(options.backoff ?? {});
+    const maxQueue = nonNegative(options.maxQueue, 100, 'maxQueue');
+    const requestTimeoutMs = nonNegative(options.requestTimeoutMs, 35_000, 'requestTimeoutMs');
     this.#connectTimeoutMs = nonNegative(options.connectTimeoutMs, 30_000, 'connectTimeoutMs');
     this.#pongTimeoutMs = nonNegative(options.pongTimeoutMs, 30_000, 'pongTimeoutMs');
-    this.#refusedMs = nonNegative(backoff.refusedMs, 20_000, 'backoff.refusedMs');
-    this.#refusedMaxMs = Math.max(this.#refusedMs, nonNegative(backoff.refusedMaxMs, 300_000, 'backoff.refusedMaxMs'));
-    this.#statusUrl = statusBase(options.statusUrl);
+    this.#statusUrl = httpBase(options.statusUrl, 'WsBridgeClient: statusUrl');
     this.#statusTimeoutMs = nonNegative(options.statusTimeoutMs, 5_000, 'statusTimeoutMs');
-    this.#gapTimeoutMs = nonNegative(options.gapTimeoutMs, 1_000, 'gapTimeoutMs');
-    for (const [channel, { seq, epoch }] of positionMap(options.positions)) {
-      this.#tracks.set(channel, newTrack(seq, epoch, false));
-    }
+    const gapTimeoutMs = nonNegative(options.gapTimeoutMs, 1_000, 'gapTimeoutMs');
+    this.#sequencer = new HistorySequencer(positionMap(options.positions), gapTimeoutMs, {
+      message: (message, meta) => this.#emit('message', message, meta),
+      reset: (reset) => this.#emit('reset', reset),
+      stopped: () => this.#isClosed(),
+      fetch: (channel) =>
+        this.#state === 'open'
+          ? this.#lane.request({ action: 'subscribe', channels: [channel] }, 'subscribe', false, true)
+          : null,
+    });
+    this.#lane = new RequestLane(maxQueue, requestTimeoutMs, {
+      socket: () => (this.#socketOpened ? this.#socket : null),
+      open: () => this.#state === 'open',
+      writeSubscribe: (channels) => this.#sequencer.writeSubscribe(channels),
+      endSubscribe: (sent, data) => this.#sequencer.endSubscribe(sent, data),
+      pingSent: () => this.#pings.push({ raw: true, timer: null }),
+      answered: (_entry, message, data) => {
+        const held = heldChannels(message);
+        if (held !== null) {
+          this.#channels = held;
+          if (message.type === 'unsubscribed') this.#sequencer.forgetLeft(held);
+        }
+        if (message.type === 'published' && isObject(data)) this.#sequencer.published(data);
+      },
+      rawReply: (message) => this.#emit('message', message),
+      setUpTimedOut: (entry) => this.#abandonSocket(4000, `no reply to ${entry.action}`),
+    });
     this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
     if (typeof this.#WebSocket !== 'function') {
       throw new TypeError(
@@ -428,12 +324,18 @@ export class WsBridgeClient extends EventTarget {
     return this.#state;
   }
 
-  /** The id of the current connection (from `hello`); null while not open. */
+  /**
+   * From `hello`, refreshed on every (re)connect before `open`; null while not open.
+   * @returns {string | null}
+   */
   get connectionId() {
     return this.#connectionId;
   }
 
-  /** The channels the client holds: the server's list after each subscribe/unsubscribe. */
+  /**
+   * The channels held: the server's list after each subscribe/unsubscribe (a copy).
+   * @returns {string[]}
+   */
   get channels() {
     return [...this.#channels];
   }
@@ -445,50 +347,75 @@ export class WsBridgeClient extends EventTarget {
    * @returns {Record<string, Position>}
    */
   get positions() {
-    /** @type {Record<string, Position>} */
-    const positions = {};
-    for (const [channel, track] of this.#tracks) {
-      if (!track.provisional) positions[channel] = { seq: track.seq, epoch: track.epoch };
-    }
-    return positions;
+    return this.#sequencer.positions();
   }
 
   /**
    * Listen to an event; the listener gets the event's detail (and, for 'message', the message's
    * `{ channel, seq, epoch, replayed }` on a channel with history, else null). Returns a function
    * that removes it.
-   * @param {string} type
-   * @param {(detail: any, meta: MessageMeta | null) => void} listener
+   * @template {WsBridgeEventType} K
+   * @param {K} type
+   * @param {(detail: WsBridgeEventMap[K], meta: K extends 'message' ? MessageMeta | null : null) => void} listener
    * @returns {() => void}
    */
   on(type, listener) {
     /** @param {Event} event */
     const wrapped = (event) =>
       listener(/** @type {CustomEvent} */ (event).detail, /** @type {any} */ (event).meta ?? null);
-    this.addEventListener(type, wrapped);
-    return () => this.removeEventListener(type, wrapped);
+    super.addEventListener(type, wrapped);
+    return () => super.removeEventListener(type, wrapped);
   }
 
   /**
-   * Listen to the messages whose `type` is `type`. Returns a function that removes the listener.
+   * Listen to the messages whose `type` equals `type`. Returns a function that removes the listener.
+   * @template {{ type?: string }} [T={ type: string, [key: string]: unknown }]
    * @param {string} type
-   * @param {(message: any, meta: MessageMeta | null) => void} listener
+   * @param {(message: T, meta: MessageMeta | null) => void} listener
    * @returns {() => void}
    */
   onMessage(type, listener) {
     return this.on('message', (message, meta) => {
-      if (isObject(message) && message.type === type) listener(message, meta);
+      if (isObject(message) && message.type === type)
+        listener(/** @type {T} */ (/** @type {unknown} */ (message)), meta);
     });
   }
 
   /**
-   * Join channels. Resolves with the server's list of all the connection's channels.
+   * A 'message' event of a channel with history also carries `event.meta` (a MessageMeta); the
+   * client's own events are typed by their name.
+   * @override
+   * @template {string} K
+   * @param {K} type
+   * @param {(K extends WsBridgeEventType ? WsBridgeEventListener<K> : EventListenerOrEventListenerObject) | null} listener
+   * @param {boolean | AddEventListenerOptions} [options]
+   * @returns {void}
+   */
+  addEventListener(type, listener, options) {
+    super.addEventListener(type, /** @type {EventListenerOrEventListenerObject | null} */ (listener), options);
+  }
+
+  /**
+   * @override
+   * @template {string} K
+   * @param {K} type
+   * @param {(K extends WsBridgeEventType ? WsBridgeEventListener<K> : EventListenerOrEventListenerObject) | null} listener
+   * @param {boolean | EventListenerOptions} [options]
+   * @returns {void}
+   */
+  removeEventListener(type, listener, options) {
+    super.removeEventListener(type, /** @type {EventListenerOrEventListenerObject | null} */ (listener), options);
+  }
+
+  /**
+   * Join channels. Resolves with the server's list of all the connection's channels; rejects with
+   * the error frame's text.
    * @param {string | string[]} channels
    * @returns {Promise<string[]>}
    */
   subscribe(channels) {
     const list = channelList(channels, 'subscribe');
-    return this.#enqueue({ action: 'subscribe', channels: list }, 'subscribe', false).then((data) => data.channels);
+    return this.#request({ action: 'subscribe', channels: list }, 'subscribe').then((data) => data.channels);
   }
 
   /**
@@ -498,7 +425,7 @@ export class WsBridgeClient extends EventTarget {
    */
   unsubscribe(channels) {
     const list = channelList(channels, 'unsubscribe');
-    return this.#enqueue({ action: 'unsubscribe', channels: list }, 'unsubscribe', false).then((data) => data.channels);
+    return this.#request({ action: 'unsubscribe', channels: list }, 'unsubscribe').then((data) => data.channels);
   }
 
   /**
@@ -507,54 +434,35 @@ export class WsBridgeClient extends EventTarget {
    * `epoch` on a channel with history (that message then counts as delivered to this client).
    * @param {string} channel
    * @param {unknown} data
+   * @returns {Promise<PublishedData>}
    */
   publish(channel, data) {
     if (typeof channel !== 'string' || channel === '') {
       return Promise.reject(new TypeError('publish: channel must be a non-empty string'));
     }
-    return this.#enqueue({ action: 'publish', channel, data }, 'publish', false);
+    return this.#request({ action: 'publish', channel, data }, 'publish');
   }
 
   /**
    * Send a raw frame (an object, sent as JSON, or a string). Queued while not open;
    * throws a WsBridgeError when the queue is full or the client is closed.
    * @param {unknown} frame
+   * @returns {void}
    */
   send(frame) {
     const text = typeof frame === 'string' ? frame : JSON.stringify(frame);
     if (typeof text !== 'string') throw new TypeError('send: the frame must be a string or a JSON-serialisable value');
     if (this.#isClosed()) throw new WsBridgeError('send: the client is closed', 'CLOSED');
-    let parsed = frame;
-    if (typeof frame === 'string') {
-      try {
-        parsed = JSON.parse(frame);
-      } catch {
-        parsed = null;
-      }
-    }
-    const action = isObject(parsed) && typeof parsed.action === 'string' ? parsed.action : null;
-    const laneAction = action !== null && LANE_ACTIONS.has(action) ? action : null;
-    this.#checkQueueRoom('send');
-    this.#queue.push({
-      frame: text,
-      action: /** @type {PendingRequest['action']} */ (laneAction),
-      internal: false,
-      raw: true,
-      ping: action === 'ping',
-      subscribe: null,
-      since: null,
-      background: false,
-      resolve: () => {},
-      reject: () => {},
-      timer: null,
-    });
-    this.#pump();
+    const action = actionOf(frame);
+    const laneAction = action !== null && LANE_ACTIONS.has(action) ? /** @type {LaneAction} */ (action) : null;
+    this.#lane.raw(text, laneAction, action === 'ping');
   }
 
   /**
    * Close for good: no reconnect afterwards. Pending requests are rejected.
    * @param {number} [code] close code sent to the server (default 1000)
    * @param {string} [reason]
+   * @returns {void}
    */
   close(code = 1000, reason = '') {
     if (this.#isClosed()) return;
@@ -585,383 +493,22 @@ export class WsBridgeClient extends EventTarget {
     return this.#state === 'closed';
   }
 
-  /** @param {string} what */
-  #checkQueueRoom(what) {
-    const waiting = this.#queue.filter((entry) => !entry.internal && !entry.background).length;
-    if (waiting >= this.#maxQueue) {
-      throw new WsBridgeError(
-        `${what}: ${waiting} requests are already waiting to be sent (maxQueue ${this.#maxQueue}); not queued`,
-        'QUEUE_FULL',
-      );
-    }
-  }
-
   /**
    * @param {Record<string, unknown>} message
-   * @param {'hello' | 'subscribe' | 'unsubscribe' | 'publish'} action
-   * @param {boolean} internal
-   * @param {boolean} [background] a gap fetch (see PendingRequest)
+   * @param {LaneAction} action
+   * @param {boolean} [internal] a set-up request of the client itself
    * @returns {Promise<any>}
    */
-  #enqueue(message, action, internal, background = false) {
+  #request(message, action, internal = false) {
     if (this.#isClosed()) {
       return Promise.reject(new WsBridgeError(`${action}: the client is closed`, 'CLOSED'));
     }
-    return new Promise((resolve, reject) => {
-      /** @type {PendingRequest} */
-      const entry = {
-        frame: JSON.stringify(message),
-        action,
-        internal,
-        raw: false,
-        ping: false,
-        // A subscribe's `since` must be the position when it is sent, not when it was queued.
-        subscribe: action === 'subscribe' ? /** @type {string[]} */ (message.channels) : null,
-        since: null,
-        background,
-        resolve,
-        reject,
-        timer: null,
-      };
-      if (internal || background) {
-        // Set-up requests go before everything the application queued.
-        this.#queue.unshift(entry);
-      } else {
-        this.#checkQueueRoom(action);
-        this.#queue.push(entry);
-      }
-      this.#pump();
-    });
-  }
-
-  /** Send what can be sent: frames in call order, one request at a time. */
-  #pump() {
-    const socket = this.#socket;
-    if (socket === null || !this.#socketOpened || socket.readyState !== OPEN) return;
-    while (this.#queue.length > 0) {
-      const entry = this.#queue[0];
-      // Until 'open' only the client's own set-up requests go out.
-      if (this.#state !== 'open' && !entry.internal) return;
-      // A request waits for the one in flight; a frame that expects no reply does not.
-      if (entry.action !== null && this.#inflight !== null) return;
-      this.#queue.shift();
-      if (entry.subscribe !== null) entry.frame = this.#subscribeFrame(entry);
-      try {
-        socket.send(entry.frame);
-      } catch {
-        if (entry.since !== null) this.#endSync(entry, null);
-        this.#queue.unshift(entry);
-        return;
-      }
-      if (entry.ping) {
-        this.#pings.push({ raw: true, timer: null });
-      } else if (entry.action !== null) {
-        this.#inflight = entry;
-        entry.timer = setTimeout(() => this.#requestTimedOut(entry), this.#requestTimeoutMs);
-      }
-    }
-  }
-
-  /** @param {PendingRequest} entry */
-  #requestTimedOut(entry) {
-    if (this.#inflight !== entry) return;
-    this.#inflight = null;
-    if (entry.since !== null) this.#endSync(entry, null);
-    entry.reject(new WsBridgeError(`${entry.action}: no reply within ${this.#requestTimeoutMs} ms`, 'TIMEOUT'));
-    if (entry.internal) {
-      // A connection that cannot answer hello or subscribe is of no use: start again.
-      this.#abandonSocket(4000, `no reply to ${entry.action}`);
-    } else {
-      this.#pump();
-    }
-  }
-
-  /**
-   * @param {PendingRequest} entry
-   * @param {Record<string, any>} message
-   */
-  #settle(entry, message) {
-    if (entry.timer !== null) clearTimeout(entry.timer);
-    this.#inflight = null;
-    const ok = message.type === REPLY_TYPE[/** @type {keyof typeof REPLY_TYPE} */ (entry.action)];
-    if (entry.since !== null) this.#endSync(entry, ok && isObject(message.data) ? message.data : null);
-    if (ok) {
-      if (
-        (message.type === 'subscribed' || message.type === 'unsubscribed') &&
-        isObject(message.data) &&
-        Array.isArray(message.data.channels)
-      ) {
-        this.#channels = message.data.channels.filter((/** @type {unknown} */ c) => typeof c === 'string');
-        if (message.type === 'unsubscribed') this.#forgetLeft();
-      }
-      if (message.type === 'published' && isObject(message.data)) this.#published(message.data);
-      entry.resolve(message.data);
-    } else {
-      const why =
-        message.type === 'error'
-          ? isObject(message.data) && typeof message.data.error === 'string'
-            ? message.data.error
-            : JSON.stringify(message.data)
-          : String(message.message);
-      entry.reject(new WsBridgeError(why, 'SERVER_ERROR', { frame: message }));
-    }
-    if (entry.raw) this.#emit('message', message);
-    this.#pump();
-  }
-
-  // ------------------------------------------------- channels with history: resume and order
-
-  /**
-   * The frame of a subscribe, written as it is sent: `since` names the channels whose position
-   * the client knows. Its channels hold their messages until the reply (see #endSync).
-   * @param {PendingRequest} entry
-   */
-  #subscribeFrame(entry) {
-    const channels = /** @type {string[]} */ (entry.subscribe);
-    /** @type {Record<string, Position>} */
-    const since = {};
-    entry.since = new Set();
-    for (const channel of channels) {
-      let track = this.#tracks.get(channel);
-      if (track === undefined) {
-        // It may have history: its messages are held until the reply says.
-        track = newTrack(0, '', true);
-        this.#tracks.set(channel, track);
-      } else if (!track.provisional) {
-        since[channel] = sinceOf(track);
-        entry.since.add(channel);
-      }
-      track.syncing = true;
-      track.sync += 1;
-    }
-    return JSON.stringify(
-      entry.since.size > 0 ? { action: 'subscribe', channels, since } : { action: 'subscribe', channels },
-    );
-  }
-
-  /**
-   * A subscribe sent by the client was answered (`data`: the `subscribed` data) or failed (null).
-   * What its channels held is delivered: history and live messages in seq order, nothing twice.
-   * @param {PendingRequest} entry
-   * @param {Record<string, any> | null} data
-   */
-  #endSync(entry, data) {
-    const withSince = entry.since ?? new Set();
-    entry.since = null;
-    const positions = data !== null && isObject(data.positions) ? data.positions : {};
-    for (const channel of entry.subscribe ?? []) {
-      const track = this.#tracks.get(channel);
-      if (track === undefined || !track.syncing) continue;
-      track.syncing = false;
-      const position = positions[channel];
-      if (isPosition(position)) {
-        track.provisional = false;
-        if (position.epoch !== '') track.epoch = position.epoch;
-        if (!withSince.has(channel)) {
-          // A first subscribe: the application starts after what the channel held then.
-          track.seq = position.seq;
-        } else {
-          // Everything up to the server's latest was sent in `history` frames (or a `reset`
-          // said it cannot be): what is still missing up to there never comes, so it is not
-          // waited for.
-          const upTo = [...track.held.keys()].filter((seq) => seq <= position.seq).sort((a, b) => a - b);
-          for (const seq of upTo) {
-            const held = /** @type {Held} */ (track.held.get(seq));
-            track.held.delete(seq);
-            if (seq <= track.seq) continue;
-            track.seq = seq;
-            this.#deliver(channel, track, seq, held);
-            if (this.#tracks.get(channel) !== track || this.#isClosed()) return;
-          }
-          track.seq = Math.max(track.seq, position.seq);
-        }
-        this.#drain(channel, track);
-      } else if (data !== null || track.provisional) {
-        // No history on this channel (or the subscribe failed): nothing to track; frames held
-        // meanwhile go out as they came.
-        this.#dropTrack(channel, track);
-        const frames = [...track.held.values()].filter((h) => !h.replayed && !h.seen).map((h) => h.frame);
-        for (const frame of frames) this.#emit('message', frame);
-      } else {
-        this.#drain(channel, track);
-      }
-    }
-  }
-
-  /**
-   * @param {string} channel
-   * @param {Track} track
-   */
-  #dropTrack(channel, track) {
-    if (track.gapTimer !== null) clearTimeout(track.gapTimer);
-    track.gapTimer = null;
-    if (this.#tracks.get(channel) === track) this.#tracks.delete(channel);
-  }
-
-  /** After an unsubscribe: the channels left are forgotten (a later subscribe starts afresh). */
-  #forgetLeft() {
-    for (const [channel, track] of [...this.#tracks]) {
-      if (!track.syncing && !this.#channels.includes(channel)) this.#dropTrack(channel, track);
-    }
-  }
-
-  /**
-   * The client's own publish on a channel with history counts as delivered to it.
-   * @param {Record<string, any>} data the `published` data
-   */
-  #published(data) {
-    const channel = data.channel;
-    const track = typeof channel === 'string' ? this.#tracks.get(channel) : undefined;
-    if (track === undefined || track.provisional || !isSeq(data.seq) || typeof data.epoch !== 'string') return;
-    if (track.epoch === '') track.epoch = data.epoch;
-    if (data.epoch !== track.epoch) return;
-    if (data.seq > track.seq && !track.held.has(data.seq)) {
-      track.held.set(data.seq, { data: undefined, replayed: false, sync: track.sync, seen: true, frame: null });
-    }
-    this.#drain(channel, track);
-  }
-
-  /**
-   * @param {string} channel
-   * @param {Track} track
-   * @param {number} seq
-   * @param {unknown} data
-   * @param {unknown} frame
-   */
-  #onLive(channel, track, seq, data, frame) {
-    const held = track.held.get(seq);
-    // During a resume a number at or below the position may be new: a reset with a new epoch
-    // can still come. Until the reply, what arrives now is kept (see #onReset).
-    const fresh = seq > track.seq || track.syncing;
-    if (fresh && (held === undefined || (track.syncing && held.sync !== track.sync))) {
-      track.held.set(seq, { data, replayed: false, sync: track.sync, seen: false, frame });
-    }
-    this.#drain(channel, track);
-  }
-
-  /**
-   * @param {string} channel
-   * @param {Track} track
-   * @param {unknown[]} messages
-   */
-  #onHistory(channel, track, messages) {
-    for (const message of messages) {
-      if (!isObject(message) || !isSeq(message.seq)) continue;
-      if (message.seq <= track.seq || track.held.has(message.seq)) continue;
-      track.held.set(message.seq, { data: message.data, replayed: true, sync: track.sync, seen: false, frame: null });
-    }
-    this.#drain(channel, track);
-  }
-
-  /**
-   * The server cannot fill the gap since the client's position: the application is told, then
-   * delivery goes on from the server's latest.
-   * @param {string} channel
-   * @param {Track} track
-   * @param {number} seq
-   * @param {string} epoch
-   * @param {string} reason
-   */
-  #onReset(channel, track, seq, epoch, reason) {
-    const renumbered = epoch !== track.epoch;
-    for (const [heldSeq, held] of [...track.held]) {
-      // After a new epoch only what arrived during this subscribe is numbered the new way.
-      if (heldSeq <= seq || (renumbered && held.sync !== track.sync)) track.held.delete(heldSeq);
-    }
-    track.seq = seq;
-    track.epoch = epoch;
-    track.provisional = false;
-    this.#emit('reset', { channel, seq, epoch, reason });
-    if (this.#tracks.get(channel) === track && !this.#isClosed()) this.#drain(channel, track);
-  }
-
-  /**
-   * @param {string} channel
-   * @param {Track} track
-   * @param {number} seq
-   * @param {Held} held
-   */
-  #deliver(channel, track, seq, held) {
-    if (held.seen) return;
-    this.#emit('message', held.data, { channel, seq, epoch: track.epoch, replayed: held.replayed });
-  }
-
-  /**
-   * Deliver what follows the channel's position without a hole; wait `gapTimeoutMs` for a
-   * missing message, then fetch it from history.
-   * @param {string} channel
-   * @param {Track} track
-   */
-  #drain(channel, track) {
-    if (track.syncing || this.#isClosed()) return;
-    for (;;) {
-      const held = track.held.get(track.seq + 1);
-      if (held === undefined) break;
-      track.held.delete(track.seq + 1);
-      track.seq += 1;
-      this.#deliver(channel, track, track.seq, held);
-      // A listener may have closed the client or left the channel.
-      if (this.#tracks.get(channel) !== track || this.#isClosed() || track.syncing) return;
-    }
-    for (const seq of [...track.held.keys()]) if (seq <= track.seq) track.held.delete(seq);
-    if (track.held.size === 0) {
-      if (track.gapTimer !== null) clearTimeout(track.gapTimer);
-      track.gapTimer = null;
-    } else if (track.gapTimer === null) {
-      track.gapTimer = setTimeout(() => {
-        track.gapTimer = null;
-        if (this.#tracks.get(channel) === track && track.held.size > 0) this.#fetch(channel, track);
-      }, this.#gapTimeoutMs);
-    }
-    // Messages came before the client knew the channel's epoch (nothing was published when it
-    // subscribed): learn it now, or the next resume would not be able to name its position.
-    if (track.epoch === '' && !track.provisional && track.seq > 0) this.#fetch(channel, track);
-  }
-
-  /**
-   * Subscribe again with `since` (idempotent for the subscription) to fetch a gap from history
-   * or to learn the epoch. Only while open: a re-subscribe after a reconnect does it anyway.
-   * @param {string} channel
-   * @param {Track} track
-   */
-  #fetch(channel, track) {
-    if (track.fetchQueued || track.syncing || this.#state !== 'open') return;
-    track.fetchQueued = true;
-    this.#enqueue({ action: 'subscribe', channels: [channel] }, 'subscribe', false, true)
-      .catch(() => {
-        // Lost with the connection (the re-subscribe fetches) or refused (nothing to wait for).
-      })
-      .finally(() => {
-        track.fetchQueued = false;
-      });
-  }
-
-  /** After 'open': gaps and unknown epochs left from the set-up are dealt with now. */
-  #resumeTracks() {
-    for (const [channel, track] of [...this.#tracks]) {
-      if (!track.syncing) this.#drain(channel, track);
-    }
-  }
-
-  /** The connection is gone: nothing is in flight, no gap is waited for (the re-subscribe fills it). */
-  #pauseTracks() {
-    for (const track of this.#tracks.values()) {
-      track.syncing = false;
-      if (track.gapTimer !== null) clearTimeout(track.gapTimer);
-      track.gapTimer = null;
-    }
+    return this.#lane.request(message, action, internal);
   }
 
   /** @param {unknown} data */
   #onFrame(data) {
-    let message = data;
-    if (typeof data === 'string') {
-      try {
-        message = JSON.parse(data);
-      } catch {
-        message = data;
-      }
-    }
+    const message = parseFrame(data);
     if (isObject(message)) {
       if (message.type === 'pong' && this.#pings.length > 0) {
         const ping = /** @type {Ping} */ (this.#pings.shift());
@@ -969,31 +516,8 @@ export class WsBridgeClient extends EventTarget {
         if (ping.raw) this.#emit('message', message);
         return;
       }
-      const entry = this.#inflight;
-      if (entry !== null && entry.action !== null) {
-        const expected = REPLY_TYPE[entry.action];
-        if (message.type === expected || message.type === 'error' || isGatewayErrorFrame(message)) {
-          this.#settle(entry, message);
-          return;
-        }
-      }
-      if (typeof message.channel === 'string') {
-        const track = this.#tracks.get(message.channel);
-        if (track !== undefined) {
-          if (message.type === 'message' && isSeq(message.seq) && message.seq > 0) {
-            this.#onLive(message.channel, track, message.seq, message.data, message);
-            return;
-          }
-          if (message.type === 'history' && Array.isArray(message.messages)) {
-            this.#onHistory(message.channel, track, message.messages);
-            return;
-          }
-          if (message.type === 'reset' && isSeq(message.seq) && typeof message.epoch === 'string') {
-            this.#onReset(message.channel, track, message.seq, message.epoch, String(message.reason ?? ''));
-            return;
-          }
-        }
-      }
+      if (this.#lane.reply(message)) return;
+      if (this.#sequencer.take(message)) return;
     }
     this.#emit('message', message);
   }
@@ -1003,13 +527,14 @@ export class WsBridgeClient extends EventTarget {
     if (this.#isClosed()) return;
     this.#retryTimer = null;
     const generation = ++this.#generation;
-    const reason = this.#refusals > 0 ? 'refused' : this.#everOpened || this.#attempt > 0 ? 'reconnect' : 'connect';
-    this.#emit('connecting', { attempt: this.#attempt, reason });
+    const backoff = this.#backoff;
+    const reason = backoff.refusals > 0 ? 'refused' : this.#everOpened || backoff.attempt > 0 ? 'reconnect' : 'connect';
+    this.#emit('connecting', { attempt: backoff.attempt, reason });
 
     let token = null;
     if (typeof this.#token === 'function') {
       try {
-        token = await this.#token({ attempt: this.#attempt, reason });
+        token = await this.#token({ attempt: backoff.attempt, reason });
       } catch (cause) {
         if (generation !== this.#generation || this.#isClosed()) return;
         const error = new WsBridgeError(`the token provider failed: ${String(cause)}`, 'TOKEN', { cause });
@@ -1024,7 +549,7 @@ export class WsBridgeClient extends EventTarget {
           new WsBridgeError(
             'the gateway refused the token and the token provider has no other; stopping',
             'HANDSHAKE_REFUSED',
-            { status: this.#lastRefusal },
+            { status: backoff.lastRefusal },
           ),
         );
         return;
@@ -1033,17 +558,14 @@ export class WsBridgeClient extends EventTarget {
       token = this.#token;
     }
 
-    const url = new URL(this.#url);
-    if (token != null && token !== '') url.searchParams.set('token', String(token));
-    if (this.#clientId != null) url.searchParams.set('clientId', this.#clientId);
     // Only a browser asking the HTTP API needs to name its handshake.
     const attemptId = this.#statusUrl !== null ? newAttemptId() : null;
-    if (attemptId !== null) url.searchParams.set(ATTEMPT_PARAM, attemptId);
     this.#attemptId = attemptId;
+    const url = handshakeUrl(this.#url, { token, clientId: this.#clientId, attemptId });
 
     let socket;
     try {
-      socket = new this.#WebSocket(url.href);
+      socket = new this.#WebSocket(url);
     } catch (cause) {
       const error = new WsBridgeError(`cannot open a WebSocket to ${this.#url}: ${String(cause)}`, 'INVALID_URL', {
         cause,
@@ -1053,8 +575,6 @@ export class WsBridgeClient extends EventTarget {
     }
     this.#socket = socket;
     this.#socketOpened = false;
-    /** @type {string | null} */
-    let errorMessage = null;
 
     this.#connectTimer = setTimeout(() => {
       this.#connectTimer = null;
@@ -1063,29 +583,25 @@ export class WsBridgeClient extends EventTarget {
       this.#abandonSocket(null, `the handshake timed out after ${this.#connectTimeoutMs} ms`);
     }, this.#connectTimeoutMs);
 
-    socket.addEventListener('open', () => {
-      if (this.#socket !== socket) return;
-      this.#clearConnectTimer();
-      this.#socketOpened = true;
-      this.#openedAt = Date.now();
-      this.#refusals = 0;
-      this.#lastRefusal = null;
-      void this.#setUp(socket);
-    });
-    socket.addEventListener('message', (/** @type {MessageEvent} */ event) => {
-      if (this.#socket !== socket) return;
-      this.#onFrame(event.data);
-    });
-    socket.addEventListener('error', (/** @type {any} */ event) => {
-      // Browsers say nothing here; `ws` tells the reason, e.g. "Unexpected server response: 401".
-      if (typeof event?.message === 'string' && event.message !== '') errorMessage = event.message;
-      else if (event?.error instanceof Error) errorMessage = event.error.message;
-    });
-    socket.addEventListener('close', (/** @type {CloseEvent} */ event) => {
-      if (this.#socket !== socket) return;
-      const wasOpen = this.#socketOpened;
-      this.#detach();
-      void this.#onSocketLost({ wasOpen, code: event.code, reason: event.reason, errorMessage });
+    watchSocket(socket, {
+      open: () => {
+        if (this.#socket !== socket) return;
+        this.#clearConnectTimer();
+        this.#socketOpened = true;
+        this.#openedAt = Date.now();
+        this.#backoff.opened();
+        void this.#setUp(socket);
+      },
+      frame: (data) => {
+        if (this.#socket !== socket) return;
+        this.#onFrame(data);
+      },
+      close: (code, reason, errorMessage) => {
+        if (this.#socket !== socket) return;
+        const wasOpen = this.#socketOpened;
+        this.#detach();
+        void this.#onSocketLost({ wasOpen, code, reason, errorMessage });
+      },
     });
   }
 
@@ -1095,7 +611,7 @@ export class WsBridgeClient extends EventTarget {
    */
   async #setUp(socket) {
     try {
-      const welcome = await this.#enqueue({ action: 'hello' }, 'hello', true);
+      const welcome = await this.#request({ action: 'hello' }, 'hello', true);
       if (this.#socket !== socket) return;
       this.#connectionId = isObject(welcome) && typeof welcome.connectionId === 'string' ? welcome.connectionId : null;
       if (this.#channels.length > 0) await this.#resubscribe(socket);
@@ -1108,8 +624,8 @@ export class WsBridgeClient extends EventTarget {
     this.#everOpened = true;
     this.#startKeepAlive(socket);
     this.#emit('open', { connectionId: this.#connectionId, channels: this.channels });
-    if (this.#socket === socket) this.#resumeTracks();
-    this.#pump();
+    if (this.#socket === socket) this.#sequencer.resume();
+    this.#lane.pump();
   }
 
   /**
@@ -1120,7 +636,7 @@ export class WsBridgeClient extends EventTarget {
   async #resubscribe(socket) {
     const wanted = [...this.#channels];
     try {
-      await this.#enqueue({ action: 'subscribe', channels: wanted }, 'subscribe', true);
+      await this.#request({ action: 'subscribe', channels: wanted }, 'subscribe', true);
       return;
     } catch (error) {
       if (!(error instanceof WsBridgeError) || error.code !== 'SERVER_ERROR' || this.#socket !== socket) throw error;
@@ -1129,7 +645,7 @@ export class WsBridgeClient extends EventTarget {
     const held = [];
     for (const channel of wanted) {
       try {
-        const data = await this.#enqueue({ action: 'subscribe', channels: [channel] }, 'subscribe', true);
+        const data = await this.#request({ action: 'subscribe', channels: [channel] }, 'subscribe', true);
         held.splice(0, held.length, ...data.channels);
       } catch (error) {
         if (!(error instanceof WsBridgeError) || error.code !== 'SERVER_ERROR' || this.#socket !== socket) throw error;
@@ -1160,7 +676,7 @@ export class WsBridgeClient extends EventTarget {
       }, this.#pongTimeoutMs);
       this.#pings.push(ping);
       try {
-        socket.send('{"action":"ping"}');
+        socket.send(PING_FRAME);
       } catch {
         // The close event follows.
       }
@@ -1192,13 +708,8 @@ export class WsBridgeClient extends EventTarget {
     if (socket === null) return;
     const wasOpen = this.#socketOpened;
     this.#detach();
-    try {
-      // No close handshake over a dead path: `ws` can drop the socket at once; browsers close.
-      if (typeof socket.terminate === 'function') socket.terminate();
-      else socket.close(code ?? 4000, reason);
-    } catch {
-      // Already closing.
-    }
+    // No close handshake over a dead path.
+    dropSocket(socket, code ?? 4000, reason);
     // A handshake that timed out is no refusal: `reason` stands in for the error message.
     void this.#onSocketLost({ wasOpen, code, reason, errorMessage: wasOpen ? null : reason });
   }
@@ -1209,42 +720,13 @@ export class WsBridgeClient extends EventTarget {
   async #onSocketLost({ wasOpen, code, reason, errorMessage }) {
     this.#connectionId = null;
     this.#socketOpened = false;
-    const inflight = this.#inflight;
-    this.#inflight = null;
-    if (inflight !== null && inflight.since !== null) this.#endSync(inflight, null);
-    this.#pauseTracks();
-    // Gap fetches are dropped: the re-subscribe on the next connection fetches every gap.
-    const gapLost = () =>
-      new WsBridgeError('the connection was lost; the re-subscribe fetches the gap', 'CONNECTION_LOST');
-    for (const entry of this.#queue.filter((e) => e.background)) entry.reject(gapLost());
-    this.#queue = this.#queue.filter((e) => !e.background);
-    if (inflight !== null) {
-      if (inflight.timer !== null) clearTimeout(inflight.timer);
-      if (inflight.background) {
-        inflight.reject(gapLost());
-      } else if (inflight.internal) {
-        inflight.reject(new WsBridgeError('the connection was lost during set-up', 'CONNECTION_LOST'));
-      } else if (inflight.action === 'subscribe' || inflight.action === 'unsubscribe') {
-        // Idempotent: sent again on the next connection.
-        inflight.timer = null;
-        this.#queue.unshift(inflight);
-      } else if (!inflight.raw) {
-        inflight.reject(
-          new WsBridgeError(
-            `the connection was lost before the ${inflight.action} was answered; it may or may not have reached the server`,
-            'CONNECTION_LOST',
-          ),
-        );
-      }
-    }
-    for (const entry of this.#queue.filter((e) => e.internal)) {
-      entry.reject(new WsBridgeError('the connection was lost during set-up', 'CONNECTION_LOST'));
-    }
-    this.#queue = this.#queue.filter((e) => !e.internal);
+    this.#lane.connectionLost();
+    this.#sequencer.pause();
     if (this.#isClosed()) return;
 
+    const backoff = this.#backoff;
     if (wasOpen) {
-      if (Date.now() - this.#openedAt >= this.#resetAfterMs) this.#attempt = 0;
+      backoff.lost(Date.now() - this.#openedAt);
       this.#scheduleRetry({ code, reason, status: null });
       return;
     }
@@ -1270,8 +752,8 @@ export class WsBridgeClient extends EventTarget {
           : 'the handshake failed (a browser cannot see why; taken as transient)';
     }
     if (status !== null && UNAUTHORIZED_STATUSES.has(status)) {
-      this.#lastRefusal = status;
-      this.#emit('unauthorized', { status, refusals: this.#refusals + 1, reason: why });
+      backoff.lastRefusal = status;
+      this.#emit('unauthorized', { status, refusals: backoff.refusals + 1, reason: why });
       if (this.#isClosed()) return; // a listener closed the client
     }
     if (status !== null && !shown && UNAUTHORIZED_STATUSES.has(status)) {
@@ -1279,9 +761,9 @@ export class WsBridgeClient extends EventTarget {
       return;
     }
     if (status !== null && REFUSED_STATUSES.has(status)) {
-      this.#refusals += 1;
-      this.#lastRefusal = status;
-      if (this.#refusals >= 2) {
+      backoff.refusals += 1;
+      backoff.lastRefusal = status;
+      if (backoff.refusals >= 2) {
         const error = new WsBridgeError(
           `the gateway refused the handshake with HTTP ${status} twice, the second time with a fresh token; giving up`,
           'HANDSHAKE_REFUSED',
@@ -1292,7 +774,7 @@ export class WsBridgeClient extends EventTarget {
       }
       // One more try at once, with a fresh token.
       this.#setState('reconnecting');
-      this.#emit('reconnecting', { attempt: this.#attempt, delayMs: 0, code, reason: why, status, refused: true });
+      this.#emit('reconnecting', { attempt: backoff.attempt, delayMs: 0, code, reason: why, status, refused: true });
       if (this.#state !== 'reconnecting') return; // a listener closed the client
       this.#retryTimer = setTimeout(() => void this.#connect(), 0);
       return;
@@ -1302,30 +784,23 @@ export class WsBridgeClient extends EventTarget {
   }
 
   /**
-   * A browser learnt that its token was refused (401/403). The first refusal is retried at once
-   * with a fresh token (an expired one, usually); further ones wait `refusedMs`, doubling up to
-   * `refusedMaxMs` (half of it at least: a handful of handshakes a minute at most), each with a
-   * fresh token, until one is accepted, the provider has none (no user) or the app closes.
+   * A browser learnt that its token was refused (401/403): retried with a fresh token after the
+   * backoff's refused delay, until one is accepted, the provider has none (no user) or the app
+   * closes.
    * @param {{ code: number | null, reason: string, status: number }} why
    */
   #retryRefused({ code, reason, status }) {
-    this.#refusals += 1;
-    let delayMs = 0;
-    if (this.#refusals >= 2) {
-      const ceiling = Math.min(this.#refusedMaxMs, this.#refusedMs * 2 ** Math.min(this.#refusals - 2, 30));
-      delayMs = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-    }
+    const delayMs = this.#backoff.refused();
     this.#setState('reconnecting');
-    this.#emit('reconnecting', { attempt: this.#attempt, delayMs, code, reason, status, refused: true });
+    this.#emit('reconnecting', { attempt: this.#backoff.attempt, delayMs, code, reason, status, refused: true });
     if (this.#state !== 'reconnecting') return; // a listener closed the client
     this.#retryTimer = setTimeout(() => void this.#connect(), delayMs);
   }
 
   /**
-   * What `$connect` recorded for the handshake `attemptId`: its refusal's status, or null when
-   * nothing was recorded or the question could not be asked. The route always answers 200, so
-   * asking leaves nothing in the console; when it does not answer at all (the gateway is down),
-   * the next questions wait `backoff.maxMs`, so that a browser logs that failure rarely.
+   * What `$connect` recorded for the handshake `attemptId` (see askHandshakeStatus); when the
+   * HTTP API does not answer at all (the gateway is down), the next questions wait
+   * `backoff.maxMs`, so that a browser logs that failure rarely.
    * @param {string | null} attemptId
    * @returns {Promise<number | null>}
    */
@@ -1333,23 +808,10 @@ export class WsBridgeClient extends EventTarget {
     if (this.#statusUrl === null || attemptId === null || typeof globalThis.fetch !== 'function') return null;
     const nav = /** @type {any} */ (globalThis).navigator;
     if (nav?.onLine === false || Date.now() < this.#statusPausedUntil) return null;
-    const controller = typeof AbortController === 'function' ? new AbortController() : null;
-    const timer = setTimeout(() => controller?.abort(), this.#statusTimeoutMs);
-    try {
-      const response = await fetch(`${this.#statusUrl}/handshakes/${encodeURIComponent(attemptId)}`, {
-        cache: 'no-store',
-        credentials: 'omit',
-        signal: controller?.signal,
-      });
-      if (!response.ok) return null;
-      const body = await response.json();
-      return isObject(body) && Number.isInteger(body.status) ? body.status : null;
-    } catch {
-      this.#statusPausedUntil = Date.now() + this.#maxMs;
-      return null;
-    } finally {
-      clearTimeout(timer);
-    }
+    const status = await askHandshakeStatus(this.#statusUrl, attemptId, this.#statusTimeoutMs);
+    if (status !== 'unreachable') return status;
+    this.#statusPausedUntil = Date.now() + this.#backoff.maxMs;
+    return null;
   }
 
   /**
@@ -1358,11 +820,9 @@ export class WsBridgeClient extends EventTarget {
    */
   #scheduleRetry({ code, reason, status }) {
     if (this.#isClosed()) return;
-    const ceiling = Math.min(this.#maxMs, this.#initialMs * 2 ** Math.min(this.#attempt, 30));
-    const delayMs = Math.round(Math.random() * ceiling);
+    const { attempt, delayMs } = this.#backoff.next();
     this.#setState('reconnecting');
-    this.#emit('reconnecting', { attempt: this.#attempt, delayMs, code, reason, status, refused: false });
-    this.#attempt += 1;
+    this.#emit('reconnecting', { attempt, delayMs, code, reason, status, refused: false });
     if (this.#state !== 'reconnecting') return; // a listener closed the client
     this.#retryTimer = setTimeout(() => void this.#connect(), delayMs);
   }
@@ -1391,25 +851,9 @@ export class WsBridgeClient extends EventTarget {
     this.#removeOnlineListener = null;
     const socket = this.#socket;
     this.#detach();
-    this.#pauseTracks();
+    this.#sequencer.pause();
     this.#connectionId = null;
-    if (socket !== null) {
-      try {
-        socket.close(code, reason);
-      } catch {
-        try {
-          socket.close();
-        } catch {
-          // Nothing more to do.
-        }
-      }
-    }
-    const pending = this.#inflight === null ? this.#queue : [this.#inflight, ...this.#queue];
-    this.#inflight = null;
-    this.#queue = [];
-    for (const entry of pending) {
-      if (entry.timer !== null) clearTimeout(entry.timer);
-      entry.reject(error);
-    }
+    if (socket !== null) closeSocket(socket, code, reason);
+    this.#lane.rejectAll(error);
   }
 }
