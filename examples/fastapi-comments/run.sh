@@ -10,6 +10,7 @@
 #   GATEWAY_PORT       the gateway's port            (default 3001)
 #   APP_PORT           the app's port                (default 8080)
 #   HISTORY_CHANNELS   channels the gateway keeps history of (default post:*)
+#   PRESENCE_CHANNELS  channels whose viewers the gateway tracks (default post:*)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -70,9 +71,10 @@ wait_for_port() { # port pid name
 
 # API_TOKEN is the --api-token flag's environment form (kept out of the process list).
 # HISTORY_CHANNELS: the gateway keeps each post's recent comments, so a page that reconnects
-# gets what it missed, in order (override with HISTORY_CHANNELS=... ./run.sh).
+# gets what it missed, in order (override with HISTORY_CHANNELS=... ./run.sh). PRESENCE_CHANNELS:
+# the gateway tracks who views each post, shown on the page.
 API_TOKEN="$api_token" JWT_SECRET="$jwt_secret" HISTORY_CHANNELS="${HISTORY_CHANNELS-post:*}" \
-  "$gateway" --port "$gateway_port" &
+  PRESENCE_CHANNELS="${PRESENCE_CHANNELS-post:*}" "$gateway" --port "$gateway_port" &
 gateway_pid=$!
 wait_for_port "$gateway_port" "$gateway_pid" "the gateway ($gateway)"
 
@@ -87,7 +89,7 @@ wait_for_port "$app_port" "$app_pid" "the app (uvicorn)"
 cat <<MSG
 
   ws-bridge comments example is running:
-    gateway  ws://127.0.0.1:$gateway_port/dev  (JWT auth and API token on, history of post:*)
+    gateway  ws://127.0.0.1:$gateway_port/dev  (JWT auth and API token on, history and presence of post:*)
     app      http://127.0.0.1:$app_port
 
   Open http://127.0.0.1:$app_port/posts/42 in two browser windows and add a comment in one:

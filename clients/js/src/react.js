@@ -1,4 +1,4 @@
-// useWsBridge: a React hook around WsBridgeClient.
+// useWsBridge: a React hook around WsBridgeClient; usePresence: a presence channel's members.
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
@@ -183,4 +183,30 @@ export function useWsBridge(options) {
   }, [client, channelsKey]);
 
   return { state, connectionId, client, lastMessage, error };
+}
+
+/**
+ * The members of a presence channel (the gateway's PRESENCE_CHANNELS) that `client` holds, in
+ * user order, re-rendered on every join, leave and fresh list (`[]` while `client` is null or
+ * not in the channel). A reconnect of `client` within the gateway's grace period changes
+ * nothing: its own user stays a member.
+ * @param {WsBridgeClient | null} client e.g. `useWsBridge(...).client`
+ * @param {string} channel
+ * @returns {import('./ws-bridge.js').Member[]}
+ */
+export function usePresence(client, channel) {
+  const [members, setMembers] = useState(
+    /** @type {import('./ws-bridge.js').Member[]} */ (client === null ? [] : client.members(channel)),
+  );
+  useEffect(() => {
+    if (client === null) {
+      setMembers([]);
+      return undefined;
+    }
+    setMembers(client.members(channel));
+    return client.on('presence', (detail) => {
+      if (detail.channel === channel) setMembers(detail.members);
+    });
+  }, [client, channel]);
+  return members;
 }

@@ -7,10 +7,12 @@
 // `{"action":"ping"}` as keep-alive, and matches the server's replies to
 // subscribe/unsubscribe/publish requests. On channels with history (the gateway's
 // HISTORY_CHANNELS) it remembers the last sequence number delivered and resumes from it on every
-// re-subscribe, so the application sees each message once, in order, or a 'reset'.
+// re-subscribe, so the application sees each message once, in order, or a 'reset'. On presence
+// channels (PRESENCE_CHANNELS) it keeps the member list (`members()`, the 'presence' event).
 //
 // This module is the connection's state machine and the public API; the rooms it relies on:
 // core/protocol.js (frames and checks, no I/O), core/sequencer.js (channels with history),
+// core/presence.js (presence channels' members),
 // request-lane.js (requests and their replies), backoff.js (when to retry), transport.js (the
 // socket and the handshake), errors.js.
 //
@@ -18,6 +20,7 @@
 
 import { Backoff } from './backoff.js';
 import { HistorySequencer } from './core/sequencer.js';
+import { PresenceTracker } from './core/presence.js';
 import {
   LANE_ACTIONS,
   PING_FRAME,
@@ -53,6 +56,21 @@ export { WsBridgeError };
 /** @typedef {import('./core/protocol.js').ResetDetail} ResetDetail */
 /** @typedef {import('./core/protocol.js').PublishedData} PublishedData */
 /** @typedef {import('./core/protocol.js').LaneAction} LaneAction */
+/** @typedef {import('./core/protocol.js').Member} Member */
+/** @typedef {import('./core/protocol.js').MemberPage} MemberPage */
+
+/**
+ * @typedef {object} PresenceDetail a presence channel's member list changed (a join, a leave, a
+ *   fresh list from a subscribe or a reconnect)
+ * @property {string} channel
+ * @property {Member[]} members in user order
+ */
+
+/**
+ * @typedef {object} PublishOptions
+ * @property {boolean} [ephemeral] a typing indicator and the like: delivered to the channel's
+ *   other subscribers, never numbered, stored or sent to webhooks
+ */
 
 /**
  * @typedef {'connecting' | 'open' | 'reconnecting' | 'closed'} WsBridgeState `connecting` until
@@ -187,6 +205,7 @@ export { WsBridgeError };
  * @property {ErrorDetail} error
  * @property {ResetDetail} reset
  * @property {UnauthorizedDetail} unauthorized
+ * @property {PresenceDetail} presence
  */
 
 /** @typedef {keyof WsBridgeEventMap} WsBridgeEventType */
@@ -220,6 +239,7 @@ export class WsBridgeClient extends EventTarget {
   /** @type {Backoff} */ #backoff;
   /** @type {HistorySequencer} */ #sequencer;
   /** @type {RequestLane} */ #lane;
+  /** @type {PresenceTracker} */ #presence = new PresenceTracker();
 
   /** @type {WsBridgeState} */ #state = 'connecting';
   /** @type {string | null} */ #connectionId = null;
@@ -285,7 +305,17 @@ export class WsBridgeClient extends EventTarget {
         const held = heldChannels(message);
         if (held !== null) {
           this.#channels = held;
-          if (message.type === 'unsubscribed') this.#sequencer.forgetLeft(held);
+          if (message.type === 'unsubscribed') {
+            this.#sequencer.forgetLeft(held);
+            for (const channel of this.#presence.keepOnly(held)) this.#emitPresence(channel);
+          }
+        }
+        if (message.type === 'subscribed') {
+          // The re-subscribe of a new connection: what the fresh lists show was missed meanwhile.
+          const reconnected = this.#state !== 'open' && this.#everOpened;
+          const { changed, missed } = this.#presence.subscribed(isObject(data) ? data : null, reconnected);
+          for (const frame of missed) this.#emit('message', frame);
+          for (const channel of changed) this.#emitPresence(channel);
         }
         if (message.type === 'published' && isObject(data)) this.#sequencer.published(data);
       },
@@ -432,15 +462,61 @@ export class WsBridgeClient extends EventTarget {
    * Publish to a channel the connection is in (needs CLIENT_PUBLISH on the server).
    * Resolves with the `published` data: `{ channel, connectionCount, sent }`, plus `seq` and
    * `epoch` on a channel with history (that message then counts as delivered to this client).
+   * With `{ ephemeral: true }` (typing indicators) the message is never numbered or stored; the
+   * others receive `{ type: 'message', channel, data, ephemeral: true }`.
    * @param {string} channel
    * @param {unknown} data
+   * @param {PublishOptions} [options]
    * @returns {Promise<PublishedData>}
    */
-  publish(channel, data) {
+  publish(channel, data, options = {}) {
     if (typeof channel !== 'string' || channel === '') {
       return Promise.reject(new TypeError('publish: channel must be a non-empty string'));
     }
-    return this.#request({ action: 'publish', channel, data }, 'publish');
+    const frame =
+      options.ephemeral === true
+        ? { action: 'publish', channel, data, ephemeral: true }
+        : { action: 'publish', channel, data };
+    return this.#request(frame, 'publish');
+  }
+
+  /**
+   * The members of a presence channel held (the gateway's PRESENCE_CHANNELS), in user order: the
+   * list of the last subscribe, kept up to date by `presence.join` / `presence.leave` (a copy).
+   * The 'presence' event tells when it changes.
+   * @param {string} channel
+   * @returns {Member[]}
+   */
+  members(channel) {
+    return this.#presence.members(channel);
+  }
+
+  /**
+   * Ask the gateway for every member of a presence channel the connection is in (page by page),
+   * and keep that list as `members(channel)`.
+   * @param {string} channel
+   * @returns {Promise<Member[]>}
+   */
+  async presence(channel) {
+    if (typeof channel !== 'string' || channel === '') {
+      throw new TypeError('presence: channel must be a non-empty string');
+    }
+    /** @type {Member[]} */
+    const members = [];
+    /** @type {string | undefined} */
+    let after;
+    do {
+      /** @type {MemberPage} */
+      const page = await this.#request(
+        after === undefined ? { action: 'presence', channel } : { action: 'presence', channel, after },
+        'presence',
+      );
+      members.push(...(Array.isArray(page?.members) ? page.members : []));
+      after = typeof page?.next === 'string' ? page.next : undefined;
+    } while (after !== undefined);
+    this.#presence.replace(channel, members);
+    this.#emitPresence(channel);
+    return this.members(channel);
   }
 
   /**
@@ -483,6 +559,11 @@ export class WsBridgeClient extends EventTarget {
     this.dispatchEvent(event);
   }
 
+  /** @param {string} channel */
+  #emitPresence(channel) {
+    this.#emit('presence', { channel, members: this.#presence.members(channel) });
+  }
+
   /** @param {WsBridgeState} state */
   #setState(state) {
     this.#state = state;
@@ -518,6 +599,12 @@ export class WsBridgeClient extends EventTarget {
       }
       if (this.#lane.reply(message)) return;
       if (this.#sequencer.take(message)) return;
+      const changed = this.#presence.observe(message);
+      if (changed !== null) {
+        this.#emit('message', message);
+        this.#emitPresence(changed);
+        return;
+      }
     }
     this.#emit('message', message);
   }

@@ -72,3 +72,13 @@ export type UseWsBridgeResult = {
  * @returns {UseWsBridgeResult}
  */
 export declare function useWsBridge(options: UseWsBridgeOptions): UseWsBridgeResult;
+/**
+ * The members of a presence channel (the gateway's PRESENCE_CHANNELS) that `client` holds, in
+ * user order, re-rendered on every join, leave and fresh list (`[]` while `client` is null or
+ * not in the channel). A reconnect of `client` within the gateway's grace period changes
+ * nothing: its own user stays a member.
+ * @param {WsBridgeClient | null} client e.g. `useWsBridge(...).client`
+ * @param {string} channel
+ * @returns {import('./ws-bridge.js').Member[]}
+ */
+export declare function usePresence(client: WsBridgeClient | null, channel: string): import('./ws-bridge.js').Member[];

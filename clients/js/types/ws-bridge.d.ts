@@ -7,6 +7,22 @@ export type MessageMeta = import('./core/protocol.js').MessageMeta;
 export type ResetDetail = import('./core/protocol.js').ResetDetail;
 export type PublishedData = import('./core/protocol.js').PublishedData;
 export type LaneAction = import('./core/protocol.js').LaneAction;
+export type Member = import('./core/protocol.js').Member;
+export type MemberPage = import('./core/protocol.js').MemberPage;
+export type PresenceDetail = {
+  channel: string;
+  /**
+   * in user order
+   */
+  members: Member[];
+};
+export type PublishOptions = {
+  /**
+   * a typing indicator and the like: delivered to the channel's
+   * other subscribers, never numbered, stored or sent to webhooks
+   */
+  ephemeral?: boolean;
+};
 export type WsBridgeState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 export type TokenContext = {
   /**
@@ -202,6 +218,7 @@ export type WsBridgeEventMap = {
   error: ErrorDetail;
   reset: ResetDetail;
   unauthorized: UnauthorizedDetail;
+  presence: PresenceDetail;
 };
 export type WsBridgeEventType = keyof WsBridgeEventMap;
 export type WsBridgeEventListener<K extends WsBridgeEventType> = (
@@ -226,6 +243,19 @@ export type Ping = {
 /** @typedef {import('./core/protocol.js').ResetDetail} ResetDetail */
 /** @typedef {import('./core/protocol.js').PublishedData} PublishedData */
 /** @typedef {import('./core/protocol.js').LaneAction} LaneAction */
+/** @typedef {import('./core/protocol.js').Member} Member */
+/** @typedef {import('./core/protocol.js').MemberPage} MemberPage */
+/**
+ * @typedef {object} PresenceDetail a presence channel's member list changed (a join, a leave, a
+ *   fresh list from a subscribe or a reconnect)
+ * @property {string} channel
+ * @property {Member[]} members in user order
+ */
+/**
+ * @typedef {object} PublishOptions
+ * @property {boolean} [ephemeral] a typing indicator and the like: delivered to the channel's
+ *   other subscribers, never numbered, stored or sent to webhooks
+ */
 /**
  * @typedef {'connecting' | 'open' | 'reconnecting' | 'closed'} WsBridgeState `connecting` until
  *   the first connection is set up, `open` while usable, `reconnecting` between connections,
@@ -346,6 +376,7 @@ export type Ping = {
  * @property {ErrorDetail} error
  * @property {ResetDetail} reset
  * @property {UnauthorizedDetail} unauthorized
+ * @property {PresenceDetail} presence
  */
 /** @typedef {keyof WsBridgeEventMap} WsBridgeEventType */
 /**
@@ -454,11 +485,29 @@ export declare class WsBridgeClient extends EventTarget {
    * Publish to a channel the connection is in (needs CLIENT_PUBLISH on the server).
    * Resolves with the `published` data: `{ channel, connectionCount, sent }`, plus `seq` and
    * `epoch` on a channel with history (that message then counts as delivered to this client).
+   * With `{ ephemeral: true }` (typing indicators) the message is never numbered or stored; the
+   * others receive `{ type: 'message', channel, data, ephemeral: true }`.
    * @param {string} channel
    * @param {unknown} data
+   * @param {PublishOptions} [options]
    * @returns {Promise<PublishedData>}
    */
-  publish(channel: string, data: unknown): Promise<PublishedData>;
+  publish(channel: string, data: unknown, options?: PublishOptions): Promise<PublishedData>;
+  /**
+   * The members of a presence channel held (the gateway's PRESENCE_CHANNELS), in user order: the
+   * list of the last subscribe, kept up to date by `presence.join` / `presence.leave` (a copy).
+   * The 'presence' event tells when it changes.
+   * @param {string} channel
+   * @returns {Member[]}
+   */
+  members(channel: string): Member[];
+  /**
+   * Ask the gateway for every member of a presence channel the connection is in (page by page),
+   * and keep that list as `members(channel)`.
+   * @param {string} channel
+   * @returns {Promise<Member[]>}
+   */
+  presence(channel: string): Promise<Member[]>;
   /**
    * Send a raw frame (an object, sent as JSON, or a string). Queued while not open;
    * throws a WsBridgeError when the queue is full or the client is closed.

@@ -87,6 +87,18 @@ client.onMessage('comment.created', ({ data }, meta) => {
   arrivals.push({ id: data.comment?.id, seq: meta?.seq ?? null, replayed: meta?.replayed ?? false });
   addComment(data.comment, { fresh: true });
 });
+// Who is viewing the post: the gateway tracks post:* channels' members (PRESENCE_CHANNELS=post:*).
+// A reload or a second tab of the same visitor changes nothing; a visitor who leaves is gone
+// after the gateway's grace period.
+const viewers = document.getElementById('viewers');
+function showViewers(members) {
+  const names = members.map(({ user }) => (user === visitor ? `${user} (you)` : user));
+  viewers.dataset.count = String(members.length);
+  viewers.textContent = names.length > 0 ? `Viewing now: ${names.join(', ')}` : '';
+}
+client.on('presence', (detail) => {
+  if (detail.channel === channel) showViewers(detail.members);
+});
 // Only when the gateway could not fill the gap (away longer than it keeps messages, or it
 // restarted) is the list loaded again.
 client.on('reset', () => loadComments().catch((error) => console.warn(error)));

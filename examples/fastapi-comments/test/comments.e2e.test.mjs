@@ -184,6 +184,8 @@ describe('the comments example', () => {
         API_TOKEN: apiToken,
         JWT_SECRET: jwtSecret,
         HISTORY_CHANNELS: 'post:*', // as run.sh starts it
+        PRESENCE_CHANNELS: 'post:*', // as run.sh starts it
+        PRESENCE_LEAVE_GRACE_SECONDS: '1', // short, so that a leave shows soon
         RUST_LOG: 'warn',
       });
       await waitForPort(gatewayPort, gateway);
@@ -235,6 +237,24 @@ describe('the comments example', () => {
     }
     assert.deepEqual(await shownIds(pages.other), []);
     assert.equal(await pages.other.locator('#comment-heading').textContent(), '0 comments');
+  });
+
+  test('each post page shows who is viewing it; a visitor who leaves is gone after the grace period', async () => {
+    const viewers = (page) => page.locator('#viewers');
+    for (const page of [pages.a, pages.b]) {
+      await page.locator('#viewers[data-count="2"]').waitFor({ timeout: SHOWS_WITHIN_MS });
+      const text = await viewers(page).textContent();
+      assert.match(text, /^Viewing now: guest-\w+( \(you\))?, guest-\w+( \(you\))?$/);
+      assert.equal(text.match(/\(you\)/g)?.length, 1, text);
+    }
+    await pages.other.locator('#viewers[data-count="1"]').waitFor({ timeout: SHOWS_WITHIN_MS });
+    // A third visitor comes and goes.
+    const third = await openPost(42, 'post 42 (third visitor)');
+    await pages.a.locator('#viewers[data-count="3"]').waitFor({ timeout: SHOWS_WITHIN_MS });
+    await third.locator('#viewers[data-count="3"]').waitFor({ timeout: SHOWS_WITHIN_MS });
+    await third.context().close();
+    await pages.a.locator('#viewers[data-count="2"]').waitFor({ timeout: SHOWS_WITHIN_MS });
+    await pages.b.locator('#viewers[data-count="2"]').waitFor({ timeout: SHOWS_WITHIN_MS });
   });
 
   test('a comment posted through the API shows live on both post-42 pages, never on post 7', async () => {

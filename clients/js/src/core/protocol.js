@@ -42,7 +42,23 @@
  * @property {string} [epoch] on a channel with history: the numbering `seq` belongs to
  */
 
-/** @typedef {'hello' | 'subscribe' | 'unsubscribe' | 'publish'} LaneAction */
+/**
+ * @typedef {object} Member a member of a presence channel (the gateway's PRESENCE_CHANNELS): a
+ *   user, with all their connections in the channel
+ * @property {string} user the token's `sub` (`connection:<id>` for an anonymous connection)
+ * @property {number} connections the user's connections in the channel (0 while their last one
+ *   is in the grace period before a leave)
+ * @property {number} joinedAt epoch ms of their first join
+ * @property {Record<string, unknown>} [info] from the token claim PRESENCE_INFO_CLAIM names
+ */
+
+/**
+ * @typedef {object} MemberPage `{ "type": "presence", "data": … }`
+ * @property {Member[]} members in user order
+ * @property {string} [next] the user to continue after, while there may be more
+ */
+
+/** @typedef {'hello' | 'subscribe' | 'unsubscribe' | 'publish' | 'presence'} LaneAction */
 
 /** The reply each request of the lane waits for. */
 export const REPLY_TYPE = /** @type {const} */ ({
@@ -50,10 +66,11 @@ export const REPLY_TYPE = /** @type {const} */ ({
   subscribe: 'subscribed',
   unsubscribe: 'unsubscribed',
   publish: 'published',
+  presence: 'presence',
 });
 
 /** The actions answered by a reply (the others, e.g. `ping`, are answered by a pong or nothing). */
-export const LANE_ACTIONS = new Set(['hello', 'subscribe', 'unsubscribe', 'publish']);
+export const LANE_ACTIONS = new Set(['hello', 'subscribe', 'unsubscribe', 'publish', 'presence']);
 
 /** The keep-alive frame. */
 export const PING_FRAME = '{"action":"ping"}';
@@ -232,12 +249,15 @@ export function heldChannels(message) {
 }
 
 /**
- * The frame of a subscribe; `since` (channel → position) only when it names a channel.
+ * The frame of a subscribe; `since` (channel → position) only when it names a channel. It asks for
+ * the members of its presence channels (the server ignores that for others).
  * @param {string[]} channels
  * @param {Record<string, Position>} since
  */
 export function subscribeFrame(channels, since) {
   return JSON.stringify(
-    Object.keys(since).length > 0 ? { action: 'subscribe', channels, since } : { action: 'subscribe', channels },
+    Object.keys(since).length > 0
+      ? { action: 'subscribe', channels, since, presence: true }
+      : { action: 'subscribe', channels, presence: true },
   );
 }

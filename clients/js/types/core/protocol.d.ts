@@ -46,7 +46,36 @@ export type PublishedData = {
    */
   epoch?: string;
 };
-export type LaneAction = 'hello' | 'subscribe' | 'unsubscribe' | 'publish';
+export type Member = {
+  /**
+   * the token's `sub` (`connection:<id>` for an anonymous connection)
+   */
+  user: string;
+  /**
+   * the user's connections in the channel (0 while their last one
+   * is in the grace period before a leave)
+   */
+  connections: number;
+  /**
+   * epoch ms of their first join
+   */
+  joinedAt: number;
+  /**
+   * from the token claim PRESENCE_INFO_CLAIM names
+   */
+  info?: Record<string, unknown>;
+};
+export type MemberPage = {
+  /**
+   * in user order
+   */
+  members: Member[];
+  /**
+   * the user to continue after, while there may be more
+   */
+  next?: string;
+};
+export type LaneAction = 'hello' | 'subscribe' | 'unsubscribe' | 'publish' | 'presence';
 /**
  * @typedef {object} Position where a channel with history stands
  * @property {number} seq the last message delivered (or counted as seen); 0 before the first
@@ -81,13 +110,28 @@ export type LaneAction = 'hello' | 'subscribe' | 'unsubscribe' | 'publish';
  *   delivered to this client)
  * @property {string} [epoch] on a channel with history: the numbering `seq` belongs to
  */
-/** @typedef {'hello' | 'subscribe' | 'unsubscribe' | 'publish'} LaneAction */
+/**
+ * @typedef {object} Member a member of a presence channel (the gateway's PRESENCE_CHANNELS): a
+ *   user, with all their connections in the channel
+ * @property {string} user the token's `sub` (`connection:<id>` for an anonymous connection)
+ * @property {number} connections the user's connections in the channel (0 while their last one
+ *   is in the grace period before a leave)
+ * @property {number} joinedAt epoch ms of their first join
+ * @property {Record<string, unknown>} [info] from the token claim PRESENCE_INFO_CLAIM names
+ */
+/**
+ * @typedef {object} MemberPage `{ "type": "presence", "data": … }`
+ * @property {Member[]} members in user order
+ * @property {string} [next] the user to continue after, while there may be more
+ */
+/** @typedef {'hello' | 'subscribe' | 'unsubscribe' | 'publish' | 'presence'} LaneAction */
 /** The reply each request of the lane waits for. */
 export declare const REPLY_TYPE: {
   readonly hello: 'welcome';
   readonly subscribe: 'subscribed';
   readonly unsubscribe: 'unsubscribed';
   readonly publish: 'published';
+  readonly presence: 'presence';
 };
 /** The actions answered by a reply (the others, e.g. `ping`, are answered by a pong or nothing). */
 export declare const LANE_ACTIONS: Set<string>;
@@ -186,7 +230,8 @@ export declare function replyOutcome(
  */
 export declare function heldChannels(message: Record<string, any>): string[] | null;
 /**
- * The frame of a subscribe; `since` (channel → position) only when it names a channel.
+ * The frame of a subscribe; `since` (channel → position) only when it names a channel. It asks for
+ * the members of its presence channels (the server ignores that for others).
  * @param {string[]} channels
  * @param {Record<string, Position>} since
  */
