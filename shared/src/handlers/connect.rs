@@ -4,7 +4,8 @@
 //!
 //! * 401: authentication is on and the token is missing or invalid;
 //! * 403: a `?channels=` entry the token does not allow;
-//! * 400: a malformed `?channels=`;
+//! * 400: a malformed `?channels=`, or one naming a presence channel (joined with the subscribe
+//!   action, whose reply lists the members);
 //! * 429: the user already holds `MAX_CONNECTIONS_PER_USER` connections;
 //! * 500: the store failed, or the token cannot be checked because the identity provider's keys
 //!   (JWKS) cannot be fetched: an outage is ours, not the client's.
@@ -157,6 +158,14 @@ fn requested_channels(
     {
         channels.extend(parse_channel_list(list)?);
     }
+    // A presence join announces the user and answers the member list: the subscribe action does
+    // both, a handshake can do neither.
+    if let Some(presence) = channels.iter().find(|c| settings.presence.applies_to(c)) {
+        return Err(format!(
+            "{presence:?} is a presence channel (PRESENCE_CHANNELS): subscribe to it with \
+             {{\"action\":\"subscribe\"}} after connecting, not with ?channels="
+        ));
+    }
     let max = settings.max_channels_per_connection;
     if channels.len() > max {
         return Err(format!(
@@ -237,5 +246,28 @@ mod tests {
         // The attempt id names the handshake, not the connection: it is not kept on its row.
         let row = store.get("Vb7rKfZ-joECH_A=").await.expect("read");
         assert!(row.expect("stored").query.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_presence_channel_in_the_handshake_is_refused_with_what_to_do() {
+        let store = InMemoryStore::new();
+        let settings = Settings::from_lookup(|name| {
+            (name == "PRESENCE_CHANNELS").then(|| "room:*".to_owned())
+        })
+        .expect("settings");
+        let presence = connect_event(json!({"channels": "news,room:1"}));
+        let response = handle(&store, &settings, None, presence)
+            .await
+            .expect("an answer");
+        assert_eq!(response.status_code, 400);
+        assert_eq!(store.count().await.expect("count"), 0);
+        let problem = requested_channels(&connect_event(json!({"channels": "room:1"})), &settings)
+            .expect_err("refused");
+        assert!(problem.contains("subscribe"), "{problem}");
+        let plain = connect_event(json!({"channels": "news"}));
+        let response = handle(&store, &settings, None, plain)
+            .await
+            .expect("an answer");
+        assert_eq!(response.status_code, 200);
     }
 }

@@ -4,9 +4,7 @@
 //! lists of the `presence` action, the `subscribed` reply and `GET /channels/{channel}/presence`.
 
 use crate::fanout::{Audience, deliver};
-use crate::presence::{
-    LeaveCheck, Left, MAX_MEMBERS_PAGE, Member, MemberPage, Presence, PresenceStore,
-};
+use crate::presence::{LeaveCheck, Left, MAX_MEMBERS_PAGE, MemberPage, Presence, PresenceStore};
 use crate::protocol::{LeftMember, ServerMessage};
 use crate::settings::PresenceSettings;
 use crate::store::Connection;
@@ -47,14 +45,8 @@ pub async fn join(
     let id = connection.connection_id.as_str();
     for channel in channels.iter().filter(|c| settings.presence.applies_to(c)) {
         match presence.store.join(channel, &user, id, info.as_ref()).await {
-            Ok(true) => {
+            Ok(Some(member)) => {
                 tracing::info!(connection_id = %id, %channel, %user, "presence join");
-                let member = Member {
-                    user: user.clone(),
-                    connections: 1,
-                    joined_at: crate::time::now_epoch_ms(),
-                    info: info.clone(),
-                };
                 let data = serde_json::to_value(&member).unwrap_or_default();
                 let frame = ServerMessage::PresenceJoin {
                     channel: channel.clone(),
@@ -75,7 +67,7 @@ pub async fn join(
                     .presence(EventType::PresenceJoin, channel, &data)
                     .await;
             }
-            Ok(false) => {
+            Ok(None) => {
                 tracing::debug!(connection_id = %id, %channel, %user, "another connection of a member")
             }
             Err(err) => {

@@ -94,7 +94,7 @@ impl PresenceStore for DynamoDbPresence {
         user: &str,
         connection_id: &str,
         info: Option<&Value>,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<Member>, Error> {
         let now_ms = crate::time::now_epoch_ms();
         let mut set = "#joinedAt = if_not_exists(#joinedAt, :now)".to_owned();
         let mut update = self
@@ -122,7 +122,7 @@ impl PresenceStore for DynamoDbPresence {
             .send()
             .await
             .map_err(|err| self.unavailable("UpdateItem", err))?;
-        Ok(match written.attributes() {
+        let first = match written.attributes() {
             None => true,
             Some(old) if old.is_empty() => true,
             // A leave whose check never ran, past its TTL (deletion is lazy): gone already.
@@ -130,7 +130,18 @@ impl PresenceStore for DynamoDbPresence {
                 !old.contains_key(CONNECTIONS)
                     && number(old, EXPIRES_AT).is_some_and(|at| at <= now_ms.div_euclid(1000))
             }
-        })
+        };
+        // The first join wrote `joinedAt` (unless a lingering expired item had one).
+        let joined_at = written
+            .attributes()
+            .and_then(|old| number(old, JOINED_AT))
+            .unwrap_or(now_ms);
+        Ok(first.then(|| Member {
+            user: user.to_owned(),
+            connections: 1,
+            joined_at,
+            info: info.cloned(),
+        }))
     }
 
     async fn leave(&self, channel: &str, user: &str, connection_id: &str) -> Result<Left, Error> {

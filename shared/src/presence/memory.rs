@@ -42,7 +42,7 @@ impl PresenceStore for InMemoryPresence {
         user: &str,
         connection_id: &str,
         info: Option<&Value>,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<Member>, Error> {
         let mut channels = self.lock();
         let members = channels.entry(channel.to_owned()).or_default();
         let first = !members.contains_key(user);
@@ -57,7 +57,12 @@ impl PresenceStore for InMemoryPresence {
         if let Some(info) = info {
             state.info = Some(info.clone());
         }
-        Ok(first)
+        Ok(first.then(|| Member {
+            user: user.to_owned(),
+            connections: state.connections.len(),
+            joined_at: state.joined_at,
+            info: state.info.clone(),
+        }))
     }
 
     async fn leave(&self, channel: &str, user: &str, connection_id: &str) -> Result<Left, Error> {

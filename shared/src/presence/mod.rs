@@ -72,16 +72,17 @@ pub enum Left {
 
 #[async_trait]
 pub trait PresenceStore: Send + Sync + 'static {
-    /// Adds `connection_id` of `user` to `channel`. `true` exactly when this made `user` a
-    /// member (nobody else saw them join): the caller announces `presence.join`. A member in
-    /// their grace period is still a member: joining again withdraws the pending leave.
+    /// Adds `connection_id` of `user` to `channel`. `Some(member)`, as now stored, exactly when
+    /// this made `user` a member (nobody else saw them join): the caller announces
+    /// `presence.join`. A member in their grace period is still a member: joining again
+    /// withdraws the pending leave.
     async fn join(
         &self,
         channel: &str,
         user: &str,
         connection_id: &str,
         info: Option<&Value>,
-    ) -> Result<bool, Error>;
+    ) -> Result<Option<Member>, Error>;
 
     /// Takes `connection_id` of `user` out of `channel`.
     async fn leave(&self, channel: &str, user: &str, connection_id: &str) -> Result<Left, Error>;
