@@ -222,3 +222,15 @@ async fn a_handler_setting_that_no_function_can_receive_is_refused_by_name() {
         Ok(_) => panic!("started, expected a refusal"),
     }
 }
+
+#[tokio::test]
+async fn presence_with_the_functions_as_processes_is_refused_by_name() {
+    let mut config = run_config();
+    config.processes = true;
+    config
+        .parameter_overrides
+        .push("PresenceChannels=room:*".to_owned());
+    let message = refused(config).await;
+    assert!(message.starts_with("PresenceChannels:"), "{message}");
+    assert!(message.contains("in-process"), "{message}");
+}

@@ -91,6 +91,17 @@ impl Source {
                 }
             }
         };
+        // Processes send their delayed leave checks to SQS, which the gateway does not emulate;
+        // in-process functions leave through the gateway's own timers.
+        if let Self::Template(template) = &source
+            && !template.runs_project_functions()
+            && template.has_presence()
+        {
+            return Err(unsupported(
+                "PresenceChannels",
+                "ws-default and ws-disconnect running as processes would send their delayed presence leaves to SQS, which the gateway does not emulate: presence runs with the functions in-process (leave out --processes)".into(),
+            ));
+        }
         if !source.runs_project_functions()
             && let Some(flag) = config.given_handler_settings().first()
         {

@@ -146,6 +146,16 @@ impl TemplateSource {
         !self.inside.is_empty()
     }
 
+    /// Whether the template gives a function presence channels (`PRESENCE_CHANNELS`).
+    pub fn has_presence(&self) -> bool {
+        self.app.functions.values().any(|function| {
+            function
+                .environment
+                .get("PRESENCE_CHANNELS")
+                .is_some_and(|channels| !channels.trim().is_empty())
+        })
+    }
+
     /// The variables the template gives the functions that run inside the gateway (after
     /// `--parameter-overrides` and `--env-vars`), merged by name: what their settings are read
     /// from, as each Lambda reads its own environment. Where two of them give one name
