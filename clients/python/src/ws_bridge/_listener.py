@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from ._errors import HandshakeRefused, SubscriptionError, WsBridgeError
 from ._models import Backoff
+from ._presence import PresenceTracker
 from ._resume import Item, Position, Sequencer
 
 logger = logging.getLogger("ws_bridge")
@@ -106,9 +107,7 @@ class Listener:
         self._pings_in_flight = 0
         self._connection_id: str | None = None
         self._connections = 0
-        # Presence channels' members by user, as the gateway last listed them and the
-        # presence.join / presence.leave frames since changed them.
-        self._members: dict[str, dict[str, Message]] = {}
+        self._presence = PresenceTracker()
         self._resubscribing = False  # the re-subscribe of a new connection is under way
         self._exited = False
         self._error: BaseException | None = None
@@ -138,7 +137,7 @@ class Listener:
         order: ``{"user", "connections", "joinedAt", "info"?}`` dicts. Kept up to date by the
         ``presence.join`` / ``presence.leave`` frames (also yielded), and refreshed on every
         re-subscribe; empty for a channel without presence."""
-        return [self._members[channel][user] for user in sorted(self._members.get(channel, {}))]
+        return self._presence.members(channel)
 
     async def presence(self, channel: str) -> list[Message]:
         """Asks the gateway for every member of ``channel`` (a page at a time), and keeps that
@@ -158,7 +157,7 @@ class Listener:
             after = data.get("next") if isinstance(data, dict) else None
             if not isinstance(after, str):
                 break
-        self._members[channel] = {str(m.get("user")): m for m in members}
+        self._presence.replace(channel, members)
         return self.members(channel)
 
     @property
@@ -223,9 +222,7 @@ class Listener:
         reply = await self._request({"action": "unsubscribe", "channels": wanted}, "unsubscribed")
         held = self._held(reply)
         self._sequencer.forget(c for c in wanted if c not in held)
-        for channel in wanted:
-            if channel not in held:
-                self._members.pop(channel, None)
+        self._presence.forget(c for c in wanted if c not in held)
         return held
 
     # --- control requests ----------------------------------------------------------------------
@@ -462,7 +459,7 @@ class Listener:
 
     def _route(self, message: Message) -> list[Item]:
         """What a frame that is no reply gives the application."""
-        self._track_presence(message)
+        self._presence.observe(message)
         items = self._sequencer.on_frame(message)
         if items is None:
             return [message]
@@ -475,47 +472,13 @@ class Listener:
         data = reply.get("data") if reply.get("type") == "subscribed" else None
         items = self._sequencer.end_sync(data if isinstance(data, dict) else None)
         self._wake_gap_watcher()
-        lists = data.get("members") if isinstance(data, dict) else None
-        if isinstance(lists, dict):
-            for channel, page in lists.items():
-                if isinstance(page, dict) and isinstance(page.get("members"), list):
-                    items.extend(self._refresh_members(channel, page["members"]))
-        return items
-
-    def _refresh_members(self, channel: str, listed: list[Any]) -> list[Item]:
-        """Replaces ``channel``'s members with a fresh list. When it was held before (this is a
-        re-subscribe), what changed while the listener was away is yielded as the
-        ``presence.join`` / ``presence.leave`` frames it missed. Its own user comes back within
-        the gateway's grace period, so a reconnect shows no leave and join of its own."""
-        fresh = {str(m.get("user")): m for m in listed if isinstance(m, dict)}
-        before = self._members.get(channel)
-        self._members[channel] = fresh
-        if before is None or not self._resubscribing:
-            # Live frames kept the list while connected; only a reconnect can have missed some.
-            return []
-        missed: list[Item] = [
-            {"type": "presence.leave", "channel": channel, "data": {"user": user}}
-            for user in sorted(before.keys() - fresh.keys())
-        ]
-        missed.extend(
-            {"type": "presence.join", "channel": channel, "data": fresh[user]}
-            for user in sorted(fresh.keys() - before.keys())
+        # The re-subscribe of a new connection: what the fresh member lists show was missed.
+        items.extend(
+            self._presence.subscribed(
+                data if isinstance(data, dict) else None, reconnected=self._resubscribing
+            )
         )
-        return missed
-
-    def _track_presence(self, message: Message) -> None:
-        kind = message.get("type")
-        if kind not in ("presence.join", "presence.leave"):
-            return
-        channel, data = message.get("channel"), message.get("data")
-        if not isinstance(channel, str) or not isinstance(data, dict):
-            return
-        user = str(data.get("user"))
-        members = self._members.setdefault(channel, {})
-        if kind == "presence.join":
-            members[user] = data
-        else:
-            members.pop(user, None)
+        return items
 
     async def _dispatch(self, raw: str | bytes) -> None:
         message = _parse(raw)
