@@ -257,3 +257,115 @@ pub async fn handle_members_route(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::InMemoryPresence;
+    use lambda_http::{Body, RequestExt};
+    use std::collections::HashMap;
+
+    fn settings() -> Settings {
+        Settings::from_lookup(|name| match name {
+            "PRESENCE_CHANNELS" => Some("room:*".into()),
+            "PRESENCE_INFO_CLAIM" => Some("name".into()),
+            _ => None,
+        })
+        .expect("settings")
+    }
+
+    #[test]
+    fn a_member_is_the_user_with_info_from_the_claim_or_the_connection_when_anonymous() {
+        let settings = settings();
+        let mut connection = Connection::new("Vb7rKfZ-joECH_A=", 0, "127.0.0.1");
+        assert_eq!(
+            member_of(&connection, &settings.presence),
+            ("connection:Vb7rKfZ-joECH_A=".to_owned(), None)
+        );
+        connection.user_id = Some("ada".into());
+        assert_eq!(member_of(&connection, &settings.presence).0, "ada");
+        connection.claims.insert("name".into(), "Ada".into());
+        connection
+            .claims
+            .insert("email".into(), "ada@example.com".into());
+        assert_eq!(
+            member_of(&connection, &settings.presence),
+            ("ada".to_owned(), Some(json!({"name": "Ada"})))
+        );
+        assert_eq!(
+            member_of(&connection, &Settings::default().presence).1,
+            None,
+            "no claim configured: no info"
+        );
+    }
+
+    fn request(channel: &str, query: &[(&str, &str)]) -> lambda_http::Request {
+        http::Request::builder()
+            // The path parameter is what the handler reads (a bad name would not be a URI).
+            .uri("https://api.example.com/channels/x/presence")
+            .body(Body::Empty)
+            .expect("a request")
+            .with_path_parameters(HashMap::from([(
+                "channel".to_string(),
+                channel.to_string(),
+            )]))
+            .with_query_string_parameters(
+                query
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<HashMap<_, _>>(),
+            )
+    }
+
+    async fn answer(
+        presence: Option<&dyn PresenceStore>,
+        request: lambda_http::Request,
+    ) -> (u16, Value) {
+        let response = handle_members_route(presence, &settings(), request)
+            .await
+            .expect("an answer");
+        let Body::Text(text) = response.body() else {
+            panic!("a text body");
+        };
+        (
+            response.status().as_u16(),
+            serde_json::from_str(text).expect("JSON"),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_members_route_pages_and_refuses_what_it_cannot_answer() {
+        let store = InMemoryPresence::new();
+        for user in ["cy", "ada", "bo"] {
+            store
+                .join("room:1", user, &format!("{user}-tab"), None)
+                .await
+                .expect("join");
+        }
+        let presence: Option<&dyn PresenceStore> = Some(&store);
+        let (status, page) = answer(presence, request("room:1", &[("limit", "2")])).await;
+        assert_eq!(status, 200, "{page}");
+        let users: Vec<&str> = page["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .map(|m| m["user"].as_str().expect("user"))
+            .collect();
+        assert_eq!(users, ["ada", "bo"]);
+        assert_eq!(page["next"], "bo");
+        let (_, rest) = answer(
+            presence,
+            request("room:1", &[("limit", "2"), ("after", "bo")]),
+        )
+        .await;
+        assert_eq!(rest["members"][0]["user"], "cy");
+        assert_eq!(rest["next"], Value::Null);
+        for limit in ["0", "1001", "many"] {
+            let (status, body) = answer(presence, request("room:1", &[("limit", limit)])).await;
+            assert_eq!(status, 400, "{limit}: {body}");
+        }
+        assert_eq!(answer(presence, request("bad name", &[])).await.0, 400);
+        assert_eq!(answer(presence, request("news", &[])).await.0, 404);
+        assert_eq!(answer(None, request("room:1", &[])).await.0, 404);
+    }
+}
