@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use crate::presence::{Member, MemberPage};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -333,6 +332,31 @@ pub struct Subscribed {
     /// With `"presence": true`: the members of every requested presence channel.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub members: BTreeMap<String, MemberPage>,
+}
+
+/// One member of a presence channel, as clients and backends see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    /// The token's `sub` or the authorizer's `principalId`; `connection:<id>` for an anonymous
+    /// connection.
+    pub user: String,
+    /// The user's connections in the channel (0 while the last one is in its grace period).
+    pub connections: usize,
+    /// Epoch milliseconds of the user's first join.
+    pub joined_at: i64,
+    /// Taken from the token claim `PRESENCE_INFO_CLAIM` names, e.g. `{"name":"Ada"}`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub info: Option<Value>,
+}
+
+/// One page of a channel's members, ordered by user.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MemberPage {
+    pub members: Vec<Member>,
+    /// The user to continue after, when there may be more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// Who left a presence channel.

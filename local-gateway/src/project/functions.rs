@@ -10,11 +10,12 @@ use std::future::Future;
 use std::sync::Arc;
 use ws_bridge::auth::TokenVerifier;
 use ws_bridge::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
+use ws_bridge::handlers::presence::InProcessLeaves;
 use ws_bridge::handlers::{
     authorizer, broadcast, connect, connections_count, default_route, disconnect, handshakes,
     presence, stats,
 };
-use ws_bridge::presence::{InProcessLeaves, Presence};
+use ws_bridge::presence::Presence;
 use ws_bridge::webhooks::{NoWebhooks, WebhookSink};
 use ws_bridge::{ChannelHistory, ConnectionStore, MessagePusher, PresenceStore, Settings};
 

@@ -4,14 +4,18 @@
 //! lists of the `presence` action, the `subscribed` reply and `GET /channels/{channel}/presence`.
 
 use crate::fanout::{Audience, deliver};
-use crate::presence::{LeaveCheck, Left, MAX_MEMBERS_PAGE, MemberPage, Presence, PresenceStore};
+use crate::presence::{
+    LeaveCheck, LeaveScheduler, Left, MAX_MEMBERS_PAGE, MemberPage, Presence, PresenceStore,
+};
 use crate::protocol::{LeftMember, ServerMessage};
 use crate::settings::PresenceSettings;
 use crate::store::Connection;
 use crate::webhooks::{EventType, WebhookSink};
 use crate::{ConnectionStore, Error, MessagePusher, Settings};
+use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Who `connection` is as a member: its user (`connection:<id>` when anonymous), and the
@@ -167,6 +171,64 @@ pub async fn member_lists(
         );
     }
     Ok(lists)
+}
+
+/// In the local gateway: a task that sleeps through the grace period, then runs the check with
+/// the gateway's own store and pusher. Pending checks die with the process (as the in-memory
+/// store's members do).
+pub struct InProcessLeaves {
+    presence: Arc<dyn PresenceStore>,
+    store: Arc<dyn ConnectionStore>,
+    pusher: Arc<dyn MessagePusher>,
+    settings: Settings,
+    webhooks: Arc<dyn WebhookSink>,
+}
+
+impl InProcessLeaves {
+    pub fn new(
+        presence: Arc<dyn PresenceStore>,
+        store: Arc<dyn ConnectionStore>,
+        pusher: Arc<dyn MessagePusher>,
+        settings: Settings,
+        webhooks: Arc<dyn WebhookSink>,
+    ) -> Self {
+        Self {
+            presence,
+            store,
+            pusher,
+            settings,
+            webhooks,
+        }
+    }
+}
+
+#[async_trait]
+impl LeaveScheduler for InProcessLeaves {
+    async fn schedule(&self, check: LeaveCheck, delay: Duration) -> Result<(), Error> {
+        let (presence, store, pusher, settings, webhooks) = (
+            Arc::clone(&self.presence),
+            Arc::clone(&self.store),
+            Arc::clone(&self.pusher),
+            self.settings.clone(),
+            Arc::clone(&self.webhooks),
+        );
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let confirmed = confirm_leave(
+                presence.as_ref(),
+                store.as_ref(),
+                pusher.as_ref(),
+                &settings,
+                webhooks.as_ref(),
+                &check,
+            )
+            .await;
+            if let Err(err) = confirmed {
+                tracing::error!(channel = %check.channel, user = %check.user, error = %err, "presence leave check failed");
+            }
+        });
+        Ok(())
+    }
 }
 
 /// The `presence-leave` function: each SQS message (delayed by the grace period) is a

@@ -1,18 +1,16 @@
 //! The delayed leave: where a pending leave's check goes to run after the grace period. A seam
 //! because it is invoked differently on AWS (an SQS message with a delay, to the
-//! `presence-leave` function) and in the local gateway (a timer in the process), while the check
-//! itself ([`crate::handlers::presence::confirm_leave`]) is the same code.
+//! `presence-leave` function, here) and in the local gateway (a timer in the process,
+//! `handlers::presence::InProcessLeaves`), while the check itself
+//! (`handlers::presence::confirm_leave`) is the same code.
 //!
 //! Both are at-least-once at best and may run a check late or twice: the check re-reads the
 //! member and removes them only if they are still gone with the same token, so a duplicate or a
 //! return in the meantime announces nothing.
 
-use super::PresenceStore;
-use crate::webhooks::WebhookSink;
-use crate::{ConnectionStore, Error, MessagePusher, Settings};
+use crate::Error;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A pending leave to check after the grace period: the body of the SQS message on AWS.
@@ -63,64 +61,6 @@ impl LeaveScheduler for SqsLeaveQueue {
                     aws_sdk_sqs::error::DisplayErrorContext(&err)
                 ))
             })?;
-        Ok(())
-    }
-}
-
-/// In the local gateway: a task that sleeps through the grace period, then runs the check with
-/// the gateway's own store and pusher. Pending checks die with the process (as the in-memory
-/// store's members do).
-pub struct InProcessLeaves {
-    presence: Arc<dyn PresenceStore>,
-    store: Arc<dyn ConnectionStore>,
-    pusher: Arc<dyn MessagePusher>,
-    settings: Settings,
-    webhooks: Arc<dyn WebhookSink>,
-}
-
-impl InProcessLeaves {
-    pub fn new(
-        presence: Arc<dyn PresenceStore>,
-        store: Arc<dyn ConnectionStore>,
-        pusher: Arc<dyn MessagePusher>,
-        settings: Settings,
-        webhooks: Arc<dyn WebhookSink>,
-    ) -> Self {
-        Self {
-            presence,
-            store,
-            pusher,
-            settings,
-            webhooks,
-        }
-    }
-}
-
-#[async_trait]
-impl LeaveScheduler for InProcessLeaves {
-    async fn schedule(&self, check: LeaveCheck, delay: Duration) -> Result<(), Error> {
-        let (presence, store, pusher, settings, webhooks) = (
-            Arc::clone(&self.presence),
-            Arc::clone(&self.store),
-            Arc::clone(&self.pusher),
-            self.settings.clone(),
-            Arc::clone(&self.webhooks),
-        );
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let confirmed = crate::handlers::presence::confirm_leave(
-                presence.as_ref(),
-                store.as_ref(),
-                pusher.as_ref(),
-                &settings,
-                webhooks.as_ref(),
-                &check,
-            )
-            .await;
-            if let Err(err) = confirmed {
-                tracing::error!(channel = %check.channel, user = %check.user, error = %err, "presence leave check failed");
-            }
-        });
         Ok(())
     }
 }

@@ -19,44 +19,20 @@ mod memory;
 pub mod contract;
 
 pub use dynamodb::DynamoDbPresence;
-pub use leaves::{InProcessLeaves, LeaveCheck, LeaveScheduler, SqsLeaveQueue};
+pub use leaves::{LeaveCheck, LeaveScheduler, SqsLeaveQueue};
 pub use memory::InMemoryPresence;
 
 use crate::Error;
 use crate::settings::PresenceSettings;
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
+
+pub use crate::protocol::{Member, MemberPage};
 
 /// The most members one page of a member list holds (`GET /channels/{channel}/presence`, the
 /// `presence` action, a `subscribed` reply).
 pub const MAX_MEMBERS_PAGE: usize = 1000;
-
-/// One member of a presence channel, as clients and backends see it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Member {
-    /// The token's `sub` or the authorizer's `principalId`; `connection:<id>` for an anonymous
-    /// connection.
-    pub user: String,
-    /// The user's connections in the channel (0 while the last one is in its grace period).
-    pub connections: usize,
-    /// Epoch milliseconds of the user's first join.
-    pub joined_at: i64,
-    /// Taken from the token claim `PRESENCE_INFO_CLAIM` names, e.g. `{"name":"Ada"}`.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub info: Option<Value>,
-}
-
-/// One page of a channel's members, ordered by user.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct MemberPage {
-    pub members: Vec<Member>,
-    /// The user to continue after, when there may be more.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next: Option<String>,
-}
 
 /// What a leave did.
 #[derive(Clone, Debug, PartialEq, Eq)]
