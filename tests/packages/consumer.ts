@@ -3,7 +3,7 @@
 // resolve to the declarations the tarball ships, and they reject misuse.
 import { WsBridgeClient, WsBridgeError } from '@ws-bridge/client';
 import type { MessageMeta, WsBridgeState } from '@ws-bridge/client';
-import { useWsBridge } from '@ws-bridge/client/react';
+import { WsBridgeProvider, useChannel, useWsBridge } from '@ws-bridge/client/react';
 import type { UseWsBridgeResult } from '@ws-bridge/client/react';
 import { Unavailable, WsBridgePublisher } from '@ws-bridge/client/publisher';
 import type { DeliveryReport } from '@ws-bridge/client/publisher';
@@ -27,6 +27,8 @@ new WsBridgeClient({ channels: ['post:42'] });
 export function LiveComments(): UseWsBridgeResult {
   // @ts-expect-error the URL is required here too
   useWsBridge({ channels: [] });
+  useChannel<{ text: string }>('updates', { onMessage: (update) => void update.text.length });
+  void WsBridgeProvider({ url: 'ws://127.0.0.1:3001/dev', tokenUrl: '/api/ws-token', children: null });
   return useWsBridge({ url: 'ws://127.0.0.1:3001/dev', channels: ['post:42'] });
 }
 
