@@ -336,45 +336,48 @@ export function errorFor(status, text, connectionId = null) {
 }
 
 /**
+ * The value a 200 answer holds, read by `read`; the error for any other status.
+ * @template T
  * @param {number} status
  * @param {string} text
- * @param {string | null} connectionId
- * @returns {DeliveryReport}
+ * @param {(payload: unknown) => T} read throws Malformed for an answer of the wrong shape
+ * @param {string | null} [connectionId] for `/connections/{id}`
+ * @returns {T}
  */
-function parseReport(status, text, connectionId) {
+function answerOf(status, text, read, connectionId = null) {
   if (status !== 200) throw errorFor(status, text, connectionId);
   try {
-    return reportFromJson(json(text));
+    return read(json(text));
   } catch (error) {
     if (error instanceof Malformed) throw unexpected(status, text, error.message);
     throw error;
   }
 }
+
+/**
+ * @param {number} status
+ * @param {string} text
+ * @param {string | null} connectionId
+ * @returns {DeliveryReport}
+ */
+const parseReport = (status, text, connectionId) => answerOf(status, text, reportFromJson, connectionId);
 
 /**
  * @param {number} status
  * @param {string} text
  * @returns {number}
  */
-function parseCount(status, text) {
-  if (status !== 200) throw errorFor(status, text);
-  try {
-    return int(object(json(text), 'the count').count, 'count');
-  } catch (error) {
-    if (error instanceof Malformed) throw unexpected(status, text, error.message);
-    throw error;
-  }
-}
+const parseCount = (status, text) =>
+  answerOf(status, text, (payload) => int(object(payload, 'the count').count, 'count'));
 
 /**
  * @param {number} status
  * @param {string} text
  * @returns {Stats}
  */
-function parseStats(status, text) {
-  if (status !== 200) throw errorFor(status, text);
-  try {
-    const body = object(json(text), 'the stats');
+const parseStats = (status, text) =>
+  answerOf(status, text, (payload) => {
+    const body = object(payload, 'the stats');
     const channels = list(body.channels, 'channels').map((entry) => {
       const item = object(entry, 'a channel');
       return { name: str(item.name, 'channels[].name'), subscribers: int(item.subscribers, 'channels[].subscribers') };
@@ -386,11 +389,7 @@ function parseStats(status, text) {
       channelCount: int(body.channelCount, 'channelCount'),
       truncated: body.truncated,
     };
-  } catch (error) {
-    if (error instanceof Malformed) throw unexpected(status, text, error.message);
-    throw error;
-  }
-}
+  });
 
 // --- the retry rule ---------------------------------------------------------------------------
 
