@@ -230,8 +230,14 @@ export function useWsBridge(options) {
  * @property {WsBridgeState} state
  * @property {string | null} connectionId
  * @property {ErrorDetail | ChannelChangeError | null} error
- * @property {Map<string, number>} holders how many mounted useChannel hooks hold each channel
+ * @property {Map<string, ChannelHold>} holders the channels mounted useChannel hooks hold
  * @property {string[]} pinned the provider's own `channels`, never left by useChannel
+ */
+
+/**
+ * @typedef {object} ChannelHold a channel held by useChannel hooks
+ * @property {number} count how many mounted hooks hold it
+ * @property {Promise<unknown>} ready its subscribe, answered
  */
 
 const WsBridgeContext = createContext(/** @type {WsBridgeContextValue | null} */ (null));
@@ -251,7 +257,7 @@ const WsBridgeContext = createContext(/** @type {WsBridgeContextValue | null} */
  */
 export function WsBridgeProvider({ children, ...options }) {
   const { client, state, connectionId, error } = useWsBridge(options);
-  const holders = useRef(/** @type {Map<string, number>} */ (new Map()));
+  const holders = useRef(/** @type {Map<string, ChannelHold>} */ (new Map()));
   const pinnedKey = JSON.stringify(options.channels ?? []);
   const pinned = useRef({ key: pinnedKey, channels: options.channels ?? [] });
   if (pinned.current.key !== pinnedKey) pinned.current = { key: pinnedKey, channels: options.channels ?? [] };
@@ -311,13 +317,21 @@ export function useWsBridgeContext() {
  */
 
 /**
+ * @typedef {object} UseChannelResult
+ * @property {WsBridgeState} state the provider's connection
+ * @property {string | null} connectionId
+ * @property {boolean} subscribed the connection is open and holds the channel: from now on its
+ *   messages reach `onMessage` (what was published before is not, unless the channel has history
+ *   and the client resumes from a position)
+ */
+
+/**
  * Hold `channel` on the provider's connection while the component is mounted (subscribed once
  * however many components hold it, left when the last one unmounts) and hear its messages.
- * Returns the provider's `{ state, connectionId }`.
  * @template [M=WsBridgeMessage] the application's messages on this channel
  * @param {string} channel
  * @param {UseChannelOptions<M>} [options]
- * @returns {{ state: WsBridgeState, connectionId: string | null }}
+ * @returns {UseChannelResult}
  */
 export function useChannel(channel, options = {}) {
   const { client, state, connectionId, holders, pinned } = useWsBridgeContext();
@@ -326,12 +340,32 @@ export function useChannel(channel, options = {}) {
     latest.current = options;
   });
   const enabled = options.enabled ?? true;
+  const [ready, setReady] = useState(false);
 
   useEffect(() => {
     if (client === null || !enabled) return undefined;
-    const held = holders.get(channel) ?? 0;
-    holders.set(channel, held + 1);
-    if (held === 0 && !client.channels.includes(channel)) client.subscribe(channel).catch(() => {});
+    let hold = holders.get(channel);
+    if (hold === undefined) {
+      // The provider's own channels are subscribed at every handshake, before 'open'.
+      const held = pinned.includes(channel) || client.channels.includes(channel);
+      /** @type {Promise<unknown>} */
+      let ready;
+      try {
+        ready = held ? Promise.resolve() : client.subscribe(channel);
+      } catch (error) {
+        ready = Promise.reject(error); // not a channel name
+      }
+      hold = { count: 0, ready };
+      holders.set(channel, hold);
+    }
+    hold.count += 1;
+    let mounted = true;
+    hold.ready.then(
+      () => mounted && setReady(true),
+      () => {
+        // Refused or the client closed: not subscribed (the provider's `error` says why).
+      },
+    );
     const offs = [
       client.on('message', (message, meta) => {
         if (meta !== null && meta.channel !== channel) return;
@@ -341,17 +375,17 @@ export function useChannel(channel, options = {}) {
         if (reset.channel === channel) latest.current.onReset?.(reset);
       }),
     ];
+    const mine = hold;
     return () => {
+      mounted = false;
+      setReady(false);
       for (const off of offs) off();
-      const left = (holders.get(channel) ?? 1) - 1;
-      if (left > 0) {
-        holders.set(channel, left);
-        return;
-      }
+      mine.count -= 1;
+      if (mine.count > 0 || holders.get(channel) !== mine) return;
       holders.delete(channel);
       if (client.state !== 'closed' && !pinned.includes(channel)) client.unsubscribe(channel).catch(() => {});
     };
   }, [client, channel, enabled, holders, pinned]);
 
-  return { state, connectionId };
+  return { state, connectionId, subscribed: ready && state === 'open' };
 }

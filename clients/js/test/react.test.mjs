@@ -247,8 +247,8 @@ describe('WsBridgeProvider and useChannel', () => {
     let context = null;
     /** @param {{ name: string }} props */
     function NewsPage({ name }) {
-      const { state } = useChannel('news', { onMessage: (message) => heard.push({ page: name, message }) });
-      return h('p', null, `${name} ${state}`);
+      const { state, subscribed } = useChannel('news', { onMessage: (message) => heard.push({ page: name, message }) });
+      return h('p', null, `${name} ${state}${subscribed ? ' subscribed' : ''}`);
     }
     function OtherPage() {
       context = useWsBridgeContext();
@@ -268,8 +268,8 @@ describe('WsBridgeProvider and useChannel', () => {
     t.after(() => root.unmount());
 
     root.render(h(App, { page: 'news' }));
-    await until(() => container.textContent === 'a openb open', 'both pages open');
-    await waitFor(async () => (await count(gateway.httpUrl, 'news')) === 1, { what: 'one subscriber of news' });
+    await until(() => container.textContent === 'a open subscribedb open subscribed', 'both pages subscribed');
+    assert.equal(await count(gateway.httpUrl, 'news'), 1, 'one subscriber of news');
     await httpJson('POST', `${gateway.httpUrl}/broadcast/news`, { type: 'first' });
     await until(() => heard.length === 2, 'both hooks hear the message');
     assert.deepEqual(heard.map((e) => e.page).sort(), ['a', 'b']);
@@ -283,7 +283,8 @@ describe('WsBridgeProvider and useChannel', () => {
 
     // And back: the same connection holds the channel again.
     root.render(h(App, { page: 'news' }));
-    await waitFor(async () => (await count(gateway.httpUrl, 'news')) === 1, { what: 'news held again' });
+    await until(() => container.textContent === 'a open subscribedb open subscribed', 'subscribed again');
+    assert.equal(await count(gateway.httpUrl, 'news'), 1, 'news held again');
     assert.equal(await count(gateway.httpUrl), 1);
     heard.length = 0;
     await httpJson('POST', `${gateway.httpUrl}/broadcast/news`, { type: 'second' });

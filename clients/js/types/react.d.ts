@@ -92,13 +92,23 @@ export type WsBridgeContextValue = {
   connectionId: string | null;
   error: ErrorDetail | ChannelChangeError | null;
   /**
-   * how many mounted useChannel hooks hold each channel
+   * the channels mounted useChannel hooks hold
    */
-  holders: Map<string, number>;
+  holders: Map<string, ChannelHold>;
   /**
    * the provider's own `channels`, never left by useChannel
    */
   pinned: string[];
+};
+export type ChannelHold = {
+  /**
+   * how many mounted hooks hold it
+   */
+  count: number;
+  /**
+   * its subscribe, answered
+   */
+  ready: Promise<unknown>;
 };
 export type WsBridgeProviderProps = UseWsBridgeOptions & {
   children?: import('react').ReactNode;
@@ -140,6 +150,19 @@ export type UseChannelOptions<M = WsBridgeMessage> = {
    */
   enabled?: boolean;
 };
+export type UseChannelResult = {
+  /**
+   * the provider's connection
+   */
+  state: WsBridgeState;
+  connectionId: string | null;
+  /**
+   * the connection is open and holds the channel: from now on its
+   * messages reach `onMessage` (what was published before is not, unless the channel has history
+   * and the client resumes from a position)
+   */
+  subscribed: boolean;
+};
 /**
  * @template [M=WsBridgeMessage]
  * @typedef {object} UseChannelOptions
@@ -153,18 +176,22 @@ export type UseChannelOptions<M = WsBridgeMessage> = {
  * @property {boolean} [enabled] false: not subscribed (default true)
  */
 /**
+ * @typedef {object} UseChannelResult
+ * @property {WsBridgeState} state the provider's connection
+ * @property {string | null} connectionId
+ * @property {boolean} subscribed the connection is open and holds the channel: from now on its
+ *   messages reach `onMessage` (what was published before is not, unless the channel has history
+ *   and the client resumes from a position)
+ */
+/**
  * Hold `channel` on the provider's connection while the component is mounted (subscribed once
  * however many components hold it, left when the last one unmounts) and hear its messages.
- * Returns the provider's `{ state, connectionId }`.
  * @template [M=WsBridgeMessage] the application's messages on this channel
  * @param {string} channel
  * @param {UseChannelOptions<M>} [options]
- * @returns {{ state: WsBridgeState, connectionId: string | null }}
+ * @returns {UseChannelResult}
  */
 export declare function useChannel<M = WsBridgeMessage>(
   channel: string,
   options?: UseChannelOptions<M>,
-): {
-  state: WsBridgeState;
-  connectionId: string | null;
-};
+): UseChannelResult;

@@ -10,7 +10,7 @@ type Line = { key: string; text: string };
 
 export function Updates({ channel }: { channel: string }) {
   const [lines, setLines] = useState<Line[]>([]);
-  const { state } = useChannel<Update>(channel, {
+  const { state, subscribed } = useChannel<Update>(channel, {
     onMessage: (update, meta) => {
       if (typeof update?.text !== 'string') return;
       const key = meta ? `${meta.epoch}:${meta.seq}` : `live:${Date.now()}:${Math.random()}`;
@@ -21,8 +21,9 @@ export function Updates({ channel }: { channel: string }) {
   });
   return (
     <section>
-      <p id="state" data-state={state}>
-        {state === 'open' ? 'live' : state}
+      {/* data-subscribed: from now on the channel's messages reach this list. */}
+      <p id="state" data-state={state} data-subscribed={subscribed}>
+        {subscribed ? 'live' : state}
       </p>
       <ul id="updates">
         {lines.map((line) => (
