@@ -1,8 +1,10 @@
 // Calls to this API's management endpoint reach the local gateway, whatever URL the handler
 // built: https://{apiId}.execute-api.{region}.amazonaws.com/{stage} (from the event's apiId
 // and region), or https://{domainName}/{stage} (the event's domainName is the gateway's own
-// host:port). Node's https.request is the transport of the AWS SDK for JavaScript v3
-// (NodeHttpHandler); such requests go over plain HTTP to LOCAL_GATEWAY_ENDPOINT instead.
+// host:port); so do calls to Lambda's endpoint, https://lambda.{region}.amazonaws.com (a
+// function invoking another with an endpoint AWS_ENDPOINT_URL_LAMBDA did not set). Node's
+// https.request is the transport of the AWS SDK for JavaScript v3 (NodeHttpHandler); such
+// requests go over plain HTTP to LOCAL_GATEWAY_ENDPOINT instead.
 "use strict";
 const http = require("node:http");
 const https = require("node:https");
@@ -10,12 +12,14 @@ const { syncBuiltinESMExports } = require("node:module");
 
 const endpoint = process.env.LOCAL_GATEWAY_ENDPOINT && new URL(process.env.LOCAL_GATEWAY_ENDPOINT);
 const apiHost = (process.env.LOCAL_GATEWAY_API_HOST || "").toLowerCase();
+const lambdaHost = (process.env.LOCAL_GATEWAY_LAMBDA_HOST || "").toLowerCase();
 
 function redirected(host) {
   if (!endpoint || !host) return false;
   const name = String(host).toLowerCase();
   return (
     name === apiHost ||
+    (lambdaHost !== "" && name === lambdaHost) ||
     name === endpoint.host ||
     (name.split(":")[0] === endpoint.hostname && name.endsWith(`:${endpoint.port}`))
   );

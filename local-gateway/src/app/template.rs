@@ -16,9 +16,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The stand-ins for what a deployed stack would have.
-const REGION: &str = "us-east-1";
-const ACCOUNT_ID: &str = "123456789012";
+use crate::aws::{ACCOUNT_ID, REGION};
+
+/// The stand-in for the deployed stack's name.
 const STACK_NAME: &str = "local";
 
 /// Reads the template of `config.template` into a route table (no functions started): for
@@ -395,6 +395,16 @@ impl PreparedTemplate {
             selection: app.selection.clone(),
             ..RouteTable::default()
         };
+        // The Invoke API finds a function by its logical id or its `FunctionName`.
+        for (id, function) in &functions {
+            table.functions.insert(id.clone(), Arc::clone(function));
+            if let Some(spec) = app.functions.get(id) {
+                table
+                    .functions
+                    .entry(spec.name.clone())
+                    .or_insert_with(|| Arc::clone(function));
+            }
+        }
         for (key, spec) in &app.routes {
             let mut target = function(&spec.function)?;
             if let Some(ms) = spec.timeout_ms {
@@ -506,8 +516,14 @@ fn lambda_environment(
             "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI",
             management_url.into(),
         ),
+        // Functions that invoke functions reach the gateway's Lambda Invoke API.
+        ("AWS_ENDPOINT_URL_LAMBDA", origin.into()),
         ("LOCAL_GATEWAY_ENDPOINT", origin.into()),
         ("LOCAL_GATEWAY_API_HOST", api_host.into()),
+        (
+            "LOCAL_GATEWAY_LAMBDA_HOST",
+            format!("lambda.{REGION}.amazonaws.com"),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

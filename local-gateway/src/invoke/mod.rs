@@ -19,6 +19,7 @@ mod spread_pusher;
 
 pub use in_process::InProcess;
 pub use invoke_api::InvokeApi;
+pub(crate) use process::uuid_like as request_id;
 pub use process::{ProcessFunction, ProcessSpec};
 pub(crate) use spread_pusher::SpreadPusher;
 

@@ -158,7 +158,7 @@ impl LambdaFunction for ProcessFunction {
 }
 
 /// A request id shaped as Lambda's (a UUID v4).
-fn uuid_like() -> String {
+pub(crate) fn uuid_like() -> String {
     let bits: u128 = rand::random();
     let hex = format!("{bits:032x}");
     format!(

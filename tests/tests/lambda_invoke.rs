@@ -1,0 +1,241 @@
+//! The Lambda Invoke API on the gateway's port: functions of tests/lambda-invoke/template.yaml
+//! (Node.js and Python processes, with the real SDKs) invoke each other asynchronously from
+//! `$connect` (the serverless-patterns greeting), synchronously by name and ARN, through
+//! Lambda's public endpoint, and get function errors and `ResourceNotFoundException` as on AWS.
+//! The HTTP shapes are checked with a plain HTTP client, and the retries of an asynchronous
+//! invocation on in-process functions.
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use local_gateway::{GatewayConfig, InProcess, RouteTable, RunningGateway};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use ws_bridge_e2e::{Client, eventually, start_gateway_with};
+
+fn repo() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+async fn start(runtime: &str, code: &str) -> RunningGateway {
+    let python = repo().join(".venv/bin/python");
+    assert!(python.exists(), "run `make .venv/.installed` first");
+    let mut config = GatewayConfig::on_free_port();
+    config.template = Some(repo().join("tests/lambda-invoke/template.yaml"));
+    config.parameter_overrides = vec![format!("Runtime={runtime}"), format!("Code={code}")];
+    config.python = python.to_string_lossy().into_owned();
+    config.node_modules = Some(repo().join("local-gateway/runtimes/node/node_modules"));
+    config.hot_reload = false;
+    local_gateway::start(config)
+        .await
+        .expect("the lambda-invoke template starts")
+}
+
+fn invocations_url(gateway: &RunningGateway, function: &str) -> String {
+    format!(
+        "http://{}/2015-03-31/functions/{function}/invocations",
+        gateway.addr()
+    )
+}
+
+/// What a function gets from another, through the SDK of its runtime.
+async fn functions_invoke_functions(gateway: &RunningGateway, runtime: &str) {
+    // $connect invoked the greeter with InvocationType Event; the greeter pushed to the new
+    // connection through @connections.
+    let mut client = Client::connect(gateway.websocket_url()).await;
+    assert_eq!(
+        client.recv_json().await,
+        json!({"greeting": "welcome", "runtime": runtime})
+    );
+
+    let chained = client.request(r#"{"do":"chain"}"#).await;
+    assert_eq!(
+        chained,
+        json!({"result": {"sum": 5, "by": "AdderFunction"}}),
+        "by ARN"
+    );
+    let redirected = client.request(r#"{"do":"public-endpoint"}"#).await;
+    assert_eq!(
+        redirected,
+        json!({"result": {"sum": 2, "by": "AdderFunction"}}),
+        "https://lambda.us-east-1.amazonaws.com"
+    );
+
+    let failed = client.request(r#"{"do":"fail"}"#).await;
+    assert_eq!(failed["functionError"], "Unhandled", "{failed}");
+    assert_eq!(
+        failed["payload"]["errorMessage"], "adding failed on purpose",
+        "{failed}"
+    );
+    let error_type = if runtime == "python" {
+        "ValueError"
+    } else {
+        "TypeError"
+    };
+    assert_eq!(failed["payload"]["errorType"], error_type, "{failed}");
+
+    let missing = client.request(r#"{"do":"missing"}"#).await;
+    assert_eq!(missing["error"], "ResourceNotFoundException", "{missing}");
+    assert!(
+        missing["message"].as_str().is_some_and(|m| m.contains(
+            "Function not found: arn:aws:lambda:us-east-1:123456789012:function:no-such-function"
+        )),
+        "{missing}"
+    );
+    client.close(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_functions_invoke_functions_with_boto3() {
+    let gateway = start("python3.12", "python").await;
+    functions_invoke_functions(&gateway, "python").await;
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_functions_invoke_functions_with_the_sdk_v3() {
+    let gateway = start("nodejs20.x", "node").await;
+    functions_invoke_functions(&gateway, "node").await;
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_invoke_api_answers_as_lambda_does() {
+    let gateway = start("python3.12", "python").await;
+    let http = reqwest::Client::new();
+    let invoke = |function: &str, invocation_type: Option<&str>, body: &str| {
+        let mut request = http
+            .post(invocations_url(&gateway, function))
+            .body(body.to_owned());
+        if let Some(invocation_type) = invocation_type {
+            request = request.header("X-Amz-Invocation-Type", invocation_type);
+        }
+        request.send()
+    };
+
+    // RequestResponse by logical id, partial ARN, and ARN (URL-encoded, as the SDKs send it).
+    for name in [
+        "AdderFunction",
+        "123456789012:function:AdderFunction",
+        "arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3AAdderFunction",
+        "AdderFunction:%24LATEST",
+    ] {
+        let response = invoke(name, Some("RequestResponse"), r#"{"a":20,"b":22}"#)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{name}");
+        assert_eq!(response.headers()["x-amz-executed-version"], "$LATEST");
+        assert!(!response.headers().contains_key("x-amz-function-error"));
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body, json!({"sum": 42, "by": "AdderFunction"}), "{name}");
+    }
+
+    // A function error: 200, X-Amz-Function-Error, the error as the payload.
+    let response = invoke("FailingFunction", None, "{}").await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-amz-function-error"], "Unhandled");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errorType"], "ValueError", "{body}");
+
+    // A template's FunctionName names the function as well as its logical id; DryRun is 204.
+    for name in ["local-greeter", "GreeterFunction"] {
+        let response = invoke(name, Some("DryRun"), "{}").await.unwrap();
+        assert_eq!(response.status(), 204, "{name}");
+    }
+    // Event: 202 at once, with no payload.
+    let response = invoke("AdderFunction", Some("Event"), r#"{"a":1,"b":2}"#)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    assert!(response.bytes().await.unwrap().is_empty());
+
+    // Unknown functions and versions: 404 ResourceNotFoundException, Lambda's body.
+    for (name, arn) in [
+        ("nope", "function:nope"),
+        ("AdderFunction:live", "function:AdderFunction:live"),
+    ] {
+        let response = invoke(name, Some("DryRun"), "{}").await.unwrap();
+        assert_eq!(response.status(), 404, "{name}");
+        assert_eq!(
+            response.headers()["x-amzn-errortype"],
+            "ResourceNotFoundException"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({"Type": "User", "message": format!("Function not found: arn:aws:lambda:us-east-1:123456789012:{arn}")})
+        );
+    }
+    // A payload that is not JSON, and an unknown invocation type: 400, nothing invoked.
+    let response = invoke("AdderFunction", None, "not json").await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.headers()["x-amzn-errortype"],
+        "InvalidRequestContentException"
+    );
+    let response = invoke("AdderFunction", Some("Later"), "{}").await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.headers()["x-amzn-errortype"],
+        "InvalidParameterValueException"
+    );
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_async_invocation_that_fails_is_retried_twice_and_one_that_succeeds_runs_once() {
+    let failing_calls = Arc::new(AtomicUsize::new(0));
+    let succeeding_calls = Arc::new(AtomicUsize::new(0));
+    let counting = |name: &str, calls: &Arc<AtomicUsize>, fail: bool| {
+        let calls = Arc::clone(calls);
+        InProcess::shared(name, move |_event: LambdaEvent<Value>| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if fail {
+                    Err(Diagnostic {
+                        error_type: "Boom".into(),
+                        error_message: "it failed".into(),
+                    })
+                } else {
+                    Ok(json!({}))
+                }
+            }
+        })
+    };
+    let routes = RouteTable {
+        functions: [
+            (
+                "Failing".to_owned(),
+                counting("Failing", &failing_calls, true),
+            ),
+            (
+                "Succeeding".to_owned(),
+                counting("Succeeding", &succeeding_calls, false),
+            ),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    let gateway = start_gateway_with(GatewayConfig::on_free_port(), routes).await;
+    let http = reqwest::Client::new();
+    for name in ["Failing", "Succeeding"] {
+        let response = http
+            .post(invocations_url(&gateway, name))
+            .header("X-Amz-Invocation-Type", "Event")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    // Lambda's rule: the first attempt and two retries (here 1 s, then 2 s, apart).
+    eventually("three attempts of the failing function", || {
+        let calls = Arc::clone(&failing_calls);
+        async move { calls.load(Ordering::SeqCst) == 3 }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(failing_calls.load(Ordering::SeqCst), 3, "no fourth attempt");
+    assert_eq!(succeeding_calls.load(Ordering::SeqCst), 1);
+}
