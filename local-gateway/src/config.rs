@@ -190,6 +190,12 @@ pub struct GatewayConfig {
     #[arg(help_heading = "Routes and functions", long, env = "GATEWAY_HOT_RELOAD", default_value_t = true, action = clap::ArgAction::Set)]
     pub hot_reload: bool,
 
+    /// With `--template`: at most this many processes of one function at once, for functions
+    /// without ReservedConcurrentExecutions (default: the CPU count, at least 2); further
+    /// invocations wait for a free one.
+    #[arg(help_heading = "Routes and functions", long, env = "GATEWAY_MAX_CONCURRENCY", value_parser = positive)]
+    pub max_concurrency: Option<usize>,
+
     /// Connection store for the handlers.
     #[arg(
         help_heading = "Store",
@@ -462,6 +468,15 @@ impl GatewayConfig {
         let mut config = Self::parse_from(["local-gateway"]);
         config.port = 0;
         config
+    }
+
+    /// How many processes of one template function may run at once, unless its
+    /// `ReservedConcurrentExecutions` says: enough for parallel work, few enough to keep a
+    /// laptop responsive.
+    pub fn max_concurrency(&self) -> usize {
+        self.max_concurrency.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, |cores| cores.get().max(2))
+        })
     }
 
     /// The handlers' settings: each one given to the gateway (a flag, or its environment

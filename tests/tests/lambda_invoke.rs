@@ -239,3 +239,47 @@ async fn an_async_invocation_that_fails_is_retried_twice_and_one_that_succeeds_r
     assert_eq!(failing_calls.load(Ordering::SeqCst), 3, "no fourth attempt");
     assert_eq!(succeeding_calls.load(Ordering::SeqCst), 1);
 }
+
+/// Lambda runs concurrent invocations of a function side by side, up to its concurrency
+/// (`ReservedConcurrentExecutions: 3` here): four invocations of one second each run in three
+/// processes, at most three at any moment, the fourth after a free one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_invocations_run_side_by_side_up_to_the_reserved_concurrency() {
+    let gateway = start("python3.12", "python").await;
+    let http = reqwest::Client::new();
+    let url = invocations_url(&gateway, "SlowFunction");
+    let started = std::time::Instant::now();
+    let runs = futures::future::join_all((0..4).map(|_| {
+        let request = http.post(&url).body(r#"{"seconds": 1}"#).send();
+        async move {
+            let response = request.await.expect("invoked");
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.expect("JSON")
+        }
+    }))
+    .await;
+    let elapsed = started.elapsed();
+    let pids: std::collections::BTreeSet<u64> = runs
+        .iter()
+        .map(|run| run["pid"].as_u64().expect("pid"))
+        .collect();
+    assert_eq!(pids.len(), 3, "three processes: {runs:?}");
+    // The most invocations running at one moment: each start, counted against every interval.
+    let most_at_once = runs
+        .iter()
+        .map(|at| {
+            let moment = at["start"].as_f64().unwrap();
+            runs.iter()
+                .filter(|run| {
+                    run["start"].as_f64().unwrap() <= moment
+                        && moment < run["end"].as_f64().unwrap()
+                })
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert_eq!(most_at_once, 3, "{runs:?}");
+    // Serially they would take four seconds; two rounds of one plus cold starts take less.
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+    gateway.shutdown().await;
+}

@@ -105,6 +105,8 @@ pub(crate) struct PreparedTemplate {
     dynamodb_endpoint: Option<String>,
     api_host: String,
     hot_reload: bool,
+    /// Processes per function without `ReservedConcurrentExecutions`.
+    max_concurrency: usize,
 }
 
 impl TemplateSource {
@@ -273,6 +275,7 @@ impl TemplateSource {
             api_host: format!("{}.execute-api.{REGION}.amazonaws.com", config.api_id),
             dynamodb_endpoint: config.dynamodb_endpoint.clone(),
             hot_reload: config.hot_reload,
+            max_concurrency: config.max_concurrency(),
             source: self,
             binaries,
             tools,
@@ -375,8 +378,13 @@ impl PreparedTemplate {
                     Vec::new()
                 },
             };
+            let max = spec
+                .reserved_concurrency
+                .map_or(self.max_concurrency, |reserved| {
+                    usize::try_from(reserved).unwrap_or(usize::MAX)
+                });
             let function =
-                ProcessFunction::start(process).map_err(|err| GatewayError::Function {
+                ProcessFunction::start(process, max).map_err(|err| GatewayError::Function {
                     function: id.clone(),
                     reason: err.to_string(),
                 })?;

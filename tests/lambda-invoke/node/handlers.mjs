@@ -88,3 +88,9 @@ export const message = async (event) => {
   }
   return { statusCode: 200, body: JSON.stringify(reply) };
 };
+
+export const slow = async (event) => {
+  const start = Date.now() / 1000;
+  await new Promise((resolve) => setTimeout(resolve, (event.seconds ?? 1) * 1000));
+  return { pid: process.pid, start, end: Date.now() / 1000 };
+};

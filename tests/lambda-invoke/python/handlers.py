@@ -82,3 +82,9 @@ def message(event: dict[str, Any], context: Any) -> dict[str, Any]:
     else:
         reply = {"unknown": kind}
     return {"statusCode": 200, "body": json.dumps(reply)}
+
+
+def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    start = time.time()
+    time.sleep(event.get("seconds", 1))
+    return {"pid": os.getpid(), "start": start, "end": time.time()}
