@@ -166,7 +166,7 @@ async fn a_code_change_is_picked_up(runtime: &str, code: &str, file: &str, from:
     let text = std::fs::read_to_string(&handler).unwrap();
     assert!(text.contains(from), "{from}");
     std::fs::write(&handler, text.replace(from, to)).unwrap();
-    // The file is polled every half second; the restarted process answers the next message.
+    // The file event restarts the process; the restarted process answers the next message.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let reply = client.request(r#"{"service":{"do":"echo"}}"#).await;

@@ -105,6 +105,9 @@ pub(crate) struct PreparedTemplate {
     dynamodb_endpoint: Option<String>,
     api_host: String,
     hot_reload: bool,
+    /// Where the runtimes' shims are: private to this run (mode 0700, a name nobody can
+    /// predict or claim first), removed when dropped.
+    runtime_dir: Option<tempfile::TempDir>,
     /// Processes per function without `ReservedConcurrentExecutions`.
     max_concurrency: usize,
 }
@@ -229,7 +232,7 @@ impl TemplateSource {
                 }
             }
         }
-        let tools = RuntimeTools {
+        let mut tools = RuntimeTools {
             python: from_here(&config.python),
             node: from_here(&config.node),
             node_modules: config
@@ -242,8 +245,7 @@ impl TemplateSource {
                         "/runtimes/node/node_modules"
                     ))
                 }),
-            shim_dir: std::env::temp_dir()
-                .join(format!("local-gateway-runtimes-{}", std::process::id())),
+            shim_dir: PathBuf::new(),
         };
         if let Some(function) = processes.iter().find(|f| f.runtime.starts_with("python")) {
             // Said once here rather than as every invocation's Runtime.InvalidEntrypoint.
@@ -262,19 +264,30 @@ impl TemplateSource {
                 ));
             }
         }
+        let mut runtime_dir = None;
         if !processes.is_empty() {
-            tools.install_shims().map_err(|err| {
+            let cannot = |err: std::io::Error| {
                 self.refuse(
                     "runtimes",
                     "",
                     format!("cannot write the runtime shims: {err}"),
                 )
-            })?;
+            };
+            // tempfile leaves a folder's mode to the umask; 0700 is asked for explicitly.
+            let dir = tempfile::Builder::new()
+                .prefix("local-gateway-")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .tempdir()
+                .map_err(cannot)?;
+            tools.shim_dir = dir.path().to_path_buf();
+            tools.install_shims().map_err(cannot)?;
+            runtime_dir = Some(dir);
         }
         Ok(PreparedTemplate {
             api_host: format!("{}.execute-api.{REGION}.amazonaws.com", config.api_id),
             dynamodb_endpoint: config.dynamodb_endpoint.clone(),
             hot_reload: config.hot_reload,
+            runtime_dir,
             max_concurrency: config.max_concurrency(),
             source: self,
             binaries,
@@ -304,6 +317,11 @@ impl PreparedTemplate {
     /// Whether any of ws-bridge's own functions run inside the gateway.
     pub fn runs_project_functions(&self) -> bool {
         self.source.runs_project_functions()
+    }
+
+    /// The runtimes' private folder, for the gateway to keep.
+    pub fn take_runtime_dir(&mut self) -> Option<tempfile::TempDir> {
+        self.runtime_dir.take()
     }
 
     /// The route table: the template's routes, authorizer and HTTP routes, each reaching the

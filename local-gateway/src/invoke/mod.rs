@@ -8,6 +8,7 @@
 //!
 //! ws-bridge's own functions are in `project`.
 
+mod code_watch;
 mod in_process;
 mod invoke_api;
 mod process;

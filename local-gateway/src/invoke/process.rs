@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
@@ -77,7 +77,13 @@ impl ProcessFunction {
             pool.start_process(&mut processes)?;
         }
         if !pool.spec.watch.is_empty() {
-            tokio::spawn(watch_files(Arc::clone(&pool)));
+            let watched = Arc::clone(&pool);
+            super::code_watch::spawn(
+                pool.spec.watch.clone(),
+                pool.spec.name.clone(),
+                pool.stopped.clone(),
+                move || watched.restart_all(),
+            );
         }
         Ok(Arc::new(Self {
             name: pool.spec.name.clone(),
@@ -352,56 +358,4 @@ async fn forward(name: String, stream: impl tokio::io::AsyncRead + Unpin, stderr
             println!("{name} | {line}");
         }
     }
-}
-
-/// Restarts the processes when a watched file changes (polled each half second: no watcher
-/// dependency, and a function's code is a handful of files).
-async fn watch_files(pool: Arc<Pool>) {
-    let roots = pool.spec.watch.clone();
-    let mut stopped = pool.stopped.clone();
-    let mut last = newest(&roots);
-    loop {
-        if pause(&mut stopped, 500).await {
-            return;
-        }
-        let now = newest(&roots);
-        if now > last {
-            last = now;
-            tracing::info!(function = %pool.spec.name, "code changed; restarting the function");
-            pool.restart_all();
-        }
-    }
-}
-
-/// The newest modification time under `roots`, skipping dependency and build folders.
-fn newest(roots: &[PathBuf]) -> Option<SystemTime> {
-    let mut newest = None;
-    let mut pending: Vec<PathBuf> = roots.to_vec();
-    let mut visited = 0;
-    while let Some(path) = pending.pop() {
-        visited += 1;
-        if visited > 5000 {
-            break;
-        }
-        let Ok(metadata) = std::fs::metadata(&path) else {
-            continue;
-        };
-        if metadata.is_dir() {
-            let skip = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                matches!(
-                    n,
-                    "node_modules" | "target" | "__pycache__" | ".venv" | ".git"
-                )
-            });
-            if skip {
-                continue;
-            }
-            if let Ok(entries) = std::fs::read_dir(&path) {
-                pending.extend(entries.flatten().map(|e| e.path()));
-            }
-        } else if let Ok(modified) = metadata.modified() {
-            newest = newest.max(Some(modified));
-        }
-    }
-    newest
 }

@@ -79,6 +79,8 @@ def message(event: dict[str, Any], context: Any) -> dict[str, Any]:
             reply = {"error": None}
         except lambda_client.exceptions.ResourceNotFoundException as error:
             reply = {"error": error.response["Error"]["Code"], "message": str(error)}
+    elif kind == "runtime-dir":
+        reply = {"runtimeDir": os.environ["LAMBDA_RUNTIME_DIR"]}
     else:
         reply = {"unknown": kind}
     return {"statusCode": 200, "body": json.dumps(reply)}
