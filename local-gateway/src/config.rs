@@ -159,7 +159,8 @@ pub struct GatewayConfig {
     )]
     pub cargo_profile: String,
 
-    /// Python for python3.x functions (with awslambdaric installed: `make .venv/.installed`).
+    /// Python for python3.x functions; if it cannot import awslambdaric and boto3, they are
+    /// installed once (pinned) into the per-user cache.
     #[arg(
         help_heading = "Routes and functions",
         long,
@@ -178,7 +179,7 @@ pub struct GatewayConfig {
     pub node: String,
 
     /// The node_modules with the AWS SDK for JavaScript v3 that Node functions may import
-    /// (default: local-gateway/runtimes/node/node_modules, installed by the Makefile).
+    /// (default: the pinned SDK, installed once with npm into the per-user cache).
     #[arg(
         help_heading = "Routes and functions",
         long,

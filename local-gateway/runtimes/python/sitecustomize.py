@@ -9,7 +9,14 @@ LOCAL_GATEWAY_ENDPOINT instead; nothing else changes.
 """
 
 import os
+import sys
 from urllib.parse import urlsplit, urlunsplit
+
+# awslambdaric and boto3, installed by local-gateway into its cache when this Python lacks them:
+# after the interpreter's own packages, as Lambda's runtime packages come after the function's.
+_PACKAGES = os.environ.get("LOCAL_GATEWAY_PYTHON_PACKAGES")
+if _PACKAGES and _PACKAGES not in sys.path:
+    sys.path.append(_PACKAGES)
 
 _ENDPOINT = urlsplit(os.environ.get("LOCAL_GATEWAY_ENDPOINT", ""))
 _API_HOST = os.environ.get("LOCAL_GATEWAY_API_HOST", "").lower()

@@ -6,6 +6,7 @@
 use super::LocalEndpoint;
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
+use crate::invoke::runtime_deps;
 use crate::invoke::runtimes::{self, RuntimeTools};
 use crate::invoke::{LambdaFunction, ProcessFunction, ProcessSpec, WithTimeout};
 use crate::project::{self, ProjectFunctions};
@@ -235,33 +236,54 @@ impl TemplateSource {
         let mut tools = RuntimeTools {
             python: from_here(&config.python),
             node: from_here(&config.node),
+            python_packages: None,
             node_modules: config
                 .node_modules
                 .as_deref()
                 .map(|path| PathBuf::from(from_here(&path.to_string_lossy())))
-                .unwrap_or_else(|| {
-                    PathBuf::from(concat!(
-                        env!("CARGO_MANIFEST_DIR"),
-                        "/runtimes/node/node_modules"
-                    ))
-                }),
+                .unwrap_or_default(),
             shim_dir: PathBuf::new(),
         };
+        // What the runtimes need besides this binary: found, or installed once into the
+        // per-user cache, before the first function starts.
         if let Some(function) = processes.iter().find(|f| f.runtime.starts_with("python")) {
-            // Said once here rather than as every invocation's Runtime.InvalidEntrypoint.
-            let checked = tokio::process::Command::new(&tools.python)
-                .args(["-c", "import awslambdaric"])
+            let python = runtime_deps::python(&tools.python)
+                .await
+                .map_err(|reason| {
+                    self.refuse(&function.logical_id, "Properties.Runtime", reason)
+                })?;
+            tools.python_packages = python.packages;
+            warn_version_mismatch(&processes, "python", &python.version, &tools.python);
+        }
+        if let Some(function) = processes.iter().find(|f| f.runtime.starts_with("nodejs")) {
+            let version = tokio::process::Command::new(&tools.node)
+                .arg("--version")
                 .output()
-                .await;
-            if !checked.is_ok_and(|output| output.status.success()) {
+                .await
+                .ok()
+                .filter(|output| output.status.success())
+                .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned());
+            let Some(version) = version else {
                 return Err(self.refuse(
                     &function.logical_id,
                     "Properties.Runtime",
                     format!(
-                        "{} cannot import awslambdaric: run `make .venv/.installed` and pass --python .venv/bin/python",
-                        tools.python
+                        "Node.js functions need Node.js ({} was not found): install Node.js 18 or later, or pass --node",
+                        tools.node
                     ),
                 ));
+            };
+            // `v20.11.1`: Lambda's runtimes are named by the major version.
+            let major = version
+                .trim_start_matches('v')
+                .split('.')
+                .next()
+                .unwrap_or_default();
+            warn_version_mismatch(&processes, "nodejs", &format!("{major}.x"), &tools.node);
+            if config.node_modules.is_none() {
+                tools.node_modules = runtime_deps::node_modules().await.map_err(|reason| {
+                    self.refuse(&function.logical_id, "Properties.Runtime", reason)
+                })?;
             }
         }
         let mut runtime_dir = None;
@@ -480,6 +502,35 @@ impl PreparedTemplate {
             });
         }
         Ok(table)
+    }
+}
+
+/// Says once per runtime when the template asks for another version than this machine's
+/// (`python3.13` on Python 3.11, `nodejs22.x` on Node.js 20): the code runs, but on a runtime
+/// that may lack what the deployed one has, or have what it lacks.
+fn warn_version_mismatch(
+    functions: &[&FunctionSpec],
+    family: &str,
+    local_version: &str,
+    program: &str,
+) {
+    let asked: std::collections::BTreeSet<&str> = functions
+        .iter()
+        .filter_map(|function| function.runtime.strip_prefix(family))
+        .collect();
+    for version in asked
+        .into_iter()
+        .filter(|version| *version != local_version)
+    {
+        let uses: Vec<&str> = functions
+            .iter()
+            .filter(|function| function.runtime.strip_prefix(family) == Some(version))
+            .map(|function| function.logical_id.as_str())
+            .collect();
+        tracing::warn!(
+            "the template asks for {family}{version} ({}), but {program} is {family}{local_version}: the functions run on this machine's version",
+            uses.join(", ")
+        );
     }
 }
 

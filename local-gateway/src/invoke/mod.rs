@@ -14,6 +14,7 @@ mod invoke_api;
 mod process;
 pub(crate) mod proxy_result;
 mod runtime_api;
+pub(crate) mod runtime_deps;
 pub(crate) mod runtimes;
 pub(crate) mod sdk_client;
 mod spread_pusher;
