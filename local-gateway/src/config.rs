@@ -197,6 +197,12 @@ pub struct GatewayConfig {
     #[arg(help_heading = "Routes and functions", long, env = "GATEWAY_MAX_CONCURRENCY", value_parser = positive)]
     pub max_concurrency: Option<usize>,
 
+    /// With `--template`: stop a function's process between invocations (SIGSTOP), as Lambda
+    /// freezes it, so that work its handler left running waits for the next invocation; false
+    /// keeps processes running (e.g. with a debugger attached).
+    #[arg(help_heading = "Routes and functions", long, env = "GATEWAY_FREEZE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub freeze: bool,
+
     /// Connection store for the handlers.
     #[arg(
         help_heading = "Store",

@@ -19,6 +19,10 @@ fn repo() -> PathBuf {
 }
 
 async fn start(runtime: &str, code: &str) -> RunningGateway {
+    start_with_freeze(runtime, code, true).await
+}
+
+async fn start_with_freeze(runtime: &str, code: &str, freeze: bool) -> RunningGateway {
     let python = repo().join(".venv/bin/python");
     assert!(python.exists(), "run `make .venv/.installed` first");
     let mut config = GatewayConfig::on_free_port();
@@ -27,6 +31,7 @@ async fn start(runtime: &str, code: &str) -> RunningGateway {
     config.python = python.to_string_lossy().into_owned();
     config.node_modules = Some(repo().join("local-gateway/runtimes/node/node_modules"));
     config.hot_reload = false;
+    config.freeze = freeze;
     local_gateway::start(config)
         .await
         .expect("the lambda-invoke template starts")
@@ -97,6 +102,24 @@ async fn python_functions_invoke_functions_with_boto3() {
 async fn node_functions_invoke_functions_with_the_sdk_v3() {
     let gateway = start("nodejs20.x", "node").await;
     functions_invoke_functions(&gateway, "node").await;
+
+    // require('aws-sdk') fails as on Lambda's Node.js 18+ runtimes, which lack the SDK v2.
+    let response = reqwest::Client::new()
+        .post(invocations_url(&gateway, "SdkV2Function"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-amz-function-error"], "Unhandled");
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["errorType"], "Runtime.ImportModuleError", "{error}");
+    assert!(
+        error["errorMessage"]
+            .as_str()
+            .is_some_and(|message| message.contains("Cannot find module 'aws-sdk'")),
+        "{error}"
+    );
     gateway.shutdown().await;
 }
 
@@ -314,4 +337,74 @@ async fn the_runtimes_folder_is_private_and_removed_when_the_gateway_stops() {
     client.close(None).await;
     gateway.shutdown().await;
     assert!(!dir.exists(), "{} is removed", dir.display());
+}
+
+/// Between invocations a function's process does not run, as Lambda freezes it: a push its
+/// handler left for later (a timer, not awaited) reaches the client only once the next
+/// invocation thaws the process.
+async fn work_left_running_waits_for_the_next_invocation(runtime: &str, code: &str) {
+    let gateway = start(runtime, code).await;
+    let mut client = Client::connect(gateway.websocket_url()).await;
+    client.recv_json().await; // the greeting
+    let returned = client.request(r#"{"do":"fire-and-forget"}"#).await;
+    assert_eq!(returned, json!({"returned": true}));
+    // The timer was due 300 ms after the handler returned; the process is frozen.
+    client.expect_silence(Duration::from_millis(1500)).await;
+    client.send_text(r#"{"do":"chain"}"#).await;
+    let mut got = vec![client.recv_json().await, client.recv_json().await];
+    got.sort_by_key(|message| message.get("late").is_none());
+    assert_eq!(got[0], json!({"late": code}), "{got:?}");
+    assert_eq!(got[1]["result"]["sum"], 5, "{got:?}");
+    client.close(None).await;
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_process_is_frozen_between_invocations() {
+    work_left_running_waits_for_the_next_invocation("nodejs20.x", "node").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_process_is_frozen_between_invocations() {
+    work_left_running_waits_for_the_next_invocation("python3.12", "python").await;
+}
+
+/// The gateway's log, for the tests of its warnings.
+#[derive(Clone, Default)]
+struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// With `--freeze false` the process runs on, so the push arrives on its own; a call from a
+/// process that is not serving an invocation is logged as a warning naming the function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfrozen_work_after_the_handler_returned_is_logged_with_the_function() {
+    let log = Log::default();
+    let writer = log.clone();
+    tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .try_init()
+        .expect("the only subscriber of this test binary");
+    let gateway = start_with_freeze("nodejs20.x", "node", false).await;
+    let mut client = Client::connect(gateway.websocket_url()).await;
+    client.recv_json().await; // the greeting
+    let returned = client.request(r#"{"do":"fire-and-forget"}"#).await;
+    assert_eq!(returned, json!({"returned": true}));
+    assert_eq!(client.recv_json().await, json!({"late": "node"}));
+    let text = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+    assert!(
+        text.contains("DefaultFunction called PostToConnection after its handler returned"),
+        "{text}"
+    );
+    client.close(None).await;
+    gateway.shutdown().await;
 }

@@ -59,11 +59,28 @@ function wrap(original) {
       agent: undefined,
     };
     delete local.host;
-    return http.request(local, callback);
+    return tagged(local, callback);
   };
 }
 
+// Tells the gateway which process calls it: one that is not serving an invocation (work left
+// running after the handler returned) gets a warning. The SDK's requests to the gateway's own
+// address (AWS_ENDPOINT_URL_*) go through http.request, as do the redirected ones.
+const httpRequest = http.request;
+function tagged(input, options, callback) {
+  const withPid = (headers) => ({ ...(headers || {}), "x-local-gateway-pid": String(process.pid) });
+  if (typeof input === "object" && !(input instanceof URL)) {
+    const host = input.hostname || input.host;
+    const withPort = input.port ? `${host}:${input.port}` : host;
+    if (redirected(withPort)) {
+      return httpRequest.call(this, { ...input, headers: withPid(input.headers) }, options, callback);
+    }
+  }
+  return httpRequest.call(this, input, options, callback);
+}
+
 if (endpoint) {
+  http.request = tagged;
   https.request = wrap(https.request);
   https.get = function get(input, options, callback) {
     const request = https.request(input, options, callback);

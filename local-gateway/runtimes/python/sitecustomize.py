@@ -43,6 +43,10 @@ def _install() -> None:
 
     def send(self, request):  # type: ignore[no-untyped-def]
         request.url = _rewrite(request.url)
+        if urlsplit(request.url).netloc.lower() == _ENDPOINT.netloc.lower():
+            # Tells the gateway which process calls: one that is not serving an invocation
+            # (work left running after the handler returned) gets a warning.
+            request.headers["x-local-gateway-pid"] = str(os.getpid())
         return original(self, request)
 
     httpsession.URLLib3Session.send = send  # type: ignore[method-assign]

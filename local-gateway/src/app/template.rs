@@ -111,6 +111,7 @@ pub(crate) struct PreparedTemplate {
     runtime_dir: Option<tempfile::TempDir>,
     /// Processes per function without `ReservedConcurrentExecutions`.
     max_concurrency: usize,
+    freeze: bool,
 }
 
 impl TemplateSource {
@@ -311,6 +312,7 @@ impl TemplateSource {
             hot_reload: config.hot_reload,
             runtime_dir,
             max_concurrency: config.max_concurrency(),
+            freeze: config.freeze,
             source: self,
             binaries,
             tools,
@@ -417,6 +419,7 @@ impl PreparedTemplate {
                 } else {
                     Vec::new()
                 },
+                freeze: self.freeze,
             };
             let max = spec
                 .reserved_concurrency

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// How to start a function's process.
 #[derive(Clone, Debug)]
@@ -31,6 +31,8 @@ pub struct ProcessSpec {
     pub function_arn: String,
     /// Files whose change restarts the process (hot reload); empty: none watched.
     pub watch: Vec<PathBuf>,
+    /// Stop the process between invocations, as Lambda freezes it (`--freeze`).
+    pub freeze: bool,
 }
 
 /// A function in processes of its own, each behind its own Runtime API.
@@ -51,8 +53,8 @@ struct Pool {
     spec: ProcessSpec,
     function: Arc<FunctionQueue>,
     max: usize,
-    /// Each process's kill switch, in start order: a code change restarts them all.
-    processes: Mutex<Vec<Arc<Notify>>>,
+    /// Each process's side of the Runtime API, in start order (its kill switch, its pid).
+    processes: Mutex<Vec<Arc<RuntimeShared>>>,
     stopped: watch::Receiver<()>,
 }
 
@@ -97,12 +99,15 @@ impl ProcessFunction {
 
 impl Pool {
     /// Starts one more process, with a Runtime API of its own, and adds it to `processes`.
-    fn start_process(&self, processes: &mut Vec<Arc<Notify>>) -> std::io::Result<()> {
+    fn start_process(&self, processes: &mut Vec<Arc<RuntimeShared>>) -> std::io::Result<()> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        let shared = Arc::new(RuntimeShared::new(Arc::clone(&self.function)));
+        let shared = Arc::new(RuntimeShared::new(
+            Arc::clone(&self.function),
+            self.spec.freeze,
+        ));
         let mut api_stopped = self.stopped.clone();
         let router = runtime_api::router(Arc::clone(&shared));
         tokio::spawn(async move {
@@ -116,7 +121,7 @@ impl Pool {
                 tracing::error!(error = %err, "the Runtime API stopped");
             }
         });
-        processes.push(Arc::clone(&shared.kill));
+        processes.push(Arc::clone(&shared));
         let number = processes.len();
         tokio::spawn(supervise(
             self.spec.clone(),
@@ -152,13 +157,13 @@ impl Pool {
 
     /// Restarts every process (a code change).
     fn restart_all(&self) {
-        for kill in self
+        for process in self
             .processes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
         {
-            kill.notify_one();
+            process.kill.notify_one();
         }
     }
 }
@@ -167,6 +172,16 @@ impl Pool {
 impl LambdaFunction for ProcessFunction {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn serving(&self, pid: u32) -> Option<bool> {
+        self.pool
+            .processes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|process| process.pid.load(Ordering::SeqCst) == pid)
+            .map(|process| process.serving())
     }
 
     async fn invoke(&self, payload: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
@@ -301,6 +316,7 @@ async fn supervise(
             tokio::spawn(forward(spec.name.clone(), stderr, true));
         }
         tracing::info!(function = %spec.name, process = number, pid = child.id(), "function process started");
+        shared.started(child.id().unwrap_or(0));
         let status = tokio::select! {
             status = child.wait() => status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
             () = kill.notified() => {
@@ -312,6 +328,7 @@ async fn supervise(
                 return;
             }
         };
+        shared.pid.store(0, Ordering::SeqCst);
         let init_error = shared
             .init_error
             .lock()

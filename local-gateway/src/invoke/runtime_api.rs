@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -72,22 +72,60 @@ impl FunctionQueue {
 }
 
 /// One process's side of the API (each Lambda sandbox has its own): the invocations it holds,
-/// its last initialisation error, and the switch that ends it.
+/// its last initialisation error, the switch that ends it, and its pid (to freeze it).
 pub(crate) struct RuntimeShared {
     pub function: Arc<FunctionQueue>,
     pub in_flight: Mutex<HashMap<String, Responder>>,
     pub init_error: Mutex<Option<FunctionError>>,
     pub kill: Arc<Notify>,
+    /// The running process's pid; 0 between processes.
+    pub pid: AtomicU32,
+    /// Whether the running process has finished its initialisation (asked for an invocation).
+    pub initialised: AtomicBool,
+    /// Whether a process waiting for its next invocation is stopped meanwhile.
+    freeze: AtomicBool,
 }
 
 impl RuntimeShared {
-    pub fn new(function: Arc<FunctionQueue>) -> Self {
+    pub fn new(function: Arc<FunctionQueue>, freeze: bool) -> Self {
         Self {
             function,
             in_flight: Mutex::new(HashMap::new()),
             init_error: Mutex::new(None),
             kill: Arc::new(Notify::new()),
+            pid: AtomicU32::new(0),
+            initialised: AtomicBool::new(false),
+            freeze: AtomicBool::new(freeze),
         }
+    }
+
+    /// Stops the process (SIGSTOP), as Lambda freezes an execution environment between
+    /// invocations: what its handler left running (timers, promises nobody awaited) does not
+    /// run until it is thawed for the next one. True if it was stopped.
+    fn freeze(&self) -> bool {
+        let pid = self.pid.load(Ordering::SeqCst);
+        self.freeze.load(Ordering::Relaxed) && pid != 0 && signal(pid, libc::SIGSTOP)
+    }
+
+    /// Lets a frozen process run again (SIGCONT).
+    fn thaw(&self) {
+        let pid = self.pid.load(Ordering::SeqCst);
+        if pid != 0 {
+            signal(pid, libc::SIGCONT);
+        }
+    }
+
+    /// Whether the process is initialising or holds an invocation: the times its code may
+    /// run on AWS.
+    pub fn serving(&self) -> bool {
+        !self.initialised.load(Ordering::SeqCst)
+            || self.in_flight.lock().is_ok_and(|held| !held.is_empty())
+    }
+
+    /// A new process runs: it initialises first.
+    pub fn started(&self, pid: u32) {
+        self.initialised.store(false, Ordering::SeqCst);
+        self.pid.store(pid, Ordering::SeqCst);
     }
 
     /// Fails every invocation the runtime holds (its process ended) with `error`.
@@ -118,12 +156,39 @@ pub(crate) fn router(shared: Arc<RuntimeShared>) -> Router {
         .with_state(shared)
 }
 
-/// Waits for the next invocation. Cancel-safe: a runtime that goes away while waiting loses
-/// nothing (the receive is dropped before taking a message).
+/// Sends `signal` to process `pid`; true if it was delivered.
+fn signal(pid: u32, signal: libc::c_int) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    unsafe { libc::kill(pid, signal) == 0 }
+}
+
+/// Thaws the process when dropped: also when the wait for an invocation is cancelled.
+struct Frozen<'a>(&'a RuntimeShared);
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        self.0.thaw();
+    }
+}
+
+/// Waits for the next invocation, the process frozen meanwhile. Cancel-safe: a runtime that
+/// goes away while waiting loses nothing (the receive is dropped before taking a message).
 async fn next(State(shared): State<Arc<RuntimeShared>>) -> Response {
-    let invocation = {
-        let mut queue = shared.function.queue.lock().await;
-        queue.recv().await
+    shared.initialised.store(true, Ordering::SeqCst);
+    let ready = match shared.function.queue.try_lock() {
+        Ok(mut queue) => queue.try_recv().ok(),
+        Err(_) => None,
+    };
+    let invocation = match ready {
+        Some(invocation) => Some(invocation),
+        None => {
+            let _frozen = shared.freeze().then(|| Frozen(&shared));
+            let mut queue = shared.function.queue.lock().await;
+            queue.recv().await
+        }
     };
     let Some(invocation) = invocation else {
         return (StatusCode::GONE, "the function is shutting down").into_response();
@@ -266,7 +331,7 @@ mod tests {
             "arn:aws:lambda:us-east-1:123456789012:function:F".into(),
             receiver,
         );
-        let shared = Arc::new(RuntimeShared::new(Arc::new(function)));
+        let shared = Arc::new(RuntimeShared::new(Arc::new(function), false));
         (router(Arc::clone(&shared)), queue, shared)
     }
 

@@ -15,7 +15,7 @@
 //! Errors carry `x-amzn-ErrorType` and Lambda's `{"Type", "message"}` body.
 
 use crate::aws::{ACCOUNT_ID, REGION};
-use crate::invoke::{FunctionError, InvocationFailure, LambdaFunction, request_id};
+use crate::invoke::{FunctionError, InvocationFailure, LambdaFunction, request_id, warn_if_frozen};
 use crate::state::GatewayState;
 use axum::Router;
 use axum::body::Bytes;
@@ -55,6 +55,7 @@ async fn invoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    warn_if_frozen(&gateway.routes.functions, &headers, "Invoke");
     let invocation_type = match headers
         .get("x-amz-invocation-type")
         .map(|value| value.to_str().unwrap_or_default())

@@ -83,6 +83,17 @@ export const message = async (event) => {
       if (!(error instanceof ResourceNotFoundException)) throw error;
       reply = { error: error.name, message: error.message };
     }
+  } else if (body.do === "fire-and-forget") {
+    // Not awaited: on AWS it is frozen with the environment once the handler returns.
+    const { domainName, stage, connectionId } = event.requestContext;
+    const management = new ApiGatewayManagementApiClient({
+      endpoint: `https://${domainName}/${stage}`,
+    });
+    const late = JSON.stringify({ late: "node" });
+    setTimeout(() => {
+      management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: late }));
+    }, 300);
+    reply = { returned: true };
   } else {
     reply = { unknown: body.do };
   }

@@ -3,6 +3,7 @@ same in Node.js. The clients are made as deployed code makes them: no endpoint, 
 
 import json
 import os
+import threading
 import time
 from typing import Any
 
@@ -79,6 +80,19 @@ def message(event: dict[str, Any], context: Any) -> dict[str, Any]:
             reply = {"error": None}
         except lambda_client.exceptions.ResourceNotFoundException as error:
             reply = {"error": error.response["Error"]["Code"], "message": str(error)}
+    elif kind == "fire-and-forget":
+        # Not waited for: on AWS it is frozen with the environment once the handler returns.
+        request = event["requestContext"]
+        management = boto3.client(
+            "apigatewaymanagementapi",
+            endpoint_url=f"https://{request['domainName']}/{request['stage']}",
+        )
+        threading.Timer(
+            0.3,
+            management.post_to_connection,
+            kwargs={"ConnectionId": request["connectionId"], "Data": b'{"late": "python"}'},
+        ).start()
+        reply = {"returned": True}
     elif kind == "runtime-dir":
         reply = {"runtimeDir": os.environ["LAMBDA_RUNTIME_DIR"]}
     else:
