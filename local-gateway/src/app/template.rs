@@ -517,24 +517,36 @@ fn warn_version_mismatch(
     local_version: &str,
     program: &str,
 ) {
+    for line in version_mismatches(functions, family, local_version, program) {
+        tracing::warn!("{line}");
+    }
+}
+
+fn version_mismatches(
+    functions: &[&FunctionSpec],
+    family: &str,
+    local_version: &str,
+    program: &str,
+) -> Vec<String> {
     let asked: std::collections::BTreeSet<&str> = functions
         .iter()
         .filter_map(|function| function.runtime.strip_prefix(family))
         .collect();
-    for version in asked
+    asked
         .into_iter()
         .filter(|version| *version != local_version)
-    {
-        let uses: Vec<&str> = functions
-            .iter()
-            .filter(|function| function.runtime.strip_prefix(family) == Some(version))
-            .map(|function| function.logical_id.as_str())
-            .collect();
-        tracing::warn!(
-            "the template asks for {family}{version} ({}), but {program} is {family}{local_version}: the functions run on this machine's version",
-            uses.join(", ")
-        );
-    }
+        .map(|version| {
+            let uses: Vec<&str> = functions
+                .iter()
+                .filter(|function| function.runtime.strip_prefix(family) == Some(version))
+                .map(|function| function.logical_id.as_str())
+                .collect();
+            format!(
+                "the template asks for {family}{version} ({}), but {program} is {family}{local_version}: the functions run on this machine's version",
+                uses.join(", ")
+            )
+        })
+        .collect()
 }
 
 /// A program given as a relative path (`.venv/bin/python`) means from where the gateway was
@@ -612,4 +624,48 @@ fn lambda_environment(
         env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), endpoint.into()));
     }
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn function(id: &str, runtime: &str) -> FunctionSpec {
+        FunctionSpec {
+            logical_id: id.into(),
+            name: id.into(),
+            runtime: runtime.into(),
+            handler: None,
+            code_uri: PathBuf::new(),
+            environment: BTreeMap::new(),
+            timeout_secs: 3,
+            memory_mb: 128,
+            reserved_concurrency: None,
+            cargo: None,
+        }
+    }
+
+    #[test]
+    fn a_runtime_version_other_than_the_machines_is_said_once_with_both_versions() {
+        let (a, b, c) = (
+            function("A", "python3.13"),
+            function("B", "python3.13"),
+            function("C", "python3.11"),
+        );
+        let node = function("N", "nodejs22.x");
+        let functions = [&a, &b, &c, &node];
+        assert_eq!(
+            version_mismatches(&functions, "python", "3.11", "python3"),
+            [
+                "the template asks for python3.13 (A, B), but python3 is python3.11: the functions run on this machine's version"
+            ]
+        );
+        assert_eq!(
+            version_mismatches(&functions, "nodejs", "20.x", "node"),
+            [
+                "the template asks for nodejs22.x (N), but node is nodejs20.x: the functions run on this machine's version"
+            ]
+        );
+        assert!(version_mismatches(&functions, "nodejs", "22.x", "node").is_empty());
+    }
 }
