@@ -44,11 +44,12 @@ NODE_RUNTIME := local-gateway/runtimes/node/node_modules
 NODE_MODULES := clients/js/node_modules
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: docs docs-check packages-check soak bench help run test example chromium js-check inspector-check webhook-example-check python-client-check example-check fmt-check clippy module-cycles build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
+.PHONY: docs docs-check packages-check soak bench help run test example example-nextjs nextjs-example-check chromium js-check inspector-check webhook-example-check python-client-check example-check fmt-check clippy module-cycles build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
 
 help:
 	@echo "make run    start the local gateway on the embedded in-memory store (ws://127.0.0.1:3001/dev)"
 	@echo "make example  the FastAPI comments example: the gateway and the app (http://127.0.0.1:8080/posts/42)"
+	@echo "make example-nextjs  the Next.js example: the gateway, the app (http://127.0.0.1:3000/) and its FastAPI publisher"
 	@echo "make test   formatting, lints, the docs and every test (starts and stops DynamoDB Local itself)"
 	@echo "make docs   the book (docs/src) as HTML: docs/book/index.html"
 	@echo "make packages-check   the versions agree; the Python wheel/sdist and the npm tarball install and import"
@@ -77,7 +78,7 @@ endif
 
 ## Formatting, clippy with warnings as errors, then every test of the workspace.
 test: check-rust fmt-check clippy module-cycles packages-check template-check build-all unit-and-e2e \
-	python-check python-client-check js-check example-check inspector-check webhook-example-check docs-check
+	python-check python-client-check js-check example-check nextjs-example-check inspector-check webhook-example-check docs-check
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -157,6 +158,26 @@ example-check: build-all $(VENV)/.installed $(NODE_MODULES)/.installed chromium
 	WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) $(VENV_BIN)/python -m pytest -p no:cacheprovider examples/fastapi-comments
 	WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) WS_BRIDGE_PYTHON=$(VENV_BIN)/python node --test examples/fastapi-comments/test/
 
+# The Next.js example (examples/nextjs-live): its npm packages pinned by its package-lock.json
+# (@ws-bridge/client is this repository's clients/js, linked), into its git-ignored node_modules.
+NEXTJS_EXAMPLE := examples/nextjs-live
+NEXTJS_BUILD := cd $(NEXTJS_EXAMPLE) && NEXT_TELEMETRY_DISABLED=1 node_modules/.bin/next build
+$(NEXTJS_EXAMPLE)/node_modules/.installed: $(NEXTJS_EXAMPLE)/package.json $(NEXTJS_EXAMPLE)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm not found: install Node.js 20.9 or later with npm"; exit 1; }
+	npm ci --prefix $(NEXTJS_EXAMPLE) --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The Next.js example: its FastAPI publisher's lint and types, the formatter, `next build`, tsc,
+# then its pages in Chromium against the app under `next start`, the FastAPI publisher and a
+# gateway on DynamoDB Local of its own (restarted mid-test).
+nextjs-example-check: build-all $(VENV)/.installed $(NODE_MODULES)/.installed $(NEXTJS_EXAMPLE)/node_modules/.installed chromium
+	cd $(NEXTJS_EXAMPLE) && $(VENV_BIN)/ruff check . && $(VENV_BIN)/ruff format --check . && $(VENV_BIN)/mypy
+	cd $(NEXTJS_EXAMPLE) && $(abspath $(NODE_MODULES))/.bin/prettier --check .
+	$(NEXTJS_BUILD)
+	cd $(NEXTJS_EXAMPLE) && node_modules/.bin/tsc --noEmit -p tsconfig.json
+	WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) WS_BRIDGE_PYTHON=$(VENV_BIN)/python \
+		DYNAMODB_LOCAL_HOME="$$($(CURDIR)/infra/dynamodb-local.sh home)" node --test --test-timeout=180000 $(NEXTJS_EXAMPLE)/test/
+
 # The gateway's inspector page (local-gateway/src/inspector/page) in headless Chromium against a
 # real gateway and real clients (local-gateway/inspector-test), formatted as the browser client is.
 inspector-check: build-all $(NODE_MODULES)/.installed chromium
@@ -185,6 +206,13 @@ docs-check: build-all $(TOOLS_VENV)/.installed $(NODE_MODULES)/.installed chromi
 example: check-rust $(VENV)/.installed
 	$(GATEWAY_BUILD)
 	WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) LOCAL_GATEWAY_BIN=$(abspath $(GATEWAY_BIN)) WS_BRIDGE_PYTHON=$(VENV_BIN)/python examples/fastapi-comments/run.sh
+
+## The Next.js example: the gateway (as make run builds it, 127.0.0.1:3001), the app built and
+## served by `next start` on 127.0.0.1:3000, and its FastAPI publisher on 127.0.0.1:8081.
+example-nextjs: check-rust $(VENV)/.installed $(NEXTJS_EXAMPLE)/node_modules/.installed
+	$(GATEWAY_BUILD)
+	$(NEXTJS_BUILD)
+	WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) LOCAL_GATEWAY_BIN=$(abspath $(GATEWAY_BIN)) WS_BRIDGE_PYTHON=$(VENV_BIN)/python $(NEXTJS_EXAMPLE)/run.sh
 
 # The virtualenv, brought up to date only when the pinned requirements or the Python client
 # change. The client is installed as users install it (`pip install ./clients/python`).

@@ -9,6 +9,10 @@ use http::{HeaderValue, StatusCode, header};
 use rand::RngCore;
 use serde_json::json;
 
+/// The stand-ins for what a deployed stack would have: its region and account.
+pub(crate) const REGION: &str = "us-east-1";
+pub(crate) const ACCOUNT_ID: &str = "123456789012";
+
 /// A connection, request or message id: 11 random bytes in URL-safe base64, which is 15
 /// characters of `[A-Za-z0-9_-]` and one `=`, like `Vb7rKfZ-joECH_A=`.
 pub(crate) fn new_id() -> String {

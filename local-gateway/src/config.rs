@@ -164,7 +164,8 @@ pub struct GatewayConfig {
     )]
     pub cargo_profile: String,
 
-    /// Python for python3.x functions (with awslambdaric installed: `make .venv/.installed`).
+    /// Python for python3.x functions; if it cannot import awslambdaric and boto3, they are
+    /// installed once (pinned) into the per-user cache.
     #[arg(
         help_heading = "Routes and functions",
         long,
@@ -183,7 +184,7 @@ pub struct GatewayConfig {
     pub node: String,
 
     /// The node_modules with the AWS SDK for JavaScript v3 that Node functions may import
-    /// (default: local-gateway/runtimes/node/node_modules, installed by the Makefile).
+    /// (default: the pinned SDK, installed once with npm into the per-user cache).
     #[arg(
         help_heading = "Routes and functions",
         long,
@@ -194,6 +195,18 @@ pub struct GatewayConfig {
     /// Restart a Python or Node function's process when a file under its CodeUri changes.
     #[arg(help_heading = "Routes and functions", long, env = "GATEWAY_HOT_RELOAD", default_value_t = true, action = clap::ArgAction::Set)]
     pub hot_reload: bool,
+
+    /// With `--template`: at most this many processes of one function at once, for functions
+    /// without ReservedConcurrentExecutions (default: the CPU count, at least 2); further
+    /// invocations wait for a free one.
+    #[arg(help_heading = "Routes and functions", long, env = "GATEWAY_MAX_CONCURRENCY", value_parser = positive)]
+    pub max_concurrency: Option<usize>,
+
+    /// With `--template`: stop a function's process between invocations (SIGSTOP), as Lambda
+    /// freezes it, so that work its handler left running waits for the next invocation; false
+    /// keeps processes running (e.g. with a debugger attached).
+    #[arg(help_heading = "Routes and functions", long, env = "GATEWAY_FREEZE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub freeze: bool,
 
     /// Connection store for the handlers.
     #[arg(
@@ -495,6 +508,15 @@ impl GatewayConfig {
         let mut config = Self::parse_from(["local-gateway"]);
         config.port = 0;
         config
+    }
+
+    /// How many processes of one template function may run at once, unless its
+    /// `ReservedConcurrentExecutions` says: enough for parallel work, few enough to keep a
+    /// laptop responsive.
+    pub fn max_concurrency(&self) -> usize {
+        self.max_concurrency.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, |cores| cores.get().max(2))
+        })
     }
 
     /// The handlers' settings: each one given to the gateway (a flag, or its environment

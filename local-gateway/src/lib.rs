@@ -8,6 +8,8 @@
 //! * `websocket`: the WebSocket stage at `ws://host:port/{stage}`: handshakes, the connection
 //!   tasks, limits and close codes, frames dispatched to routes;
 //! * `management`: `@connections` at `/{stage}/@connections/{id}`;
+//! * `lambda_api`: the Lambda Invoke API at `/2015-03-31/functions/{name}/invocations`, for
+//!   functions that invoke functions;
 //! * `http_api`: the backend's HTTP routes below the stage, as payload-2.0 events;
 //! * `routing`: the route table, route selection, the authorizer's configuration;
 //! * `template`: a SAM template read: its routes, functions and tables;
@@ -29,6 +31,7 @@ mod error;
 mod http_api;
 mod inspector;
 mod invoke;
+mod lambda_api;
 mod management;
 mod net;
 mod project;

@@ -89,9 +89,7 @@ async fn main() -> ExitCode {
         tracing::warn!("{warning}");
     }
     println!("Press Ctrl-C to stop.");
-    if let Err(err) = tokio::signal::ctrl_c().await {
-        eprintln!("local-gateway: cannot wait for Ctrl-C: {err}");
-    }
+    stop_requested().await;
     // Once tokio has taken SIGINT over, the default handler is gone: a second Ctrl-C must
     // still end the process, at once.
     tokio::spawn(async {
@@ -106,4 +104,30 @@ async fn main() -> ExitCode {
     );
     gateway.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// Ctrl-C, or SIGTERM (`kill`, a process manager): either stops the gateway cleanly, closing
+/// the sockets and removing the runtimes' temporary folder.
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    result = tokio::signal::ctrl_c() => {
+                        if let Err(err) = result {
+                            eprintln!("local-gateway: cannot wait for Ctrl-C: {err}");
+                        }
+                    }
+                    _ = terminate.recv() => {}
+                }
+                return;
+            }
+            Err(err) => eprintln!("local-gateway: cannot wait for SIGTERM: {err}"),
+        }
+    }
+    if let Err(err) = tokio::signal::ctrl_c().await {
+        eprintln!("local-gateway: cannot wait for Ctrl-C: {err}");
+    }
 }

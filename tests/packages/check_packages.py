@@ -206,10 +206,11 @@ def js_package(root: Path, version: str, work: Path) -> None:
     (project / "package.json").write_text(
         json.dumps({"name": "consumer", "private": True, "type": "module"})
     )
-    # react for the ./react entry point (an optional peer dependency), at the client's locked
-    # version.
+    # react for the ./react entry point (an optional peer dependency), and its types (the
+    # provider's declarations name React's), at the client's locked versions.
     lock = json.loads((client / "package-lock.json").read_text())
     react = lock["packages"]["node_modules/react"]["version"]
+    react_types = lock["packages"]["node_modules/@types/react"]["version"]
     run(
         "npm install the tarball into a fresh project",
         "npm",
@@ -219,6 +220,7 @@ def js_package(root: Path, version: str, work: Path) -> None:
         "--loglevel=error",
         tarball,
         f"react@{react}",
+        f"@types/react@{react_types}",
         cwd=project,
     )
     for name in ("consumer.ts", "tsconfig.json", "entry_points.mjs"):

@@ -3,8 +3,10 @@
 // resolve to the declarations the tarball ships, and they reject misuse.
 import { WsBridgeClient, WsBridgeError } from '@ws-bridge/client';
 import type { MessageMeta, WsBridgeState } from '@ws-bridge/client';
-import { useWsBridge } from '@ws-bridge/client/react';
+import { WsBridgeProvider, useChannel, useWsBridge } from '@ws-bridge/client/react';
 import type { UseWsBridgeResult } from '@ws-bridge/client/react';
+import { Unavailable, WsBridgePublisher } from '@ws-bridge/client/publisher';
+import type { DeliveryReport } from '@ws-bridge/client/publisher';
 
 const client = new WsBridgeClient({
   url: 'ws://127.0.0.1:3001/dev',
@@ -25,5 +27,28 @@ new WsBridgeClient({ channels: ['post:42'] });
 export function LiveComments(): UseWsBridgeResult {
   // @ts-expect-error the URL is required here too
   useWsBridge({ channels: [] });
+  useChannel<{ text: string }>('updates', { onMessage: (update) => void update.text.length });
+  void WsBridgeProvider({ url: 'ws://127.0.0.1:3001/dev', tokenUrl: '/api/ws-token', children: null });
   return useWsBridge({ url: 'ws://127.0.0.1:3001/dev', channels: ['post:42'] });
+}
+
+export async function notify(): Promise<number> {
+  const publisher = new WsBridgePublisher({
+    baseUrl: 'http://127.0.0.1:3001/dev',
+    token: 'api-token',
+    timeoutMs: 5_000,
+  });
+  try {
+    const report: DeliveryReport = await publisher.publish('post:42', { type: 'comment.created', id: 7 });
+    const seq: number | undefined = report.seq;
+    return report.sent + (seq ?? 0);
+  } catch (error) {
+    if (error instanceof Unavailable) return error.report?.sent ?? 0;
+    throw error;
+  } finally {
+    // @ts-expect-error the base URL is required
+    new WsBridgePublisher({ token: 'api-token' });
+    // @ts-expect-error an event is a JSON object, not a string
+    void publisher.broadcast('text');
+  }
 }

@@ -13,10 +13,27 @@ assert.equal(typeof main.WsBridgeClient, 'function');
 assert.equal(typeof main.WsBridgeError, 'function');
 const react = await import('@ws-bridge/client/react');
 assert.equal(typeof react.useWsBridge, 'function');
+const publisher = await import('@ws-bridge/client/publisher');
+assert.equal(typeof publisher.WsBridgePublisher, 'function');
+for (const name of [
+  'BadRequest',
+  'Unauthorized',
+  'ConnectionGone',
+  'DeliveryFailed',
+  'Unavailable',
+  'TransportError',
+]) {
+  assert.ok(publisher[name].prototype instanceof publisher.WsBridgeApiError, `${name} is a WsBridgeApiError`);
+}
 const pkg = createRequire(import.meta.url)('@ws-bridge/client/package.json');
 assert.equal(pkg.version, version);
 
-for (const entry of ['@ws-bridge/client', '@ws-bridge/client/react', '@ws-bridge/client/package.json']) {
+for (const entry of [
+  '@ws-bridge/client',
+  '@ws-bridge/client/react',
+  '@ws-bridge/client/publisher',
+  '@ws-bridge/client/package.json',
+]) {
   const file = fileURLToPath(import.meta.resolve(entry));
   assert.ok(file.startsWith(installed), `${entry} resolved to ${file}, not the installed package`);
 }
@@ -26,4 +43,4 @@ for (const [entry, target] of Object.entries(pkg.exports)) {
   if (typeof target !== 'object') continue;
   assert.ok(existsSync(new URL(target.types, `file://${installed}`)), `${entry}: no ${target.types}`);
 }
-console.log(`entry_points.mjs: @ws-bridge/client ${pkg.version} imports from the tarball (., ./react)`);
+console.log(`entry_points.mjs: @ws-bridge/client ${pkg.version} imports from the tarball (., ./react, ./publisher)`);

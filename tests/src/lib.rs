@@ -643,7 +643,9 @@ pub mod raw {
             let frame = tokio::time::timeout(WAIT, self.read_frame())
                 .await
                 .expect("close or EOF in time")?;
-            let (opcode, payload) = frame;
+            let RawFrame {
+                opcode, payload, ..
+            } = frame;
             assert_eq!(
                 opcode, 0x8,
                 "expected a close frame, got opcode {opcode:#x}"
@@ -653,8 +655,8 @@ pub mod raw {
             Some((code, reason))
         }
 
-        /// One unmasked server frame: its opcode and payload; `None` on EOF or reset.
-        async fn read_frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        /// The server's next frame as it is on the wire (no reassembly); `None` on EOF or reset.
+        pub async fn read_frame(&mut self) -> Option<RawFrame> {
             let mut header = [0u8; 2];
             self.stream.read_exact(&mut header).await.ok()?;
             let len = match header[1] & 0x7f {
@@ -664,8 +666,19 @@ pub mod raw {
             };
             let mut payload = vec![0u8; len];
             self.stream.read_exact(&mut payload).await.ok()?;
-            Some((header[0] & 0x0f, payload))
+            Some(RawFrame {
+                fin: header[0] & 0x80 != 0,
+                opcode: header[0] & 0x0f,
+                payload,
+            })
         }
+    }
+
+    /// One unmasked server frame.
+    pub struct RawFrame {
+        pub fin: bool,
+        pub opcode: u8,
+        pub payload: Vec<u8>,
     }
 
     /// A client frame with first byte `first` (FIN, RSV bits, opcode), masked as clients must.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use ws_bridge_e2e::functions::{answering, echo, failing, panicking, recording, slow};
+use ws_bridge_e2e::raw::{RawClient, masked_frame};
 use ws_bridge_e2e::{Client, management_client, next_event, start_gateway, start_gateway_with};
 
 fn error_frame_matches(frame: &str, message: &str) -> bool {
@@ -454,6 +455,77 @@ async fn checklist_48_a_post_over_131072_bytes_is_413_payload_too_large() {
         .await
         .expect("at the limit");
     assert_eq!(client.recv_text().await.len(), 131_072);
+}
+
+#[tokio::test]
+async fn checklist_60_a_post_over_32_kb_goes_out_as_32_kb_frames_that_clients_reassemble() {
+    const FRAME: usize = 32 * 1024;
+    let gateway = start_gateway().await;
+    let sdk = management_client(&gateway);
+    let mut raw = RawClient::connect(gateway.addr(), &gateway.config().stage).await;
+    raw.send_bytes(&masked_frame(0x81, br#"{"action":"hello"}"#))
+        .await;
+    let welcome = raw.read_frame().await.expect("welcome");
+    let welcome: Value = serde_json::from_slice(&welcome.payload).expect("JSON welcome");
+    let id = welcome["data"]["connectionId"].as_str().expect("id");
+
+    // Three-byte characters: 32768 is not a multiple of 3, so frames split inside a character,
+    // which RFC 6455 allows (only the whole message must be UTF-8).
+    let large = "€".repeat(30_000); // 90,000 bytes
+    sdk.post_to_connection()
+        .connection_id(id)
+        .data(large.clone().into_bytes().into())
+        .send()
+        .await
+        .expect("post");
+    let mut frames = Vec::new();
+    loop {
+        let frame = raw.read_frame().await.expect("a frame");
+        let fin = frame.fin;
+        frames.push(frame);
+        if fin {
+            break;
+        }
+    }
+    let shape: Vec<(u8, bool, usize)> = frames
+        .iter()
+        .map(|frame| (frame.opcode, frame.fin, frame.payload.len()))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (0x1, false, FRAME),
+            (0x0, false, FRAME),
+            (0x0, true, 90_000 - 2 * FRAME)
+        ]
+    );
+    assert!(std::str::from_utf8(&frames[0].payload).is_err());
+    let whole: Vec<u8> = frames.into_iter().flat_map(|frame| frame.payload).collect();
+    assert_eq!(whole, large.as_bytes());
+
+    // Exactly 32 KB is still one frame.
+    sdk.post_to_connection()
+        .connection_id(id)
+        .data(vec![b'a'; FRAME].into())
+        .send()
+        .await
+        .expect("post");
+    let frame = raw.read_frame().await.expect("a frame");
+    assert_eq!(
+        (frame.opcode, frame.fin, frame.payload.len()),
+        (0x1, true, FRAME)
+    );
+
+    // A client library reassembles the message.
+    let mut client = Client::connect(&gateway.websocket_url()).await;
+    let id = client.connection_id().await;
+    sdk.post_to_connection()
+        .connection_id(&id)
+        .data(large.clone().into_bytes().into())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(client.recv_text().await, large);
 }
 
 #[tokio::test]

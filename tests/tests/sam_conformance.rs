@@ -22,6 +22,8 @@ async fn start(runtime: &str, code: &str) -> RunningGateway {
     config.python = python.to_string_lossy().into_owned();
     config.node_modules = Some(node_modules);
     config.hot_reload = false;
+    // One process per function: the tests tell a restart by its pid.
+    config.max_concurrency = Some(1);
     local_gateway::start(config)
         .await
         .expect("the conformance template starts")
@@ -159,6 +161,7 @@ async fn a_code_change_is_picked_up(runtime: &str, code: &str, file: &str, from:
         .to_string_lossy()
         .into_owned();
     config.node_modules = Some(repo().join("local-gateway/runtimes/node/node_modules"));
+    config.max_concurrency = Some(1);
     let gateway = local_gateway::start(config).await.expect("starts");
     let mut client = Client::connect(url(&gateway, "token=allow")).await;
     let before = client.request(r#"{"service":{"do":"echo"}}"#).await;
@@ -166,7 +169,7 @@ async fn a_code_change_is_picked_up(runtime: &str, code: &str, file: &str, from:
     let text = std::fs::read_to_string(&handler).unwrap();
     assert!(text.contains(from), "{from}");
     std::fs::write(&handler, text.replace(from, to)).unwrap();
-    // The file is polled every half second; the restarted process answers the next message.
+    // The file event restarts the process; the restarted process answers the next message.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let reply = client.request(r#"{"service":{"do":"echo"}}"#).await;

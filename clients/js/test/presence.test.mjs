@@ -16,7 +16,7 @@ Object.assign(globalThis, { window: dom.window, document: dom.window.document })
 if (!('navigator' in globalThis)) Object.assign(globalThis, { navigator: dom.window.navigator }); // Node 20
 const React = await import('react');
 const { createRoot } = await import('react-dom/client');
-const { usePresence } = await import('../src/react.js');
+const { usePresence, WsBridgeProvider } = await import('../src/react.js');
 
 const SECRET = 'presence-test-secret';
 const ROOM = 'room:1';
@@ -125,6 +125,44 @@ describe('presence', () => {
     assert.deepEqual(users(ada.client), ['ada', 'bob']);
   });
 
+  test('usePresence under a WsBridgeProvider reads the provider connection', async (t) => {
+    const gateway = await presenceGateway(t);
+    const container = document.createElement('div');
+    document.body.append(container);
+    const root = createRoot(container);
+    t.after(() => root.unmount());
+    function Viewers() {
+      return React.createElement(
+        'output',
+        null,
+        usePresence(ROOM)
+          .map((m) => m.user)
+          .join(', '),
+      );
+    }
+    root.render(
+      React.createElement(
+        WsBridgeProvider,
+        {
+          url: gateway.wsUrl,
+          WebSocket,
+          keepAliveMs: 0,
+          channels: [ROOM],
+          token: () => mintToken(SECRET, { sub: 'carol', name: 'Carol' }),
+        },
+        React.createElement(Viewers),
+      ),
+    );
+    await waitFor(() => container.textContent === 'carol', { what: 'carol alone' });
+    const ada = await member(t, gateway, 'ada');
+    await waitFor(() => container.textContent === 'ada, carol', { what: 'ada shown' });
+    ada.client.close();
+    await waitFor(() => container.textContent === 'carol', {
+      what: 'ada gone after the grace period',
+      timeoutMs: (GRACE_S + 5) * 1000,
+    });
+  });
+
   test('usePresence renders the members as they join and leave', async (t) => {
     const gateway = await presenceGateway(t);
     const bob = await member(t, gateway, 'bob');
@@ -134,7 +172,7 @@ describe('presence', () => {
     t.after(() => root.unmount());
     /** @param {{ client: WsBridgeClient }} props */
     function Viewers({ client }) {
-      const members = usePresence(client, ROOM);
+      const members = usePresence(ROOM, client);
       return React.createElement('output', null, members.map((m) => m.info?.name ?? m.user).join(', '));
     }
     root.render(React.createElement(Viewers, { client: bob.client }));

@@ -17,7 +17,7 @@ if (!('navigator' in globalThis)) Object.assign(globalThis, { navigator: dom.win
 const React = await import('react');
 const { createRoot } = await import('react-dom/client');
 const { renderToString } = await import('react-dom/server');
-const { useWsBridge } = await import('../src/react.js');
+const { useWsBridge, WsBridgeProvider, useChannel, useWsBridgeContext } = await import('../src/react.js');
 const { createElement: h } = React;
 
 const FAST = { initialMs: 100, maxMs: 500 };
@@ -217,5 +217,80 @@ describe('useWsBridge with React', () => {
     await until(() => view.latest().lastMessage?.n === 1, 'lastMessage');
     assert.deepEqual(view.latest().lastMessage, { type: 'n', n: 1 });
     assert.equal(view.latest().client.positions['post:1'].seq, 2);
+  });
+});
+
+describe('WsBridgeProvider and useChannel', () => {
+  test('rendered on the server: children render, nothing touches WebSocket', async () => {
+    class NoWebSocket {
+      constructor() {
+        throw new Error('WebSocket used during server rendering');
+      }
+    }
+    function Updates() {
+      const { state } = useChannel('updates', { onMessage: () => {} });
+      return h('p', null, state);
+    }
+    const html = renderToString(
+      h(WsBridgeProvider, { url: 'ws://127.0.0.1:9/dev', WebSocket: NoWebSocket }, h(Updates)),
+    );
+    assert.equal(html, '<p>connecting</p>');
+    await sleep(50);
+  });
+
+  test('pages navigated between under one provider share one connection; a channel is held while a page holding it is mounted', async (t) => {
+    const gateway = await startGateway();
+    t.after(() => gateway.stop());
+    /** @type {{ page: string, message: unknown }[]} */
+    const heard = [];
+    /** @type {any} */
+    let context = null;
+    /** @param {{ name: string }} props */
+    function NewsPage({ name }) {
+      const { state, subscribed } = useChannel('news', { onMessage: (message) => heard.push({ page: name, message }) });
+      return h('p', null, `${name} ${state}${subscribed ? ' subscribed' : ''}`);
+    }
+    function OtherPage() {
+      context = useWsBridgeContext();
+      return h('p', null, 'other');
+    }
+    /** @param {{ page: string }} props */
+    function App({ page }) {
+      return h(
+        WsBridgeProvider,
+        { url: gateway.wsUrl, WebSocket, keepAliveMs: 0, backoff: FAST },
+        page === 'news' ? h('div', null, h(NewsPage, { name: 'a' }), h(NewsPage, { name: 'b' })) : h(OtherPage),
+      );
+    }
+    const container = document.createElement('div');
+    document.body.append(container);
+    const root = createRoot(container);
+    t.after(() => root.unmount());
+
+    root.render(h(App, { page: 'news' }));
+    await until(() => container.textContent === 'a open subscribedb open subscribed', 'both pages subscribed');
+    assert.equal(await count(gateway.httpUrl, 'news'), 1, 'one subscriber of news');
+    await httpJson('POST', `${gateway.httpUrl}/broadcast/news`, { type: 'first' });
+    await until(() => heard.length === 2, 'both hooks hear the message');
+    assert.deepEqual(heard.map((e) => e.page).sort(), ['a', 'b']);
+
+    // Away: the channel is left, the connection stays.
+    root.render(h(App, { page: 'other' }));
+    await until(() => context !== null && context.state === 'open', 'the other page');
+    const { client } = context;
+    await waitFor(async () => (await count(gateway.httpUrl, 'news')) === 0, { what: 'news left' });
+    assert.equal(await count(gateway.httpUrl), 1);
+
+    // And back: the same connection holds the channel again.
+    root.render(h(App, { page: 'news' }));
+    await until(() => container.textContent === 'a open subscribedb open subscribed', 'subscribed again');
+    assert.equal(await count(gateway.httpUrl, 'news'), 1, 'news held again');
+    assert.equal(await count(gateway.httpUrl), 1);
+    heard.length = 0;
+    await httpJson('POST', `${gateway.httpUrl}/broadcast/news`, { type: 'second' });
+    await until(() => heard.length === 2, 'the remounted hooks hear the message');
+    root.render(h(App, { page: 'other' }));
+    await until(() => container.textContent === 'other', 'the other page again');
+    assert.equal(context.client, client, 'one client for the lifetime of the provider');
   });
 });

@@ -6,13 +6,10 @@
 // runs this file with a longer test timeout than the others).
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { freePort, httpJson, launchChromium, repoRoot, startGateway, startStaticServer, waitFor } from './browser.mjs';
+import { httpJson, launchChromium, startGateway, startStaticServer, waitFor } from './browser.mjs';
+import { startDynamoDbLocal } from './dynamodb-local.mjs';
 import { mintToken } from './jwt.mjs';
 import { events, inPage, openClient } from './page.mjs';
 
@@ -84,82 +81,6 @@ async function newPage(t) {
  */
 function waitForEvent(page, name, predicate, what, timeoutMs = 15_000) {
   return waitFor(async () => (await events(page, name)).find(predicate), { timeoutMs, what });
-}
-
-/** The folder holding DynamoDBLocal.jar (env DYNAMODB_LOCAL_HOME, else installed by the script). */
-function dynamodbLocalHome() {
-  const given = process.env.DYNAMODB_LOCAL_HOME;
-  const home =
-    given && given !== ''
-      ? given
-      : execFileSync(join(repoRoot, 'infra', 'dynamodb-local.sh'), ['home'], { encoding: 'utf8' }).trim();
-  if (!existsSync(join(home, 'DynamoDBLocal.jar'))) throw new Error(`no DynamoDBLocal.jar in ${home}`);
-  return home;
-}
-
-/**
- * DynamoDB Local of this test on a port of its own, its data on disk so that it is all there
- * again after a stop and start (a store outage, not a new store). Stopped by PID.
- */
-async function startDynamoDbLocal() {
-  const home = dynamodbLocalHome();
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'ws-bridge-recovery-ddb-'));
-  /** @type {import('node:child_process').ChildProcess | null} */
-  let child = null;
-  let output = '';
-  const answers = () =>
-    fetch(`http://127.0.0.1:${port}/`).then(
-      () => true,
-      () => false,
-    );
-  const start = async () => {
-    const proc = spawn(
-      'java',
-      [
-        `-Djava.library.path=${join(home, 'DynamoDBLocal_lib')}`,
-        '-jar',
-        join(home, 'DynamoDBLocal.jar'),
-        '-sharedDb',
-        '-dbPath',
-        dir,
-        '-port',
-        String(port),
-      ],
-      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    proc.stdout?.on('data', (chunk) => (output = (output + chunk).slice(-5_000)));
-    proc.stderr?.on('data', (chunk) => (output = (output + chunk).slice(-5_000)));
-    child = proc;
-    await waitFor(answers, { timeoutMs: 60_000, intervalMs: 100, what: `DynamoDB Local on ${port}: ${output}` });
-  };
-  const stop = async () => {
-    const proc = child;
-    child = null;
-    if (proc === null || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGKILL');
-    await exited;
-  };
-  await start();
-  process.on('exit', () => {
-    if (child?.pid) {
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    start,
-    stop,
-    remove: async () => {
-      await stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 /**

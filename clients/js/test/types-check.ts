@@ -11,7 +11,7 @@ import type {
   TokenContext,
   WsBridgeState,
 } from '@ws-bridge/client';
-import { useWsBridge } from '@ws-bridge/client/react';
+import { WsBridgeProvider, useChannel, useWsBridge, useWsBridgeContext } from '@ws-bridge/client/react';
 import type { UseWsBridgeResult } from '@ws-bridge/client/react';
 
 const client = new WsBridgeClient({
@@ -131,3 +131,20 @@ function Component(): UseWsBridgeResult {
   return result;
 }
 void Component;
+
+// The hooks are generic over the application's own messages.
+type Update = { text: string; at: number };
+export function Typed(): string {
+  const { lastMessage } = useWsBridge<Update>({ url: 'ws://127.0.0.1:3001/dev', tokenUrl: '/api/ws-token' });
+  const text: string | undefined = lastMessage?.text;
+  // @ts-expect-error an Update has no `title`
+  void lastMessage?.title;
+  useChannel<Update>('updates', {
+    onMessage: (update, meta) => void [update.at.toFixed(), meta?.seq],
+    onReset: ({ channel, seq }) => void [channel, seq],
+  });
+  const { client, state } = useWsBridgeContext();
+  void [client?.connectionId, state];
+  return text ?? '';
+}
+export const provider = WsBridgeProvider({ url: 'ws://127.0.0.1:3001/dev', channels: ['updates'], children: null });

@@ -340,15 +340,23 @@ class SlowReader:
         masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
         self.sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
 
-    def recv_text(self) -> str:
+    def _frame(self) -> tuple[bool, int, bytes]:
         first, second = self._take(2)
         length = second & 0x7F
         if length == 126:
             (length,) = struct.unpack("!H", self._take(2))
         elif length == 127:
             (length,) = struct.unpack("!Q", self._take(8))
-        data = self._take(length)
-        assert first & 0x0F == 1, f"expected a text frame, got opcode {first & 0x0F}"
+        return bool(first & 0x80), first & 0x0F, self._take(length)
+
+    def recv_text(self) -> str:
+        """The next text message, reassembled: over 32 KB it comes as several frames."""
+        fin, opcode, data = self._frame()
+        assert opcode == 1, f"expected a text frame, got opcode {opcode}"
+        while not fin:
+            fin, opcode, more = self._frame()
+            assert opcode == 0, f"expected a continuation frame, got opcode {opcode}"
+            data += more
         return data.decode()
 
     def texts(self) -> Iterator[str]:

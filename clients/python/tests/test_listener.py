@@ -55,6 +55,19 @@ async def test_receives_broadcasts_and_channel_messages_as_dicts(gateway: Gatewa
         assert await next_message(messages) == {"direct": True}
 
 
+async def test_a_message_over_32_kb_arrives_whole(gateway: Gateway) -> None:
+    # The gateway sends more than 32 KB as a fragmented message of 32 KB frames, as API Gateway
+    # does (checklist 60); the client must reassemble it.
+    payload = {"text": "x" * 100_000}
+    async with (
+        AsyncWsBridge(gateway.http_url) as bridge,
+        listen(gateway.ws_url, backoff=QUICK) as messages,
+    ):
+        assert messages.connection_id is not None
+        assert (await bridge.send_to_connection(messages.connection_id, payload)).sent == 1
+        assert await next_message(messages) == payload
+
+
 async def test_a_slow_consumer_holds_messages_back_without_losing_any(gateway: Gateway) -> None:
     async with (
         AsyncWsBridge(gateway.http_url) as bridge,

@@ -3,6 +3,7 @@
 // (.js, .mjs or .cjs; ES module or CommonJS), and the handler may be async or take a callback.
 import { register } from "node:module";
 import { existsSync } from "node:fs";
+import http from "node:http";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -33,6 +34,34 @@ async function post(url, body, headers = {}) {
   await response.arrayBuffer();
 }
 
+// The wait for the next invocation has no time limit: fetch's 300 s headers timeout would fire
+// the moment a process frozen between invocations (as Lambda freezes it) is thawed, losing the
+// invocation it was just given.
+function nextInvocation() {
+  return new Promise((resolve, reject) => {
+    const request = http.get(`${api}/invocation/next`, { agent: false }, (response) => {
+      const chunks = [];
+      response.on("data", (chunk) => chunks.push(chunk));
+      response.on("error", reject);
+      response.on("end", () =>
+        resolve({ status: response.statusCode, headers: response.headers, body: Buffer.concat(chunks) }),
+      );
+    });
+    request.on("error", reject);
+  });
+}
+
+// Lambda's Node.js 18+ runtimes have no AWS SDK v2: a handler that needs it fails there as here.
+const SDK_V2_HINT =
+  "local-gateway: 'aws-sdk' (the AWS SDK for JavaScript v2) is not part of Lambda's Node.js 18+ runtimes, so this fails on AWS too: use the v3 clients (@aws-sdk/client-*), or ship aws-sdk in the function's own node_modules.";
+
+function isMissingModule(error, name) {
+  return (
+    (error?.code === "ERR_MODULE_NOT_FOUND" || error?.code === "MODULE_NOT_FOUND") &&
+    (name === undefined || String(error.message).includes(`'${name}'`))
+  );
+}
+
 async function initError(errorType, error) {
   const body = { ...errorBody(error), errorType };
   console.error(`${errorType}: ${body.errorMessage}`);
@@ -61,7 +90,11 @@ async function loadHandler() {
   try {
     loaded = await import(pathToFileURL(file).href);
   } catch (error) {
-    return initError("Runtime.UserCodeSyntaxError", error);
+    if (isMissingModule(error, "aws-sdk")) console.error(SDK_V2_HINT);
+    const errorType = isMissingModule(error)
+      ? "Runtime.ImportModuleError"
+      : "Runtime.UserCodeSyntaxError";
+    return initError(errorType, error);
   }
   let handler = exportPath.reduce((value, key) => value?.[key], loaded);
   if (typeof handler !== "function") {
@@ -91,16 +124,16 @@ function invoke(handler, event, context) {
 const handler = await loadHandler();
 const functionName = process.env.AWS_LAMBDA_FUNCTION_NAME;
 for (;;) {
-  const next = await fetch(`${api}/invocation/next`);
-  if (!next.ok) process.exit(0);
-  const requestId = next.headers.get("lambda-runtime-aws-request-id");
-  const deadline = Number(next.headers.get("lambda-runtime-deadline-ms"));
-  const event = await next.json();
+  const next = await nextInvocation();
+  if (next.status !== 200) process.exit(0);
+  const requestId = next.headers["lambda-runtime-aws-request-id"];
+  const deadline = Number(next.headers["lambda-runtime-deadline-ms"]);
+  const event = JSON.parse(next.body.toString("utf8"));
   const context = {
     awsRequestId: requestId,
     functionName,
     functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
-    invokedFunctionArn: next.headers.get("lambda-runtime-invoked-function-arn"),
+    invokedFunctionArn: next.headers["lambda-runtime-invoked-function-arn"],
     memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
     logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
     logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
@@ -113,6 +146,7 @@ for (;;) {
   } catch (error) {
     const body = errorBody(error);
     console.error(`Invoke Error\t${JSON.stringify(body)}`);
+    if (isMissingModule(error, "aws-sdk")) console.error(SDK_V2_HINT);
     await post(`${api}/invocation/${requestId}/error`, body, {
       "Lambda-Runtime-Function-Error-Type": body.errorType,
     });

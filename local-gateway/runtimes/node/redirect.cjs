@@ -1,8 +1,10 @@
 // Calls to this API's management endpoint reach the local gateway, whatever URL the handler
 // built: https://{apiId}.execute-api.{region}.amazonaws.com/{stage} (from the event's apiId
 // and region), or https://{domainName}/{stage} (the event's domainName is the gateway's own
-// host:port). Node's https.request is the transport of the AWS SDK for JavaScript v3
-// (NodeHttpHandler); such requests go over plain HTTP to LOCAL_GATEWAY_ENDPOINT instead.
+// host:port); so do calls to Lambda's endpoint, https://lambda.{region}.amazonaws.com (a
+// function invoking another with an endpoint AWS_ENDPOINT_URL_LAMBDA did not set). Node's
+// https.request is the transport of the AWS SDK for JavaScript v3 (NodeHttpHandler); such
+// requests go over plain HTTP to LOCAL_GATEWAY_ENDPOINT instead.
 "use strict";
 const http = require("node:http");
 const https = require("node:https");
@@ -10,12 +12,14 @@ const { syncBuiltinESMExports } = require("node:module");
 
 const endpoint = process.env.LOCAL_GATEWAY_ENDPOINT && new URL(process.env.LOCAL_GATEWAY_ENDPOINT);
 const apiHost = (process.env.LOCAL_GATEWAY_API_HOST || "").toLowerCase();
+const lambdaHost = (process.env.LOCAL_GATEWAY_LAMBDA_HOST || "").toLowerCase();
 
 function redirected(host) {
   if (!endpoint || !host) return false;
   const name = String(host).toLowerCase();
   return (
     name === apiHost ||
+    (lambdaHost !== "" && name === lambdaHost) ||
     name === endpoint.host ||
     (name.split(":")[0] === endpoint.hostname && name.endsWith(`:${endpoint.port}`))
   );
@@ -55,11 +59,28 @@ function wrap(original) {
       agent: undefined,
     };
     delete local.host;
-    return http.request(local, callback);
+    return tagged(local, callback);
   };
 }
 
+// Tells the gateway which process calls it: one that is not serving an invocation (work left
+// running after the handler returned) gets a warning. The SDK's requests to the gateway's own
+// address (AWS_ENDPOINT_URL_*) go through http.request, as do the redirected ones.
+const httpRequest = http.request;
+function tagged(input, options, callback) {
+  const withPid = (headers) => ({ ...(headers || {}), "x-local-gateway-pid": String(process.pid) });
+  if (typeof input === "object" && !(input instanceof URL)) {
+    const host = input.hostname || input.host;
+    const withPort = input.port ? `${host}:${input.port}` : host;
+    if (redirected(withPort)) {
+      return httpRequest.call(this, { ...input, headers: withPid(input.headers) }, options, callback);
+    }
+  }
+  return httpRequest.call(this, input, options, callback);
+}
+
 if (endpoint) {
+  http.request = tagged;
   https.request = wrap(https.request);
   https.get = function get(input, options, callback) {
     const request = https.request(input, options, callback);

@@ -47,6 +47,8 @@ pub struct RunningGateway {
     server: JoinHandle<()>,
     webhooks: Option<Arc<LocalWebhooks>>,
     summary: Vec<(&'static str, String)>,
+    /// The template's runtimes' private folder: removed with the gateway.
+    runtime_dir: Option<tempfile::TempDir>,
 }
 
 impl RunningGateway {
@@ -170,7 +172,8 @@ pub async fn start(mut config: GatewayConfig) -> Result<RunningGateway, GatewayE
     let environment = source.project_environment();
     let template = |name: &str| environment.get(name).cloned();
     let backends = Backends::build(&config, &template, source.runs_project_functions()).await?;
-    let prepared = source.prepare(&config).await?;
+    let mut prepared = source.prepare(&config).await?;
+    let runtime_dir = prepared.take_runtime_dir();
     let mut summary = prepared.summary(&config, &backends);
     let webhooks = backends.webhooks.clone();
     let mut gateway = serve_gateway(
@@ -187,6 +190,7 @@ pub async fn start(mut config: GatewayConfig) -> Result<RunningGateway, GatewayE
         webhooks.server_status("starting", &gateway.http_url());
     }
     gateway.webhooks = webhooks;
+    gateway.runtime_dir = runtime_dir;
     summary.insert(0, ("WebSocket", gateway.websocket_url()));
     gateway.summary = summary;
     Ok(gateway)
@@ -296,5 +300,6 @@ async fn serve_gateway(
         server,
         webhooks: None,
         summary: Vec::new(),
+        runtime_dir: None,
     })
 }

@@ -4,7 +4,7 @@
 use super::GatewayError;
 use crate::aws;
 use crate::state::GatewayState;
-use crate::{http_api, inspector, management, websocket};
+use crate::{http_api, inspector, lambda_api, management, websocket};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
@@ -21,7 +21,8 @@ use {
 
 /// The stage's surfaces, each with its own routes, merged and layered here: the WebSocket
 /// handshake and the HTTP API are traced; `@connections` is not (one call per recipient of a
-/// broadcast, where a span each is measurable).
+/// broadcast, where a span each is measurable). The Lambda Invoke API sits beside the stage,
+/// as the Lambda endpoint is another host on AWS.
 ///
 /// The inspector (given `actions`, and unless `--no-inspector`) adds its own routes outside the
 /// stage and records the HTTP API's and `@connections`' calls.
@@ -55,7 +56,7 @@ pub(super) fn router(
                 tracing::debug_span!("request", method = %request.method(), target = %redactor.uri(request.uri()))
             }),
         );
-    let mut router = traced.merge(management_routes);
+    let mut router = traced.merge(management_routes).merge(lambda_api::routes());
     if let Some(actions) = inspecting {
         router = router.merge(inspector::routes(actions));
     }

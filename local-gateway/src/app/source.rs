@@ -199,6 +199,15 @@ impl Prepared {
         }
     }
 
+    /// The private folder the template's runtimes use, to be kept while their processes run
+    /// and removed when the gateway stops (none for the other sources).
+    pub fn take_runtime_dir(&mut self) -> Option<tempfile::TempDir> {
+        match self {
+            Self::Template(template) => template.take_runtime_dir(),
+            Self::Project(_) | Self::Invoked { .. } => None,
+        }
+    }
+
     /// What is on, for the banner: where the routes come from, the store, and the settings
     /// that change what clients and backends see.
     pub fn summary(

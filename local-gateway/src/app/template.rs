@@ -6,6 +6,7 @@
 use super::LocalEndpoint;
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
+use crate::invoke::runtime_deps;
 use crate::invoke::runtimes::{self, RuntimeTools};
 use crate::invoke::{LambdaFunction, ProcessFunction, ProcessSpec, WithTimeout};
 use crate::project::{self, ProjectFunctions};
@@ -16,9 +17,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The stand-ins for what a deployed stack would have.
-const REGION: &str = "us-east-1";
-const ACCOUNT_ID: &str = "123456789012";
+use crate::aws::{ACCOUNT_ID, REGION};
+
+/// The stand-in for the deployed stack's name.
 const STACK_NAME: &str = "local";
 
 /// Reads the template of `config.template` into a route table (no functions started): for
@@ -105,6 +106,12 @@ pub(crate) struct PreparedTemplate {
     dynamodb_endpoint: Option<String>,
     api_host: String,
     hot_reload: bool,
+    /// Where the runtimes' shims are: private to this run (mode 0700, a name nobody can
+    /// predict or claim first), removed when dropped.
+    runtime_dir: Option<tempfile::TempDir>,
+    /// Processes per function without `ReservedConcurrentExecutions`.
+    max_concurrency: usize,
+    freeze: bool,
 }
 
 impl TemplateSource {
@@ -237,52 +244,85 @@ impl TemplateSource {
                 }
             }
         }
-        let tools = RuntimeTools {
+        let mut tools = RuntimeTools {
             python: from_here(&config.python),
             node: from_here(&config.node),
+            python_packages: None,
             node_modules: config
                 .node_modules
                 .as_deref()
                 .map(|path| PathBuf::from(from_here(&path.to_string_lossy())))
-                .unwrap_or_else(|| {
-                    PathBuf::from(concat!(
-                        env!("CARGO_MANIFEST_DIR"),
-                        "/runtimes/node/node_modules"
-                    ))
-                }),
-            shim_dir: std::env::temp_dir()
-                .join(format!("local-gateway-runtimes-{}", std::process::id())),
+                .unwrap_or_default(),
+            shim_dir: PathBuf::new(),
         };
+        // What the runtimes need besides this binary: found, or installed once into the
+        // per-user cache, before the first function starts.
         if let Some(function) = processes.iter().find(|f| f.runtime.starts_with("python")) {
-            // Said once here rather than as every invocation's Runtime.InvalidEntrypoint.
-            let checked = tokio::process::Command::new(&tools.python)
-                .args(["-c", "import awslambdaric"])
+            let python = runtime_deps::python(&tools.python)
+                .await
+                .map_err(|reason| {
+                    self.refuse(&function.logical_id, "Properties.Runtime", reason)
+                })?;
+            tools.python_packages = python.packages;
+            warn_version_mismatch(&processes, "python", &python.version, &tools.python);
+        }
+        if let Some(function) = processes.iter().find(|f| f.runtime.starts_with("nodejs")) {
+            let version = tokio::process::Command::new(&tools.node)
+                .arg("--version")
                 .output()
-                .await;
-            if !checked.is_ok_and(|output| output.status.success()) {
+                .await
+                .ok()
+                .filter(|output| output.status.success())
+                .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned());
+            let Some(version) = version else {
                 return Err(self.refuse(
                     &function.logical_id,
                     "Properties.Runtime",
                     format!(
-                        "{} cannot import awslambdaric: run `make .venv/.installed` and pass --python .venv/bin/python",
-                        tools.python
+                        "Node.js functions need Node.js ({} was not found): install Node.js 18 or later, or pass --node",
+                        tools.node
                     ),
                 ));
+            };
+            // `v20.11.1`: Lambda's runtimes are named by the major version.
+            let major = version
+                .trim_start_matches('v')
+                .split('.')
+                .next()
+                .unwrap_or_default();
+            warn_version_mismatch(&processes, "nodejs", &format!("{major}.x"), &tools.node);
+            if config.node_modules.is_none() {
+                tools.node_modules = runtime_deps::node_modules().await.map_err(|reason| {
+                    self.refuse(&function.logical_id, "Properties.Runtime", reason)
+                })?;
             }
         }
+        let mut runtime_dir = None;
         if !processes.is_empty() {
-            tools.install_shims().map_err(|err| {
+            let cannot = |err: std::io::Error| {
                 self.refuse(
                     "runtimes",
                     "",
                     format!("cannot write the runtime shims: {err}"),
                 )
-            })?;
+            };
+            // tempfile leaves a folder's mode to the umask; 0700 is asked for explicitly.
+            let dir = tempfile::Builder::new()
+                .prefix("local-gateway-")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .tempdir()
+                .map_err(cannot)?;
+            tools.shim_dir = dir.path().to_path_buf();
+            tools.install_shims().map_err(cannot)?;
+            runtime_dir = Some(dir);
         }
         Ok(PreparedTemplate {
             api_host: format!("{}.execute-api.{REGION}.amazonaws.com", config.api_id),
             dynamodb_endpoint: config.dynamodb_endpoint.clone(),
             hot_reload: config.hot_reload,
+            runtime_dir,
+            max_concurrency: config.max_concurrency(),
+            freeze: config.freeze,
             source: self,
             binaries,
             tools,
@@ -311,6 +351,11 @@ impl PreparedTemplate {
     /// Whether any of ws-bridge's own functions run inside the gateway.
     pub fn runs_project_functions(&self) -> bool {
         self.source.runs_project_functions()
+    }
+
+    /// The runtimes' private folder, for the gateway to keep.
+    pub fn take_runtime_dir(&mut self) -> Option<tempfile::TempDir> {
+        self.runtime_dir.take()
     }
 
     /// The route table: the template's routes, authorizer and HTTP routes, each reaching the
@@ -384,9 +429,15 @@ impl PreparedTemplate {
                 } else {
                     Vec::new()
                 },
+                freeze: self.freeze,
             };
+            let max = spec
+                .reserved_concurrency
+                .map_or(self.max_concurrency, |reserved| {
+                    usize::try_from(reserved).unwrap_or(usize::MAX)
+                });
             let function =
-                ProcessFunction::start(process).map_err(|err| GatewayError::Function {
+                ProcessFunction::start(process, max).map_err(|err| GatewayError::Function {
                     function: id.clone(),
                     reason: err.to_string(),
                 })?;
@@ -405,6 +456,16 @@ impl PreparedTemplate {
             selection: app.selection.clone(),
             ..RouteTable::default()
         };
+        // The Invoke API finds a function by its logical id or its `FunctionName`.
+        for (id, function) in &functions {
+            table.functions.insert(id.clone(), Arc::clone(function));
+            if let Some(spec) = app.functions.get(id) {
+                table
+                    .functions
+                    .entry(spec.name.clone())
+                    .or_insert_with(|| Arc::clone(function));
+            }
+        }
         for (key, spec) in &app.routes {
             let mut target = function(&spec.function)?;
             if let Some(ms) = spec.timeout_ms {
@@ -455,6 +516,47 @@ impl PreparedTemplate {
         }
         Ok(table)
     }
+}
+
+/// Says once per runtime when the template asks for another version than this machine's
+/// (`python3.13` on Python 3.11, `nodejs22.x` on Node.js 20): the code runs, but on a runtime
+/// that may lack what the deployed one has, or have what it lacks.
+fn warn_version_mismatch(
+    functions: &[&FunctionSpec],
+    family: &str,
+    local_version: &str,
+    program: &str,
+) {
+    for line in version_mismatches(functions, family, local_version, program) {
+        tracing::warn!("{line}");
+    }
+}
+
+fn version_mismatches(
+    functions: &[&FunctionSpec],
+    family: &str,
+    local_version: &str,
+    program: &str,
+) -> Vec<String> {
+    let asked: std::collections::BTreeSet<&str> = functions
+        .iter()
+        .filter_map(|function| function.runtime.strip_prefix(family))
+        .collect();
+    asked
+        .into_iter()
+        .filter(|version| *version != local_version)
+        .map(|version| {
+            let uses: Vec<&str> = functions
+                .iter()
+                .filter(|function| function.runtime.strip_prefix(family) == Some(version))
+                .map(|function| function.logical_id.as_str())
+                .collect();
+            format!(
+                "the template asks for {family}{version} ({}), but {program} is {family}{local_version}: the functions run on this machine's version",
+                uses.join(", ")
+            )
+        })
+        .collect()
 }
 
 /// A program given as a relative path (`.venv/bin/python`) means from where the gateway was
@@ -516,8 +618,14 @@ fn lambda_environment(
             "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI",
             management_url.into(),
         ),
+        // Functions that invoke functions reach the gateway's Lambda Invoke API.
+        ("AWS_ENDPOINT_URL_LAMBDA", origin.into()),
         ("LOCAL_GATEWAY_ENDPOINT", origin.into()),
         ("LOCAL_GATEWAY_API_HOST", api_host.into()),
+        (
+            "LOCAL_GATEWAY_LAMBDA_HOST",
+            format!("lambda.{REGION}.amazonaws.com"),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -526,4 +634,48 @@ fn lambda_environment(
         env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), endpoint.into()));
     }
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn function(id: &str, runtime: &str) -> FunctionSpec {
+        FunctionSpec {
+            logical_id: id.into(),
+            name: id.into(),
+            runtime: runtime.into(),
+            handler: None,
+            code_uri: PathBuf::new(),
+            environment: BTreeMap::new(),
+            timeout_secs: 3,
+            memory_mb: 128,
+            reserved_concurrency: None,
+            cargo: None,
+        }
+    }
+
+    #[test]
+    fn a_runtime_version_other_than_the_machines_is_said_once_with_both_versions() {
+        let (a, b, c) = (
+            function("A", "python3.13"),
+            function("B", "python3.13"),
+            function("C", "python3.11"),
+        );
+        let node = function("N", "nodejs22.x");
+        let functions = [&a, &b, &c, &node];
+        assert_eq!(
+            version_mismatches(&functions, "python", "3.11", "python3"),
+            [
+                "the template asks for python3.13 (A, B), but python3 is python3.11: the functions run on this machine's version"
+            ]
+        );
+        assert_eq!(
+            version_mismatches(&functions, "nodejs", "20.x", "node"),
+            [
+                "the template asks for nodejs22.x (N), but node is nodejs20.x: the functions run on this machine's version"
+            ]
+        );
+        assert!(version_mismatches(&functions, "nodejs", "22.x", "node").is_empty());
+    }
 }

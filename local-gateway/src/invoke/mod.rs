@@ -8,17 +8,20 @@
 //!
 //! ws-bridge's own functions are in `project`.
 
+mod code_watch;
 mod in_process;
 mod invoke_api;
 mod process;
 pub(crate) mod proxy_result;
 mod runtime_api;
+pub(crate) mod runtime_deps;
 pub(crate) mod runtimes;
 pub(crate) mod sdk_client;
 mod spread_pusher;
 
 pub use in_process::InProcess;
 pub use invoke_api::InvokeApi;
+pub(crate) use process::uuid_like as request_id;
 pub use process::{ProcessFunction, ProcessSpec};
 pub(crate) use spread_pusher::SpreadPusher;
 
@@ -56,6 +59,44 @@ pub trait LambdaFunction: Send + Sync + 'static {
 
     /// Invokes the function with a JSON event and returns its JSON result.
     async fn invoke(&self, payload: Vec<u8>) -> Result<Vec<u8>, FunctionError>;
+
+    /// For a process of this function with `pid`: whether its code may be running now
+    /// (initialising, or serving an invocation); `None` when no process of it has that pid.
+    fn serving(&self, _pid: u32) -> Option<bool> {
+        None
+    }
+}
+
+/// The header the runtimes' redirects (Python's `sitecustomize`, Node's `redirect.cjs`) add to
+/// the calls a function's process makes to the gateway: the process's pid.
+pub(crate) const CALLER_PID: &str = "x-local-gateway-pid";
+
+/// Warns when a call to the gateway (`call`: `@connections`, `Invoke`) comes from a process that
+/// is not serving an invocation: work its handler left running after returning (a promise
+/// nobody awaited, a timer), which on AWS is frozen with the environment when the handler
+/// returns, and runs at the next invocation, if there is one, or never.
+pub(crate) fn warn_if_frozen(
+    functions: &std::collections::BTreeMap<String, Arc<dyn LambdaFunction>>,
+    headers: &http::HeaderMap,
+    call: &str,
+) {
+    let Some(pid) = headers
+        .get(CALLER_PID)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u32>().ok())
+    else {
+        return;
+    };
+    let caller = functions
+        .values()
+        .find_map(|function| Some((function.name(), function.serving(pid)?)));
+    if let Some((function, false)) = caller {
+        tracing::warn!(
+            function,
+            pid,
+            "{function} called {call} after its handler returned: on AWS the execution environment is frozen then, and this call would wait for the next invocation or never happen; await it before the handler returns"
+        );
+    }
 }
 
 /// The error type [`WithTimeout`] reports, read back by [`timed`] as a timeout.

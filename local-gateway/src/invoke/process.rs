@@ -1,20 +1,20 @@
-//! A function run as Lambda runs it: one warm process per function, started with the Lambda
-//! environment and pointed at a Runtime API the gateway serves for it ([`super::runtime_api`]).
-//! The process is restarted if it dies; one that outlives its `Timeout` is killed, as Lambda
-//! ends the sandbox. Invocations of one function wait their turn (one process, one at a time).
-//! Its output goes to the gateway's, each line prefixed with the function's name.
+//! A function run as Lambda runs it: warm processes, each started with the Lambda environment
+//! and pointed at a Runtime API the gateway serves for it ([`super::runtime_api`]), as many at
+//! once as the function's concurrency allows (more invocations wait for a free one). A process
+//! is restarted if it dies; one that outlives its `Timeout` is killed, as Lambda ends the
+//! sandbox. Output goes to the gateway's, each line prefixed with the function's name.
 
-use super::runtime_api::{self, Invocation, RuntimeShared};
+use super::runtime_api::{self, FunctionQueue, Invocation, RuntimeShared};
 use super::{FunctionError, LambdaFunction};
 use async_trait::async_trait;
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// How to start a function's process.
 #[derive(Clone, Debug)]
@@ -31,35 +31,84 @@ pub struct ProcessSpec {
     pub function_arn: String,
     /// Files whose change restarts the process (hot reload); empty: none watched.
     pub watch: Vec<PathBuf>,
+    /// Stop the process between invocations, as Lambda freezes it (`--freeze`).
+    pub freeze: bool,
 }
 
-/// A function in its own process, behind the Runtime API.
+/// A function in processes of its own, each behind its own Runtime API.
 pub struct ProcessFunction {
     name: String,
     timeout: Duration,
     queue: mpsc::Sender<Invocation>,
-    kill: Arc<Notify>,
-    // Dropped with the function: the process and its Runtime API stop.
+    pool: Arc<Pool>,
+    // Dropped with the function: the processes and their Runtime APIs stop.
     _stop: watch::Sender<()>,
 }
 
+/// The processes of one function: one starts with the gateway; another starts (a cold start)
+/// whenever more invocations are queued or running than there are processes, up to `max`
+/// (`ReservedConcurrentExecutions`, else `--max-concurrency`), as Lambda adds execution
+/// environments. Started processes stay warm.
+struct Pool {
+    spec: ProcessSpec,
+    function: Arc<FunctionQueue>,
+    max: usize,
+    /// Each process's side of the Runtime API, in start order (its kill switch, its pid).
+    processes: Mutex<Vec<Arc<RuntimeShared>>>,
+    stopped: watch::Receiver<()>,
+}
+
 impl ProcessFunction {
-    /// Serves the Runtime API on a free loopback port and starts the process. Needs a Tokio
-    /// runtime; fails only if no port can be bound.
-    pub fn start(spec: ProcessSpec) -> std::io::Result<Arc<dyn LambdaFunction>> {
+    /// Serves the Runtime API of its first process on a free loopback port and starts it.
+    /// Needs a Tokio runtime; fails only if no port can be bound.
+    pub fn start(spec: ProcessSpec, max: usize) -> std::io::Result<Arc<dyn LambdaFunction>> {
+        let (queue, receiver) = mpsc::channel(1024);
+        let (stop, stopped) = watch::channel(());
+        let pool = Arc::new(Pool {
+            function: Arc::new(FunctionQueue::new(spec.function_arn.clone(), receiver)),
+            spec,
+            max,
+            processes: Mutex::new(Vec::new()),
+            stopped,
+        });
+        if max > 0 {
+            let mut processes = pool
+                .processes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            pool.start_process(&mut processes)?;
+        }
+        if !pool.spec.watch.is_empty() {
+            let watched = Arc::clone(&pool);
+            super::code_watch::spawn(
+                pool.spec.watch.clone(),
+                pool.spec.name.clone(),
+                pool.stopped.clone(),
+                move || watched.restart_all(),
+            );
+        }
+        Ok(Arc::new(Self {
+            name: pool.spec.name.clone(),
+            timeout: pool.spec.timeout,
+            queue,
+            pool,
+            _stop: stop,
+        }))
+    }
+}
+
+impl Pool {
+    /// Starts one more process, with a Runtime API of its own, and adds it to `processes`.
+    fn start_process(&self, processes: &mut Vec<Arc<RuntimeShared>>) -> std::io::Result<()> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        let (queue, receiver) = mpsc::channel(1024);
-        let shared = Arc::new(RuntimeShared {
-            function_arn: spec.function_arn.clone(),
-            queue: tokio::sync::Mutex::new(receiver),
-            in_flight: Mutex::new(HashMap::new()),
-            init_error: Mutex::new(None),
-        });
-        let (stop, stopped) = watch::channel(());
-        let mut api_stopped = stopped.clone();
+        let shared = Arc::new(RuntimeShared::new(
+            Arc::clone(&self.function),
+            self.spec.freeze,
+        ));
+        let mut api_stopped = self.stopped.clone();
         let router = runtime_api::router(Arc::clone(&shared));
         tokio::spawn(async move {
             let shutdown = async move {
@@ -72,24 +121,50 @@ impl ProcessFunction {
                 tracing::error!(error = %err, "the Runtime API stopped");
             }
         });
-        let kill = Arc::new(Notify::new());
-        if !spec.watch.is_empty() {
-            tokio::spawn(watch_files(
-                spec.watch.clone(),
-                Arc::clone(&kill),
-                spec.name.clone(),
-                stopped.clone(),
-            ));
+        processes.push(Arc::clone(&shared));
+        let number = processes.len();
+        tokio::spawn(supervise(
+            self.spec.clone(),
+            number,
+            address.to_string(),
+            shared,
+            self.stopped.clone(),
+        ));
+        Ok(())
+    }
+
+    /// Starts another process if every one is busy and the limit allows.
+    fn scale(&self) {
+        // One decision at a time: two invocations arriving together start two processes, not
+        // four.
+        let mut processes = self
+            .processes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (started, demand) = (processes.len(), self.function.demand());
+        if demand > started && started < self.max {
+            tracing::info!(
+                function = %self.spec.name,
+                processes = started + 1,
+                max = self.max,
+                "cold start: every process is busy, starting another"
+            );
+            if let Err(err) = self.start_process(&mut processes) {
+                tracing::error!(function = %self.spec.name, error = %err, "cannot start another process");
+            }
         }
-        let function = Arc::new(Self {
-            name: spec.name.clone(),
-            timeout: spec.timeout,
-            queue,
-            kill: Arc::clone(&kill),
-            _stop: stop,
-        });
-        tokio::spawn(supervise(spec, address.to_string(), shared, kill, stopped));
-        Ok(function)
+    }
+
+    /// Restarts every process (a code change).
+    fn restart_all(&self) {
+        for process in self
+            .processes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            process.kill.notify_one();
+        }
     }
 }
 
@@ -99,7 +174,24 @@ impl LambdaFunction for ProcessFunction {
         &self.name
     }
 
+    fn serving(&self, pid: u32) -> Option<bool> {
+        self.pool
+            .processes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|process| process.pid.load(Ordering::SeqCst) == pid)
+            .map(|process| process.serving())
+    }
+
     async fn invoke(&self, payload: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
+        if self.pool.max == 0 {
+            // ReservedConcurrentExecutions: 0 throttles every invocation, as on AWS.
+            return Err(FunctionError::new(
+                "TooManyRequestsException",
+                "Rate Exceeded.",
+            ));
+        }
         let (respond, mut answer) = oneshot::channel();
         let (started, taken) = oneshot::channel();
         let request_id = uuid_like();
@@ -110,28 +202,31 @@ impl LambdaFunction for ProcessFunction {
             started,
             respond,
         };
-        self.queue.send(invocation).await.map_err(|_| {
-            FunctionError::new(
+        let waiting = &self.pool.function.waiting;
+        waiting.fetch_add(1, Ordering::SeqCst);
+        if self.queue.send(invocation).await.is_err() {
+            waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(FunctionError::new(
                 "ServiceException",
                 format!("{} is shutting down", self.name),
-            )
-        })?;
+            ));
+        }
+        self.pool.scale();
         // The rest runs on a task of its own: a caller that stops waiting (a shorter integration
         // timeout) does not stop the function's own `Timeout` from ending a runaway process.
         let timeout = self.timeout;
-        let kill = Arc::clone(&self.kill);
         let outcome = tokio::spawn(async move {
-            // Waiting for the runtime (a cold start, an earlier invocation) is not counted:
-            // Lambda's `Timeout` starts when the runtime takes the invocation. If it was
-            // answered without being taken (the runtime cannot start), the answer says why.
-            if taken.await.is_err() {
+            // Waiting for a process (a cold start, busy processes) is not counted: Lambda's
+            // `Timeout` starts when the runtime takes the invocation. If it was answered without
+            // being taken (the runtime cannot start), the answer says why.
+            let Ok(kill) = taken.await else {
                 return answer.try_recv().unwrap_or_else(|_| {
                     Err(FunctionError::new(
                         "Runtime.ExitError",
                         "the runtime did not start",
                     ))
                 });
-            }
+            };
             match tokio::time::timeout(timeout, &mut answer).await {
                 Ok(Ok(result)) => result,
                 Ok(Err(_)) => Err(FunctionError::new(
@@ -158,7 +253,7 @@ impl LambdaFunction for ProcessFunction {
 }
 
 /// A request id shaped as Lambda's (a UUID v4).
-fn uuid_like() -> String {
+pub(crate) fn uuid_like() -> String {
     let bits: u128 = rand::random();
     let hex = format!("{bits:032x}");
     format!(
@@ -171,14 +266,16 @@ fn uuid_like() -> String {
     )
 }
 
-/// Runs the process, and again whenever it ends, until the function is dropped.
+/// Runs process `number` of the function, and again whenever it ends, until the function is
+/// dropped.
 async fn supervise(
     spec: ProcessSpec,
+    number: usize,
     runtime_api: String,
     shared: Arc<RuntimeShared>,
-    kill: Arc<Notify>,
     mut stopped: watch::Receiver<()>,
 ) {
+    let kill = Arc::clone(&shared.kill);
     let mut failures: u32 = 0;
     loop {
         let mut command = Command::new(&spec.program);
@@ -202,14 +299,10 @@ async fn supervise(
             Ok(child) => child,
             Err(err) => {
                 tracing::error!(function = %spec.name, program = %spec.program.display(), error = %err, "cannot start the function");
-                fail_queued(
-                    &shared,
-                    &FunctionError::new(
-                        "Runtime.InvalidEntrypoint",
-                        format!("cannot start {}: {err}", spec.program.display()),
-                    ),
-                )
-                .await;
+                shared.function.fail_queued(&FunctionError::new(
+                    "Runtime.InvalidEntrypoint",
+                    format!("cannot start {}: {err}", spec.program.display()),
+                ));
                 if pause(&mut stopped, 1000).await {
                     return;
                 }
@@ -222,7 +315,8 @@ async fn supervise(
         if let Some(stderr) = child.stderr.take() {
             tokio::spawn(forward(spec.name.clone(), stderr, true));
         }
-        tracing::info!(function = %spec.name, pid = child.id(), "function process started");
+        tracing::info!(function = %spec.name, process = number, pid = child.id(), "function process started");
+        shared.started(child.id().unwrap_or(0));
         let status = tokio::select! {
             status = child.wait() => status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
             () = kill.notified() => {
@@ -234,6 +328,7 @@ async fn supervise(
                 return;
             }
         };
+        shared.pid.store(0, Ordering::SeqCst);
         let init_error = shared
             .init_error
             .lock()
@@ -248,9 +343,9 @@ async fn supervise(
         shared.fail_in_flight(&error);
         if init_error.is_some() {
             // It will fail the same way until its code changes: answer what waits now.
-            fail_queued(&shared, &error).await;
+            shared.function.fail_queued(&error);
         }
-        tracing::warn!(function = %spec.name, %status, "function process ended; restarting");
+        tracing::warn!(function = %spec.name, process = number, %status, "function process ended; restarting");
         failures = if started.elapsed() > Duration::from_secs(10) {
             0
         } else {
@@ -271,14 +366,6 @@ async fn pause(stopped: &mut watch::Receiver<()>, ms: u64) -> bool {
     }
 }
 
-/// Answers every queued invocation with `error`.
-async fn fail_queued(shared: &RuntimeShared, error: &FunctionError) {
-    let mut queue = shared.queue.lock().await;
-    while let Ok(invocation) = queue.try_recv() {
-        let _ = invocation.respond.send(Err(error.clone()));
-    }
-}
-
 async fn forward(name: String, stream: impl tokio::io::AsyncRead + Unpin, stderr: bool) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -288,59 +375,4 @@ async fn forward(name: String, stream: impl tokio::io::AsyncRead + Unpin, stderr
             println!("{name} | {line}");
         }
     }
-}
-
-/// Restarts the process when a watched file changes (polled each half second: no watcher
-/// dependency, and a function's code is a handful of files).
-async fn watch_files(
-    roots: Vec<PathBuf>,
-    kill: Arc<Notify>,
-    name: String,
-    mut stopped: watch::Receiver<()>,
-) {
-    let mut last = newest(&roots);
-    loop {
-        if pause(&mut stopped, 500).await {
-            return;
-        }
-        let now = newest(&roots);
-        if now > last {
-            last = now;
-            tracing::info!(function = %name, "code changed; restarting the function");
-            kill.notify_one();
-        }
-    }
-}
-
-/// The newest modification time under `roots`, skipping dependency and build folders.
-fn newest(roots: &[PathBuf]) -> Option<SystemTime> {
-    let mut newest = None;
-    let mut pending: Vec<PathBuf> = roots.to_vec();
-    let mut visited = 0;
-    while let Some(path) = pending.pop() {
-        visited += 1;
-        if visited > 5000 {
-            break;
-        }
-        let Ok(metadata) = std::fs::metadata(&path) else {
-            continue;
-        };
-        if metadata.is_dir() {
-            let skip = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                matches!(
-                    n,
-                    "node_modules" | "target" | "__pycache__" | ".venv" | ".git"
-                )
-            });
-            if skip {
-                continue;
-            }
-            if let Ok(entries) = std::fs::read_dir(&path) {
-                pending.extend(entries.flatten().map(|e| e.path()));
-            }
-        } else if let Ok(modified) = metadata.modified() {
-            newest = newest.max(Some(modified));
-        }
-    }
-    newest
 }

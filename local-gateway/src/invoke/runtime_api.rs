@@ -1,6 +1,7 @@
-//! The Lambda Runtime API (`2018-06-01`), served by the gateway to one function's process, as
-//! Lambda serves it inside a sandbox: the runtime asks for the next invocation, then posts its
-//! response or error; an initialisation failure is posted to `init/error`.
+//! The Lambda Runtime API (`2018-06-01`), served by the gateway to each process of a function,
+//! as Lambda serves it inside each sandbox: the runtime asks for the next invocation (from the
+//! function's queue, shared by its processes), then posts its response or error; an
+//! initialisation failure is posted to `init/error`.
 
 use super::FunctionError;
 use axum::Router;
@@ -11,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 /// Where an invocation's outcome goes.
 pub(crate) type Responder = oneshot::Sender<Result<Vec<u8>, FunctionError>>;
@@ -24,27 +26,115 @@ pub(crate) struct Invocation {
     /// The function's `Timeout`: its deadline counts from when the runtime takes the
     /// invocation, as Lambda's excludes the cold start.
     pub timeout: std::time::Duration,
-    /// Told when the runtime takes it.
-    pub started: oneshot::Sender<()>,
+    /// Told when a process takes it, with the switch that ends that process (past the
+    /// function's `Timeout`).
+    pub started: oneshot::Sender<Arc<Notify>>,
     pub respond: Responder,
 }
 
-/// What the API shares with the function: the queue of invocations, those the runtime holds,
-/// and the last initialisation error.
-pub(crate) struct RuntimeShared {
+/// What the processes of one function share: the queue of invocations, and how many are
+/// queued and held (what decides whether another process starts).
+pub(crate) struct FunctionQueue {
     pub function_arn: String,
     pub queue: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
+    /// Invocations queued and not yet taken by a process (counted up before they are queued).
+    pub waiting: AtomicUsize,
+    /// Invocations a process holds.
+    pub held: AtomicUsize,
+}
+
+impl FunctionQueue {
+    pub fn new(function_arn: String, queue: mpsc::Receiver<Invocation>) -> Self {
+        Self {
+            function_arn,
+            queue: tokio::sync::Mutex::new(queue),
+            waiting: AtomicUsize::new(0),
+            held: AtomicUsize::new(0),
+        }
+    }
+
+    /// Invocations queued or running.
+    pub fn demand(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst) + self.held.load(Ordering::SeqCst)
+    }
+
+    /// Answers every queued invocation with `error`. Skipped while a process waits for the
+    /// next one: it holds the queue, and then nothing is queued.
+    pub fn fail_queued(&self, error: &FunctionError) {
+        let Ok(mut queue) = self.queue.try_lock() else {
+            return;
+        };
+        while let Ok(invocation) = queue.try_recv() {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            let _ = invocation.respond.send(Err(error.clone()));
+        }
+    }
+}
+
+/// One process's side of the API (each Lambda sandbox has its own): the invocations it holds,
+/// its last initialisation error, the switch that ends it, and its pid (to freeze it).
+pub(crate) struct RuntimeShared {
+    pub function: Arc<FunctionQueue>,
     pub in_flight: Mutex<HashMap<String, Responder>>,
     pub init_error: Mutex<Option<FunctionError>>,
+    pub kill: Arc<Notify>,
+    /// The running process's pid; 0 between processes.
+    pub pid: AtomicU32,
+    /// Whether the running process has finished its initialisation (asked for an invocation).
+    pub initialised: AtomicBool,
+    /// Whether a process waiting for its next invocation is stopped meanwhile.
+    freeze: AtomicBool,
 }
 
 impl RuntimeShared {
+    pub fn new(function: Arc<FunctionQueue>, freeze: bool) -> Self {
+        Self {
+            function,
+            in_flight: Mutex::new(HashMap::new()),
+            init_error: Mutex::new(None),
+            kill: Arc::new(Notify::new()),
+            pid: AtomicU32::new(0),
+            initialised: AtomicBool::new(false),
+            freeze: AtomicBool::new(freeze),
+        }
+    }
+
+    /// Stops the process (SIGSTOP), as Lambda freezes an execution environment between
+    /// invocations: what its handler left running (timers, promises nobody awaited) does not
+    /// run until it is thawed for the next one. True if it was stopped.
+    fn freeze(&self) -> bool {
+        let pid = self.pid.load(Ordering::SeqCst);
+        self.freeze.load(Ordering::Relaxed) && pid != 0 && signal(pid, libc::SIGSTOP)
+    }
+
+    /// Lets a frozen process run again (SIGCONT).
+    fn thaw(&self) {
+        let pid = self.pid.load(Ordering::SeqCst);
+        if pid != 0 {
+            signal(pid, libc::SIGCONT);
+        }
+    }
+
+    /// Whether the process is initialising or holds an invocation: the times its code may
+    /// run on AWS.
+    pub fn serving(&self) -> bool {
+        !self.initialised.load(Ordering::SeqCst)
+            || self.in_flight.lock().is_ok_and(|held| !held.is_empty())
+    }
+
+    /// A new process runs: it initialises first.
+    pub fn started(&self, pid: u32) {
+        self.initialised.store(false, Ordering::SeqCst);
+        self.pid.store(pid, Ordering::SeqCst);
+    }
+
     /// Fails every invocation the runtime holds (its process ended) with `error`.
     pub fn fail_in_flight(&self, error: &FunctionError) {
         let held: Vec<_> = match self.in_flight.lock() {
             Ok(mut in_flight) => in_flight.drain().collect(),
             Err(_) => Vec::new(),
         };
+        self.function.held.fetch_sub(held.len(), Ordering::SeqCst);
         for (_, respond) in held {
             let _ = respond.send(Err(error.clone()));
         }
@@ -66,12 +156,39 @@ pub(crate) fn router(shared: Arc<RuntimeShared>) -> Router {
         .with_state(shared)
 }
 
-/// Waits for the next invocation. Cancel-safe: a runtime that goes away while waiting loses
-/// nothing (the receive is dropped before taking a message).
+/// Sends `signal` to process `pid`; true if it was delivered.
+fn signal(pid: u32, signal: libc::c_int) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    unsafe { libc::kill(pid, signal) == 0 }
+}
+
+/// Thaws the process when dropped: also when the wait for an invocation is cancelled.
+struct Frozen<'a>(&'a RuntimeShared);
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        self.0.thaw();
+    }
+}
+
+/// Waits for the next invocation, the process frozen meanwhile. Cancel-safe: a runtime that
+/// goes away while waiting loses nothing (the receive is dropped before taking a message).
 async fn next(State(shared): State<Arc<RuntimeShared>>) -> Response {
-    let invocation = {
-        let mut queue = shared.queue.lock().await;
-        queue.recv().await
+    shared.initialised.store(true, Ordering::SeqCst);
+    let ready = match shared.function.queue.try_lock() {
+        Ok(mut queue) => queue.try_recv().ok(),
+        Err(_) => None,
+    };
+    let invocation = match ready {
+        Some(invocation) => Some(invocation),
+        None => {
+            let _frozen = shared.freeze().then(|| Frozen(&shared));
+            let mut queue = shared.function.queue.lock().await;
+            queue.recv().await
+        }
     };
     let Some(invocation) = invocation else {
         return (StatusCode::GONE, "the function is shutting down").into_response();
@@ -94,7 +211,7 @@ async fn next(State(shared): State<Arc<RuntimeShared>>) -> Response {
     );
     set(
         "lambda-runtime-invoked-function-arn",
-        shared.function_arn.clone(),
+        shared.function.function_arn.clone(),
     );
     set(
         "lambda-runtime-trace-id",
@@ -106,10 +223,12 @@ async fn next(State(shared): State<Arc<RuntimeShared>>) -> Response {
         ),
     );
     set("content-type", "application/json".to_owned());
+    shared.function.waiting.fetch_sub(1, Ordering::SeqCst);
+    shared.function.held.fetch_add(1, Ordering::SeqCst);
     if let Ok(mut in_flight) = shared.in_flight.lock() {
         in_flight.insert(invocation.request_id, invocation.respond);
     }
-    let _ = invocation.started.send(());
+    let _ = invocation.started.send(Arc::clone(&shared.kill));
     (StatusCode::OK, headers, invocation.payload).into_response()
 }
 
@@ -133,7 +252,9 @@ fn take(
     shared: &RuntimeShared,
     request_id: &str,
 ) -> Option<oneshot::Sender<Result<Vec<u8>, FunctionError>>> {
-    shared.in_flight.lock().ok()?.remove(request_id)
+    let respond = shared.in_flight.lock().ok()?.remove(request_id)?;
+    shared.function.held.fetch_sub(1, Ordering::SeqCst);
+    Some(respond)
 }
 
 async fn response(
@@ -189,7 +310,7 @@ async fn init_error(
     body: Bytes,
 ) -> Response {
     let error = posted_error(&headers, &body);
-    tracing::error!(function = %shared.function_arn, error = %error, "the runtime failed to initialise");
+    tracing::error!(function = %shared.function.function_arn, error = %error, "the runtime failed to initialise");
     if let Ok(mut slot) = shared.init_error.lock() {
         *slot = Some(error);
     }
@@ -206,12 +327,11 @@ mod tests {
 
     fn api() -> (Router, mpsc::Sender<Invocation>, Arc<RuntimeShared>) {
         let (queue, receiver) = mpsc::channel(8);
-        let shared = Arc::new(RuntimeShared {
-            function_arn: "arn:aws:lambda:us-east-1:123456789012:function:F".into(),
-            queue: tokio::sync::Mutex::new(receiver),
-            in_flight: Mutex::new(HashMap::new()),
-            init_error: Mutex::new(None),
-        });
+        let function = FunctionQueue::new(
+            "arn:aws:lambda:us-east-1:123456789012:function:F".into(),
+            receiver,
+        );
+        let shared = Arc::new(RuntimeShared::new(Arc::new(function), false));
         (router(Arc::clone(&shared)), queue, shared)
     }
 
@@ -228,7 +348,7 @@ mod tests {
     /// The answer an invocation's caller waits for.
     type Answer = oneshot::Receiver<Result<Vec<u8>, FunctionError>>;
 
-    fn invocation(id: &str) -> (Invocation, oneshot::Receiver<()>, Answer) {
+    fn invocation(id: &str) -> (Invocation, oneshot::Receiver<Arc<Notify>>, Answer) {
         let (started, taken) = oneshot::channel();
         let (respond, answer) = oneshot::channel();
         let invocation = Invocation {

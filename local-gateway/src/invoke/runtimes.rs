@@ -21,6 +21,8 @@ const PYTHON_SITECUSTOMIZE: &str = include_str!("../../runtimes/python/sitecusto
 pub struct RuntimeTools {
     pub python: String,
     pub node: String,
+    /// awslambdaric and boto3, when `python` lacks them (see [`super::runtime_deps`]).
+    pub python_packages: Option<PathBuf>,
     /// The `node_modules` with the AWS SDK for JavaScript v3.
     pub node_modules: PathBuf,
     /// Where the shims are written.
@@ -73,16 +75,25 @@ pub(crate) fn command(
         let python_path =
             std::env::join_paths([code_dir.to_path_buf(), tools.shim_dir.join("python")])
                 .map_err(|err| err.to_string())?;
+        let mut env = vec![
+            (
+                "PYTHONPATH".into(),
+                python_path.to_string_lossy().into_owned(),
+            ),
+            ("PYTHONUNBUFFERED".into(), "1".into()),
+        ];
+        // Appended to sys.path by sitecustomize: after the interpreter's own packages, as
+        // Lambda's runtime packages come after the function's.
+        if let Some(packages) = &tools.python_packages {
+            env.push((
+                "LOCAL_GATEWAY_PYTHON_PACKAGES".into(),
+                packages.to_string_lossy().into_owned(),
+            ));
+        }
         return Ok(Launch {
             program: PathBuf::from(&tools.python),
             args: vec!["-m".into(), "awslambdaric".into(), handler],
-            env: vec![
-                (
-                    "PYTHONPATH".into(),
-                    python_path.to_string_lossy().into_owned(),
-                ),
-                ("PYTHONUNBUFFERED".into(), "1".into()),
-            ],
+            env,
         });
     }
     if runtime.starts_with("nodejs") {

@@ -4,6 +4,7 @@
 mod sigv4;
 
 use crate::aws::{self, aws_error};
+use crate::invoke::warn_if_frozen;
 use crate::registry::{Disconnect, QueueError};
 use crate::state::GatewayState;
 use axum::Router;
@@ -11,7 +12,7 @@ use axum::extract::ws::{Message, Utf8Bytes};
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http::StatusCode;
+use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 // PostToConnection's `Data` limit (checklist 48), the one the delivery handlers enforce too.
@@ -77,6 +78,11 @@ async fn post_to_connection(
     ConnectionId(connection_id): ConnectionId,
     request: Request,
 ) -> Response {
+    warn_if_frozen(
+        &gateway.routes.functions,
+        request.headers(),
+        "PostToConnection",
+    );
     let data = match axum::body::to_bytes(request.into_body(), MAX_MESSAGE_BYTES).await {
         Ok(data) => data,
         Err(err) if is_over_the_limit(&err) => {
@@ -134,7 +140,9 @@ fn is_over_the_limit(err: &axum::Error) -> bool {
 async fn get_connection(
     State(gateway): State<Arc<GatewayState>>,
     ConnectionId(connection_id): ConnectionId,
+    headers: HeaderMap,
 ) -> Response {
+    warn_if_frozen(&gateway.routes.functions, &headers, "GetConnection");
     let Some(connection) = gateway.registry.get(&connection_id) else {
         return gone();
     };
@@ -156,7 +164,9 @@ async fn get_connection(
 async fn delete_connection(
     State(gateway): State<Arc<GatewayState>>,
     ConnectionId(connection_id): ConnectionId,
+    headers: HeaderMap,
 ) -> Response {
+    warn_if_frozen(&gateway.routes.functions, &headers, "DeleteConnection");
     let Some(connection) = gateway.registry.remove(&connection_id) else {
         return gone();
     };

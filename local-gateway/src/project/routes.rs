@@ -54,6 +54,7 @@ impl ProjectFunctions {
             authorizer: None,
             http: self.http_routes(),
             selection: Default::default(),
+            functions: Default::default(),
         }
     }
 }

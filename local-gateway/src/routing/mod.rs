@@ -7,7 +7,7 @@ pub use authorizer::{Authorizer, IdentitySource};
 
 use crate::invoke::LambdaFunction;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// A WebSocket route: which function it invokes, and whether it has a route response (two-way:
@@ -85,6 +85,9 @@ pub struct RouteTable {
     pub authorizer: Option<Authorizer>,
     /// Where a message's route key is read (default `$request.body.action`).
     pub selection: SelectionExpression,
+    /// What the Lambda Invoke API on the gateway's port reaches, by each name it accepts for a
+    /// function (a template's `FunctionName` and logical id).
+    pub functions: BTreeMap<String, Arc<dyn LambdaFunction>>,
 }
 
 /// The route selection expression: `$request.body.<path>`, e.g. `$request.body.action` or

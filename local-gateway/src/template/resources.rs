@@ -46,6 +46,8 @@ pub(crate) struct FunctionSpec {
     pub environment: BTreeMap<String, String>,
     pub timeout_secs: u64,
     pub memory_mb: u64,
+    /// `ReservedConcurrentExecutions`: at most this many processes at once.
+    pub reserved_concurrency: Option<u64>,
     /// `Metadata.BuildMethod: rust-cargolambda`: built with cargo; the binary's name if
     /// `BuildProperties.Binary` names it.
     pub cargo: Option<Option<String>>,
@@ -1101,6 +1103,7 @@ fn function(
             "Tags",
             "Architectures",
             "PackageType",
+            "ReservedConcurrentExecutions",
         ],
         &[
             ("Policies", IAM),
@@ -1120,20 +1123,19 @@ fn function(
             ),
             ("DeploymentPreference", "deployments are not emulated"),
             (
-                "ReservedConcurrentExecutions",
-                "one warm process per function",
-            ),
-            (
                 "ProvisionedConcurrencyConfig",
-                "one warm process per function",
+                "one process starts with the gateway, the others on demand",
             ),
             ("VpcConfig", "functions run on this machine's network"),
             ("EphemeralStorage", "functions use this machine's disk"),
             ("KmsKeyArn", "encryption of variables is not emulated"),
-            ("DeadLetterQueue", "asynchronous invocation is not emulated"),
+            (
+                "DeadLetterQueue",
+                "dead-letter queues of asynchronous invocations are not emulated",
+            ),
             (
                 "EventInvokeConfig",
-                "asynchronous invocation is not emulated",
+                "asynchronous invocations keep Lambda's default: two retries, no destinations",
             ),
             ("RuntimeManagementConfig", "the runtime is this machine's"),
             ("SnapStart", "snapshots are not emulated"),
@@ -1244,6 +1246,11 @@ fn function(
     }
     let memory_mb =
         number(id, "Properties.MemorySize", properties.get("MemorySize"))?.unwrap_or(128);
+    let reserved_concurrency = number(
+        id,
+        "Properties.ReservedConcurrentExecutions",
+        properties.get("ReservedConcurrentExecutions"),
+    )?;
     let cargo = match metadata.and_then(|m| m.get("BuildMethod")) {
         None => None,
         Some(method) => match scalar_text(method).as_deref() {
@@ -1285,6 +1292,7 @@ fn function(
         environment,
         timeout_secs,
         memory_mb,
+        reserved_concurrency,
         cargo,
     })
 }

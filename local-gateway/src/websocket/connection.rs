@@ -2,14 +2,21 @@
 //! closes with API Gateway's codes on limits, idleness and the maximum duration.
 
 use super::dispatch;
+use super::upgrade::Socket;
 use crate::registry::{Disconnect, LiveConnection, Outbound};
 use crate::state::GatewayState;
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures::SinkExt;
+use axum::extract::ws::Message as Outgoing;
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::{Error, Message};
 use ws_bridge::time::now_epoch_ms;
 
 /// API Gateway's frame limit (32 KB) and message limit (128 KB, the same as PostToConnection's):
@@ -56,7 +63,7 @@ pub(super) async fn run_connection(
     gateway: Arc<GatewayState>,
     connection: Arc<LiveConnection>,
     mut outbound: mpsc::Receiver<Outbound>,
-    mut socket: WebSocket,
+    mut socket: Socket,
 ) {
     let idle_timeout = gateway.config.idle_timeout();
     let write_timeout = gateway.config.write_timeout();
@@ -78,7 +85,7 @@ pub(super) async fn run_connection(
             command = outbound.recv() => match command {
                 Some(Outbound::Send(message)) => {
                     gateway.inspector.frame_out(&connection, &message);
-                    match write(&connection, socket.send(message), write_deadline()).await {
+                    match write(&connection, send_message(&mut socket, message), write_deadline()).await {
                         Written::Done(Ok(())) => {}
                         Written::Done(Err(_)) => break disconnect(CLOSE_ABNORMAL),
                         Written::Stalled => break stalled(&connection, closes_at),
@@ -96,7 +103,7 @@ pub(super) async fn run_connection(
                     break disconnect(CLOSE_GOING_AWAY);
                 }
             },
-            frame = socket.recv() => match frame {
+            frame = socket.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
                     connection.touch();
                     dispatch::dispatch_message(&gateway, &connection, text.as_str().to_owned());
@@ -117,12 +124,14 @@ pub(super) async fn run_connection(
                         Written::Stopped(how) => break how,
                     }
                 }
+                // Only ever written, never read: tungstenite reassembles fragments itself.
+                Some(Ok(Message::Frame(_))) => {}
                 Some(Ok(Message::Close(frame))) => {
                     // tungstenite has queued the echoing close frame; flushing completes the
                     // closing handshake (bounded: the peer may have stopped reading).
                     let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, socket.flush()).await;
                     break match frame {
-                        Some(CloseFrame { code, reason }) => Disconnect { status_code: code, reason: reason.as_str().to_owned() },
+                        Some(CloseFrame { code, reason }) => Disconnect { status_code: code.into(), reason: reason.as_str().to_owned() },
                         None => disconnect(CLOSE_NO_STATUS),
                     };
                 }
@@ -201,9 +210,9 @@ fn idle_remaining(connection: &LiveConnection, idle_timeout: Duration) -> Durati
 /// most, so that closing never waits on a stalled peer (and shutdown stays bounded).
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
-async fn send_close(socket: &mut WebSocket, code: u16, reason: &str) {
+async fn send_close(socket: &mut Socket, code: u16, reason: &str) {
     let frame = CloseFrame {
-        code,
+        code: code.into(),
         reason: reason.into(),
     };
     // The peer may already be gone, or not reading; there is nobody left to tell.
@@ -214,35 +223,102 @@ async fn send_close(socket: &mut WebSocket, code: u16, reason: &str) {
     .await;
 }
 
+/// Writes one message for the client. Data up to 32 KB goes out as one frame; more as a
+/// fragmented message of 32 KB frames (the last one shorter), as API Gateway sends a large
+/// `PostToConnection` (checklist 60). Frames split at byte offsets, not characters (RFC 6455
+/// §5.6: only the whole message must be UTF-8), so a client that decodes each frame on its own
+/// fails here as it would on AWS. Data is written as raw frames, which spares re-checking UTF-8
+/// that the management API already checked.
+async fn send_message(socket: &mut Socket, message: Outgoing) -> Result<(), Error> {
+    let (data, kind): (Bytes, Data) = match message {
+        Outgoing::Text(text) => (text.into(), Data::Text),
+        // Data the management API could not read as UTF-8 goes out as it came.
+        Outgoing::Binary(bytes) => (bytes, Data::Binary),
+        // Control frames are never queued: closes go through `Outbound::Close`, and tungstenite
+        // answers pings itself.
+        Outgoing::Ping(_) | Outgoing::Pong(_) | Outgoing::Close(_) => return Ok(()),
+    };
+    for frame in data_frames(data, kind) {
+        socket.feed(Message::Frame(frame)).await?;
+    }
+    socket.flush().await
+}
+
+/// The frames of one data message, each at most [`MAX_FRAME_BYTES`].
+fn data_frames(data: Bytes, kind: Data) -> Vec<Frame> {
+    let count = data.len().div_ceil(MAX_FRAME_BYTES).max(1);
+    (0..count)
+        .map(|index| {
+            let start = index * MAX_FRAME_BYTES;
+            let end = (start + MAX_FRAME_BYTES).min(data.len());
+            let opcode = if index == 0 { kind } else { Data::Continue };
+            Frame::message(
+                data.slice(start..end),
+                OpCode::Data(opcode),
+                index + 1 == count,
+            )
+        })
+        .collect()
+}
+
 /// The close a read error calls for: 1009 past the limits, 1007 for invalid UTF-8, 1002 for a
 /// frame that breaks the protocol; `None` when the peer is gone (a reset or EOF is 1006, and
 /// there is nobody to send a close frame to).
-fn close_for_read_error(err: &axum::Error) -> Option<(u16, &'static str)> {
-    use std::error::Error as _;
-    use tokio_tungstenite::tungstenite::Error;
-    use tokio_tungstenite::tungstenite::error::ProtocolError;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = err.source();
-    while let Some(current) = source {
-        if let Some(tungstenite) = current.downcast_ref::<Error>() {
-            return match tungstenite {
-                Error::Capacity(_) => Some(CLOSE_TOO_BIG),
-                Error::Utf8(_) => Some(CLOSE_INVALID_PAYLOAD),
-                Error::Protocol(
-                    ProtocolError::NonZeroReservedBits
-                    | ProtocolError::UnmaskedFrameFromClient
-                    | ProtocolError::FragmentedControlFrame
-                    | ProtocolError::ControlFrameTooBig
-                    | ProtocolError::UnknownControlFrameType(_)
-                    | ProtocolError::UnknownDataFrameType(_)
-                    | ProtocolError::UnexpectedContinueFrame
-                    | ProtocolError::ExpectedFragment(_)
-                    | ProtocolError::InvalidOpcode(_)
-                    | ProtocolError::InvalidCloseSequence,
-                ) => Some(CLOSE_PROTOCOL_ERROR),
-                _ => None,
-            };
-        }
-        source = current.source();
+fn close_for_read_error(err: &Error) -> Option<(u16, &'static str)> {
+    match err {
+        Error::Capacity(_) => Some(CLOSE_TOO_BIG),
+        Error::Utf8(_) => Some(CLOSE_INVALID_PAYLOAD),
+        Error::Protocol(
+            ProtocolError::NonZeroReservedBits
+            | ProtocolError::UnmaskedFrameFromClient
+            | ProtocolError::FragmentedControlFrame
+            | ProtocolError::ControlFrameTooBig
+            | ProtocolError::UnknownControlFrameType(_)
+            | ProtocolError::UnknownDataFrameType(_)
+            | ProtocolError::UnexpectedContinueFrame
+            | ProtocolError::ExpectedFragment(_)
+            | ProtocolError::InvalidOpcode(_)
+            | ProtocolError::InvalidCloseSequence,
+        ) => Some(CLOSE_PROTOCOL_ERROR),
+        _ => None,
     }
-    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(frames: &[Frame]) -> Vec<(OpCode, bool, usize)> {
+        frames
+            .iter()
+            .map(|frame| {
+                (
+                    frame.header().opcode,
+                    frame.header().is_final,
+                    frame.payload().len(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn data_up_to_32_kb_is_one_final_frame() {
+        for size in [0, 1, MAX_FRAME_BYTES] {
+            let frames = data_frames(Bytes::from(vec![b'a'; size]), Data::Text);
+            assert_eq!(shape(&frames), [(OpCode::Data(Data::Text), true, size)]);
+        }
+    }
+
+    #[test]
+    fn longer_data_is_32_kb_frames_then_the_rest() {
+        let frames = data_frames(Bytes::from(vec![b'a'; 2 * MAX_FRAME_BYTES + 5]), Data::Text);
+        assert_eq!(
+            shape(&frames),
+            [
+                (OpCode::Data(Data::Text), false, MAX_FRAME_BYTES),
+                (OpCode::Data(Data::Continue), false, MAX_FRAME_BYTES),
+                (OpCode::Data(Data::Continue), true, 5),
+            ]
+        );
+    }
 }

@@ -7,12 +7,12 @@ use super::connection::{
     end_connection, run_connection,
 };
 use super::events::{self, Handshake};
+use super::upgrade::{NotAnUpgrade, WebSocketRequest};
 use crate::aws::new_id;
 use crate::invoke::InvocationFailure;
 use crate::invoke::proxy_result::IntegrationResponse;
 use crate::registry::{ConnectionContext, LiveConnection};
 use crate::state::GatewayState;
-use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -22,6 +22,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, Uri, Version, header};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// `GET /{stage}` with an upgrade: runs `$connect`, then answers 101 or the function's status.
 pub(super) async fn upgrade(
@@ -30,13 +31,13 @@ pub(super) async fn upgrade(
     uri: Uri,
     version: Version,
     headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    upgrade: Result<WebSocketRequest, NotAnUpgrade>,
 ) -> Response {
     // Checked before anything is invoked: a malformed handshake never reaches the authorizer
     // or `$connect`.
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
-        Err(WebSocketUpgradeRejection::InvalidWebSocketVersionHeader(_)) => {
+        Err(NotAnUpgrade::Version) => {
             return unsupported_version(&headers);
         }
         Err(rejection) => return rejection.into_response(),
@@ -89,24 +90,22 @@ pub(super) async fn upgrade(
     let on_failure = {
         let gateway = Arc::clone(&gateway);
         let connection = Arc::clone(&connection);
-        move |err: axum::Error| {
+        move |err: hyper::Error| {
             tracing::debug!(connection_id = connection.id(), error = %err, "upgrade failed after $connect");
             end_connection(&gateway, &connection, disconnect(CLOSE_ABNORMAL));
         }
     };
-    let mut response = upgrade
+    let config = WebSocketConfig::default()
         .read_buffer_size(SOCKET_BUFFER_BYTES)
         .write_buffer_size(0)
-        .max_frame_size(MAX_FRAME_BYTES)
-        .max_message_size(MAX_MESSAGE_BYTES)
-        .on_failed_upgrade(on_failure)
-        .on_upgrade(move |socket| run_connection(gateway, connection, outbound_rx, socket));
-    if let Some(protocol) = subprotocol {
-        response
-            .headers_mut()
-            .insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
-    }
-    response
+        .max_frame_size(Some(MAX_FRAME_BYTES))
+        .max_message_size(Some(MAX_MESSAGE_BYTES));
+    upgrade.accept(
+        config,
+        subprotocol,
+        move |socket| run_connection(gateway, connection, outbound_rx, socket),
+        on_failure,
+    )
 }
 
 /// The authorizer, then `$connect`: `Ok` with the subprotocol to answer, or the refusal.

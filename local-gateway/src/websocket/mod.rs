@@ -7,6 +7,7 @@ mod connection;
 mod dispatch;
 mod events;
 mod handshake;
+mod upgrade;
 
 use crate::state::GatewayState;
 use axum::Router;

@@ -1,0 +1,107 @@
+export {
+  BadRequest,
+  ConnectionGone,
+  DeliveryFailed,
+  TransportError,
+  Unauthorized,
+  Unavailable,
+  WsBridgeApiError,
+} from './api-errors.js';
+export type DeliveryReport = import('./core/http-api.js').DeliveryReport;
+export type FailedDelivery = import('./core/http-api.js').FailedDelivery;
+export type Stats = import('./core/http-api.js').Stats;
+export type ChannelStats = import('./core/http-api.js').ChannelStats;
+export type RetryBackoff = import('./core/http-api.js').RetryBackoff;
+export type PublisherOptions = {
+  /**
+   * the stage URL of the HTTP API: `http://127.0.0.1:3001/dev` locally,
+   * the stack's `HttpApiUrl` on AWS
+   */
+  baseUrl: string;
+  /**
+   * the API token (`Authorization: Bearer`), if the gateway requires one
+   */
+  token?: string | null;
+  /**
+   * how long one request may take, answer included (default 10000);
+   * a message whose answer did not come in time is not re-sent (it may have been delivered)
+   */
+  timeoutMs?: number;
+  /**
+   * re-sends at most, only of a request that never reached the gateway
+   * or of a 503 that says nothing was sent (default 2)
+   */
+  retries?: number;
+  /**
+   * the delays between them (default 100 ms doubling
+   * to 2 s, full jitter)
+   */
+  backoff?: Partial<RetryBackoff>;
+  /**
+   * the fetch to use (default `globalThis.fetch`)
+   */
+  fetch?: typeof fetch;
+};
+export type CallOptions = {
+  /**
+   * abort the call (the publisher's own timeout still applies)
+   */
+  signal?: AbortSignal;
+};
+/** The publisher of ws-bridge's HTTP API. Safe to share: one per process is enough. */
+export declare class WsBridgePublisher {
+  #private;
+  /** @param {PublisherOptions} options */
+  constructor(options: PublisherOptions);
+  /**
+   * One message to every open connection.
+   * @param {Record<string, unknown>} event a JSON object, delivered verbatim
+   * @param {CallOptions} [options]
+   * @returns {Promise<DeliveryReport>}
+   */
+  broadcast(event: Record<string, unknown>, options?: CallOptions): Promise<DeliveryReport>;
+  /**
+   * One message to a channel's subscribers; on a channel with history the report has its `seq`
+   * and `epoch`.
+   * @param {string} channel
+   * @param {Record<string, unknown>} event
+   * @param {CallOptions} [options]
+   * @returns {Promise<DeliveryReport>}
+   */
+  publish(channel: string, event: Record<string, unknown>, options?: CallOptions): Promise<DeliveryReport>;
+  /**
+   * One message to every connection of a user (the token's `sub`).
+   * @param {string} userId
+   * @param {Record<string, unknown>} event
+   * @param {CallOptions} [options]
+   * @returns {Promise<DeliveryReport>}
+   */
+  sendToUser(userId: string, event: Record<string, unknown>, options?: CallOptions): Promise<DeliveryReport>;
+  /**
+   * One message to one connection: ConnectionGone when it no longer exists, DeliveryFailed when
+   * it could not take it.
+   * @param {string} connectionId
+   * @param {Record<string, unknown>} event
+   * @param {CallOptions} [options]
+   * @returns {Promise<DeliveryReport>}
+   */
+  sendToConnection(
+    connectionId: string,
+    event: Record<string, unknown>,
+    options?: CallOptions,
+  ): Promise<DeliveryReport>;
+  /**
+   * Open connections, or a channel's subscribers.
+   * @param {string} [channel]
+   * @param {CallOptions} [options]
+   * @returns {Promise<number>}
+   */
+  count(channel?: string, options?: CallOptions): Promise<number>;
+  /**
+   * Connections and channels, largest first, at most `limit` channels (1 to 1000).
+   * @param {number} [limit]
+   * @param {CallOptions} [options]
+   * @returns {Promise<Stats>}
+   */
+  stats(limit?: number, options?: CallOptions): Promise<Stats>;
+}
