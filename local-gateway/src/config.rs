@@ -454,6 +454,10 @@ pub struct GatewayConfig {
     /// Webhook events queued before new ones are dropped, counted in /stats (default 10000).
     #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "WEBHOOK_QUEUE_CAPACITY", value_parser = positive)]
     pub webhook_queue_capacity: Option<usize>,
+
+    /// `--aws-quotas` and its numbers.
+    #[command(flatten)]
+    pub quotas: crate::quotas::QuotaFlags,
 }
 
 impl GatewayConfig {

@@ -260,6 +260,7 @@ async fn serve_gateway(
         config.inspector_events,
         Redactor::new(&config.secret_headers),
     );
+    let quotas = crate::quotas::Quotas::new(&config.quotas);
     let state = Arc::new(GatewayState {
         config,
         settings,
@@ -268,6 +269,7 @@ async fn serve_gateway(
         registry: Registry::default(),
         store,
         inspector,
+        quotas,
     });
     let actions =
         inspector::Actions::new(endpoint.http_client.clone(), &state.config, &state.settings);

@@ -34,6 +34,15 @@ pub(crate) fn routes(stage: &str, gateway: &Arc<GatewayState>) -> Router<Arc<Gat
     } else {
         methods
     };
+    // Outermost: a throttled call is refused before anything else is looked at.
+    let methods = if gateway.quotas.limits_management_api() {
+        methods.route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(gateway),
+            crate::quotas::management_api_quota,
+        ))
+    } else {
+        methods
+    };
     Router::new().route(&format!("/{stage}/@connections/{{connection_id}}"), methods)
 }
 
