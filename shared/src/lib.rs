@@ -20,12 +20,13 @@ pub mod pusher;
 pub mod settings;
 mod sigv4;
 pub mod store;
+pub mod throttle;
 pub mod time;
 pub mod webhooks;
 
 pub use error::Error;
 pub use history::{ChannelHistory, DynamoDbHistory, InMemoryHistory};
-pub use pusher::{ApiGatewayPusher, EventPusher, MessagePusher, PushOutcome};
+pub use pusher::{ApiGatewayPusher, EventPusher, MessagePusher, PushOutcome, Throttled};
 pub use settings::Settings;
 pub use store::{
     ChannelCounts, Connection, ConnectionPage, ConnectionStore, DynamoDbStore, InMemoryStore,

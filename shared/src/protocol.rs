@@ -384,6 +384,21 @@ pub struct BroadcastReport {
     /// Set when the listing broke off: the counts then cover only the connections listed so far.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// 429s met (API Gateway's account throttle, or a client's full buffer), each retried at the
+    /// broadcast's slower pace but the last of a recipient that stayed throttled; absent when
+    /// none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub throttle_retries: u64,
+    /// Wall-clock milliseconds during which sends were held back to the throttle's pace: what
+    /// throttling cost; absent when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub throttled_ms: u64,
+}
+
+// serde's `skip_serializing_if` passes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -96,7 +96,6 @@ async fn handshakes_beyond_the_new_connection_rate_get_429_before_connect_runs()
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     Client::try_connect(url.as_str())
         .await
-        .map_err(|status| status)
         .expect("admitted after the refill");
 }
 
@@ -112,4 +111,63 @@ async fn without_the_switch_nothing_is_throttled() {
     let (status, report) = ws_bridge_e2e::broadcast(&gateway, r#"{"x":1}"#).await;
     assert_eq!(status, 200);
     assert_eq!(report["sent"], 20, "{report}");
+}
+
+/// The pusher lives with the throttle: a broadcast to 2,000 real connections under a 500/s
+/// management quota slows down as a whole, delivers to everyone, reports nobody failed, and
+/// says what the throttle cost. It cannot beat the bucket: the time is at least what the
+/// tokens beyond the burst take to refill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_broadcast_reaches_everyone_and_takes_at_least_the_throttles_time() {
+    use futures::StreamExt;
+    const CONNECTIONS: usize = 2_000;
+    const RATE: u32 = 500;
+    const BURST: u32 = 100;
+    let limit = local_gateway::raise_file_limit().unwrap_or(1024) as usize;
+    assert!(
+        limit > 2 * CONNECTIONS + 500,
+        "open-files limit {limit} too low"
+    );
+    // The handshakes are not what this test throttles.
+    let gateway = local_gateway::start(with_quotas(RATE, BURST, 100_000))
+        .await
+        .expect("starts");
+    let url = gateway.websocket_url();
+    let mut clients: Vec<Client> = futures::stream::iter(0..CONNECTIONS)
+        .map(|_| Client::connect(url.clone()))
+        .buffer_unordered(64)
+        .collect()
+        .await;
+
+    let started = std::time::Instant::now();
+    let (status, report) = ws_bridge_e2e::broadcast(&gateway, r#"{"type":"news"}"#).await;
+    let elapsed = started.elapsed();
+
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["connectionCount"], CONNECTIONS, "{report}");
+    assert_eq!(report["sent"], CONNECTIONS, "{report}");
+    assert_eq!(report["failed"], serde_json::json!([]), "{report}");
+    assert_eq!(report["gone"], serde_json::json!([]), "{report}");
+    assert!(
+        report["throttleRetries"].as_u64().unwrap_or(0) > 0,
+        "{report}"
+    );
+    assert!(report["throttledMs"].as_u64().unwrap_or(0) > 0, "{report}");
+    let bound =
+        std::time::Duration::from_secs_f64(f64::from(CONNECTIONS as u32 - BURST) / f64::from(RATE));
+    assert!(
+        elapsed >= bound,
+        "{elapsed:?} < {bound:?}: the quota was not applied"
+    );
+    for client in &mut clients {
+        assert_eq!(client.recv_text().await, r#"{"type":"news"}"#);
+    }
+    println!(
+        "throttled broadcast: {CONNECTIONS} at {RATE}/s (burst {BURST}) in {:.2} s, bound {:.2} s, \
+         {} retries, throttled {} ms",
+        elapsed.as_secs_f64(),
+        bound.as_secs_f64(),
+        report["throttleRetries"],
+        report["throttledMs"]
+    );
 }
