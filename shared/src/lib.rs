@@ -10,6 +10,7 @@
 //! * [`protocol`]: the JSON that clients and backends exchange with us.
 
 pub mod auth;
+pub mod broadcasts;
 pub mod error;
 pub mod fanout;
 pub mod handlers;

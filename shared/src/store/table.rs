@@ -8,6 +8,7 @@ const CONNECTIONS_TABLE_JSON: &str = include_str!("../../../infra/connections-ta
 const SUBSCRIPTIONS_TABLE_JSON: &str = include_str!("../../../infra/subscriptions-table.json");
 const USER_SLOTS_TABLE_JSON: &str = include_str!("../../../infra/user-slots-table.json");
 const HISTORY_TABLE_JSON: &str = include_str!("../../../infra/history-table.json");
+const BROADCASTS_TABLE_JSON: &str = include_str!("../../../infra/broadcasts-table.json");
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -57,6 +58,11 @@ impl TableDefinition {
     pub fn history() -> Result<Self, Error> {
         serde_json::from_str(HISTORY_TABLE_JSON)
             .map_err(|err| Error::Config(format!("infra/history-table.json: {err}")))
+    }
+
+    pub fn broadcasts() -> Result<Self, Error> {
+        serde_json::from_str(BROADCASTS_TABLE_JSON)
+            .map_err(|err| Error::Config(format!("infra/broadcasts-table.json: {err}")))
     }
 }
 

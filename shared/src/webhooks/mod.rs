@@ -36,6 +36,10 @@ pub trait WebhookSink: Send + Sync + 'static {
     /// A delivery route has delivered `message` to `target`, as `report` says.
     async fn delivered(&self, target: Target<'_>, report: &BroadcastReport, message: &[u8]);
 
+    /// An asynchronous broadcast finished (every shard done), with its final report: the
+    /// `broadcast.completed` webhook. Sinks that do not send it ignore it.
+    async fn broadcast_completed(&self, _report: &crate::broadcasts::AsyncReport) {}
+
     /// Delivery totals for `/stats` (the local gateway's); `None` where webhooks are off or a
     /// dead-letter queue keeps the count.
     fn counters(&self) -> Option<serde_json::Value> {
