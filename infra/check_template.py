@@ -24,6 +24,7 @@ TABLES = {
     "SubscriptionsTable": "subscriptions-table.json",
     "UserSlotsTable": "user-slots-table.json",
     "HistoryTable": "history-table.json",
+    "BroadcastsTable": "broadcasts-table.json",
 }
 
 

@@ -458,6 +458,10 @@ pub struct GatewayConfig {
     /// `--aws-quotas` and its numbers.
     #[command(flatten)]
     pub quotas: crate::quotas::QuotaFlags,
+
+    /// The asynchronous broadcasts' settings.
+    #[command(flatten)]
+    pub async_broadcasts: crate::broadcasts::AsyncBroadcastFlags,
 }
 
 impl GatewayConfig {
@@ -597,6 +601,7 @@ impl GatewayConfig {
             .into_iter()
             .filter(|(_, given)| *given)
             .map(|(flag, _)| flag)
+            .chain(self.async_broadcasts.given())
             .collect()
     }
 

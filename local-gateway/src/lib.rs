@@ -24,6 +24,7 @@
 
 mod app;
 mod aws;
+mod broadcasts;
 mod config;
 mod error;
 mod http_api;
@@ -45,6 +46,7 @@ pub use app::{
     LocalEndpoint, RunningGateway, SHUTDOWN_GRACE, WEBHOOK_FLUSH, dynamodb_history, dynamodb_store,
     read_template, start, start_with,
 };
+pub use broadcasts::{AsyncBroadcastFlags, dynamodb_broadcasts};
 pub use config::{GatewayConfig, RateLimit, StoreKind};
 pub use error::GatewayError;
 pub use invoke::{FunctionError, InProcess, LambdaFunction};

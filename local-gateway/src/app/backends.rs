@@ -29,6 +29,11 @@ pub(crate) struct Backends {
     pub verifier: Option<Arc<TokenVerifier>>,
     pub settings: Settings,
     pub webhook_settings: WebhookSettings,
+    /// Where asynchronous broadcasts keep their progress, and their settings.
+    pub async_broadcasts: Option<(
+        Arc<dyn ws_bridge::broadcasts::BroadcastProgress>,
+        ws_bridge::broadcasts::AsyncBroadcastSettings,
+    )>,
 }
 
 impl Backends {
@@ -56,6 +61,7 @@ impl Backends {
                 verifier: None,
                 settings,
                 webhook_settings,
+                async_broadcasts: None,
             });
         }
         let history: Option<Arc<dyn ChannelHistory>> = match config.store {
@@ -95,6 +101,10 @@ impl Backends {
             }
             None => (store, None),
         };
+        let async_broadcasts = Some((
+            crate::broadcasts::progress(config, template).await?,
+            config.async_broadcasts.settings(template)?,
+        ));
         Ok(Self {
             store,
             history,
@@ -102,6 +112,7 @@ impl Backends {
             verifier,
             settings,
             webhook_settings,
+            async_broadcasts,
         })
     }
 

@@ -8,6 +8,7 @@ mod router;
 mod source;
 mod template;
 
+pub(crate) use backends::dynamodb_sdk_config;
 pub use backends::{dynamodb_history, dynamodb_store};
 #[cfg(test)]
 pub(crate) use router::in_memory_app;

@@ -10,8 +10,9 @@ use std::future::Future;
 use std::sync::Arc;
 use ws_bridge::auth::TokenVerifier;
 use ws_bridge::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
+use ws_bridge::broadcasts::requests::AsyncBroadcasts;
 use ws_bridge::handlers::{
-    authorizer, broadcast, connect, connections_count, default_route, disconnect, handshakes, stats,
+    authorizer, connect, connections_count, default_route, disconnect, handshakes, stats,
 };
 use ws_bridge::webhooks::{NoWebhooks, WebhookSink};
 use ws_bridge::{ChannelHistory, ConnectionStore, MessagePusher, Settings};
@@ -27,7 +28,8 @@ pub(crate) const HTTP_CONNECTIONS_COUNT: &str = "http-connections-count";
 pub(crate) const HTTP_STATS: &str = "http-stats";
 pub(crate) const HTTP_HANDSHAKES: &str = "http-handshakes";
 pub(crate) const WEBHOOK_DISPATCH: &str = "webhook-dispatch";
-const NAMES: [&str; 9] = [
+pub(crate) const BROADCAST_WORKER: &str = "broadcast-worker";
+const NAMES: [&str; 10] = [
     WS_CONNECT,
     WS_DISCONNECT,
     WS_DEFAULT,
@@ -37,6 +39,7 @@ const NAMES: [&str; 9] = [
     HTTP_STATS,
     HTTP_HANDSHAKES,
     WEBHOOK_DISPATCH,
+    BROADCAST_WORKER,
 ];
 
 /// A binary of ours, as a template's `BuildProperties.Binary` names it: the gateway can run its
@@ -120,6 +123,7 @@ pub fn project_functions(
         settings,
         verifier,
         Arc::new(NoWebhooks),
+        None,
     )
 }
 
@@ -133,6 +137,7 @@ pub(crate) fn project_functions_with(
     settings: Settings,
     verifier: Option<Arc<TokenVerifier>>,
     webhooks: Arc<dyn WebhookSink>,
+    jobs: Option<Arc<AsyncBroadcasts>>,
 ) -> ProjectFunctions {
     let ws_connect = {
         let (store, settings, verifier) = (Arc::clone(&store), settings.clone(), verifier.clone());
@@ -215,20 +220,22 @@ pub(crate) fn project_functions_with(
         let (store, settings, webhooks) =
             (Arc::clone(&store), settings.clone(), Arc::clone(&webhooks));
         http_function(HTTP_BROADCAST, move |request: Request| {
-            let (store, history, pusher, settings, webhooks) = (
+            let (store, history, pusher, settings, webhooks, jobs) = (
                 Arc::clone(&store),
                 history.clone(),
                 Arc::clone(&pusher),
                 settings.clone(),
                 Arc::clone(&webhooks),
+                jobs.clone(),
             );
             async move {
-                broadcast::handle(
+                ws_bridge::broadcasts::requests::handle(
                     store.as_ref(),
                     history.as_deref(),
                     pusher.as_ref(),
                     &settings,
                     webhooks.as_ref(),
+                    jobs.as_deref(),
                     request,
                 )
                 .await

@@ -398,7 +398,7 @@ pub(super) fn read(
             }
             "AWS::SQS::Queue" => {
                 notes.note(
-                    format!("{kind}: queues are not emulated (the gateway sends ws-bridge's webhooks itself)"),
+                    format!("{kind}: queues are not emulated (the gateway sends ws-bridge's webhooks and queues broadcast shards in-process itself)"),
                     id,
                 );
             }
@@ -519,8 +519,11 @@ pub(super) fn read(
         if let Some(events) = events {
             // ws-bridge's webhook dispatcher runs inside the gateway, which feeds it from the
             // store itself: its stream, queue and schedule events have nothing left to do.
-            let dispatcher =
-                function.cargo.as_ref().and_then(Option::as_deref) == Some("webhook-dispatch");
+            // So does ws-bridge's broadcast worker: the gateway queues the shards in-process.
+            let dispatcher = matches!(
+                function.cargo.as_ref().and_then(Option::as_deref),
+                Some("webhook-dispatch" | "broadcast-worker")
+            );
             http_events(id, &events, dispatcher, app, &mut notes)?;
         }
     }
@@ -1301,7 +1304,10 @@ fn http_events(
         let kind = text(id, &format!("{property}.Type"), event.get("Type"))?;
         if dispatcher && matches!(kind.as_str(), "DynamoDB" | "SQS" | "Schedule") {
             notes.note(
-                format!("{kind} events of webhook-dispatch: the gateway sends the webhooks itself"),
+                format!(
+                    "{kind} events of webhook-dispatch and broadcast-worker: the gateway sends \
+                     the webhooks and queues the shards itself"
+                ),
                 id,
             );
             continue;

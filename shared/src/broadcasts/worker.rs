@@ -99,6 +99,33 @@ impl ShardWorker {
         }
     }
 
+    /// A batch of queue messages (one shard each): the shards that failed are named in
+    /// `batchItemFailures`, so that SQS delivers only those again (`ReportBatchItemFailures`).
+    /// A message that is not a shard is logged and dropped: delivering it again cannot help.
+    pub async fn handle_sqs(&self, event: aws_lambda_events::sqs::SqsEvent) -> serde_json::Value {
+        let mut failures = Vec::new();
+        for message in &event.records {
+            let task = message
+                .body
+                .as_deref()
+                .map(serde_json::from_str::<ShardTask>);
+            match task {
+                Some(Ok(task)) => {
+                    if let Err(err) = self.run(&task).await {
+                        tracing::error!(broadcast_id = %task.broadcast_id, shard = task.shard, error = %err, "shard failed; SQS delivers it again");
+                        failures.push(serde_json::json!({
+                            "itemIdentifier": message.message_id.clone().unwrap_or_default()
+                        }));
+                    }
+                }
+                _ => {
+                    tracing::error!(message_id = ?message.message_id, "queue message is not a shard; dropped");
+                }
+            }
+        }
+        serde_json::json!({ "batchItemFailures": failures })
+    }
+
     /// Completes `claim`; `Ok(false)` when another worker owns the shard now. Sends the
     /// completion's webhook when it finished the broadcast.
     async fn complete(
