@@ -144,13 +144,13 @@ pub(crate) fn start(
     handler_settings: Settings,
     webhooks: Arc<dyn WebhookSink>,
 ) -> Arc<AsyncBroadcasts> {
-    let worker = Arc::new(ShardWorker {
+    let worker = Arc::new(ShardWorker::new(
         store,
         pusher,
-        progress: Arc::clone(&progress),
-        settings: handler_settings,
+        Arc::clone(&progress),
+        handler_settings,
         webhooks,
-    });
+    ));
     let queue = InProcessQueue::start(settings.workers, worker, REDELIVERY_DELAY);
     Arc::new(AsyncBroadcasts {
         progress,

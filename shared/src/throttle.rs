@@ -58,10 +58,16 @@ impl Default for Pacer {
 
 impl Pacer {
     pub fn new() -> Self {
+        Self::seeded(None)
+    }
+
+    /// Paced from the start at `rate` (sends per second) when given: what an earlier pacer of
+    /// the same sender learnt, so that a worker's next shard does not meet the throttle anew.
+    pub fn seeded(rate: Option<f64>) -> Self {
         let now = Instant::now();
         Self {
             state: Mutex::new(State {
-                rate: None,
+                rate: rate.map(|rate| rate.max(MIN_RATE)),
                 next_slot: now,
                 accepted: 0,
                 measured_since: now,
@@ -121,10 +127,15 @@ impl Pacer {
         {
             return;
         }
-        let window = now.duration_since(state.measured_since).max(COOLDOWN);
-        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
-        let measured = state.accepted as f64 / window.as_secs_f64();
-        let basis = state.rate.map_or(measured, |rate| rate.min(measured));
+        // The first 429: the accepted rate so far is the best guess of the bucket's. After
+        // that the pace itself is the basis (a rate measured over one cooldown is too noisy:
+        // it let the pace collapse).
+        let basis = state.rate.unwrap_or_else(|| {
+            let window = now.duration_since(state.measured_since).max(COOLDOWN);
+            #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+            let measured = state.accepted as f64 / window.as_secs_f64();
+            measured
+        });
         let rate = (basis * DECREASE).max(MIN_RATE);
         match state.rate {
             None => tracing::info!(rate = rate.round(), "broadcast throttled (429): pacing"),

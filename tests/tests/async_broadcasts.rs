@@ -63,6 +63,7 @@ async fn completed(gateway: &local_gateway::RunningGateway, location: &str) -> V
 async fn asked_for_it_answers_202_and_the_report_ends_exact(store: StoreKind) {
     let mut config = config_on(store);
     config.async_broadcasts.broadcast_shard_size = Some(40);
+    config.async_broadcasts.broadcast_workers = Some(2);
     let gateway = local_gateway::start(config).await.expect("starts");
     let url = gateway.websocket_url();
     let mut clients: Vec<Client> = futures::stream::iter(0..100)
@@ -192,13 +193,13 @@ async fn a_worker_crashing_mid_shard_on_dynamodb_sends_to_nobody_twice() {
         broadcast_concurrency: 4,
         ..Settings::default()
     };
-    let worker = Arc::new(ShardWorker {
-        store: Arc::clone(&store),
-        pusher: Arc::clone(&pusher) as Arc<dyn MessagePusher>,
-        progress: Arc::clone(&progress),
-        settings: settings.clone(),
-        webhooks: Arc::new(NoWebhooks),
-    });
+    let worker = Arc::new(ShardWorker::new(
+        Arc::clone(&store),
+        Arc::clone(&pusher) as Arc<dyn MessagePusher>,
+        Arc::clone(&progress),
+        settings.clone(),
+        Arc::new(NoWebhooks),
+    ));
     let queue = Arc::new(InProcessQueue::start(2, worker, Duration::from_millis(50)));
     let jobs = AsyncBroadcasts {
         progress: Arc::clone(&progress),

@@ -17,18 +17,18 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let settings = Settings::from_env()?;
-    let worker = ShardWorker {
-        store: ws_bridge::store::from_env(&sdk_config)?,
-        pusher: Arc::new(
+    let worker = ShardWorker::new(
+        ws_bridge::store::from_env(&sdk_config)?,
+        Arc::new(
             ApiGatewayPusher::from_env_endpoint(&sdk_config)?
                 .with_max_attempts(settings.broadcast_max_attempts),
         ),
-        progress: Arc::new(DynamoDbBroadcasts::from_env(DynamoDbStore::client(
+        Arc::new(DynamoDbBroadcasts::from_env(DynamoDbStore::client(
             &sdk_config,
         ))?),
-        webhooks: ws_bridge::webhooks::aws::from_env(&sdk_config)?,
         settings,
-    };
+        ws_bridge::webhooks::aws::from_env(&sdk_config)?,
+    );
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let worker = &worker;
         async move { Ok::<_, Error>(worker.handle_sqs(event.payload).await) }

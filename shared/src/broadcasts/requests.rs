@@ -133,7 +133,7 @@ async fn start(
     let id = new_broadcast_id();
     let scopes = match &channel {
         Some(channel) => channel_ranges(store, channel, settings, jobs.settings.shard_size).await,
-        None => segments(store, jobs.settings.shard_size).await,
+        None => segments(store, &jobs.settings).await,
     };
     let scopes = match scopes {
         Ok(scopes) => scopes,
@@ -211,10 +211,19 @@ async fn start(
     response
 }
 
-/// Everyone: as many scan segments as `shard_size` recipients need, at most [`MAX_SHARDS`].
-async fn segments(store: &dyn ConnectionStore, shard_size: u64) -> Result<Vec<ShardScope>, Error> {
+/// Everyone: as many scan segments as `shard_size` recipients need, and at least one per worker
+/// (so that every worker helps even a smaller audience reach the throttle's rate), at most
+/// [`MAX_SHARDS`].
+async fn segments(
+    store: &dyn ConnectionStore,
+    settings: &AsyncBroadcastSettings,
+) -> Result<Vec<ShardScope>, Error> {
     let count = store.count().await?;
-    let total = count.div_ceil(shard_size.max(1)).clamp(1, MAX_SHARDS);
+    let workers = u64::try_from(settings.workers).unwrap_or(1).min(count);
+    let total = count
+        .div_ceil(settings.shard_size.max(1))
+        .max(workers)
+        .clamp(1, MAX_SHARDS);
     let total = u32::try_from(total).unwrap_or(1);
     Ok((0..total)
         .map(|index| ShardScope::Segment { index, total })

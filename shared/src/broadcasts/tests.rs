@@ -82,13 +82,13 @@ async fn setup(live: usize, gone: usize, crash_at: Option<usize>) -> Setup {
         crash_at,
     });
     let progress: Arc<dyn BroadcastProgress> = Arc::new(InMemoryBroadcasts::new());
-    let worker = Arc::new(ShardWorker {
-        store: Arc::clone(&store) as Arc<dyn ConnectionStore>,
-        pusher: Arc::clone(&pusher) as Arc<dyn MessagePusher>,
-        progress: Arc::clone(&progress),
-        settings: settings.clone(),
-        webhooks: Arc::new(NoWebhooks),
-    });
+    let worker = Arc::new(ShardWorker::new(
+        Arc::clone(&store) as Arc<dyn ConnectionStore>,
+        Arc::clone(&pusher) as Arc<dyn MessagePusher>,
+        Arc::clone(&progress),
+        settings.clone(),
+        Arc::new(NoWebhooks),
+    ));
     let queue = Arc::new(InProcessQueue::start(2, worker, Duration::from_millis(20)));
     let history = Arc::new(InMemoryHistory::new(&settings.history));
     Setup {

@@ -9,15 +9,18 @@ use crate::throttle::Pacer;
 use crate::webhooks::WebhookSink;
 use crate::{ConnectionStore, Error, MessagePusher, PushOutcome, Settings};
 use futures::StreamExt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// What a worker needs, built once per process.
 pub struct ShardWorker {
-    pub store: Arc<dyn ConnectionStore>,
-    pub pusher: Arc<dyn MessagePusher>,
-    pub progress: Arc<dyn BroadcastProgress>,
-    pub settings: Settings,
-    pub webhooks: Arc<dyn WebhookSink>,
+    store: Arc<dyn ConnectionStore>,
+    pusher: Arc<dyn MessagePusher>,
+    progress: Arc<dyn BroadcastProgress>,
+    settings: Settings,
+    webhooks: Arc<dyn WebhookSink>,
+    /// The pace the last shard ended at: the next one starts there rather than unpaced, so a
+    /// warm worker does not run into the throttle again at every shard.
+    learned_rate: Mutex<Option<f64>>,
 }
 
 /// One page of a shard's audience.
@@ -31,6 +34,23 @@ struct Page {
 pub const UNCONFIRMED: &str = "unconfirmed: a worker stopped while sending to this page; not sent again, so that nobody gets the message twice";
 
 impl ShardWorker {
+    pub fn new(
+        store: Arc<dyn ConnectionStore>,
+        pusher: Arc<dyn MessagePusher>,
+        progress: Arc<dyn BroadcastProgress>,
+        settings: Settings,
+        webhooks: Arc<dyn WebhookSink>,
+    ) -> Self {
+        Self {
+            store,
+            pusher,
+            progress,
+            settings,
+            webhooks,
+            learned_rate: Mutex::new(None),
+        }
+    }
+
     /// Delivers `task`'s shard from where its progress stands. `Ok` when the shard is done (by
     /// this run or another); `Err` when the store or the progress failed (the queue delivers
     /// the shard again, and it resumes).
@@ -59,12 +79,38 @@ impl ShardWorker {
             }
             state.cursor = claim.next;
         }
-        let pacer = Pacer::new();
+        let pacer = Pacer::seeded(
+            *self
+                .learned()
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        let outcome = self.pages(task, &job, &pacer, state.cursor).await;
+        if let Some(rate) = pacer.rate() {
+            *self
+                .learned()
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(rate);
+        }
+        outcome
+    }
+
+    fn learned(&self) -> &Mutex<Option<f64>> {
+        &self.learned_rate
+    }
+
+    /// The shard's pages from `cursor` on: claim, send, complete, until its last.
+    async fn pages(
+        &self,
+        task: &ShardTask,
+        job: &BroadcastJob,
+        pacer: &Pacer,
+        mut cursor: Option<String>,
+    ) -> Result<(), Error> {
+        let id = &task.broadcast_id;
         let mut counted = (0, std::time::Duration::ZERO);
         loop {
-            let page = self
-                .page(&job, &task.scope, state.cursor.as_deref())
-                .await?;
+            let page = self.page(job, &task.scope, cursor.as_deref()).await?;
             let claim = Claim {
                 token: new_token(),
                 ids: page.ids,
@@ -73,7 +119,7 @@ impl ShardWorker {
             };
             match self
                 .progress
-                .claim(id, task.shard, state.cursor.as_deref(), &claim)
+                .claim(id, task.shard, cursor.as_deref(), &claim)
                 .await
             {
                 Ok(()) => {}
@@ -85,17 +131,17 @@ impl ShardWorker {
                 }
                 Err(err) => return Err(err),
             }
-            let mut tally = self.send(&pacer, &claim.ids, job.data.as_bytes()).await;
+            let mut tally = self.send(pacer, &claim.ids, job.data.as_bytes()).await;
             // The pacer counts for the whole shard; each page adds what it added.
             let (retries, waited) = (pacer.retries(), pacer.throttled_for());
             tally.throttle_retries = retries - counted.0;
             tally.throttled_ms =
                 u64::try_from(waited.saturating_sub(counted.1).as_millis()).unwrap_or(u64::MAX);
             counted = (retries, waited);
-            if !self.complete(&job, task.shard, &claim, &tally).await? || claim.last {
+            if !self.complete(job, task.shard, &claim, &tally).await? || claim.last {
                 return Ok(());
             }
-            state.cursor = claim.next;
+            cursor = claim.next;
         }
     }
 
