@@ -250,3 +250,34 @@ async fn a_worker_crashing_mid_shard_on_dynamodb_sends_to_nobody_twice() {
     assert!(received.len() as u64 >= report.sent);
     assert!(queue.dead_letters().is_empty());
 }
+
+/// The last shard's completion sends `broadcast.completed` with the final report, signed and
+/// delivered as every webhook is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_broadcast_sends_its_report_as_a_webhook() {
+    use ws_bridge_e2e::webhook_receiver::{Behaviour, Receiver, SECRET};
+    let receiver = Receiver::start(Behaviour::Accept).await;
+    let mut config = config_on(StoreKind::Memory);
+    config.webhook_url = Some(receiver.url());
+    config.webhook_secret = Some(SECRET.parse().unwrap());
+    config.webhook_events = Some("broadcast.completed".parse().unwrap());
+    let gateway = local_gateway::start(config).await.expect("starts");
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(Client::connect(gateway.websocket_url().as_str()).await);
+    }
+    let (status, accepted, location) = post(&gateway, "/broadcast", true).await;
+    assert_eq!(status, 202, "{accepted}");
+    let report = completed(&gateway, &location.unwrap()).await;
+    let mut events = Vec::new();
+    for _ in 0..200 {
+        events = receiver.events();
+        if !events.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "broadcast.completed");
+    assert_eq!(events[0]["data"], report);
+}

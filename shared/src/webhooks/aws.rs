@@ -98,11 +98,24 @@ impl WebhookSink for AwsWebhooks {
     }
 
     async fn delivered(&self, target: Target<'_>, report: &BroadcastReport, message: &[u8]) {
-        if !self.filter.allows(EventType::MessageBroadcast) {
-            return;
+        if self.filter.allows(EventType::MessageBroadcast) {
+            self.enqueue(&WebhookEvent::message_broadcast(&target, report, message))
+                .await;
         }
-        let event = WebhookEvent::message_broadcast(&target, report, message);
-        let body = match serde_json::to_string(&event) {
+    }
+
+    async fn broadcast_completed(&self, report: &crate::broadcasts::AsyncReport) {
+        if self.filter.allows(EventType::BroadcastCompleted) {
+            self.enqueue(&WebhookEvent::broadcast_completed(report))
+                .await;
+        }
+    }
+}
+
+impl AwsWebhooks {
+    /// One SendMessage to the webhook queue; the dispatch function signs and sends it.
+    async fn enqueue(&self, event: &WebhookEvent) {
+        let body = match serde_json::to_string(event) {
             Ok(body) => body,
             Err(err) => {
                 tracing::error!(error = %err, "cannot serialise a webhook event");
@@ -117,8 +130,8 @@ impl WebhookSink for AwsWebhooks {
             .send()
             .await
         {
-            tracing::error!(id = %event.id, error = %aws_sdk_sqs::error::DisplayErrorContext(&err),
-                "could not enqueue message.broadcast; the event is lost");
+            tracing::error!(id = %event.id, event = event.event_type.as_str(), error = %aws_sdk_sqs::error::DisplayErrorContext(&err),
+                "could not enqueue a webhook event; the event is lost");
         }
     }
 }

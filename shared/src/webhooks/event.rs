@@ -29,10 +29,12 @@ pub enum EventType {
     BroadcastStats,
     #[serde(rename = "server.status")]
     ServerStatus,
+    #[serde(rename = "broadcast.completed")]
+    BroadcastCompleted,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 8] = [
         Self::ClientConnected,
         Self::ClientDisconnected,
         Self::MessageBroadcast,
@@ -40,6 +42,7 @@ impl EventType {
         Self::ChannelVacated,
         Self::BroadcastStats,
         Self::ServerStatus,
+        Self::BroadcastCompleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +54,7 @@ impl EventType {
             Self::ChannelVacated => "channel.vacated",
             Self::BroadcastStats => "broadcast.stats",
             Self::ServerStatus => "server.status",
+            Self::BroadcastCompleted => "broadcast.completed",
         }
     }
 }
@@ -230,6 +234,14 @@ impl WebhookEvent {
                 "messagesDelivered": delivered,
                 "intervalSecs": interval_secs,
             }),
+        )
+    }
+
+    /// An asynchronous broadcast's final report (`GET /broadcasts/{id}`'s body).
+    pub fn broadcast_completed(report: &crate::broadcasts::AsyncReport) -> Self {
+        Self::now(
+            EventType::BroadcastCompleted,
+            serde_json::to_value(report).unwrap_or(Value::Null),
         )
     }
 
