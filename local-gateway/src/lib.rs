@@ -52,5 +52,5 @@ pub use error::GatewayError;
 pub use invoke::{FunctionError, InProcess, LambdaFunction};
 pub use net::raise_file_limit;
 pub use project::{ProjectFunctions, invoked_functions, project_functions};
-pub use quotas::QuotaFlags;
+pub use quotas::{QuotaFlags, TokenBucket};
 pub use routing::{Authorizer, HttpRoute, IdentitySource, Route, RouteTable, SelectionExpression};

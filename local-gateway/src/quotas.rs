@@ -47,8 +47,9 @@ pub struct QuotaFlags {
 }
 
 /// A token bucket: `burst` tokens at most, refilled at `rate` a second; a request takes one.
+/// Public for `make bench-broadcast`'s simulated management API, which throttles the same way.
 #[derive(Debug)]
-pub(crate) struct TokenBucket {
+pub struct TokenBucket {
     rate: f64,
     burst: f64,
     state: Mutex<Bucket>,
@@ -62,7 +63,7 @@ struct Bucket {
 
 impl TokenBucket {
     /// Full, as an account that has been quiet.
-    pub(crate) fn new(rate: u32, burst: u32) -> Self {
+    pub fn new(rate: u32, burst: u32) -> Self {
         Self {
             rate: f64::from(rate),
             burst: f64::from(burst),
@@ -74,7 +75,7 @@ impl TokenBucket {
     }
 
     /// Takes a token at `now`; `false` when the bucket is empty (the request is throttled).
-    pub(crate) fn try_take_at(&self, now: Instant) -> bool {
+    pub fn try_take_at(&self, now: Instant) -> bool {
         let mut bucket = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let elapsed = now.saturating_duration_since(bucket.refilled_at);
         bucket.tokens = (bucket.tokens + elapsed.as_secs_f64() * self.rate).min(self.burst);
@@ -87,7 +88,7 @@ impl TokenBucket {
         }
     }
 
-    pub(crate) fn try_take(&self) -> bool {
+    pub fn try_take(&self) -> bool {
         self.try_take_at(Instant::now())
     }
 }

@@ -16,6 +16,7 @@
 //! million recipients at 10,000/s take 100 s).
 
 use async_trait::async_trait;
+use local_gateway::TokenBucket;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -204,9 +205,8 @@ impl ConnectionStore for VirtualStore {
 /// The management API: API Gateway's token bucket, a log-normal latency per call, and a count
 /// of what each virtual connection was sent.
 struct Sink {
-    rate: f64,
-    burst: f64,
-    bucket: Mutex<(f64, Instant)>,
+    /// API Gateway's account throttle, as `local-gateway --aws-quotas` applies it.
+    bucket: TokenBucket,
     /// ln of the median latency and the log-normal's sigma, in (scaled) seconds.
     mu: f64,
     sigma: f64,
@@ -222,9 +222,7 @@ impl Sink {
         let p50 = args.p50_ms / 1000.0 / scale;
         let p99 = args.p99_ms / 1000.0 / scale;
         Self {
-            rate: args.rate * scale,
-            burst: args.burst,
-            bucket: Mutex::new((args.burst, Instant::now())),
+            bucket: TokenBucket::new((args.rate * scale) as u32, args.burst as u32),
             mu: p50.ln(),
             // p99 of a log-normal is exp(mu + 2.326 sigma).
             sigma: (p99 / p50).ln() / 2.326,
@@ -232,19 +230,6 @@ impl Sink {
             throttled: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             peak_in_flight: AtomicUsize::new(0),
-        }
-    }
-
-    fn take_token(&self) -> bool {
-        let mut bucket = self.bucket.lock().unwrap();
-        let now = Instant::now();
-        let refill = now.duration_since(bucket.1).as_secs_f64() * self.rate;
-        *bucket = ((bucket.0 + refill).min(self.burst), now);
-        if bucket.0 >= 1.0 {
-            bucket.0 -= 1.0;
-            true
-        } else {
-            false
         }
     }
 
@@ -268,7 +253,7 @@ impl MessagePusher for Sink {
     async fn try_push(&self, connection_id: &str, _data: &[u8]) -> Result<PushOutcome, Throttled> {
         let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
-        let admitted = self.take_token();
+        let admitted = self.bucket.try_take();
         tokio::time::sleep(self.latency()).await;
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         if !admitted {
