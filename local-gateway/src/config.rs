@@ -457,11 +457,11 @@ pub struct GatewayConfig {
 
     /// `--aws-quotas` and its numbers.
     #[command(flatten)]
-    pub quotas: crate::quotas::QuotaFlags,
+    pub quotas: crate::flag_groups::QuotaFlags,
 
     /// The asynchronous broadcasts' settings.
     #[command(flatten)]
-    pub async_broadcasts: crate::broadcasts::AsyncBroadcastFlags,
+    pub async_broadcasts: crate::flag_groups::AsyncBroadcastFlags,
 }
 
 impl GatewayConfig {

@@ -27,6 +27,7 @@ mod aws;
 mod broadcasts;
 mod config;
 mod error;
+mod flag_groups;
 mod http_api;
 mod inspector;
 mod invoke;
@@ -42,15 +43,16 @@ mod template;
 mod webhooks;
 mod websocket;
 
+pub use app::dynamodb_broadcasts;
 pub use app::{
     LocalEndpoint, RunningGateway, SHUTDOWN_GRACE, WEBHOOK_FLUSH, dynamodb_history, dynamodb_store,
     read_template, start, start_with,
 };
-pub use broadcasts::{AsyncBroadcastFlags, dynamodb_broadcasts};
 pub use config::{GatewayConfig, RateLimit, StoreKind};
 pub use error::GatewayError;
+pub use flag_groups::{AsyncBroadcastFlags, QuotaFlags};
 pub use invoke::{FunctionError, InProcess, LambdaFunction};
 pub use net::raise_file_limit;
 pub use project::{ProjectFunctions, invoked_functions, project_functions};
-pub use quotas::{QuotaFlags, TokenBucket};
+pub use quotas::TokenBucket;
 pub use routing::{Authorizer, HttpRoute, IdentitySource, Route, RouteTable, SelectionExpression};

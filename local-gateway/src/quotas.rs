@@ -2,49 +2,14 @@
 //! laptop instead of in production: the management API's token bucket (10,000 requests per
 //! second, burst 5,000) and new WebSocket connections per second (500). Off by default.
 //!
-//! What is emulated and what is not is stated in the book (Local gateway › AWS quotas).
+//! What is emulated and what is not is stated in the book (On AWS › Quotas and sizing).
 
 use crate::aws::{self, aws_error};
-use crate::state::GatewayState;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use crate::flag_groups::QuotaFlags;
 use axum::response::Response;
 use http::StatusCode;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
-
-/// The quota flags, each number with AWS's default (API Gateway quotas page; reference §4.1).
-#[derive(Clone, Debug, clap::Args)]
-pub struct QuotaFlags {
-    /// Throttle as API Gateway's account quotas do: `@connections` calls beyond the rate get 429
-    /// `LimitExceededException`, handshakes beyond the new-connection rate get 429. Off by
-    /// default (no quotas).
-    #[arg(
-        help_heading = "AWS quotas (with --aws-quotas)",
-        long,
-        env = "GATEWAY_AWS_QUOTAS",
-        default_value_t = false
-    )]
-    pub aws_quotas: bool,
-
-    /// `@connections` requests per second, the account throttle's steady rate (AWS: 10000; some
-    /// regions 2500).
-    #[arg(help_heading = "AWS quotas (with --aws-quotas)", long, env = "GATEWAY_MANAGEMENT_API_RATE",
-          value_parser = clap::value_parser!(u32).range(1..), default_value_t = 10_000, requires = "aws_quotas")]
-    pub management_api_rate: u32,
-
-    /// `@connections` requests the account throttle lets through at once after a quiet spell,
-    /// its bucket's size (AWS: 5000).
-    #[arg(help_heading = "AWS quotas (with --aws-quotas)", long, env = "GATEWAY_MANAGEMENT_API_BURST",
-          value_parser = clap::value_parser!(u32).range(1..), default_value_t = 5_000, requires = "aws_quotas")]
-    pub management_api_burst: u32,
-
-    /// New WebSocket connections per second, account-wide (AWS: 500). Its burst is one second's
-    /// worth (AWS does not publish one).
-    #[arg(help_heading = "AWS quotas (with --aws-quotas)", long, env = "GATEWAY_NEW_CONNECTION_RATE",
-          value_parser = clap::value_parser!(u32).range(1..), default_value_t = 500, requires = "aws_quotas")]
-    pub new_connection_rate: u32,
-}
 
 /// A token bucket: `burst` tokens at most, refilled at `rate` a second; a request takes one.
 /// Public for `make bench-broadcast`'s simulated management API, which throttles the same way.
@@ -121,6 +86,13 @@ impl Quotas {
         self.management_api.is_some()
     }
 
+    /// `false` when an `@connections` call is beyond the account throttle.
+    pub(crate) fn admit_management_call(&self) -> bool {
+        self.management_api
+            .as_ref()
+            .is_none_or(TokenBucket::try_take)
+    }
+
     /// `Some(429)` for a handshake beyond the new-connection rate, answered before the
     /// authorizer or `$connect` run (nothing is invoked for a throttled handshake).
     pub(crate) fn refuse_new_connection(&self) -> Option<Response> {
@@ -148,18 +120,6 @@ pub(crate) fn throttled() -> Response {
         "LimitExceededException",
         Some("Too Many Requests"),
     )
-}
-
-/// Route layer of `@connections` with `--aws-quotas`: one token per call, else [`throttled`].
-pub(crate) async fn management_api_quota(
-    State(gateway): State<Arc<GatewayState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match &gateway.quotas.management_api {
-        Some(bucket) if !bucket.try_take() => throttled(),
-        _ => next.run(request).await,
-    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,7 @@ mod router;
 mod source;
 mod template;
 
-pub(crate) use backends::dynamodb_sdk_config;
-pub use backends::{dynamodb_history, dynamodb_store};
+pub use backends::{dynamodb_broadcasts, dynamodb_history, dynamodb_store};
 #[cfg(test)]
 pub(crate) use router::in_memory_app;
 pub use template::read_template;

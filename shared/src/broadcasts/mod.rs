@@ -35,6 +35,7 @@ pub use queue::{InProcessQueue, ShardQueue, SqsShardQueue};
 pub use settings::AsyncBroadcastSettings;
 
 use crate::Error;
+pub use crate::protocol::AsyncReport;
 use crate::store::Segment;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -120,33 +121,6 @@ pub struct PageTally {
     pub unconfirmed: u64,
     pub throttle_retries: u64,
     pub throttled_ms: u64,
-}
-
-/// `GET /broadcasts/{id}`: the report so far, or the final one.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AsyncReport {
-    pub broadcast_id: String,
-    /// `running`, or `completed` once every shard is done.
-    pub status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub channel: Option<String>,
-    pub shard_count: u32,
-    pub shards_done: u32,
-    pub connection_count: u64,
-    pub sent: u64,
-    /// Connections that no longer existed (410); their rows were removed.
-    pub gone: u64,
-    pub failed: u64,
-    /// Of `failed`: recipients of a page a worker was sending when it died; not sent again, so
-    /// that nobody gets the message twice; some of them may have received it.
-    pub unconfirmed: u64,
-    pub throttle_retries: u64,
-    pub throttled_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub seq: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub epoch: Option<String>,
 }
 
 /// The progress of asynchronous broadcasts: the seam between the workers and where the

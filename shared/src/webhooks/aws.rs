@@ -104,7 +104,7 @@ impl WebhookSink for AwsWebhooks {
         }
     }
 
-    async fn broadcast_completed(&self, report: &crate::broadcasts::AsyncReport) {
+    async fn broadcast_completed(&self, report: &crate::protocol::AsyncReport) {
         if self.filter.allows(EventType::BroadcastCompleted) {
             self.enqueue(&WebhookEvent::broadcast_completed(report))
                 .await;

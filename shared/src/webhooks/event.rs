@@ -238,7 +238,7 @@ impl WebhookEvent {
     }
 
     /// An asynchronous broadcast's final report (`GET /broadcasts/{id}`'s body).
-    pub fn broadcast_completed(report: &crate::broadcasts::AsyncReport) -> Self {
+    pub fn broadcast_completed(report: &crate::protocol::AsyncReport) -> Self {
         Self::now(
             EventType::BroadcastCompleted,
             serde_json::to_value(report).unwrap_or(Value::Null),

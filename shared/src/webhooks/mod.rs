@@ -38,7 +38,7 @@ pub trait WebhookSink: Send + Sync + 'static {
 
     /// An asynchronous broadcast finished (every shard done), with its final report: the
     /// `broadcast.completed` webhook. Sinks that do not send it ignore it.
-    async fn broadcast_completed(&self, _report: &crate::broadcasts::AsyncReport) {}
+    async fn broadcast_completed(&self, _report: &crate::protocol::AsyncReport) {}
 
     /// Delivery totals for `/stats` (the local gateway's); `None` where webhooks are off or a
     /// dead-letter queue keeps the count.
