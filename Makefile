@@ -44,7 +44,7 @@ NODE_RUNTIME := local-gateway/runtimes/node/node_modules
 NODE_MODULES := clients/js/node_modules
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: docs docs-check packages-check soak bench help run test example example-nextjs nextjs-example-check chromium js-check inspector-check webhook-example-check python-client-check example-check fmt-check clippy module-cycles build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
+.PHONY: docs docs-check packages-check soak bench bench-broadcast help run test example example-nextjs nextjs-example-check chromium js-check inspector-check webhook-example-check python-client-check example-check fmt-check clippy module-cycles build-all unit-and-e2e python-check template-check build deploy check-rust fmt dynamodb-local dynamodb-local-stop
 
 help:
 	@echo "make run    start the local gateway on the embedded in-memory store (ws://127.0.0.1:3001/dev)"
@@ -58,6 +58,7 @@ help:
 	@echo "make soak   the reliability suite at full size (both stores, a few minutes; figures printed)"
 	@echo "make bench  load generator: gateway vs a direct fan-out, in-memory and DynamoDB Local (table + bench-results/bench.json)"
 	@echo "make bench BENCH_ARGS='--mode webhooks --sizes 1000'  handshakes and broadcasts with webhooks to a hanging receiver vs none"
+	@echo "make bench-broadcast [SIM_ARGS='--sizes 1000000 --rate 2500']  simulated async broadcast vs the throttle's bound (part of make bench)"
 	@echo "make build  cargo lambda build --release: target/lambda/<function>/bootstrap"
 	@echo "make deploy sam build && sam deploy --guided"
 
@@ -259,6 +260,14 @@ bench: check-rust
 		--gateway infra/local-gateway.sh \
 		--direct target/fast/direct-fanout --lambda-bin target/fast/http-broadcast \
 		--out bench-results/bench.json $(BENCH_ARGS)
+	$(MAKE) --no-print-directory bench-broadcast
+
+# An asynchronous broadcast to 10,000, 100,000 and 1,000,000 virtual connections: the real
+# handler, queue, workers and pacer against a simulated management API with AWS's throttle and
+# a latency distribution (tests/src/bin/broadcast-sim.rs; about two minutes, real time).
+bench-broadcast: check-rust
+	$(CARGO) build --profile fast -p ws-bridge-e2e --bin broadcast-sim
+	target/fast/broadcast-sim --out bench-results/broadcast-sim.json $(SIM_ARGS)
 
 # The reliability suite (tests/tests/reliability.rs) at full size: `make test` runs it small.
 # Built with the `fast` profile, as the gateway people run; one test at a time, loopback only,

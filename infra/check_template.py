@@ -25,6 +25,7 @@ TABLES = {
     "UserSlotsTable": "user-slots-table.json",
     "HistoryTable": "history-table.json",
     "PresenceTable": "presence-table.json",
+    "BroadcastsTable": "broadcasts-table.json",
 }
 
 

@@ -500,6 +500,14 @@ pub struct GatewayConfig {
     /// Webhook events queued before new ones are dropped, counted in /stats (default 10000).
     #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "WEBHOOK_QUEUE_CAPACITY", value_parser = positive)]
     pub webhook_queue_capacity: Option<usize>,
+
+    /// `--aws-quotas` and its numbers.
+    #[command(flatten)]
+    pub quotas: crate::flag_groups::QuotaFlags,
+
+    /// The asynchronous broadcasts' settings.
+    #[command(flatten)]
+    pub async_broadcasts: crate::flag_groups::AsyncBroadcastFlags,
 }
 
 impl GatewayConfig {
@@ -672,6 +680,7 @@ impl GatewayConfig {
             .into_iter()
             .filter(|(_, given)| *given)
             .map(|(flag, _)| flag)
+            .chain(self.async_broadcasts.given())
             .collect()
     }
 

@@ -26,8 +26,10 @@
 
 mod app;
 mod aws;
+mod broadcasts;
 mod config;
 mod error;
+mod flag_groups;
 mod http_api;
 mod inspector;
 mod invoke;
@@ -35,6 +37,7 @@ mod lambda_api;
 mod management;
 mod net;
 mod project;
+mod quotas;
 mod recorder;
 mod registry;
 mod routing;
@@ -43,13 +46,16 @@ mod template;
 mod webhooks;
 mod websocket;
 
+pub use app::dynamodb_broadcasts;
 pub use app::{
     LocalEndpoint, RunningGateway, SHUTDOWN_GRACE, WEBHOOK_FLUSH, dynamodb_history,
     dynamodb_presence, dynamodb_store, read_template, start, start_with,
 };
 pub use config::{GatewayConfig, RateLimit, StoreKind};
 pub use error::GatewayError;
+pub use flag_groups::{AsyncBroadcastFlags, QuotaFlags};
 pub use invoke::{FunctionError, InProcess, LambdaFunction};
 pub use net::raise_file_limit;
 pub use project::{ProjectFunctions, invoked_functions, project_functions};
+pub use quotas::TokenBucket;
 pub use routing::{Authorizer, HttpRoute, IdentitySource, Route, RouteTable, SelectionExpression};

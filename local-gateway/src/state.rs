@@ -22,6 +22,8 @@ pub(crate) struct GatewayState {
     pub store: Arc<dyn ConnectionStore>,
     /// What the inspector shows: the recorder of everything below.
     pub inspector: Recorder,
+    /// API Gateway's account quotas, with `--aws-quotas`.
+    pub quotas: crate::quotas::Quotas,
 }
 
 impl GatewayState {

@@ -238,6 +238,12 @@ impl WebhookSink for LocalWebhooks {
         }
     }
 
+    async fn broadcast_completed(&self, report: &ws_bridge::broadcasts::AsyncReport) {
+        if self.filter.allows(EventType::BroadcastCompleted) {
+            self.enqueue(Job::Event(WebhookEvent::broadcast_completed(report)));
+        }
+    }
+
     fn counters(&self) -> Option<serde_json::Value> {
         let mut counters = self.counters.snapshot();
         counters["pending"] = self.pending.load(Ordering::Relaxed).into();

@@ -6,7 +6,8 @@ use crate::history::ChannelHistory;
 pub use crate::protocol::Audience;
 use crate::protocol::{BroadcastReport, FailedDelivery, MAX_MESSAGE_BYTES, message_envelope};
 use crate::store::Segment;
-use crate::{ConnectionStore, Error, MessagePusher, PushOutcome, Settings};
+use crate::throttle::{MAX_THROTTLES_PER_RECIPIENT, Pacer};
+use crate::{ConnectionStore, Error, MessagePusher, PushOutcome, Settings, Throttled};
 use futures::stream::{self, BoxStream, StreamExt};
 
 /// One step of the listing: a connection to deliver to, or the reason the listing stopped.
@@ -22,7 +23,7 @@ enum Cursor {
 }
 
 /// Sends `data` to every connection of `audience` but `except`, never more than the configured
-/// number at once.
+/// number at once, all paced together when API Gateway throttles (see [`crate::throttle`]).
 pub async fn deliver(
     store: &dyn ConnectionStore,
     pusher: &dyn MessagePusher,
@@ -31,7 +32,20 @@ pub async fn deliver(
     except: Option<&str>,
     data: &[u8],
 ) -> BroadcastReport {
-    let mut deliveries = deliveries(store, pusher, settings, audience, except, data);
+    let pacer = Pacer::new();
+    let mut report = {
+        let deliveries = deliveries(store, pusher, &pacer, settings, audience, except, data);
+        tally(deliveries).await
+    };
+    report.throttle_retries = pacer.retries();
+    report.throttled_ms = u64::try_from(pacer.throttled_for().as_millis()).unwrap_or(u64::MAX);
+    report
+}
+
+/// The report of a stream of deliveries.
+async fn tally(
+    mut deliveries: BoxStream<'_, Result<(String, PushOutcome), Error>>,
+) -> BroadcastReport {
     let mut report = BroadcastReport::default();
     while let Some(delivery) = deliveries.next().await {
         match delivery {
@@ -103,6 +117,7 @@ pub async fn deliver_numbered(
 fn deliveries<'a>(
     store: &'a dyn ConnectionStore,
     pusher: &'a dyn MessagePusher,
+    pacer: &'a Pacer,
     settings: &Settings,
     audience: Audience<'a>,
     except: Option<&'a str>,
@@ -126,7 +141,7 @@ fn deliveries<'a>(
             let skip = matches!(listed, Listed::Connection(id) if Some(id.as_str()) == except);
             std::future::ready(!skip)
         })
-        .map(move |listed| deliver_one(store, pusher, data, listed))
+        .map(move |listed| deliver_one(store, pusher, pacer, data, listed))
         .buffer_unordered(settings.broadcast_concurrency)
         .boxed()
 }
@@ -178,16 +193,51 @@ async fn next_page(
 async fn deliver_one(
     store: &dyn ConnectionStore,
     pusher: &dyn MessagePusher,
+    pacer: &Pacer,
     data: &[u8],
     listed: Listed,
 ) -> Result<(String, PushOutcome), Error> {
     match listed {
         Listed::Connection(id) => {
-            let outcome = deliver_to_one(store, pusher, &id, data).await;
+            let outcome = deliver_paced(store, pusher, pacer, &id, data).await;
             Ok((id, outcome))
         }
         Listed::ListingFailed(err) => Err(err),
     }
+}
+
+/// Sends `data` to one connection at `pacer`'s pace: a 429 slows the pace and is retried, so
+/// nobody is reported failed merely for being throttled; a recipient throttled
+/// [`MAX_THROTTLES_PER_RECIPIENT`] times in a row (its client-side buffer stays full) is failed
+/// with the 429's reason. A 410 removes its row (and subscriptions).
+pub async fn deliver_paced(
+    store: &dyn ConnectionStore,
+    pusher: &dyn MessagePusher,
+    pacer: &Pacer,
+    connection_id: &str,
+    data: &[u8],
+) -> PushOutcome {
+    let mut throttles = 0;
+    let outcome = loop {
+        pacer.ready().await;
+        match pusher.try_push(connection_id, data).await {
+            Ok(outcome) => {
+                pacer.accepted();
+                break outcome;
+            }
+            Err(Throttled(reason)) => {
+                pacer.throttled();
+                throttles += 1;
+                if throttles >= MAX_THROTTLES_PER_RECIPIENT {
+                    break PushOutcome::Failed(reason);
+                }
+            }
+        }
+    };
+    if outcome == PushOutcome::Gone {
+        remove_stale(store, connection_id).await;
+    }
+    outcome
 }
 
 /// Sends `data` to one connection; a 410 removes its row (and subscriptions).
@@ -304,6 +354,70 @@ mod tests {
         );
         let peak = pusher.max_in_flight.load(Ordering::SeqCst);
         assert!(peak > 1 && peak <= 16, "concurrency bounded, got {peak}");
+    }
+
+    /// Throttles each id's first try, and every try of ids starting with `full`.
+    struct ThrottlingPusher {
+        tried: Mutex<HashSet<String>>,
+    }
+
+    #[async_trait]
+    impl MessagePusher for ThrottlingPusher {
+        async fn push(&self, _connection_id: &str, _data: &[u8]) -> PushOutcome {
+            unreachable!("a broadcast tries, it does not push")
+        }
+
+        async fn try_push(
+            &self,
+            connection_id: &str,
+            _data: &[u8],
+        ) -> Result<PushOutcome, Throttled> {
+            let first = self.tried.lock().unwrap().insert(connection_id.to_owned());
+            if first || connection_id.starts_with("full") {
+                Err(Throttled(
+                    "LimitExceededException: Too Many Requests".into(),
+                ))
+            } else {
+                Ok(PushOutcome::Delivered)
+            }
+        }
+
+        async fn disconnect(&self, _connection_id: &str) -> PushOutcome {
+            PushOutcome::Delivered
+        }
+    }
+
+    #[tokio::test]
+    async fn throttled_sends_are_retried_and_only_a_recipient_that_stays_throttled_fails() {
+        let store = InMemoryStore::new();
+        for id in ["a", "b", "c", "full-1"] {
+            store.put(sample_connection(id)).await.unwrap();
+        }
+        let pusher = ThrottlingPusher {
+            tried: Mutex::new(HashSet::new()),
+        };
+
+        let report = deliver(
+            &store,
+            &pusher,
+            &Settings::default(),
+            Audience::Everyone,
+            None,
+            b"{}",
+        )
+        .await;
+
+        assert_eq!((report.connection_count, report.sent), (4, 3));
+        assert_eq!(
+            report.failed,
+            vec![FailedDelivery {
+                connection_id: "full-1".into(),
+                error: "LimitExceededException: Too Many Requests".into()
+            }]
+        );
+        let expected = 3 + u64::from(crate::throttle::MAX_THROTTLES_PER_RECIPIENT);
+        assert_eq!(report.throttle_retries, expected);
+        assert!(report.throttled_ms > 0, "the paced retries waited");
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@
 //! * [`protocol`]: the JSON that clients and backends exchange with us.
 
 pub mod auth;
+pub mod broadcasts;
 pub mod error;
 pub mod fanout;
 pub mod handlers;
@@ -22,13 +23,14 @@ pub mod pusher;
 pub mod settings;
 mod sigv4;
 pub mod store;
+pub mod throttle;
 pub mod time;
 pub mod webhooks;
 
 pub use error::Error;
 pub use history::{ChannelHistory, DynamoDbHistory, InMemoryHistory};
 pub use presence::{DynamoDbPresence, InMemoryPresence, PresenceStore};
-pub use pusher::{ApiGatewayPusher, EventPusher, MessagePusher, PushOutcome};
+pub use pusher::{ApiGatewayPusher, EventPusher, MessagePusher, PushOutcome, Throttled};
 pub use settings::Settings;
 pub use store::{
     ChannelCounts, Connection, ConnectionPage, ConnectionStore, DynamoDbStore, InMemoryStore,

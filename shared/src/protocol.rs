@@ -501,6 +501,48 @@ pub struct BroadcastReport {
     /// Set when the listing broke off: the counts then cover only the connections listed so far.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// 429s met (API Gateway's account throttle, or a client's full buffer), each retried at the
+    /// broadcast's slower pace but the last of a recipient that stayed throttled; absent when
+    /// none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub throttle_retries: u64,
+    /// Wall-clock milliseconds during which sends were held back to the throttle's pace: what
+    /// throttling cost; absent when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub throttled_ms: u64,
+}
+
+// serde's `skip_serializing_if` passes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+/// `GET /broadcasts/{id}`: an asynchronous broadcast's report so far, or the final one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AsyncReport {
+    pub broadcast_id: String,
+    /// `running`, or `completed` once every shard is done.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    pub shard_count: u32,
+    pub shards_done: u32,
+    pub connection_count: u64,
+    pub sent: u64,
+    /// Connections that no longer existed (410); their rows were removed.
+    pub gone: u64,
+    pub failed: u64,
+    /// Of `failed`: recipients of a page a worker was sending when it died; not sent again, so
+    /// that nobody gets the message twice; some of them may have received it.
+    pub unconfirmed: u64,
+    pub throttle_retries: u64,
+    pub throttled_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -22,10 +22,22 @@ pub enum PushOutcome {
     Failed(String),
 }
 
+/// A 429 answered to [`MessagePusher::try_push`] and not retried: the caller paces and tries
+/// again (see [`crate::throttle`]). The answer's `ErrorType: message`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Throttled(pub String);
+
 /// The seam between handlers and whatever carries a message to a connection.
 #[async_trait]
 pub trait MessagePusher: Send + Sync + 'static {
+    /// Sends, retrying 429s and transient failures as configured.
     async fn push(&self, connection_id: &str, data: &[u8]) -> PushOutcome;
+
+    /// Sends, but hands a 429 back at once instead of retrying it, so that a broadcast can slow
+    /// all its sends together. A pusher that knows no throttle just pushes.
+    async fn try_push(&self, connection_id: &str, data: &[u8]) -> Result<PushOutcome, Throttled> {
+        Ok(self.push(connection_id, data).await)
+    }
 
     /// Closes the connection (`DeleteConnection`); `Delivered` when it was closed.
     async fn disconnect(&self, connection_id: &str) -> PushOutcome;
@@ -43,6 +55,8 @@ pub fn management_endpoint(env_override: Option<String>, domain_name: &str, stag
 #[derive(Clone, Debug)]
 pub struct ApiGatewayPusher {
     client: Client,
+    /// The same client whose retries leave 429s to the caller ([`MessagePusher::try_push`]).
+    paced: Client,
     endpoint: String,
 }
 
@@ -53,10 +67,7 @@ impl ApiGatewayPusher {
             aws_sdk_apigatewaymanagement::config::Builder::from(sdk_config).endpoint_url(endpoint),
         )
         .build();
-        Self {
-            client: Client::from_conf(config),
-            endpoint: endpoint.to_owned(),
-        }
+        Self::from_config(config, endpoint.to_owned())
     }
 
     /// For Lambda functions that have no event to take a host from (the HTTP routes): the
@@ -85,10 +96,7 @@ impl ApiGatewayPusher {
                 .endpoint_url(endpoint),
         )
         .build();
-        Self {
-            client: Client::from_conf(config),
-            endpoint: endpoint.to_owned(),
-        }
+        Self::from_config(config, endpoint.to_owned())
     }
 
     /// [`Self::local`], but sending through `http_client` (the local gateway hands requests to
@@ -111,10 +119,7 @@ impl ApiGatewayPusher {
                 ),
         )
         .build();
-        Self {
-            client: Client::from_conf(config),
-            endpoint: endpoint.to_owned(),
-        }
+        Self::from_config(config, endpoint.to_owned())
     }
 
     /// Retries throttled (429 `LimitExceededException`) and transient failures up to
@@ -131,9 +136,18 @@ impl ApiGatewayPusher {
             .to_builder()
             .retry_config(retries)
             .build();
+        Self::from_config(config, self.endpoint)
+    }
+
+    fn from_config(config: Config, endpoint: String) -> Self {
+        let paced = config
+            .to_builder()
+            .retry_classifier(ThrottleIsPacedByTheCaller)
+            .build();
         Self {
             client: Client::from_conf(config),
-            endpoint: self.endpoint,
+            paced: Client::from_conf(paced),
+            endpoint,
         }
     }
 
@@ -211,6 +225,22 @@ impl MessagePusher for ApiGatewayPusher {
         outcome(result.map(|_| ()), |e| e.is_gone_exception())
     }
 
+    async fn try_push(&self, connection_id: &str, data: &[u8]) -> Result<PushOutcome, Throttled> {
+        let result = self
+            .paced
+            .post_to_connection()
+            .connection_id(connection_id)
+            .data(Blob::new(data))
+            .send()
+            .await;
+        match result {
+            Err(err @ SdkError::ServiceError(_)) if is_throttled(&err) => {
+                Err(Throttled(reason(&err)))
+            }
+            result => Ok(outcome(result.map(|_| ()), |e| e.is_gone_exception())),
+        }
+    }
+
     async fn disconnect(&self, connection_id: &str) -> PushOutcome {
         let result = self
             .client
@@ -219,6 +249,39 @@ impl MessagePusher for ApiGatewayPusher {
             .send()
             .await;
         outcome(result.map(|_| ()), |e| e.is_gone_exception())
+    }
+}
+
+/// A 429 from `@connections`: the account throttle or a client's full buffer (both
+/// `LimitExceededException` in the service model).
+fn is_throttled<E>(
+    err: &SdkError<E, aws_sdk_apigatewaymanagement::config::http::HttpResponse>,
+) -> bool {
+    matches!(err, SdkError::ServiceError(ctx) if ctx.raw().status().as_u16() == 429)
+}
+
+/// Forbids the SDK's own retry of a 429, whatever the other classifiers say (any
+/// `RetryForbidden` wins): a broadcast paces all its sends on it instead. Transient failures
+/// are still retried.
+#[derive(Debug)]
+struct ThrottleIsPacedByTheCaller;
+
+impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry
+    for ThrottleIsPacedByTheCaller
+{
+    fn classify_retry(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::InterceptorContext,
+    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
+        use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
+        match ctx.response() {
+            Some(response) if response.status().as_u16() == 429 => RetryAction::RetryForbidden,
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "429 is paced by the broadcast"
     }
 }
 

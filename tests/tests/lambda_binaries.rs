@@ -429,3 +429,114 @@ async fn the_presence_leave_binary_announces_a_delayed_leave_from_its_sqs_event_
     );
     drop(ada);
 }
+
+/// The `broadcast-worker` binary under the Runtime API, fed SQS events as Lambda's event source
+/// feeds it: each shard delivered (stale rows removed), the report completed and exact, a
+/// malformed message dropped, and the same shards delivered again (SQS delivers at least once)
+/// sending to nobody twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broadcast_worker_binary_delivers_sqs_shards_once() {
+    use ws_bridge::broadcasts::{BroadcastJob, BroadcastProgress, ShardScope, ShardTask};
+    let dynamodb = dynamodb_endpoint();
+    let mut config = dynamodb_config(&dynamodb);
+    let broadcasts_table = ws_bridge_e2e::unique_table();
+    config.async_broadcasts.broadcasts_table = Some(broadcasts_table.clone());
+    let progress = local_gateway::dynamodb_broadcasts(&config, &|_| None)
+        .await
+        .unwrap();
+    let gateway = local_gateway::start(config.clone()).await.expect("starts");
+    let store = gateway.store();
+    let mut clients = Vec::new();
+    for _ in 0..10 {
+        clients.push(Client::connect(gateway.websocket_url().as_str()).await);
+    }
+    for i in 0..2 {
+        store
+            .put(ws_bridge::store::contract::sample_connection(&format!(
+                "stale{i}-AAAAAAAAAA="
+            )))
+            .await
+            .unwrap();
+    }
+    let mut service = LambdaService::start().await;
+    let mut env = function_env(
+        config.connections_table.as_deref().unwrap(),
+        &dynamodb,
+        &gateway,
+    );
+    env.push(("BROADCASTS_TABLE", broadcasts_table));
+    env.push(("BROADCAST_PAGE_SIZE", "3".to_owned()));
+    service.run("broadcast-worker", &env).await;
+    let job = BroadcastJob {
+        id: ws_bridge::broadcasts::new_broadcast_id(),
+        channel: None,
+        data: r#"{"type":"news"}"#.into(),
+        seq: None,
+        epoch: None,
+        shard_count: 2,
+    };
+    progress.create(&job).await.unwrap();
+    let record = |shard: u32| {
+        let task = ShardTask {
+            broadcast_id: job.id.clone(),
+            shard,
+            scope: ShardScope::Segment {
+                index: shard,
+                total: 2,
+            },
+        };
+        json!({
+            "messageId": format!("m-{shard}"),
+            "receiptHandle": "r",
+            "body": serde_json::to_string(&task).unwrap(),
+            "attributes": {},
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:BroadcastQueue",
+            "awsRegion": "us-east-1"
+        })
+    };
+    let mut malformed = record(9);
+    malformed["body"] = json!("not a shard");
+    let event = json!({ "Records": [record(0), record(1), malformed] });
+    let invoke = || async {
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}/2015-03-31/functions/broadcast-worker/invocations",
+                service.invoke_endpoint()
+            ))
+            .json(&event)
+            .timeout(std::time::Duration::from_secs(60))
+            .send()
+            .await
+            .expect("invocation");
+        assert_eq!(response.status(), 200);
+        response.json::<serde_json::Value>().await.expect("JSON")
+    };
+
+    assert_eq!(invoke().await, json!({ "batchItemFailures": [] }));
+    let report = progress.report(&job.id).await.unwrap().unwrap();
+    assert_eq!(report.status, "completed");
+    assert_eq!(
+        (
+            report.connection_count,
+            report.sent,
+            report.gone,
+            report.failed
+        ),
+        (12, 10, 2, 0)
+    );
+    for client in &mut clients {
+        assert_eq!(client.recv_text().await, r#"{"type":"news"}"#);
+    }
+    assert_eq!(store.get("stale0-AAAAAAAAAA=").await.unwrap(), None);
+
+    // Delivered again: the shards are done; nobody is sent anything.
+    assert_eq!(invoke().await, json!({ "batchItemFailures": [] }));
+    for client in &mut clients {
+        client
+            .expect_silence(std::time::Duration::from_millis(20))
+            .await;
+    }
+    assert_eq!(progress.report(&job.id).await.unwrap().unwrap().sent, 10);
+}

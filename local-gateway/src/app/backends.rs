@@ -9,6 +9,7 @@ use aws_config::BehaviorVersion;
 use std::sync::Arc;
 use ws_bridge::Settings;
 use ws_bridge::auth::{TokenVerifier, VerifierConfig};
+use ws_bridge::broadcasts::{BroadcastProgress, DynamoDbBroadcasts, InMemoryBroadcasts};
 use ws_bridge::settings::webhook::WebhookSettings;
 use ws_bridge::store::table::TableDefinition;
 use ws_bridge::webhooks::{NoWebhooks, WebhookSink};
@@ -32,6 +33,11 @@ pub(crate) struct Backends {
     pub verifier: Option<Arc<TokenVerifier>>,
     pub settings: Settings,
     pub webhook_settings: WebhookSettings,
+    /// Where asynchronous broadcasts keep their progress, and their settings.
+    pub async_broadcasts: Option<(
+        Arc<dyn ws_bridge::broadcasts::BroadcastProgress>,
+        ws_bridge::broadcasts::AsyncBroadcastSettings,
+    )>,
 }
 
 impl Backends {
@@ -60,6 +66,7 @@ impl Backends {
                 verifier: None,
                 settings,
                 webhook_settings,
+                async_broadcasts: None,
             });
         }
         let history: Option<Arc<dyn ChannelHistory>> = match config.store {
@@ -104,6 +111,10 @@ impl Backends {
             }
             None => (store, None),
         };
+        let async_broadcasts = Some((
+            broadcast_progress(config, template).await?,
+            config.async_broadcasts.settings(template)?,
+        ));
         Ok(Self {
             store,
             history,
@@ -112,6 +123,7 @@ impl Backends {
             verifier,
             settings,
             webhook_settings,
+            async_broadcasts,
         })
     }
 
@@ -196,4 +208,42 @@ pub(crate) async fn dynamodb_sdk_config(config: &GatewayConfig) -> aws_config::S
             .credentials_provider(ws_bridge::local::credentials());
     }
     loader.load().await
+}
+
+/// The progress store matching `--store`.
+pub(crate) async fn broadcast_progress(
+    config: &GatewayConfig,
+    template: &dyn Fn(&str) -> Option<String>,
+) -> Result<Arc<dyn BroadcastProgress>, GatewayError> {
+    Ok(match config.store {
+        StoreKind::Memory => Arc::new(InMemoryBroadcasts::new()),
+        StoreKind::Dynamodb => Arc::new(dynamodb_broadcasts(config, template).await?),
+    })
+}
+
+/// The DynamoDB progress store, its table created if missing.
+pub async fn dynamodb_broadcasts(
+    config: &GatewayConfig,
+    template: &dyn Fn(&str) -> Option<String>,
+) -> Result<DynamoDbBroadcasts, GatewayError> {
+    let table = match config
+        .async_broadcasts
+        .broadcasts_table
+        .clone()
+        .or_else(|| template("BROADCASTS_TABLE"))
+    {
+        Some(table) => table,
+        None => {
+            TableDefinition::broadcasts()
+                .map_err(GatewayError::Store)?
+                .default_table_name
+        }
+    };
+    let sdk_config = dynamodb_sdk_config(config).await;
+    let progress = DynamoDbBroadcasts::new(ws_bridge::DynamoDbStore::client(&sdk_config), table);
+    progress
+        .create_table_if_missing()
+        .await
+        .map_err(GatewayError::Store)?;
+    Ok(progress)
 }

@@ -8,7 +8,7 @@ mod router;
 mod source;
 mod template;
 
-pub use backends::{dynamodb_history, dynamodb_presence, dynamodb_store};
+pub use backends::{dynamodb_broadcasts, dynamodb_history, dynamodb_presence, dynamodb_store};
 #[cfg(test)]
 pub(crate) use router::in_memory_app;
 pub use template::read_template;
@@ -264,6 +264,7 @@ async fn serve_gateway(
         config.inspector_events,
         Redactor::new(&config.secret_headers),
     );
+    let quotas = crate::quotas::Quotas::new(&config.quotas);
     let state = Arc::new(GatewayState {
         config,
         settings,
@@ -272,6 +273,7 @@ async fn serve_gateway(
         registry: Registry::default(),
         store,
         inspector,
+        quotas,
     });
     let actions =
         inspector::Actions::new(endpoint.http_client.clone(), &state.config, &state.settings);

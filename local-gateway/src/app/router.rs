@@ -86,6 +86,7 @@ pub(crate) fn in_memory_app(
         registry: Registry::default(),
         store: Arc::new(InMemoryStore::new()),
         inspector: Recorder::new(false, 0, Redactor::default()),
+        quotas: Default::default(),
     });
     let router = router(state, None)?;
     Ok(MapRequestLayer::new(management::normalise_connections_path).layer(router))

@@ -171,14 +171,30 @@ impl Prepared {
         backends: &Backends,
     ) -> Result<RouteTable, GatewayError> {
         let project = || {
+            let pusher = endpoint.functions_pusher(backends.settings.broadcast_max_attempts);
+            // The in-process queue and workers, started once the routes are built.
+            let jobs = backends
+                .async_broadcasts
+                .as_ref()
+                .map(|(progress, settings)| {
+                    crate::broadcasts::start(
+                        Arc::clone(progress),
+                        settings.clone(),
+                        Arc::clone(&backends.store),
+                        Arc::clone(&pusher),
+                        backends.settings.clone(),
+                        backends.webhook_sink(),
+                    )
+                });
             project_functions_with(
                 Arc::clone(&backends.store),
                 backends.history.clone(),
                 backends.presence.clone(),
-                endpoint.functions_pusher(backends.settings.broadcast_max_attempts),
+                pusher,
                 backends.settings.clone(),
                 backends.verifier.clone(),
                 backends.webhook_sink(),
+                jobs,
             )
         };
         match self {

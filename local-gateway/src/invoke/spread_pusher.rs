@@ -13,17 +13,18 @@ use futures::stream::FuturesUnordered;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
-use ws_bridge::{MessagePusher, PushOutcome};
+use ws_bridge::{MessagePusher, PushOutcome, Throttled};
 
 enum Call {
     Push(Vec<u8>),
+    TryPush(Vec<u8>),
     Disconnect,
 }
 
 struct Job {
     connection_id: String,
     call: Call,
-    outcome: oneshot::Sender<PushOutcome>,
+    outcome: oneshot::Sender<Result<PushOutcome, Throttled>>,
 }
 
 pub(crate) struct SpreadPusher {
@@ -56,7 +57,7 @@ impl SpreadPusher {
         )
     }
 
-    async fn call(&self, connection_id: &str, call: Call) -> PushOutcome {
+    async fn call(&self, connection_id: &str, call: Call) -> Result<PushOutcome, Throttled> {
         let lane =
             usize::try_from(self.hasher.hash_one(connection_id)).unwrap_or(0) % self.lanes.len();
         let (outcome, answer) = oneshot::channel();
@@ -65,12 +66,11 @@ impl SpreadPusher {
             call,
             outcome,
         };
+        let shutting_down = || Ok(PushOutcome::Failed("the gateway is shutting down".into()));
         if self.lanes[lane].send(job).is_err() {
-            return PushOutcome::Failed("the gateway is shutting down".into());
+            return shutting_down();
         }
-        answer
-            .await
-            .unwrap_or_else(|_| PushOutcome::Failed("the gateway is shutting down".into()))
+        answer.await.unwrap_or_else(|_| shutting_down())
     }
 }
 
@@ -84,8 +84,9 @@ async fn run_lane(pusher: Arc<dyn MessagePusher>, mut jobs: mpsc::UnboundedRecei
                     let pusher = &*pusher;
                     running.push(async move {
                         let outcome = match &job.call {
-                            Call::Push(data) => pusher.push(&job.connection_id, data).await,
-                            Call::Disconnect => pusher.disconnect(&job.connection_id).await,
+                            Call::Push(data) => Ok(pusher.push(&job.connection_id, data).await),
+                            Call::TryPush(data) => pusher.try_push(&job.connection_id, data).await,
+                            Call::Disconnect => Ok(pusher.disconnect(&job.connection_id).await),
                         };
                         // The caller may have gone (its request was dropped): nothing to tell.
                         let _ = job.outcome.send(outcome);
@@ -102,11 +103,20 @@ async fn run_lane(pusher: Arc<dyn MessagePusher>, mut jobs: mpsc::UnboundedRecei
 #[async_trait]
 impl MessagePusher for SpreadPusher {
     async fn push(&self, connection_id: &str, data: &[u8]) -> PushOutcome {
-        self.call(connection_id, Call::Push(data.to_vec())).await
+        // Only `TryPush` answers `Err`.
+        self.call(connection_id, Call::Push(data.to_vec()))
+            .await
+            .unwrap_or_else(|Throttled(reason)| PushOutcome::Failed(reason))
+    }
+
+    async fn try_push(&self, connection_id: &str, data: &[u8]) -> Result<PushOutcome, Throttled> {
+        self.call(connection_id, Call::TryPush(data.to_vec())).await
     }
 
     async fn disconnect(&self, connection_id: &str) -> PushOutcome {
-        self.call(connection_id, Call::Disconnect).await
+        self.call(connection_id, Call::Disconnect)
+            .await
+            .unwrap_or_else(|Throttled(reason)| PushOutcome::Failed(reason))
     }
 }
 

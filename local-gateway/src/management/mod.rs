@@ -35,7 +35,30 @@ pub(crate) fn routes(stage: &str, gateway: &Arc<GatewayState>) -> Router<Arc<Gat
     } else {
         methods
     };
+    // Outermost: a throttled call is refused before anything else is looked at.
+    let methods = if gateway.quotas.limits_management_api() {
+        methods.route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(gateway),
+            management_api_quota,
+        ))
+    } else {
+        methods
+    };
     Router::new().route(&format!("/{stage}/@connections/{{connection_id}}"), methods)
+}
+
+/// Route layer of `@connections` with `--aws-quotas`: one token of the account throttle per
+/// call, else 429 as API Gateway answers it.
+async fn management_api_quota(
+    State(gateway): State<Arc<GatewayState>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if gateway.quotas.admit_management_call() {
+        next.run(request).await
+    } else {
+        crate::quotas::throttled()
+    }
 }
 
 /// 410 with an empty body, as the real service answers (checklist 47, 61).

@@ -10,10 +10,11 @@ use std::future::Future;
 use std::sync::Arc;
 use ws_bridge::auth::TokenVerifier;
 use ws_bridge::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
+use ws_bridge::broadcasts::requests::AsyncBroadcasts;
 use ws_bridge::handlers::presence::InProcessLeaves;
 use ws_bridge::handlers::{
-    authorizer, broadcast, connect, connections_count, default_route, disconnect, handshakes,
-    presence, stats,
+    authorizer, connect, connections_count, default_route, disconnect, handshakes, presence,
+    stats,
 };
 use ws_bridge::presence::Presence;
 use ws_bridge::webhooks::{NoWebhooks, WebhookSink};
@@ -33,7 +34,8 @@ pub(crate) const HTTP_HANDSHAKES: &str = "http-handshakes";
 pub(crate) const HTTP_PRESENCE: &str = "http-presence";
 pub(crate) const WEBHOOK_DISPATCH: &str = "webhook-dispatch";
 pub(crate) const PRESENCE_LEAVE: &str = "presence-leave";
-const NAMES: [&str; 11] = [
+pub(crate) const BROADCAST_WORKER: &str = "broadcast-worker";
+const NAMES: [&str; 12] = [
     WS_CONNECT,
     WS_DISCONNECT,
     WS_DEFAULT,
@@ -45,6 +47,7 @@ const NAMES: [&str; 11] = [
     HTTP_PRESENCE,
     WEBHOOK_DISPATCH,
     PRESENCE_LEAVE,
+    BROADCAST_WORKER,
 ];
 
 /// A binary of ours, as a template's `BuildProperties.Binary` names it: the gateway can run its
@@ -132,6 +135,7 @@ pub fn project_functions(
         settings,
         verifier,
         Arc::new(NoWebhooks),
+        None,
     )
 }
 
@@ -146,6 +150,7 @@ pub(crate) fn project_functions_with(
     settings: Settings,
     verifier: Option<Arc<TokenVerifier>>,
     webhooks: Arc<dyn WebhookSink>,
+    jobs: Option<Arc<AsyncBroadcasts>>,
 ) -> ProjectFunctions {
     // Pending leaves wait in this process, then run the check presence-leave runs on AWS.
     let presence = presence.map(|presence| Presence {
@@ -261,20 +266,22 @@ pub(crate) fn project_functions_with(
         let (store, settings, webhooks) =
             (Arc::clone(&store), settings.clone(), Arc::clone(&webhooks));
         http_function(HTTP_BROADCAST, move |request: Request| {
-            let (store, history, pusher, settings, webhooks) = (
+            let (store, history, pusher, settings, webhooks, jobs) = (
                 Arc::clone(&store),
                 history.clone(),
                 Arc::clone(&pusher),
                 settings.clone(),
                 Arc::clone(&webhooks),
+                jobs.clone(),
             );
             async move {
-                broadcast::handle(
+                ws_bridge::broadcasts::requests::handle(
                     store.as_ref(),
                     history.as_deref(),
                     pusher.as_ref(),
                     &settings,
                     webhooks.as_ref(),
+                    jobs.as_deref(),
                     request,
                 )
                 .await

@@ -32,6 +32,11 @@ impl ProjectFunctions {
             route(http::Method::GET, "/stats", &self.http_stats),
             route(
                 http::Method::GET,
+                "/broadcasts/{broadcastId}",
+                &self.http_broadcast,
+            ),
+            route(
+                http::Method::GET,
                 "/handshakes/{attemptId}",
                 &self.http_handshakes,
             ),

@@ -400,7 +400,7 @@ pub(super) fn read(
             }
             "AWS::SQS::Queue" => {
                 notes.note(
-                    format!("{kind}: queues are not emulated (the gateway sends ws-bridge's webhooks itself)"),
+                    format!("{kind}: queues are not emulated (the gateway sends ws-bridge's webhooks and queues broadcast shards in-process itself)"),
                     id,
                 );
             }
@@ -519,15 +519,18 @@ pub(super) fn read(
             None => None,
         };
         if let Some(events) = events {
-            // ws-bridge's webhook dispatcher and presence leave checks run inside the gateway,
-            // which feeds them itself: their stream, queue and schedule events have nothing
-            // left to do.
+            // ws-bridge's webhook dispatcher, presence leave checks and broadcast worker run
+            // inside the gateway, which feeds them itself: their stream, queue and schedule
+            // events have nothing left to do.
             let fed_inside = match function.cargo.as_ref().and_then(Option::as_deref) {
                 Some("webhook-dispatch") => {
                     Some("webhook-dispatch: the gateway sends the webhooks itself")
                 }
                 Some("presence-leave") => {
                     Some("presence-leave: the gateway delays the leave checks itself")
+                }
+                Some("broadcast-worker") => {
+                    Some("broadcast-worker: the gateway queues the shards itself")
                 }
                 _ => None,
             };

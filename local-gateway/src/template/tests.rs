@@ -241,6 +241,7 @@ fn our_own_template_reads_as_the_project_routes() {
         .collect();
     http.sort();
     assert_eq!(http.len(), 8, "{http:?}");
+    assert!(http.contains(&"GET /broadcasts/{broadcastId} HttpBroadcastFunction".to_owned()));
     assert!(http.contains(&"POST /broadcast/{channel} HttpBroadcastFunction".to_owned()));
     assert!(http.contains(&"GET /handshakes/{attemptId} HttpHandshakesFunction".to_owned()));
     let default = &app.functions["WsDefaultFunction"];
@@ -258,6 +259,7 @@ fn our_own_template_reads_as_the_project_routes() {
     assert_eq!(
         tables,
         [
+            "BroadcastsTable",
             "ConnectionsTable",
             "HistoryTable",
             "PresenceTable",

@@ -45,6 +45,9 @@ pub(super) async fn upgrade(
     if version <= Version::HTTP_11 && !has_valid_key(&headers) {
         return StatusCode::BAD_REQUEST.into_response();
     }
+    if let Some(throttled) = gateway.quotas.refuse_new_connection() {
+        return throttled;
+    }
     let now = Utc::now();
     let mut context = ConnectionContext {
         connection_id: new_id(),

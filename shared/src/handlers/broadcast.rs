@@ -95,6 +95,8 @@ pub async fn handle(
         gone = report.gone.len(),
         failed = report.failed.len(),
         seq = report.seq,
+        throttle_retries = report.throttle_retries,
+        throttled_ms = report.throttled_ms,
         error = report.error.as_deref(),
         "broadcast"
     );

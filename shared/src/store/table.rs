@@ -9,6 +9,7 @@ const SUBSCRIPTIONS_TABLE_JSON: &str = include_str!("../../../infra/subscription
 const USER_SLOTS_TABLE_JSON: &str = include_str!("../../../infra/user-slots-table.json");
 const HISTORY_TABLE_JSON: &str = include_str!("../../../infra/history-table.json");
 const PRESENCE_TABLE_JSON: &str = include_str!("../../../infra/presence-table.json");
+const BROADCASTS_TABLE_JSON: &str = include_str!("../../../infra/broadcasts-table.json");
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -63,6 +64,11 @@ impl TableDefinition {
     pub fn presence() -> Result<Self, Error> {
         serde_json::from_str(PRESENCE_TABLE_JSON)
             .map_err(|err| Error::Config(format!("infra/presence-table.json: {err}")))
+    }
+
+    pub fn broadcasts() -> Result<Self, Error> {
+        serde_json::from_str(BROADCASTS_TABLE_JSON)
+            .map_err(|err| Error::Config(format!("infra/broadcasts-table.json: {err}")))
     }
 }
 

@@ -98,25 +98,31 @@ impl WebhookSink for AwsWebhooks {
     }
 
     async fn delivered(&self, target: Target<'_>, report: &BroadcastReport, message: &[u8]) {
-        if !self.filter.allows(EventType::MessageBroadcast) {
-            return;
+        if self.filter.allows(EventType::MessageBroadcast) {
+            self.enqueue(&WebhookEvent::message_broadcast(&target, report, message))
+                .await;
         }
-        self.enqueue(WebhookEvent::message_broadcast(&target, report, message))
-            .await;
     }
 
     async fn presence(&self, event_type: EventType, channel: &str, member: &serde_json::Value) {
         if self.filter.allows(event_type) {
-            self.enqueue(WebhookEvent::presence(event_type, channel, member))
+            self.enqueue(&WebhookEvent::presence(event_type, channel, member))
+                .await;
+        }
+    }
+
+    async fn broadcast_completed(&self, report: &crate::protocol::AsyncReport) {
+        if self.filter.allows(EventType::BroadcastCompleted) {
+            self.enqueue(&WebhookEvent::broadcast_completed(report))
                 .await;
         }
     }
 }
 
 impl AwsWebhooks {
-    /// One SendMessage to the webhook queue; a failure is logged (the event is lost).
-    async fn enqueue(&self, event: WebhookEvent) {
-        let body = match serde_json::to_string(&event) {
+    /// One SendMessage to the webhook queue; the dispatch function signs and sends it.
+    async fn enqueue(&self, event: &WebhookEvent) {
+        let body = match serde_json::to_string(event) {
             Ok(body) => body,
             Err(err) => {
                 tracing::error!(error = %err, "cannot serialise a webhook event");

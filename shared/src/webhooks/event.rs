@@ -33,10 +33,12 @@ pub enum EventType {
     PresenceJoin,
     #[serde(rename = "presence.leave")]
     PresenceLeave,
+    #[serde(rename = "broadcast.completed")]
+    BroadcastCompleted,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 10] = [
         Self::ClientConnected,
         Self::ClientDisconnected,
         Self::MessageBroadcast,
@@ -46,6 +48,7 @@ impl EventType {
         Self::ServerStatus,
         Self::PresenceJoin,
         Self::PresenceLeave,
+        Self::BroadcastCompleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +62,7 @@ impl EventType {
             Self::ServerStatus => "server.status",
             Self::PresenceJoin => "presence.join",
             Self::PresenceLeave => "presence.leave",
+            Self::BroadcastCompleted => "broadcast.completed",
         }
     }
 }
@@ -243,6 +247,14 @@ impl WebhookEvent {
                 "messagesDelivered": delivered,
                 "intervalSecs": interval_secs,
             }),
+        )
+    }
+
+    /// An asynchronous broadcast's final report (`GET /broadcasts/{id}`'s body).
+    pub fn broadcast_completed(report: &crate::protocol::AsyncReport) -> Self {
+        Self::now(
+            EventType::BroadcastCompleted,
+            serde_json::to_value(report).unwrap_or(Value::Null),
         )
     }
 

@@ -39,6 +39,9 @@ pub trait WebhookSink: Send + Sync + 'static {
     /// A presence channel's member joined (their first connection) or left (their last one gone
     /// for the grace period): `presence.join` / `presence.leave` with `channel` and `member`.
     async fn presence(&self, _event_type: EventType, _channel: &str, _member: &serde_json::Value) {}
+    /// An asynchronous broadcast finished (every shard done), with its final report: the
+    /// `broadcast.completed` webhook. Sinks that do not send it ignore it.
+    async fn broadcast_completed(&self, _report: &crate::protocol::AsyncReport) {}
 
     /// Delivery totals for `/stats` (the local gateway's); `None` where webhooks are off or a
     /// dead-letter queue keeps the count.
