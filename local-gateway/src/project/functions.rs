@@ -13,8 +13,7 @@ use ws_bridge::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRe
 use ws_bridge::broadcasts::requests::AsyncBroadcasts;
 use ws_bridge::handlers::presence::InProcessLeaves;
 use ws_bridge::handlers::{
-    authorizer, connect, connections_count, default_route, disconnect, handshakes, presence,
-    stats,
+    authorizer, connect, connections_count, default_route, disconnect, handshakes, presence, stats,
 };
 use ws_bridge::presence::Presence;
 use ws_bridge::webhooks::{NoWebhooks, WebhookSink};
