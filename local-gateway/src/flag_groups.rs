@@ -51,7 +51,7 @@ fn positive(raw: &str) -> Result<usize, String> {
 #[derive(Clone, Debug, clap::Args)]
 pub struct AsyncBroadcastFlags {
     /// Broadcasts to more recipients than this answer 202 and run in shards, as if asked with
-    /// `Prefer: respond-async` (0: only when asked; default 20000).
+    /// `Prefer: respond-async` (default 0: only when asked).
     #[arg(help_heading = "The functions' settings (given here, they win over the template's)", long, env = "BROADCAST_ASYNC_THRESHOLD", value_parser = whole)]
     pub broadcast_async_threshold: Option<u64>,
 
