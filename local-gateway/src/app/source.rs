@@ -7,7 +7,9 @@ use super::backends::Backends;
 use super::template::{PreparedTemplate, TemplateSource};
 use crate::config::{GatewayConfig, StoreKind};
 use crate::error::GatewayError;
-use crate::project::{ProjectFunctions, RouteConfig, invoked_functions, project_functions_with};
+use crate::project::{
+    Optional, ProjectFunctions, RouteConfig, invoked_functions, project_functions_with,
+};
 use crate::routing::{Authorizer, IdentitySource, RouteTable};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -188,13 +190,15 @@ impl Prepared {
                 });
             project_functions_with(
                 Arc::clone(&backends.store),
-                backends.history.clone(),
-                backends.presence.clone(),
                 pusher,
                 backends.settings.clone(),
                 backends.verifier.clone(),
-                backends.webhook_sink(),
-                jobs,
+                Optional {
+                    history: backends.history.clone(),
+                    presence: backends.presence.clone(),
+                    webhooks: backends.webhook_sink(),
+                    jobs,
+                },
             )
         };
         match self {

@@ -128,29 +128,45 @@ pub fn project_functions(
 ) -> ProjectFunctions {
     project_functions_with(
         store,
-        None,
-        None,
         pusher,
         settings,
         verifier,
-        Arc::new(NoWebhooks),
-        None,
+        Optional {
+            history: None,
+            presence: None,
+            webhooks: Arc::new(NoWebhooks),
+            jobs: None,
+        },
     )
 }
 
-/// [`project_functions`] with the channel history `ws-default` and `http-broadcast` use for
-/// the channels `settings.history` names, and the webhooks that `$disconnect`, the delivery
-/// routes and `/stats` report to.
+/// What the functions use beyond the connection store, each there when its setting is on: the
+/// channel history, presence, the webhooks (a sink that drops them when off) and the
+/// asynchronous broadcasts' queue.
+pub(crate) struct Optional {
+    pub history: Option<Arc<dyn ChannelHistory>>,
+    pub presence: Option<Arc<dyn PresenceStore>>,
+    pub webhooks: Arc<dyn WebhookSink>,
+    pub jobs: Option<Arc<AsyncBroadcasts>>,
+}
+
+/// [`project_functions`] with what the settings turn on (see [`Optional`]): the channel history
+/// `ws-default` and `http-broadcast` use for the channels `settings.history` names, presence,
+/// the webhooks that `$disconnect`, the delivery routes and `/stats` report to, and the
+/// asynchronous broadcasts' queue.
 pub(crate) fn project_functions_with(
     store: Arc<dyn ConnectionStore>,
-    history: Option<Arc<dyn ChannelHistory>>,
-    presence: Option<Arc<dyn PresenceStore>>,
     pusher: Arc<dyn MessagePusher>,
     settings: Settings,
     verifier: Option<Arc<TokenVerifier>>,
-    webhooks: Arc<dyn WebhookSink>,
-    jobs: Option<Arc<AsyncBroadcasts>>,
+    optional: Optional,
 ) -> ProjectFunctions {
+    let Optional {
+        history,
+        presence,
+        webhooks,
+        jobs,
+    } = optional;
     // Pending leaves wait in this process, then run the check presence-leave runs on AWS.
     let presence = presence.map(|presence| Presence {
         store: Arc::clone(&presence),

@@ -6,6 +6,6 @@ mod functions;
 mod route_file;
 mod routes;
 
+pub(crate) use functions::{Optional, delivers_body, project_functions_with, runs_inside};
 pub use functions::{ProjectFunctions, invoked_functions, project_functions};
-pub(crate) use functions::{delivers_body, project_functions_with, runs_inside};
 pub(crate) use route_file::RouteConfig;
