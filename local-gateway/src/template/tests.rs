@@ -240,8 +240,9 @@ fn our_own_template_reads_as_the_project_routes() {
         .map(|r| format!("{} {} {}", r.method, r.path, r.function))
         .collect();
     http.sort();
-    assert_eq!(http.len(), 8, "{http:?}");
+    assert_eq!(http.len(), 9, "{http:?}");
     assert!(http.contains(&"GET /broadcasts/{broadcastId} HttpBroadcastFunction".to_owned()));
+    assert!(http.contains(&"GET /channels/{channel}/presence HttpPresenceFunction".to_owned()));
     assert!(http.contains(&"POST /broadcast/{channel} HttpBroadcastFunction".to_owned()));
     assert!(http.contains(&"GET /handshakes/{attemptId} HttpHandshakesFunction".to_owned()));
     let default = &app.functions["WsDefaultFunction"];
