@@ -162,6 +162,15 @@ impl ConnectionStore for DynamoDbStore {
     }
 
     async fn delete(&self, connection_id: &str) -> Result<bool, Error> {
+        // The subscription rows go first, then the row: a process stopped between the two (a
+        // gateway shutting down, a Lambda timing out) leaves the row, which the next 410 or
+        // `$disconnect` removes whole, never a subscription without its connection (counted and
+        // listed until its TTL).
+        let Some(listed) = self.get(connection_id).await? else {
+            return Ok(false);
+        };
+        self.delete_subscription_rows(connection_id, &listed.channels)
+            .await?;
         let deleted = self
             .client
             .delete_item()
@@ -179,9 +188,14 @@ impl ConnectionStore for DynamoDbStore {
         {
             self.release_slot(user, slot, connection_id).await?;
         }
-        // The row listed its channels; if removing their rows fails now, TTL removes them.
-        self.delete_subscription_rows(connection_id, &channels_of(old))
-            .await?;
+        // A subscribe between the read and the delete added channels: their rows go now.
+        let late: BTreeSet<String> = channels_of(old)
+            .difference(&listed.channels)
+            .cloned()
+            .collect();
+        if !late.is_empty() {
+            self.delete_subscription_rows(connection_id, &late).await?;
+        }
         Ok(true)
     }
 
