@@ -515,7 +515,9 @@ pub async fn concurrent_subscribes_never_exceed_the_bound<S: ConnectionStore>(st
 }
 
 pub fn sample_connection(id: &str) -> Connection {
-    let mut connection = Connection::new(id, 1_721_812_502_117, "198.51.100.23");
+    // Connected now: a row whose `expiresAt` (connected + 2 h 10 min) is past may be deleted by
+    // DynamoDB Local's TTL sweep at any moment of a test, as DynamoDB would delete it.
+    let mut connection = Connection::new(id, crate::time::now_epoch_ms(), "198.51.100.23");
     connection.user_agent = Some("contract-test".into());
     connection
         .query
