@@ -91,8 +91,8 @@ pub(crate) struct RuntimeShared {
     pub pid: AtomicU32,
     /// Whether the running process has finished its initialisation (asked for an invocation).
     pub initialised: AtomicBool,
-    /// When the running process was spawned, until its first `next` (which takes it to measure
-    /// the initialisation).
+    /// When the running process was spawned, until it gets its first invocation (which takes it
+    /// to tell its caller how long the process initialised).
     spawned: Mutex<Option<Instant>>,
     /// Whether a process waiting for its next invocation is stopped meanwhile.
     freeze: AtomicBool,
@@ -192,13 +192,8 @@ impl Drop for Frozen<'_> {
 /// goes away while waiting loses nothing (the receive is dropped before taking a message).
 async fn next(State(shared): State<Arc<RuntimeShared>>) -> Response {
     shared.initialised.store(true, Ordering::SeqCst);
-    // The process's first `next` ends its initialisation; the invocation it gets is its first.
-    let init_duration = shared
-        .spawned
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take()
-        .map(|spawned| spawned.elapsed());
+    // The process's first `next` ends its initialisation.
+    let asked = Instant::now();
     let ready = match shared.function.queue.try_lock() {
         Ok(mut queue) => queue.try_recv().ok(),
         Err(_) => None,
@@ -244,6 +239,14 @@ async fn next(State(shared): State<Arc<RuntimeShared>>) -> Response {
         ),
     );
     set("content-type", "application/json".to_owned());
+    // The first invocation the process gets is its cold start. Taken only now: a wait that was
+    // cancelled (the runtime's connection dropped) leaves it for the next one.
+    let init_duration = shared
+        .spawned
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+        .map(|spawned| asked.saturating_duration_since(spawned));
     shared.function.waiting.fetch_sub(1, Ordering::SeqCst);
     shared.function.held.fetch_add(1, Ordering::SeqCst);
     if let Ok(mut in_flight) = shared.in_flight.lock() {
