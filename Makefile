@@ -180,8 +180,9 @@ nextjs-example-check: build-all $(VENV)/.installed $(NODE_MODULES)/.installed $(
 		DYNAMODB_LOCAL_HOME="$$($(CURDIR)/infra/dynamodb-local.sh home)" node --test --test-timeout=180000 $(NEXTJS_EXAMPLE)/test/
 
 # The gateway's inspector page (local-gateway/src/inspector/page) in headless Chromium against a
-# real gateway and real clients (local-gateway/inspector-test), formatted as the browser client is.
-inspector-check: build-all $(NODE_MODULES)/.installed chromium
+# real gateway and real clients (local-gateway/inspector-test), formatted as the browser client is;
+# the Node runtime's SDK for the test of cold starts (a template's Node functions).
+inspector-check: build-all $(NODE_MODULES)/.installed $(NODE_RUNTIME)/.installed chromium
 	$(abspath $(NODE_MODULES))/.bin/prettier --check local-gateway/src/inspector/page local-gateway/inspector-test
 	WS_BRIDGE_GATEWAY=$(TEST_GATEWAY) node --test --test-concurrency=1 --test-timeout=90000 local-gateway/inspector-test/
 

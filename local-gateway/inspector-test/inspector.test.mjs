@@ -271,3 +271,38 @@ test('the routes and configuration are shown as loaded, the secrets masked', asy
   assert.match(settings, /"apiToken": "\*\*\*"/);
   assert.ok(!(await page.content()).includes(API_TOKEN), 'the API token is in the DOM');
 });
+
+test('a cold start is marked on its invocation row, with its init time; the next invocation is warm', async (t) => {
+  // A template's functions run in processes of their own (Node.js here): the first invocation
+  // a process serves is its cold start.
+  const functions = await startGateway({
+    binary: process.env.LOCAL_GATEWAY_BIN ?? join(repoRoot, 'target', 'debug', 'local-gateway'),
+    args: [
+      '--template',
+      join(repoRoot, 'tests', 'lambda-invoke', 'template.yaml'),
+      '--parameter-overrides',
+      'Runtime=nodejs20.x',
+      'Code=node',
+      '--node-modules',
+      join(repoRoot, 'local-gateway', 'runtimes', 'node', 'node_modules'),
+      '--hot-reload',
+      'false',
+    ],
+  });
+  t.after(() => functions.stop());
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  t.after(() => page.close());
+  await page.goto(`http://127.0.0.1:${functions.port}/`);
+  await page.locator('#feed-status.live').waitFor({ timeout: 5000 });
+  for (const n of [1, 2]) {
+    const url = `http://127.0.0.1:${functions.port}/2015-03-31/functions/AdderFunction/invocations`;
+    const response = await fetch(url, { method: 'POST', body: JSON.stringify({ a: n, b: 1 }) });
+    assert.equal(response.status, 200, await response.text());
+  }
+  const rows = page.locator('#timeline li[data-type="invocation"]', { hasText: 'AdderFunction' });
+  await waitFor(async () => (await rows.count()) === 2, { what: 'two invocation rows' });
+  // Newest first: the second invocation is warm, the first cold.
+  assert.equal(await rows.nth(0).locator('.badge.cold').count(), 0);
+  const badge = rows.nth(1).locator('.badge.cold');
+  assert.match(await badge.innerText(), /^cold · init \d+ ms$/);
+});

@@ -34,9 +34,15 @@ impl GatewayState {
         event: &Value,
     ) -> Result<Vec<u8>, InvocationFailure> {
         let started = std::time::Instant::now();
-        let outcome = invoke::timed(function, event, self.config.integration_timeout()).await;
-        self.inspector
-            .invocation(function.name(), event, &outcome, started.elapsed());
+        let (outcome, init_duration) =
+            invoke::timed(function, event, self.config.integration_timeout()).await;
+        self.inspector.invocation(
+            function.name(),
+            event,
+            &outcome,
+            started.elapsed(),
+            init_duration,
+        );
         outcome
     }
 }

@@ -121,13 +121,13 @@ function accepts(port) {
 
 /**
  * Start `local-gateway` on a free 127.0.0.1 port and wait until it accepts connections.
- * @param {{ args?: string[], env?: Record<string, string>, port?: number }} [options]
- *   args: extra flags (e.g. ['--idle-timeout-secs', '3']); env: added to the environment
+ * @param {{ args?: string[], env?: Record<string, string>, port?: number, binary?: string }} [options]
+ *   args: extra flags (e.g. ['--idle-timeout-secs', '3']); env: added to the environment;
+ *   binary: what to start instead of WS_BRIDGE_GATEWAY (the gateway itself, without run.args)
  * @returns {Promise<{ port: number, wsUrl: string, httpUrl: string, pid: () => number | undefined,
  *   logs: () => string, stop: () => Promise<void>, start: () => Promise<void>, restart: () => Promise<void> }>}
  */
-export async function startGateway({ args = [], env = {}, port } = {}) {
-  const binary = gatewayPath();
+export async function startGateway({ args = [], env = {}, port, binary = gatewayPath() } = {}) {
   if (!existsSync(binary)) {
     throw new Error(`no gateway binary at ${binary}; build it or set WS_BRIDGE_GATEWAY`);
   }

@@ -1,6 +1,6 @@
 //! A handler run inside the gateway, through JSON in and out.
 
-use super::{FunctionError, LambdaFunction};
+use super::{FunctionError, Invoked, LambdaFunction};
 use async_trait::async_trait;
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde::Serialize;
@@ -33,22 +33,8 @@ where
             _event: PhantomData,
         })
     }
-}
 
-#[async_trait]
-impl<E, F, Fut, R, Err> LambdaFunction for InProcess<E, F>
-where
-    E: DeserializeOwned + Send + 'static,
-    F: Fn(LambdaEvent<E>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<R, Err>> + Send + 'static,
-    R: Serialize + Send + 'static,
-    Err: Into<Diagnostic> + Send + 'static,
-{
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    async fn invoke(&self, payload: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
+    async fn call(&self, payload: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
         // lambda_runtime names this failure `Runtime.UnmarshalError`; keep that name.
         let event: E = serde_json::from_slice(&payload)
             .map_err(|err| FunctionError::new("Runtime.UnmarshalError", err.to_string()))?;
@@ -74,5 +60,24 @@ where
                 join_error.to_string(),
             )),
         }
+    }
+}
+
+#[async_trait]
+impl<E, F, Fut, R, Err> LambdaFunction for InProcess<E, F>
+where
+    E: DeserializeOwned + Send + 'static,
+    F: Fn(LambdaEvent<E>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, Err>> + Send + 'static,
+    R: Serialize + Send + 'static,
+    Err: Into<Diagnostic> + Send + 'static,
+{
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn invoke(&self, payload: Vec<u8>) -> Invoked {
+        // Built once with the gateway: an in-process handler has no cold start.
+        Invoked::warm(self.call(payload).await)
     }
 }

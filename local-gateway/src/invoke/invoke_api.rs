@@ -1,6 +1,6 @@
 //! A function behind the Lambda Invoke API, e.g. `cargo lambda watch` or a runtime-API server.
 
-use super::{FunctionError, LambdaFunction};
+use super::{FunctionError, Invoked, LambdaFunction};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -24,15 +24,8 @@ impl InvokeApi {
             client,
         })
     }
-}
 
-#[async_trait]
-impl LambdaFunction for InvokeApi {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    async fn invoke(&self, payload: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
+    async fn call(&self, payload: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
         let response = self
             .client
             .post(&self.url)
@@ -70,5 +63,17 @@ impl LambdaFunction for InvokeApi {
             return Err(FunctionError::new(text("errorType"), text("errorMessage")));
         }
         Ok(body.to_vec())
+    }
+}
+
+#[async_trait]
+impl LambdaFunction for InvokeApi {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn invoke(&self, payload: Vec<u8>) -> Invoked {
+        // Whether the other service's process was cold is its own affair.
+        Invoked::warm(self.call(payload).await)
     }
 }

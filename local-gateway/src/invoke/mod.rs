@@ -1,5 +1,6 @@
 //! How the gateway runs a Lambda function. The [`LambdaFunction`] seam takes and returns JSON
-//! bytes, as the Lambda Invoke API does; [`timed`] bounds an invocation by the integration
+//! bytes, as the Lambda Invoke API does, and says whether the invocation was a cold start
+//! ([`Invoked`]); [`timed`] bounds an invocation by the integration
 //! timeout; [`proxy_result`] reads what a function returned as API Gateway reads it.
 //!
 //! * [`InProcess`]: a handler inside the gateway, still through JSON, so an event shape the
@@ -52,13 +53,33 @@ impl From<Diagnostic> for FunctionError {
     }
 }
 
+/// What an invocation gave back: the function's JSON result or error, and, when it was the first
+/// invocation its process served (a cold start), how long that process took to initialise: from
+/// its start to its first request for an invocation, Lambda's `Init Duration`.
+#[derive(Debug)]
+pub struct Invoked {
+    pub result: Result<Vec<u8>, FunctionError>,
+    pub init_duration: Option<Duration>,
+}
+
+impl Invoked {
+    /// An invocation served by a process already warm, or by no process of the gateway's (an
+    /// in-process handler, a function behind another Invoke API).
+    pub fn warm(result: Result<Vec<u8>, FunctionError>) -> Self {
+        Self {
+            result,
+            init_duration: None,
+        }
+    }
+}
+
 #[async_trait]
 pub trait LambdaFunction: Send + Sync + 'static {
     /// The function's name, for logs.
     fn name(&self) -> &str;
 
-    /// Invokes the function with a JSON event and returns its JSON result.
-    async fn invoke(&self, payload: Vec<u8>) -> Result<Vec<u8>, FunctionError>;
+    /// Invokes the function with a JSON event: its JSON result, and whether it was a cold start.
+    async fn invoke(&self, payload: Vec<u8>) -> Invoked;
 
     /// For a process of this function with `pid`: whether its code may be running now
     /// (initialising, or serving an invocation); `None` when no process of it has that pid.
@@ -121,14 +142,14 @@ impl LambdaFunction for WithTimeout {
         self.function.name()
     }
 
-    async fn invoke(&self, payload: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
+    async fn invoke(&self, payload: Vec<u8>) -> Invoked {
         tokio::time::timeout(self.timeout, self.function.invoke(payload))
             .await
             .unwrap_or_else(|_| {
-                Err(FunctionError::new(
+                Invoked::warm(Err(FunctionError::new(
                     INTEGRATION_TIMEOUT,
                     format!("no answer within {} ms", self.timeout.as_millis()),
-                ))
+                )))
             })
     }
 }
@@ -140,35 +161,35 @@ pub(crate) enum InvocationFailure {
     TimedOut,
 }
 
-/// Invokes `function` with `event`, bounded by `timeout` (the integration timeout).
+/// Invokes `function` with `event`, bounded by `timeout` (the integration timeout): the
+/// outcome, and the process's initialisation when it was a cold start ([`Invoked`]).
 pub(crate) async fn timed(
     function: &Arc<dyn LambdaFunction>,
     event: &serde_json::Value,
     timeout: Duration,
-) -> Result<Vec<u8>, InvocationFailure> {
+) -> (Result<Vec<u8>, InvocationFailure>, Option<Duration>) {
     let payload = match serde_json::to_vec(event) {
         Ok(payload) => payload,
         // A `Value` always serialises; were it ever not to, it is the integration that failed.
         Err(err) => {
-            return Err(InvocationFailure::Function(FunctionError::new(
-                "Runtime.MarshalError",
-                err.to_string(),
-            )));
+            let error = FunctionError::new("Runtime.MarshalError", err.to_string());
+            return (Err(InvocationFailure::Function(error)), None);
         }
     };
-    match tokio::time::timeout(timeout, function.invoke(payload)).await {
-        Ok(Ok(result)) => Ok(result),
-        Ok(Err(err)) if err.error_type == INTEGRATION_TIMEOUT => {
+    let Ok(invoked) = tokio::time::timeout(timeout, function.invoke(payload)).await else {
+        tracing::warn!(function = function.name(), "integration timed out");
+        return (Err(InvocationFailure::TimedOut), None);
+    };
+    let outcome = match invoked.result {
+        Ok(result) => Ok(result),
+        Err(err) if err.error_type == INTEGRATION_TIMEOUT => {
             tracing::warn!(function = function.name(), "integration timed out");
             Err(InvocationFailure::TimedOut)
         }
-        Ok(Err(err)) => {
+        Err(err) => {
             tracing::warn!(function = function.name(), error = %err, "function failed");
             Err(InvocationFailure::Function(err))
         }
-        Err(_) => {
-            tracing::warn!(function = function.name(), "integration timed out");
-            Err(InvocationFailure::TimedOut)
-        }
-    }
+    };
+    (outcome, invoked.init_duration)
 }

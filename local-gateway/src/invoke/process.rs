@@ -5,7 +5,7 @@
 //! sandbox. Output goes to the gateway's, each line prefixed with the function's name.
 
 use super::runtime_api::{self, FunctionQueue, Invocation, RuntimeShared};
-use super::{FunctionError, LambdaFunction};
+use super::{FunctionError, Invoked, LambdaFunction};
 use async_trait::async_trait;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -184,13 +184,13 @@ impl LambdaFunction for ProcessFunction {
             .map(|process| process.serving())
     }
 
-    async fn invoke(&self, payload: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
+    async fn invoke(&self, payload: Vec<u8>) -> Invoked {
         if self.pool.max == 0 {
             // ReservedConcurrentExecutions: 0 throttles every invocation, as on AWS.
-            return Err(FunctionError::new(
+            return Invoked::warm(Err(FunctionError::new(
                 "TooManyRequestsException",
                 "Rate Exceeded.",
-            ));
+            )));
         }
         let (respond, mut answer) = oneshot::channel();
         let (started, taken) = oneshot::channel();
@@ -206,10 +206,10 @@ impl LambdaFunction for ProcessFunction {
         waiting.fetch_add(1, Ordering::SeqCst);
         if self.queue.send(invocation).await.is_err() {
             waiting.fetch_sub(1, Ordering::SeqCst);
-            return Err(FunctionError::new(
+            return Invoked::warm(Err(FunctionError::new(
                 "ServiceException",
                 format!("{} is shutting down", self.name),
-            ));
+            )));
         }
         self.pool.scale();
         // The rest runs on a task of its own: a caller that stops waiting (a shorter integration
@@ -219,15 +219,15 @@ impl LambdaFunction for ProcessFunction {
             // Waiting for a process (a cold start, busy processes) is not counted: Lambda's
             // `Timeout` starts when the runtime takes the invocation. If it was answered without
             // being taken (the runtime cannot start), the answer says why.
-            let Ok(kill) = taken.await else {
-                return answer.try_recv().unwrap_or_else(|_| {
+            let Ok(taken) = taken.await else {
+                return Invoked::warm(answer.try_recv().unwrap_or_else(|_| {
                     Err(FunctionError::new(
                         "Runtime.ExitError",
                         "the runtime did not start",
                     ))
-                });
+                }));
             };
-            match tokio::time::timeout(timeout, &mut answer).await {
+            let result = match tokio::time::timeout(timeout, &mut answer).await {
                 Ok(Ok(result)) => result,
                 Ok(Err(_)) => Err(FunctionError::new(
                     "Runtime.ExitError",
@@ -235,7 +235,7 @@ impl LambdaFunction for ProcessFunction {
                 )),
                 Err(_) => {
                     // Lambda ends the sandbox of a function past its timeout; so do we.
-                    kill.notify_one();
+                    taken.kill.notify_one();
                     Err(FunctionError::new(
                         "Sandbox.Timedout",
                         format!(
@@ -244,11 +244,18 @@ impl LambdaFunction for ProcessFunction {
                         ),
                     ))
                 }
+            };
+            Invoked {
+                result,
+                init_duration: taken.init_duration,
             }
         });
-        outcome
-            .await
-            .unwrap_or_else(|err| Err(FunctionError::new("Runtime.Cancelled", err.to_string())))
+        outcome.await.unwrap_or_else(|err| {
+            Invoked::warm(Err(FunctionError::new(
+                "Runtime.Cancelled",
+                err.to_string(),
+            )))
+        })
     }
 }
 
@@ -316,7 +323,7 @@ async fn supervise(
             tokio::spawn(forward(spec.name.clone(), stderr, true));
         }
         tracing::info!(function = %spec.name, process = number, pid = child.id(), "function process started");
-        shared.started(child.id().unwrap_or(0));
+        shared.started(child.id().unwrap_or(0), started);
         let status = tokio::select! {
             status = child.wait() => status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
             () = kill.notified() => {

@@ -13,7 +13,8 @@ use axum::routing::{get, post};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 /// Where an invocation's outcome goes.
@@ -26,10 +27,18 @@ pub(crate) struct Invocation {
     /// The function's `Timeout`: its deadline counts from when the runtime takes the
     /// invocation, as Lambda's excludes the cold start.
     pub timeout: std::time::Duration,
-    /// Told when a process takes it, with the switch that ends that process (past the
-    /// function's `Timeout`).
-    pub started: oneshot::Sender<Arc<Notify>>,
+    /// Told when a process takes it.
+    pub started: oneshot::Sender<Taken>,
     pub respond: Responder,
+}
+
+/// What an invocation's caller learns when a process takes it.
+pub(crate) struct Taken {
+    /// The switch that ends that process (past the function's `Timeout`).
+    pub kill: Arc<Notify>,
+    /// The process's initialisation (its start to its first `next`), when this is the first
+    /// invocation it serves: a cold start.
+    pub init_duration: Option<Duration>,
 }
 
 /// What the processes of one function share: the queue of invocations, and how many are
@@ -82,6 +91,9 @@ pub(crate) struct RuntimeShared {
     pub pid: AtomicU32,
     /// Whether the running process has finished its initialisation (asked for an invocation).
     pub initialised: AtomicBool,
+    /// When the running process was spawned, until it gets its first invocation (which takes it
+    /// to tell its caller how long the process initialised).
+    spawned: Mutex<Option<Instant>>,
     /// Whether a process waiting for its next invocation is stopped meanwhile.
     freeze: AtomicBool,
 }
@@ -95,6 +107,7 @@ impl RuntimeShared {
             kill: Arc::new(Notify::new()),
             pid: AtomicU32::new(0),
             initialised: AtomicBool::new(false),
+            spawned: Mutex::new(None),
             freeze: AtomicBool::new(freeze),
         }
     }
@@ -122,8 +135,9 @@ impl RuntimeShared {
             || self.in_flight.lock().is_ok_and(|held| !held.is_empty())
     }
 
-    /// A new process runs: it initialises first.
-    pub fn started(&self, pid: u32) {
+    /// A new process, spawned at `spawned`, runs: it initialises first.
+    pub fn started(&self, pid: u32, spawned: Instant) {
+        *self.spawned.lock().unwrap_or_else(PoisonError::into_inner) = Some(spawned);
         self.initialised.store(false, Ordering::SeqCst);
         self.pid.store(pid, Ordering::SeqCst);
     }
@@ -178,6 +192,8 @@ impl Drop for Frozen<'_> {
 /// goes away while waiting loses nothing (the receive is dropped before taking a message).
 async fn next(State(shared): State<Arc<RuntimeShared>>) -> Response {
     shared.initialised.store(true, Ordering::SeqCst);
+    // The process's first `next` ends its initialisation.
+    let asked = Instant::now();
     let ready = match shared.function.queue.try_lock() {
         Ok(mut queue) => queue.try_recv().ok(),
         Err(_) => None,
@@ -223,12 +239,23 @@ async fn next(State(shared): State<Arc<RuntimeShared>>) -> Response {
         ),
     );
     set("content-type", "application/json".to_owned());
+    // The first invocation the process gets is its cold start. Taken only now: a wait that was
+    // cancelled (the runtime's connection dropped) leaves it for the next one.
+    let init_duration = shared
+        .spawned
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+        .map(|spawned| asked.saturating_duration_since(spawned));
     shared.function.waiting.fetch_sub(1, Ordering::SeqCst);
     shared.function.held.fetch_add(1, Ordering::SeqCst);
     if let Ok(mut in_flight) = shared.in_flight.lock() {
         in_flight.insert(invocation.request_id, invocation.respond);
     }
-    let _ = invocation.started.send(Arc::clone(&shared.kill));
+    let _ = invocation.started.send(Taken {
+        kill: Arc::clone(&shared.kill),
+        init_duration,
+    });
     (StatusCode::OK, headers, invocation.payload).into_response()
 }
 
@@ -322,7 +349,6 @@ mod tests {
     use super::*;
     use axum::body::Body;
     use http::Request;
-    use std::time::Duration;
     use tower::ServiceExt;
 
     fn api() -> (Router, mpsc::Sender<Invocation>, Arc<RuntimeShared>) {
@@ -348,7 +374,7 @@ mod tests {
     /// The answer an invocation's caller waits for.
     type Answer = oneshot::Receiver<Result<Vec<u8>, FunctionError>>;
 
-    fn invocation(id: &str) -> (Invocation, oneshot::Receiver<Arc<Notify>>, Answer) {
+    fn invocation(id: &str) -> (Invocation, oneshot::Receiver<Taken>, Answer) {
         let (started, taken) = oneshot::channel();
         let (respond, answer) = oneshot::channel();
         let invocation = Invocation {
@@ -383,7 +409,8 @@ mod tests {
         );
         let body = axum::body::to_bytes(next.into_body(), 1024).await.unwrap();
         assert_eq!(&body[..], br#"{"hello":1}"#);
-        taken.await.expect("told when taken");
+        let taken = taken.await.expect("told when taken");
+        assert!(taken.init_duration.is_none(), "no process was started");
         let posted = call(
             &router,
             "POST",
@@ -464,5 +491,30 @@ mod tests {
             answer.await.unwrap().unwrap_err().error_type,
             "Runtime.ExitError"
         );
+    }
+
+    #[tokio::test]
+    async fn the_first_invocation_a_process_takes_is_a_cold_start_with_its_initialisation() {
+        let (router, queue, shared) = api();
+        let next = || call(&router, "GET", "/2018-06-01/runtime/invocation/next", "");
+        let mut taken = Vec::new();
+        // A process spawned 250 ms ago asks for its first invocation, then for its second; then
+        // it is restarted (a crash, a code change) and asks again.
+        shared.started(4242, Instant::now() - Duration::from_millis(250));
+        for id in ["first", "second", "after-restart"] {
+            if id == "after-restart" {
+                shared.started(4243, Instant::now());
+            }
+            let (invocation, receiver, _answer) = invocation(id);
+            queue.send(invocation).await.unwrap();
+            assert_eq!(next().await.status(), StatusCode::OK);
+            taken.push(receiver.await.unwrap().init_duration);
+        }
+        assert!(
+            taken[0].is_some_and(|init| init >= Duration::from_millis(250)),
+            "{taken:?}"
+        );
+        assert_eq!(taken[1], None, "the second invocation is warm");
+        assert!(taken[2].is_some(), "a restarted process starts cold");
     }
 }

@@ -152,12 +152,16 @@ async fn run_once(
     payload: Vec<u8>,
 ) -> Result<Vec<u8>, FunctionError> {
     let started = Instant::now();
-    let outcome = function.invoke(payload).await;
-    let shown = outcome.clone().map_err(InvocationFailure::Function);
-    gateway
-        .inspector
-        .invocation(function.name(), event, &shown, started.elapsed());
-    outcome
+    let invoked = function.invoke(payload).await;
+    let shown = invoked.result.clone().map_err(InvocationFailure::Function);
+    gateway.inspector.invocation(
+        function.name(),
+        event,
+        &shown,
+        started.elapsed(),
+        invoked.init_duration,
+    );
+    invoked.result
 }
 
 /// An asynchronous invocation: run, and on a function error retried twice, as Lambda does.

@@ -59,6 +59,9 @@ pub(crate) enum Kind {
         function: String,
         route_key: Option<String>,
         duration_ms: f64,
+        /// When this was the first invocation its process served (a cold start): how long the
+        /// process took to initialise, as Lambda's `REPORT` line gives `Init Duration`.
+        init_duration_ms: Option<f64>,
         /// `ok`, `error` or `timeout`.
         outcome: &'static str,
         error: Option<String>,
@@ -190,6 +193,7 @@ impl Record {
                 function,
                 route_key,
                 duration_ms,
+                init_duration_ms,
                 outcome,
                 error,
                 event,
@@ -197,6 +201,7 @@ impl Record {
             } => {
                 let mut fields = json!({
                     "function": function, "routeKey": route_key, "durationMs": duration_ms,
+                    "coldStart": init_duration_ms.is_some(), "initDurationMs": init_duration_ms,
                     "outcome": outcome, "error": error,
                     "resultPreview": result.as_ref().map(|result| Preview::of(&result.0.text, PREVIEW_BYTES).json()),
                 });
@@ -418,13 +423,15 @@ impl Recorder {
     }
 
     /// An invocation of `function` with `event`; the connection and route key are the event's
-    /// own (`requestContext.connectionId`, `requestContext.routeKey`).
+    /// own (`requestContext.connectionId`, `requestContext.routeKey`). `init_duration`: the
+    /// process's initialisation, when the invocation was a cold start.
     pub(crate) fn invocation(
         &self,
         function: &str,
         event: &Value,
         outcome: &Result<Vec<u8>, InvocationFailure>,
         elapsed: Duration,
+        init_duration: Option<Duration>,
     ) {
         if !self.enabled {
             return;
@@ -449,6 +456,7 @@ impl Recorder {
                 function: function.to_owned(),
                 route_key: field("routeKey"),
                 duration_ms: elapsed.as_secs_f64() * 1000.0,
+                init_duration_ms: init_duration.map(|init| init.as_secs_f64() * 1000.0),
                 outcome,
                 error,
                 event: Detail::of_json(event, &self.redactor),
@@ -576,6 +584,7 @@ mod tests {
             &event,
             &Ok(br#"{"statusCode":200}"#.to_vec()),
             Duration::from_millis(3),
+            Some(Duration::from_millis(120)),
         );
         let detail = recorder.get(0).map(|record| record.detail()).unwrap();
         let text = detail.to_string();
@@ -583,5 +592,7 @@ mod tests {
         assert_eq!(detail["connectionId"], "c1");
         assert_eq!(detail["routeKey"], "$connect");
         assert_eq!(detail["result"]["json"]["statusCode"], 200);
+        assert_eq!(detail["coldStart"], true);
+        assert_eq!(detail["initDurationMs"], 120.0);
     }
 }

@@ -117,6 +117,11 @@ function timelineItem(r) {
     who.append(link);
   }
   item.append(who, el('span', describe(r), 'mono summary', { title: describe(r) }));
+  if (r.type === 'invocation' && r.coldStart) {
+    // The first invocation its process served, as Lambda's REPORT line shows `Init Duration`.
+    const init = `init ${r.initDurationMs.toFixed(0)} ms`;
+    item.append(el('span', `cold · ${init}`, 'badge cold', { title: `cold start: a new process (${init})` }));
+  }
   if (r.type === 'invocation' || r.type === 'http') {
     item.classList.add('clickable');
     item.addEventListener('click', () => showDetail(r.seq));
