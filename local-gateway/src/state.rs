@@ -8,6 +8,8 @@ use crate::registry::Registry;
 use crate::routing::RouteTable;
 use serde_json::Value;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::Notify;
 use ws_bridge::settings::webhook::WebhookSettings;
 use ws_bridge::{ConnectionStore, Settings};
 
@@ -24,6 +26,8 @@ pub(crate) struct GatewayState {
     pub inspector: Recorder,
     /// API Gateway's account quotas, with `--aws-quotas`.
     pub quotas: crate::quotas::Quotas,
+    /// The `$disconnect` invocations still running, which shutdown waits for.
+    pub disconnects: Arc<InFlight>,
 }
 
 impl GatewayState {
@@ -44,5 +48,69 @@ impl GatewayState {
             init_duration,
         );
         outcome
+    }
+}
+
+/// Invocations still running that nobody awaits (`$disconnect` runs after its socket is gone).
+/// Shutdown waits for them, within its grace: cut short, a `$disconnect` would leave the closed
+/// connections' rows behind in a store that outlives the gateway (DynamoDB Local).
+#[derive(Default)]
+pub(crate) struct InFlight {
+    running: AtomicUsize,
+    idle: Notify,
+}
+
+impl InFlight {
+    /// Counts one in until the returned guard is dropped.
+    pub(crate) fn enter(self: &Arc<Self>) -> InFlightGuard {
+        self.running.fetch_add(1, Ordering::SeqCst);
+        InFlightGuard(Arc::clone(self))
+    }
+
+    /// Completes when none is running.
+    pub(crate) async fn idle(&self) {
+        loop {
+            // Registered before the check, so a guard dropped in between still wakes it.
+            let notified = self.idle.notified();
+            if self.running.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+pub(crate) struct InFlightGuard(Arc<InFlight>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn idle_waits_for_every_guard() {
+        let in_flight = Arc::new(InFlight::default());
+        in_flight.idle().await;
+        let (one, two) = (in_flight.enter(), in_flight.enter());
+        let waiting = tokio::spawn({
+            let in_flight = Arc::clone(&in_flight);
+            async move { in_flight.idle().await }
+        });
+        drop(one);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "one is still running");
+        drop(two);
+        tokio::time::timeout(Duration::from_secs(1), waiting)
+            .await
+            .expect("idle once the last is done")
+            .unwrap();
     }
 }

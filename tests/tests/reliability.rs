@@ -594,7 +594,39 @@ async fn dynamodb_local_stopped_mid_broadcast_and_mid_connect_storm() {
     );
 }
 
-on_every_store!(churn, held_load, slow_reader, bad_input, faulty_functions);
+on_every_store!(
+    churn,
+    held_load,
+    slow_reader,
+    bad_input,
+    faulty_functions,
+    shutdown_runs_every_disconnect
+);
+
+/// Shutdown closes every socket and returns only after their `$disconnect`s ran: the store, which
+/// outlives the gateway on DynamoDB Local, keeps no row and no subscription of them (a restart
+/// used to leave half-removed connections behind).
+async fn shutdown_runs_every_disconnect(store: StoreKind) {
+    let _serial = SERIAL.lock().await;
+    let count = 20;
+    let gateway = start_gateway_on(store).await;
+    let rows = gateway.store();
+    let mut clients = Vec::new();
+    for _ in 0..count {
+        let mut client = Client::connect(gateway.websocket_url().as_str()).await;
+        let subscribed = client
+            .request(&json!({"action": "subscribe", "channels": ["room", "news"]}).to_string())
+            .await;
+        assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
+        clients.push(client);
+    }
+    assert_eq!(rows.count().await.unwrap(), count);
+    assert_eq!(rows.count_subscribers("room").await.unwrap(), count);
+    gateway.shutdown().await;
+    assert_eq!(rows.count().await.unwrap(), 0, "no connection row left");
+    assert_eq!(rows.count_subscribers("room").await.unwrap(), 0);
+    assert_eq!(rows.count_subscribers("news").await.unwrap(), 0);
+}
 
 /// A client that completes its handshake and its hello, then never reads again: a tiny receive
 /// buffer, so that its TCP window closes after a few messages.

@@ -140,6 +140,8 @@ impl RunningGateway {
         }
         let ended = futures::future::join_all(connections.iter().map(|c| c.ended()));
         let _ = tokio::time::timeout_at(deadline, ended).await;
+        // Their `$disconnect`s run after the sockets are gone; cut short, they would leave rows.
+        let _ = tokio::time::timeout_at(deadline, self.state.disconnects.idle()).await;
         let _ = tokio::time::timeout_at(deadline, &mut self.server).await;
         if let Some(webhooks) = &self.webhooks {
             webhooks.flush(WEBHOOK_FLUSH).await;
@@ -274,6 +276,7 @@ async fn serve_gateway(
         store,
         inspector,
         quotas,
+        disconnects: Default::default(),
     });
     let actions =
         inspector::Actions::new(endpoint.http_client.clone(), &state.config, &state.settings);

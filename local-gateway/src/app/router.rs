@@ -87,6 +87,7 @@ pub(crate) fn in_memory_app(
         store: Arc::new(InMemoryStore::new()),
         inspector: Recorder::new(false, 0, Redactor::default()),
         quotas: Default::default(),
+        disconnects: Default::default(),
     });
     let router = router(state, None)?;
     Ok(MapRequestLayer::new(management::normalise_connections_path).layer(router))

@@ -68,10 +68,12 @@ pub(crate) fn spawn_disconnect(
     let Some(route) = gateway.routes.disconnect.clone() else {
         return;
     };
+    let running = gateway.disconnects.enter();
     let gateway = Arc::clone(gateway);
     tokio::spawn(async move {
         let event = events::disconnect_event(&context, &how, Utc::now());
         let _ = gateway.invoke(&route.function, &event).await;
+        drop(running);
     });
 }
 
