@@ -13,6 +13,7 @@ use crate::protocol::{
 use crate::webhooks::WebhookSink;
 use crate::{ChannelHistory, ConnectionStore, Error, MessagePusher, Settings};
 use http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use std::sync::Arc;
@@ -81,7 +82,22 @@ pub async fn handle(
     }
     // Validated JSON, so UTF-8.
     let data = std::str::from_utf8(body).unwrap_or_default();
-    Ok(start(store, history, settings, jobs, channel, data).await)
+    let reports = reports_path(&request);
+    Ok(start(store, history, settings, jobs, channel, data, &reports).await)
+}
+
+/// Where `GET /broadcasts/{id}` is, as the caller addressed this API: under the stage's name
+/// unless it is `$default`, whose paths have none (`/dev/broadcast` → `/dev/broadcasts/…`).
+fn reports_path(request: &Request) -> String {
+    let stage = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.stage.as_deref(),
+        Some(RequestContext::ApiGatewayV1(context)) => context.stage.as_deref(),
+        _ => None,
+    };
+    match stage {
+        Some(stage) if !stage.is_empty() && stage != "$default" => format!("/{stage}/broadcasts"),
+        _ => "/broadcasts".to_owned(),
+    }
 }
 
 /// Whether `Prefer` asks for `respond-async` (RFC 7240 §4.1; tokens are case-insensitive, the
@@ -129,6 +145,7 @@ async fn start(
     jobs: &AsyncBroadcasts,
     channel: Option<String>,
     data: &str,
+    reports: &str,
 ) -> Response<Body> {
     let id = new_broadcast_id();
     let scopes = match &channel {
@@ -201,7 +218,7 @@ async fn start(
         },
     );
     let headers = response.headers_mut();
-    if let Ok(location) = HeaderValue::from_str(&format!("/broadcasts/{id}")) {
+    if let Ok(location) = HeaderValue::from_str(&format!("{reports}/{id}")) {
         headers.insert(header::LOCATION, location);
     }
     headers.insert(
