@@ -92,7 +92,7 @@ class WsBridge:
     ``follow_timeout`` (seconds, default 60) bounds how long :meth:`broadcast` and
     :meth:`publish` follow a broadcast the gateway chose to deliver asynchronously (202, when
     its ``BROADCAST_ASYNC_THRESHOLD`` is set): they read its report until completed and return
-    that :class:`AsyncBroadcastReport`, or raise :class:`BroadcastPending` (``0``: at once).
+    that :class:`AsyncBroadcastReport`, or raise :class:`BroadcastPending` (``0``: after one read).
 
     Use it as a context manager, or call :meth:`close`. It is safe to share between threads.
     """
