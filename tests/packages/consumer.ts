@@ -40,7 +40,10 @@ export async function notify(): Promise<number> {
   });
   try {
     // An AsyncBroadcastReport only when the gateway answered 202 (its BROADCAST_ASYNC_THRESHOLD).
-    const report: DeliveryReport | AsyncBroadcastReport = await publisher.publish('post:42', { type: 'comment.created', id: 7 });
+    const report: DeliveryReport | AsyncBroadcastReport = await publisher.publish('post:42', {
+      type: 'comment.created',
+      id: 7,
+    });
     const seq: number | undefined = report.seq;
     return report.sent + (seq ?? 0);
   } catch (error) {
