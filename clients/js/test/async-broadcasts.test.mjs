@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import * as api from '../src/core/http-api.js';
 import { BroadcastNotFound, BroadcastPending, TransportError, WsBridgePublisher } from '../src/publisher.js';
 import { apiToken, sleep, startGateway, waitFor } from './browser.mjs';
+import { onDynamoDb, startDynamoDbLocal } from './dynamodb-local.mjs';
 
 const EVENT = { type: 'big.news', n: 1 };
 const FAST = { initialMs: 10, maxMs: 20 };
@@ -140,9 +141,18 @@ describe('asynchronous broadcasts without I/O', () => {
 /**
  * @param {import('node:test').TestContext} t
  * @param {string[]} [args]
+ * @param {'memory' | 'dynamodb'} [store] on DynamoDB Local of the test's own: the progress in a
+ *   DynamoDB table (created if missing), shards claimed page by page
  */
-async function gatewayFor(t, args = []) {
-  const gateway = await startGateway({ args });
+async function gatewayFor(t, args = [], store = 'memory') {
+  let options = { args, env: {} };
+  if (store === 'dynamodb') {
+    const ddb = await startDynamoDbLocal();
+    t.after(() => ddb.remove());
+    const dynamodb = onDynamoDb(ddb.endpoint);
+    options = { args: [...dynamodb.args, ...args], env: dynamodb.env };
+  }
+  const gateway = await startGateway(options);
   t.after(() => gateway.stop());
   return gateway;
 }
@@ -209,35 +219,37 @@ async function peer(t, wsUrl, channels = []) {
 const SMALL_SHARDS = ['--broadcast-shard-size', '2'];
 
 describe('asynchronous broadcasts against a gateway', () => {
-  test('broadcastAsync to 5 connections completes with an exact report; waitForBroadcast returns it', async (t) => {
-    const gateway = await gatewayFor(t, SMALL_SHARDS);
-    const { publisher, requests } = recorded(gateway.httpUrl);
-    const peers = await Promise.all(Array.from({ length: 5 }, () => peer(t, gateway.wsUrl)));
+  for (const store of /** @type {const} */ (['memory', 'dynamodb'])) {
+    test(`broadcastAsync to 5 connections completes with an exact report; waitForBroadcast returns it (${store})`, async (t) => {
+      const gateway = await gatewayFor(t, SMALL_SHARDS, store);
+      const { publisher, requests } = recorded(gateway.httpUrl);
+      const peers = await Promise.all(Array.from({ length: 5 }, () => peer(t, gateway.wsUrl)));
 
-    const accepted = await publisher.broadcastAsync(EVENT);
+      const accepted = await publisher.broadcastAsync(EVENT);
 
-    assert.ok('broadcastId' in accepted && 'shardCount' in accepted, JSON.stringify(accepted));
-    assert.equal(accepted.status, 'running');
-    assert.ok(accepted.shardCount >= 3);
-    assert.deepEqual(requests, ['POST /broadcast (respond-async)']);
-    const report = await publisher.waitForBroadcast(accepted.broadcastId, { timeoutMs: 30_000 });
-    assert.deepEqual(report, {
-      broadcastId: accepted.broadcastId,
-      status: 'completed',
-      shardCount: accepted.shardCount,
-      shardsDone: accepted.shardCount,
-      connectionCount: 5,
-      sent: 5,
-      gone: 0,
-      failed: 0,
-      unconfirmed: 0,
-      throttleRetries: 0,
-      throttledMs: 0,
+      assert.ok('broadcastId' in accepted && 'shardCount' in accepted, JSON.stringify(accepted));
+      assert.equal(accepted.status, 'running');
+      assert.ok(accepted.shardCount >= 3);
+      assert.deepEqual(requests, ['POST /broadcast (respond-async)']);
+      const report = await publisher.waitForBroadcast(accepted.broadcastId, { timeoutMs: 30_000 });
+      assert.deepEqual(report, {
+        broadcastId: accepted.broadcastId,
+        status: 'completed',
+        shardCount: accepted.shardCount,
+        shardsDone: accepted.shardCount,
+        connectionCount: 5,
+        sent: 5,
+        gone: 0,
+        failed: 0,
+        unconfirmed: 0,
+        throttleRetries: 0,
+        throttledMs: 0,
+      });
+      for (const p of peers) assert.deepEqual(await p.next(), EVENT);
+      for (const p of peers) await p.nothingWithin(50); // once only
+      assert.deepEqual(await publisher.broadcastReport(accepted.broadcastId), report);
     });
-    for (const p of peers) assert.deepEqual(await p.next(), EVENT);
-    for (const p of peers) await p.nothingWithin(50); // once only
-    assert.deepEqual(await publisher.broadcastReport(accepted.broadcastId), report);
-  });
+  }
 
   test('publishAsync on a history channel carries the number', async (t) => {
     const gateway = await gatewayFor(t, [...SMALL_SHARDS, '--history-channels', 'post:*']);

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import Bridge
-from support import Gateway, Peer, SlowReader, fill_queue
+from support import DynamoDbLocal, Gateway, Peer, SlowReader, fill_queue
 from ws_bridge import (
     AsyncBroadcast,
     AsyncBroadcastReport,
@@ -29,10 +29,21 @@ async def call(bridge: Bridge, method: str, *args: Any, **kwargs: Any) -> Any:
     return await bridge._call(method, *args, **kwargs)
 
 
+@pytest.mark.parametrize("store", ["memory", "dynamodb"])
 async def test_a_prefer_async_broadcast_completes_with_an_exact_report(
-    start_gateway: Callable[..., Gateway], make_bridge: Callable[..., Bridge]
+    store: str,
+    request: pytest.FixtureRequest,
+    start_gateway: Callable[..., Gateway],
+    make_bridge: Callable[..., Bridge],
 ) -> None:
-    gateway = start_gateway(*SMALL_SHARDS)
+    if store == "dynamodb":
+        # Progress in a DynamoDB table (created if missing), shards claimed page by page.
+        dynamodb: DynamoDbLocal = request.getfixturevalue("dynamodb")
+        gateway = await asyncio.to_thread(
+            start_gateway, *SMALL_SHARDS, *dynamodb.gateway_args(), env=dynamodb.gateway_env()
+        )
+    else:
+        gateway = start_gateway(*SMALL_SHARDS)
     bridge = make_bridge(gateway.http_url)
     peers = [await Peer.connect(gateway.ws_url) for _ in range(5)]
 
