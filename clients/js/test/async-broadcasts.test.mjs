@@ -5,11 +5,11 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import WebSocket from 'ws';
 import * as api from '../src/core/http-api.js';
 import { BroadcastNotFound, BroadcastPending, TransportError, WsBridgePublisher } from '../src/publisher.js';
-import { apiToken, sleep, startGateway, waitFor } from './browser.mjs';
+import { apiToken, startGateway, waitFor } from './browser.mjs';
 import { onDynamoDb, startDynamoDbLocal } from './dynamodb-local.mjs';
+import { peer, rejectsWith } from './peers.mjs';
 
 const EVENT = { type: 'big.news', n: 1 };
 const FAST = { initialMs: 10, maxMs: 20 };
@@ -63,24 +63,6 @@ function drive(flow, outcomes) {
   }
   assert.equal(requests.length, outcomes.length, 'every outcome used');
   return { result: step.value, requests, sleeps };
-}
-
-/**
- * @template {new (...args: any[]) => Error} K
- * @param {() => unknown} call
- * @param {K} kind
- * @returns {Promise<InstanceType<K>>}
- */
-async function rejectsWith(call, kind) {
-  /** @type {unknown} */
-  let caught = null;
-  try {
-    await call();
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof kind, `expected ${kind.name}, got ${caught}`);
-  return /** @type {InstanceType<K>} */ (caught);
 }
 
 describe('asynchronous broadcasts without I/O', () => {
@@ -181,40 +163,6 @@ function recorded(baseUrl, options = {}) {
   return { publisher, requests };
 }
 
-/**
- * A WebSocket client that records what it receives; closed after the test.
- * @param {import('node:test').TestContext} t
- * @param {string} wsUrl
- * @param {string[]} [channels]
- */
-async function peer(t, wsUrl, channels = []) {
-  const socket = new WebSocket(wsUrl);
-  /** @type {any[]} */
-  const frames = [];
-  socket.on('message', (data) => frames.push(JSON.parse(String(data))));
-  await new Promise((resolve, reject) => {
-    socket.once('open', resolve);
-    socket.once('error', reject);
-  });
-  t.after(() => socket.terminate());
-  const take = () =>
-    waitFor(() => frames.length > 0, { what: 'a frame', timeoutMs: 10_000 }).then(() => frames.shift());
-  socket.send('{"action":"hello"}');
-  assert.equal((await take()).type, 'welcome');
-  if (channels.length > 0) {
-    socket.send(JSON.stringify({ action: 'subscribe', channels }));
-    assert.equal((await take()).type, 'subscribed');
-  }
-  return {
-    next: take,
-    /** @param {number} ms */
-    nothingWithin: async (ms) => {
-      await sleep(ms);
-      assert.deepEqual(frames, [], 'nothing more was delivered');
-    },
-  };
-}
-
 // Shards of two recipients: five peers make at least three shards, all delivered by the workers.
 const SMALL_SHARDS = ['--broadcast-shard-size', '2'];
 
@@ -254,8 +202,8 @@ describe('asynchronous broadcasts against a gateway', () => {
   test('publishAsync on a history channel carries the number', async (t) => {
     const gateway = await gatewayFor(t, [...SMALL_SHARDS, '--history-channels', 'post:*']);
     const { publisher } = recorded(gateway.httpUrl);
-    const inside = await Promise.all(Array.from({ length: 3 }, () => peer(t, gateway.wsUrl, ['post:1'])));
-    const outside = await peer(t, gateway.wsUrl, ['post:2']);
+    const inside = await Promise.all(Array.from({ length: 3 }, () => peer(t, gateway.wsUrl, { channels: ['post:1'] })));
+    const outside = await peer(t, gateway.wsUrl, { channels: ['post:2'] });
 
     const accepted = await publisher.publishAsync('post:1', EVENT);
 
@@ -287,7 +235,7 @@ describe('asynchronous broadcasts against a gateway', () => {
   test('with --broadcast-async-threshold 1, broadcast and publish follow the 202 to the final report', async (t) => {
     const gateway = await gatewayFor(t, [...SMALL_SHARDS, '--broadcast-async-threshold', '1']);
     const { publisher, requests } = recorded(gateway.httpUrl);
-    const peers = await Promise.all(Array.from({ length: 3 }, () => peer(t, gateway.wsUrl, ['news'])));
+    const peers = await Promise.all(Array.from({ length: 3 }, () => peer(t, gateway.wsUrl, { channels: ['news'] })));
 
     const report = await publisher.broadcast(EVENT);
 
@@ -307,7 +255,7 @@ describe('asynchronous broadcasts against a gateway', () => {
     for (const p of peers) assert.deepEqual(await p.next(), EVENT);
     for (const p of peers) await p.nothingWithin(50);
     // At or under the threshold the answer stays the synchronous report.
-    const alone = await peer(t, gateway.wsUrl, ['quiet']);
+    const alone = await peer(t, gateway.wsUrl, { channels: ['quiet'] });
     assert.deepEqual(await publisher.publish('quiet', EVENT), { connectionCount: 1, sent: 1, gone: [], failed: [] });
     assert.deepEqual(await alone.next(), EVENT);
   });
@@ -318,16 +266,9 @@ describe('asynchronous broadcasts against a gateway', () => {
     const reader = await peer(t, gateway.wsUrl);
     // A reader whose queue stays full holds its shard for seconds (the pusher's 429 retries), so
     // the broadcast is still running when the publisher reads its report the one time it may.
-    const slow = new WebSocket(gateway.wsUrl);
-    await new Promise((resolve, reject) => {
-      slow.once('open', resolve);
-      slow.once('error', reject);
-    });
-    t.after(() => slow.terminate());
-    const welcome = new Promise((resolve) => slow.once('message', (data) => resolve(JSON.parse(String(data)))));
-    slow.send('{"action":"hello"}');
-    const slowId = /** @type {any} */ (await welcome).data.connectionId;
-    slow.pause();
+    const slow = await peer(t, gateway.wsUrl);
+    slow.socket.pause();
+    const slowId = slow.connectionId;
     const chunk = JSON.stringify({ fill: 'x'.repeat(100_000) });
     let fullSince = 0;
     await waitFor(
