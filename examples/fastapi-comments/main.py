@@ -32,7 +32,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from ws_bridge import AsyncWsBridge, DeliveryReport, WsBridgeError
+from ws_bridge import AsyncBroadcastReport, AsyncWsBridge, DeliveryReport, WsBridgeError
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
@@ -114,10 +114,22 @@ class CommentStore:
         return list(self._by_post.get(post_id, []))
 
 
-def report_json(report: DeliveryReport | None) -> dict[str, Any] | None:
-    """The gateway's delivery report, in the gateway's own JSON shape."""
+def report_json(report: DeliveryReport | AsyncBroadcastReport | None) -> dict[str, Any] | None:
+    """The gateway's delivery report, in the gateway's own JSON shape.
+
+    An :class:`AsyncBroadcastReport` (the gateway chose to deliver asynchronously, when its
+    ``BROADCAST_ASYNC_THRESHOLD`` is set) has counts where the synchronous report has ids.
+    """
     if report is None:
         return None
+    if isinstance(report, AsyncBroadcastReport):
+        return {
+            "broadcastId": report.broadcast_id,
+            "connectionCount": report.connection_count,
+            "sent": report.sent,
+            "gone": report.gone,
+            "failed": report.failed,
+        }
     return {
         "connectionCount": report.connection_count,
         "sent": report.sent,
@@ -273,11 +285,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             live.update(published=False, status=None, error=error_text, report=None)
         else:
             live.update(published=True, report=report_json(report))
-            if report.failed:
+            failed = len(report.failed) if isinstance(report, DeliveryReport) else report.failed
+            if failed:
                 logger.warning(
                     "comment %s: %d of %d subscribers of %s were not reached: %s",
                     comment["id"],
-                    len(report.failed),
+                    failed,
                     report.connection_count,
                     channel,
                     report_json(report),

@@ -6,7 +6,7 @@ import type { MessageMeta, WsBridgeState } from '@ws-bridge/client';
 import { WsBridgeProvider, useChannel, useWsBridge } from '@ws-bridge/client/react';
 import type { UseWsBridgeResult } from '@ws-bridge/client/react';
 import { Unavailable, WsBridgePublisher } from '@ws-bridge/client/publisher';
-import type { DeliveryReport } from '@ws-bridge/client/publisher';
+import type { AsyncBroadcastReport, DeliveryReport } from '@ws-bridge/client/publisher';
 
 const client = new WsBridgeClient({
   url: 'ws://127.0.0.1:3001/dev',
@@ -39,7 +39,11 @@ export async function notify(): Promise<number> {
     timeoutMs: 5_000,
   });
   try {
-    const report: DeliveryReport = await publisher.publish('post:42', { type: 'comment.created', id: 7 });
+    // An AsyncBroadcastReport only when the gateway answered 202 (its BROADCAST_ASYNC_THRESHOLD).
+    const report: DeliveryReport | AsyncBroadcastReport = await publisher.publish('post:42', {
+      type: 'comment.created',
+      id: 7,
+    });
     const seq: number | undefined = report.seq;
     return report.sent + (seq ?? 0);
   } catch (error) {

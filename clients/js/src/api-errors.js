@@ -5,6 +5,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
 /** @typedef {import('./core/http-api.js').DeliveryReport} DeliveryReport */
+/** @typedef {import('./core/http-api.js').AsyncBroadcastReport} AsyncBroadcastReport */
 
 /** Base of every error of the publisher: the gateway's `message` and the HTTP `status` (or null). */
 export class WsBridgeApiError extends Error {
@@ -113,5 +114,44 @@ export class TransportError extends WsBridgeApiError {
     this.name = 'TransportError';
     /** @readonly @type {boolean} */
     this.maybeSent = maybeSent;
+  }
+}
+
+/** 404 from `broadcastReport`/`waitForBroadcast`: no broadcast has this id (progress is kept a week). */
+export class BroadcastNotFound extends WsBridgeApiError {
+  /**
+   * @param {string} message
+   * @param {string} broadcastId
+   */
+  constructor(message, broadcastId) {
+    super(message, 404);
+    this.name = 'BroadcastNotFound';
+    /** @readonly @type {string} */
+    this.broadcastId = broadcastId;
+  }
+}
+
+/**
+ * An accepted asynchronous broadcast whose final report was not had in time: thrown by
+ * `waitForBroadcast` after its timeout, and by `broadcast`/`publish` when the gateway answered
+ * 202 and the report could not be followed to completion (`followTimeoutMs` passed, or reading
+ * it failed: `cause` says why). The message was accepted and is being delivered: **do not send
+ * it again**; follow it later with `waitForBroadcast(broadcastId)`. `report` is the last report
+ * read, or null.
+ */
+export class BroadcastPending extends WsBridgeApiError {
+  /**
+   * @param {string} message
+   * @param {string} broadcastId
+   * @param {AsyncBroadcastReport | null} report
+   * @param {{ cause?: unknown }} [options]
+   */
+  constructor(message, broadcastId, report, options = undefined) {
+    super(message, null, options);
+    this.name = 'BroadcastPending';
+    /** @readonly @type {string} */
+    this.broadcastId = broadcastId;
+    /** @readonly @type {AsyncBroadcastReport | null} */
+    this.report = report;
   }
 }

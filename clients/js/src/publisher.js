@@ -10,6 +10,8 @@ import { httpBase, nonNegative } from './core/protocol.js';
 
 export {
   BadRequest,
+  BroadcastNotFound,
+  BroadcastPending,
   ConnectionGone,
   DeliveryFailed,
   TransportError,
@@ -19,6 +21,8 @@ export {
 } from './api-errors.js';
 
 /** @typedef {import('./core/http-api.js').DeliveryReport} DeliveryReport */
+/** @typedef {import('./core/http-api.js').AsyncBroadcast} AsyncBroadcast */
+/** @typedef {import('./core/http-api.js').AsyncBroadcastReport} AsyncBroadcastReport */
 /** @typedef {import('./core/http-api.js').FailedDelivery} FailedDelivery */
 /** @typedef {import('./core/http-api.js').Stats} Stats */
 /** @typedef {import('./core/http-api.js').ChannelStats} ChannelStats */
@@ -35,12 +39,23 @@ export {
  *   or of a 503 that says nothing was sent (default 2)
  * @property {Partial<RetryBackoff>} [backoff] the delays between them (default 100 ms doubling
  *   to 2 s, full jitter)
+ * @property {number} [followTimeoutMs] how long `broadcast` and `publish` follow a broadcast the
+ *   gateway chose to deliver asynchronously (202, when its `BROADCAST_ASYNC_THRESHOLD` is set) to
+ *   its final report (default 60000; 0 reads it once); past it they reject with BroadcastPending
  * @property {typeof fetch} [fetch] the fetch to use (default `globalThis.fetch`)
  */
 
 /**
  * @typedef {object} CallOptions
  * @property {AbortSignal} [signal] abort the call (the publisher's own timeout still applies)
+ */
+
+/**
+ * @typedef {object} WaitOptions
+ * @property {number} [timeoutMs] reject with BroadcastPending after this long (default 60000)
+ * @property {number} [pollMs] the longest pause between two reads (default 1000; 50 ms at first,
+ *   doubling)
+ * @property {AbortSignal} [signal] abort the wait
  */
 
 /** Error codes of Node's fetch (undici) that prove the request never left: safe to re-send. */
@@ -76,6 +91,7 @@ export class WsBridgePublisher {
   /** @type {number} */ #timeoutMs;
   /** @type {number} */ #retries;
   /** @type {RetryBackoff} */ #backoff;
+  /** @type {number} */ #followTimeoutMs;
   /** @type {typeof fetch} */ #fetch;
 
   /** @param {PublisherOptions} options */
@@ -101,6 +117,12 @@ export class WsBridgePublisher {
     );
     if (maxMs < initialMs) throw new TypeError(`${what}: backoff.maxMs must be at least backoff.initialMs`);
     this.#backoff = { initialMs, maxMs };
+    this.#followTimeoutMs = nonNegative(
+      options.followTimeoutMs,
+      api.DEFAULT_FOLLOW_TIMEOUT_MS,
+      'followTimeoutMs',
+      what,
+    );
     const fetchImpl = options.fetch ?? globalThis.fetch;
     if (typeof fetchImpl !== 'function')
       throw new TypeError(`${what}: no fetch; Node >= 20 has one, or pass options.fetch`);
@@ -108,25 +130,80 @@ export class WsBridgePublisher {
   }
 
   /**
-   * One message to every open connection.
+   * One message to every open connection. Resolves to the DeliveryReport; if the gateway chose
+   * to deliver asynchronously (202), to the completed AsyncBroadcastReport (counts, with its
+   * `broadcastId`), followed for at most `followTimeoutMs`, else rejects with BroadcastPending.
    * @param {Record<string, unknown>} event a JSON object, delivered verbatim
    * @param {CallOptions} [options]
-   * @returns {Promise<DeliveryReport>}
+   * @returns {Promise<DeliveryReport | AsyncBroadcastReport>}
    */
   broadcast(event, options) {
-    return this.#run(() => api.broadcast(event), options);
+    return this.#follow(() => api.broadcast(event), options);
   }
 
   /**
    * One message to a channel's subscribers; on a channel with history the report has its `seq`
-   * and `epoch`.
+   * and `epoch`. A 202 is followed as `broadcast` does.
    * @param {string} channel
    * @param {Record<string, unknown>} event
    * @param {CallOptions} [options]
-   * @returns {Promise<DeliveryReport>}
+   * @returns {Promise<DeliveryReport | AsyncBroadcastReport>}
    */
   publish(channel, event, options) {
-    return this.#run(() => api.publish(channel, event), options);
+    return this.#follow(() => api.publish(channel, event), options);
+  }
+
+  /**
+   * One message to every open connection, asynchronously (`Prefer: respond-async`): resolves at
+   * once to the accepted AsyncBroadcast (its `broadcastId` for `waitForBroadcast`). A gateway
+   * without a queue may ignore the preference, as RFC 7240 allows, and deliver at once: the
+   * DeliveryReport is then returned.
+   * @param {Record<string, unknown>} event
+   * @param {CallOptions} [options]
+   * @returns {Promise<AsyncBroadcast | DeliveryReport>}
+   */
+  broadcastAsync(event, options) {
+    return this.#run(() => api.broadcast(event, true), options);
+  }
+
+  /**
+   * One message to a channel's subscribers, asynchronously (as `broadcastAsync`); on a channel
+   * with history the AsyncBroadcast has its `seq` and `epoch`.
+   * @param {string} channel
+   * @param {Record<string, unknown>} event
+   * @param {CallOptions} [options]
+   * @returns {Promise<AsyncBroadcast | DeliveryReport>}
+   */
+  publishAsync(channel, event, options) {
+    return this.#run(() => api.publish(channel, event, true), options);
+  }
+
+  /**
+   * An asynchronous broadcast's report so far, or the final one (`status: 'completed'`);
+   * BroadcastNotFound for an unknown id.
+   * @param {string} broadcastId
+   * @param {CallOptions} [options]
+   * @returns {Promise<AsyncBroadcastReport>}
+   */
+  broadcastReport(broadcastId, options) {
+    return this.#run(() => api.broadcastReport(broadcastId), options);
+  }
+
+  /**
+   * Reads the report until the broadcast is completed (resolved), at most every `pollMs` (sooner
+   * at first); rejects with BroadcastPending after `timeoutMs`, BroadcastNotFound for an unknown id.
+   * @param {string} broadcastId
+   * @param {WaitOptions} [options]
+   * @returns {Promise<AsyncBroadcastReport>}
+   */
+  waitForBroadcast(broadcastId, options = {}) {
+    const what = 'waitForBroadcast';
+    return this.#drive(() => {
+      const timeoutMs = nonNegative(options.timeoutMs, api.DEFAULT_WAIT_TIMEOUT_MS, 'timeoutMs', what);
+      const pollMs = nonNegative(options.pollMs, api.DEFAULT_POLL_MS, 'pollMs', what);
+      if (pollMs === 0) throw new TypeError(`${what}: pollMs must be positive`);
+      return api.wait(broadcastId, timeoutMs, pollMs, this.#retries, this.#backoff);
+    }, options);
   }
 
   /**
@@ -178,9 +255,32 @@ export class WsBridgePublisher {
    * @param {CallOptions} [options]
    * @returns {Promise<T>}
    */
-  async #run(build, options = {}) {
+  #run(build, options) {
+    return this.#drive(() => api.perform(build(), this.#retries, this.#backoff), options);
+  }
+
+  /**
+   * @param {() => import('./core/http-api.js').Call<DeliveryReport | AsyncBroadcast>} build
+   * @param {CallOptions} [options]
+   * @returns {Promise<DeliveryReport | AsyncBroadcastReport>}
+   */
+  #follow(build, options) {
+    return this.#drive(
+      () => api.follow(build(), this.#followTimeoutMs, api.DEFAULT_POLL_MS, this.#retries, this.#backoff),
+      options,
+    );
+  }
+
+  /**
+   * Runs a flow of core/http-api.js: sends the requests it yields, sleeps when it says.
+   * @template T
+   * @param {() => Generator<import('./core/http-api.js').ApiRequest | import('./core/http-api.js').Sleep, T, import('./core/http-api.js').Outcome | undefined>} start
+   * @param {CallOptions} [options]
+   * @returns {Promise<T>}
+   */
+  async #drive(start, options = {}) {
     // Bad arguments reject (nothing is sent), as every other failure does.
-    const flow = api.perform(build(), this.#retries, this.#backoff);
+    const flow = start();
     let step = flow.next();
     while (!step.done) {
       const asked = step.value;
@@ -207,6 +307,7 @@ export class WsBridgePublisher {
     const headers = { accept: 'application/json' };
     if (request.body !== null) headers['content-type'] = 'application/json';
     if (this.#token !== null) headers.authorization = `Bearer ${this.#token}`;
+    if (request.preferAsync) headers.prefer = 'respond-async';
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     try {
       const response = await this.#fetch(this.#baseUrl + request.path, {

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { describe, test } from 'node:test';
-import WebSocket from 'ws';
 import {
   BadRequest,
   ConnectionGone,
@@ -18,9 +17,10 @@ import {
   WsBridgeApiError,
   WsBridgePublisher,
 } from '../src/publisher.js';
-import { apiToken, freePort, sleep, startGateway, waitFor } from './browser.mjs';
+import { apiToken, freePort, startGateway, waitFor } from './browser.mjs';
 import { onDynamoDb, startDynamoDbLocal } from './dynamodb-local.mjs';
 import { mintToken } from './jwt.mjs';
+import { peer, rejectsWith } from './peers.mjs';
 
 const EVENT = { type: 'news', data: { title: 'hello' } };
 const SECRET = 'publisher-test-secret';
@@ -62,71 +62,6 @@ function counted(baseUrl, options = {}) {
       attempts = 0;
     },
   };
-}
-
-/**
- * A WebSocket client that records what it receives; closed after the test.
- * @param {import('node:test').TestContext} t
- * @param {string} wsUrl
- * @param {{ channels?: string[], token?: string }} [options]
- */
-async function peer(t, wsUrl, { channels = [], token } = {}) {
-  const socket = new WebSocket(token === undefined ? wsUrl : `${wsUrl}?token=${token}`);
-  /** @type {any[]} */
-  const frames = [];
-  socket.on('message', (data) => frames.push(JSON.parse(String(data))));
-  await new Promise((resolve, reject) => {
-    socket.once('open', resolve);
-    socket.once('error', reject);
-  });
-  t.after(() => socket.terminate());
-  /** @param {(frame: any) => boolean} predicate @param {string} what */
-  const next = (predicate, what) =>
-    waitFor(() => frames.find(predicate), { what, timeoutMs: 10_000 }).then((frame) => {
-      frames.splice(frames.indexOf(frame), 1);
-      return frame;
-    });
-  socket.send('{"action":"hello"}');
-  const welcome = await next((f) => f.type === 'welcome', 'welcome');
-  if (channels.length > 0) {
-    socket.send(JSON.stringify({ action: 'subscribe', channels }));
-    await next((f) => f.type === 'subscribed', 'subscribed');
-  }
-  return {
-    socket,
-    connectionId: /** @type {string} */ (welcome.data.connectionId),
-    /** The next frame that is not a reply. */
-    next: () => next(() => true, 'a message'),
-    /** @param {number} ms */
-    nothingWithin: async (ms) => {
-      await sleep(ms);
-      assert.deepEqual(frames, [], 'nothing more was delivered');
-    },
-    close: () =>
-      new Promise((resolve) => {
-        socket.once('close', resolve);
-        socket.close();
-      }),
-  };
-}
-
-/**
- * The error `call` rejects with, checked to be a `kind`.
- * @template {new (...args: any[]) => Error} K
- * @param {() => Promise<unknown>} call
- * @param {K} kind
- * @returns {Promise<InstanceType<K>>}
- */
-async function rejectsWith(call, kind) {
-  /** @type {unknown} */
-  let caught = null;
-  try {
-    await call();
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof kind, `expected ${kind.name}, got ${caught}`);
-  return /** @type {InstanceType<K>} */ (caught);
 }
 
 describe('the publisher against a gateway', () => {

@@ -1,5 +1,7 @@
 export type DeliveryReport = import('./core/http-api.js').DeliveryReport;
+export type AsyncBroadcastReport = import('./core/http-api.js').AsyncBroadcastReport;
 /** @typedef {import('./core/http-api.js').DeliveryReport} DeliveryReport */
+/** @typedef {import('./core/http-api.js').AsyncBroadcastReport} AsyncBroadcastReport */
 /** Base of every error of the publisher: the gateway's `message` and the HTTP `status` (or null). */
 export declare class WsBridgeApiError extends Error {
   /**
@@ -86,4 +88,42 @@ export declare class TransportError extends WsBridgeApiError {
    * @param {unknown} cause
    */
   constructor(message: string, maybeSent: boolean, cause: unknown);
+}
+/** 404 from `broadcastReport`/`waitForBroadcast`: no broadcast has this id (progress is kept a week). */
+export declare class BroadcastNotFound extends WsBridgeApiError {
+  /** @readonly @type {string} */
+  broadcastId: string;
+  /**
+   * @param {string} message
+   * @param {string} broadcastId
+   */
+  constructor(message: string, broadcastId: string);
+}
+/**
+ * An accepted asynchronous broadcast whose final report was not had in time: thrown by
+ * `waitForBroadcast` after its timeout, and by `broadcast`/`publish` when the gateway answered
+ * 202 and the report could not be followed to completion (`followTimeoutMs` passed, or reading
+ * it failed: `cause` says why). The message was accepted and is being delivered: **do not send
+ * it again**; follow it later with `waitForBroadcast(broadcastId)`. `report` is the last report
+ * read, or null.
+ */
+export declare class BroadcastPending extends WsBridgeApiError {
+  /** @readonly @type {string} */
+  broadcastId: string;
+  /** @readonly @type {AsyncBroadcastReport | null} */
+  report: AsyncBroadcastReport | null;
+  /**
+   * @param {string} message
+   * @param {string} broadcastId
+   * @param {AsyncBroadcastReport | null} report
+   * @param {{ cause?: unknown }} [options]
+   */
+  constructor(
+    message: string,
+    broadcastId: string,
+    report: AsyncBroadcastReport | null,
+    options?: {
+      cause?: unknown;
+    },
+  );
 }

@@ -6,6 +6,8 @@
 
 import {
   BadRequest,
+  BroadcastNotFound,
+  BroadcastPending,
   ConnectionGone,
   DeliveryFailed,
   TransportError,
@@ -34,6 +36,38 @@ import { isObject } from './protocol.js';
  */
 
 /**
+ * @typedef {object} AsyncBroadcast a broadcast the gateway accepted to deliver asynchronously
+ *   (its 202): it runs on there. Follow it with `waitForBroadcast(broadcastId)`; never send the
+ *   message again
+ * @property {string} broadcastId
+ * @property {string} status `running` when accepted
+ * @property {number} shardCount how many shards the audience was cut into
+ * @property {number} [seq] on a channel with history: the message's number, taken once
+ * @property {string} [epoch] on a channel with history: the numbering `seq` belongs to
+ */
+
+/**
+ * @typedef {object} AsyncBroadcastReport an asynchronous broadcast's report
+ *   (`GET /broadcasts/{id}`), so far or final: counts, not ids. Once `status` is `completed`
+ *   every recipient is counted once: `connectionCount === sent + gone + failed`
+ * @property {string} broadcastId
+ * @property {string} status `running`, or `completed` once every shard is done
+ * @property {number} shardCount
+ * @property {number} shardsDone
+ * @property {number} connectionCount
+ * @property {number} sent
+ * @property {number} gone connections that no longer existed (410); the gateway removed them
+ * @property {number} failed
+ * @property {number} unconfirmed of `failed`: recipients of a page a worker was sending when it
+ *   died; not sent again, so nobody gets the message twice; some of them may have received it
+ * @property {number} throttleRetries
+ * @property {number} throttledMs
+ * @property {string} [channel]
+ * @property {number} [seq]
+ * @property {string} [epoch]
+ */
+
+/**
  * @typedef {object} ChannelStats
  * @property {string} name
  * @property {number} subscribers
@@ -54,6 +88,8 @@ import { isObject } from './protocol.js';
  * @property {string | null} body JSON text
  * @property {boolean} sendsMessage the routes that deliver a message: never re-sent once it may
  *   have arrived
+ * @property {boolean} [preferAsync] sends `Prefer: respond-async` (RFC 7240): deliver
+ *   asynchronously, answer 202
  */
 
 /**
@@ -88,6 +124,13 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_RETRIES = 2;
 /** @type {RetryBackoff} */
 export const DEFAULT_BACKOFF = { initialMs: 100, maxMs: 2_000 };
+/** Milliseconds `broadcast`/`publish` follow a 202 they did not ask for, by default. */
+export const DEFAULT_FOLLOW_TIMEOUT_MS = 60_000;
+/** Milliseconds `waitForBroadcast` waits for completion, by default. */
+export const DEFAULT_WAIT_TIMEOUT_MS = 60_000;
+/** The longest pause between two reads of an asynchronous broadcast's report, by default. */
+export const DEFAULT_POLL_MS = 1_000;
+const FIRST_POLL_MS = 50;
 
 // --- requests ---------------------------------------------------------------------------------
 
@@ -136,14 +179,51 @@ function message(path, event, connectionId = null) {
   };
 }
 
-/** @param {unknown} event */
-export const broadcast = (event) => message('/broadcast', event);
+/**
+ * @param {string} path
+ * @param {unknown} event
+ * @param {boolean} preferAsync
+ * @returns {Call<DeliveryReport | AsyncBroadcast>}
+ */
+function broadcastTo(path, event, preferAsync) {
+  const body = encodeEvent(event);
+  return {
+    request: { method: 'POST', path, body, sendsMessage: true, preferAsync },
+    parse: parseBroadcast,
+  };
+}
+
+/**
+ * 200: the report; 202: the accepted broadcast, whatever made the gateway choose it (asked, or
+ * its `BROADCAST_ASYNC_THRESHOLD`).
+ * @param {unknown} event
+ * @param {boolean} [preferAsync]
+ */
+export const broadcast = (event, preferAsync = false) => broadcastTo('/broadcast', event, preferAsync);
 
 /**
  * @param {string} channel
  * @param {unknown} event
+ * @param {boolean} [preferAsync]
  */
-export const publish = (channel, event) => message(`/broadcast/${pathSegment(channel, 'channel')}`, event);
+export const publish = (channel, event, preferAsync = false) =>
+  broadcastTo(`/broadcast/${pathSegment(channel, 'channel')}`, event, preferAsync);
+
+/**
+ * `GET /broadcasts/{id}`: an asynchronous broadcast's report so far, or the final one.
+ * @param {string} broadcastId
+ * @returns {Call<AsyncBroadcastReport>}
+ */
+export function broadcastReport(broadcastId) {
+  const path = `/broadcasts/${pathSegment(broadcastId, 'broadcastId')}`;
+  return {
+    request: { method: 'GET', path, body: null, sendsMessage: false },
+    parse: (status, text) => {
+      if (status === 404) throw new BroadcastNotFound(errorMessage(status, text, json(text)), broadcastId);
+      return answerOf(status, text, asyncReportFromJson);
+    },
+  };
+}
 
 /**
  * @param {string} userId
@@ -262,6 +342,66 @@ export function reportFromJson(payload) {
   if ('seq' in body) report.seq = int(body.seq, 'seq');
   if ('epoch' in body) report.epoch = str(body.epoch, 'epoch');
   return report;
+}
+
+/**
+ * An AsyncBroadcast from the 202's `{"broadcastId":…}` JSON.
+ * @param {unknown} payload
+ * @returns {AsyncBroadcast}
+ */
+export function acceptedFromJson(payload) {
+  const body = object(payload, 'the accepted broadcast');
+  /** @type {AsyncBroadcast} */
+  const accepted = {
+    broadcastId: str(body.broadcastId, 'broadcastId'),
+    status: str(body.status, 'status'),
+    shardCount: int(body.shardCount, 'shardCount'),
+  };
+  if ('seq' in body) accepted.seq = int(body.seq, 'seq');
+  if ('epoch' in body) accepted.epoch = str(body.epoch, 'epoch');
+  return accepted;
+}
+
+/**
+ * An AsyncBroadcastReport from `GET /broadcasts/{id}`'s JSON.
+ * @param {unknown} payload
+ * @returns {AsyncBroadcastReport}
+ */
+export function asyncReportFromJson(payload) {
+  const body = object(payload, "the broadcast's report");
+  /** @type {AsyncBroadcastReport} */
+  const report = {
+    broadcastId: str(body.broadcastId, 'broadcastId'),
+    status: str(body.status, 'status'),
+    shardCount: int(body.shardCount, 'shardCount'),
+    shardsDone: int(body.shardsDone, 'shardsDone'),
+    connectionCount: int(body.connectionCount, 'connectionCount'),
+    sent: int(body.sent, 'sent'),
+    gone: int(body.gone, 'gone'),
+    failed: int(body.failed, 'failed'),
+    unconfirmed: int(body.unconfirmed ?? 0, 'unconfirmed'),
+    throttleRetries: int(body.throttleRetries ?? 0, 'throttleRetries'),
+    throttledMs: int(body.throttledMs ?? 0, 'throttledMs'),
+  };
+  if (body.channel !== undefined && body.channel !== null) report.channel = str(body.channel, 'channel');
+  if ('seq' in body) report.seq = int(body.seq, 'seq');
+  if ('epoch' in body) report.epoch = str(body.epoch, 'epoch');
+  return report;
+}
+
+/**
+ * @param {number} status
+ * @param {string} text
+ * @returns {DeliveryReport | AsyncBroadcast}
+ */
+function parseBroadcast(status, text) {
+  if (status !== 202) return parseReport(status, text, null);
+  try {
+    return acceptedFromJson(json(text));
+  } catch (error) {
+    if (error instanceof Malformed) throw unexpected(status, text, error.message);
+    throw error;
+  }
 }
 
 /**
@@ -473,5 +613,71 @@ export function* perform(call, retries, backoff) {
     }
     if (attempt >= retries || !retryable(outcome, call.request, error)) throw error;
     yield { kind: 'sleep', ms: retryDelay(backoff, attempt) };
+  }
+}
+
+// --- following an asynchronous broadcast ------------------------------------------------------
+
+/**
+ * Reads the report until it is `completed` (returned) or `timeoutMs` pass (BroadcastPending,
+ * with the last report). Pauses 50 ms, then twice as long each time, at most `pollMs`: a small
+ * broadcast is seen done at once, a large one is not read more than once per `pollMs`. Each read
+ * is retried as reads are (see `perform`).
+ * @param {string} broadcastId
+ * @param {number} timeoutMs
+ * @param {number} pollMs
+ * @param {number} retries
+ * @param {RetryBackoff} backoff
+ * @param {() => number} [now] the clock, in milliseconds
+ * @returns {Generator<ApiRequest | Sleep, AsyncBroadcastReport, Outcome | undefined>}
+ */
+export function* wait(broadcastId, timeoutMs, pollMs, retries, backoff, now = Date.now) {
+  const call = broadcastReport(broadcastId);
+  const deadline = now() + timeoutMs;
+  let pause = Math.min(FIRST_POLL_MS, pollMs);
+  for (;;) {
+    const report = yield* perform(call, retries, backoff);
+    if (report.status === 'completed') return report;
+    const left = deadline - now();
+    if (left <= 0) {
+      throw new BroadcastPending(
+        `broadcast ${broadcastId} not completed within ${timeoutMs} ms ` +
+          `(${report.shardsDone} of ${report.shardCount} shards done); it runs on`,
+        broadcastId,
+        report,
+      );
+    }
+    yield { kind: 'sleep', ms: Math.min(pause, left) };
+    pause = Math.min(pause * 2, pollMs);
+  }
+}
+
+/**
+ * A broadcast that gives its final report: the 200's, or, when the gateway answered 202, the
+ * asynchronous broadcast's once completed (read for at most `timeoutMs`). Once the 202 came the
+ * message is accepted: whatever stops the reads (the timeout, the gateway unreachable, …) is
+ * thrown as BroadcastPending with the broadcast's id, never as an error the caller could take
+ * for "not sent" and send again.
+ * @param {Call<DeliveryReport | AsyncBroadcast>} call
+ * @param {number} timeoutMs
+ * @param {number} pollMs
+ * @param {number} retries
+ * @param {RetryBackoff} backoff
+ * @returns {Generator<ApiRequest | Sleep, DeliveryReport | AsyncBroadcastReport, Outcome | undefined>}
+ */
+export function* follow(call, timeoutMs, pollMs, retries, backoff) {
+  const answer = yield* perform(call, retries, backoff);
+  if (!('broadcastId' in answer)) return answer;
+  try {
+    return yield* wait(answer.broadcastId, timeoutMs, pollMs, retries, backoff);
+  } catch (error) {
+    if (error instanceof BroadcastPending || !(error instanceof WsBridgeApiError)) throw error;
+    throw new BroadcastPending(
+      `broadcast ${answer.broadcastId} was accepted (202) but its report could not be read: ` +
+        `${error.message}; it runs on, do not send it again`,
+      answer.broadcastId,
+      null,
+      { cause: error },
+    );
   }
 }

@@ -32,6 +32,51 @@ export type DeliveryReport = {
    */
   epoch?: string;
 };
+export type AsyncBroadcast = {
+  broadcastId: string;
+  /**
+   * `running` when accepted
+   */
+  status: string;
+  /**
+   * how many shards the audience was cut into
+   */
+  shardCount: number;
+  /**
+   * on a channel with history: the message's number, taken once
+   */
+  seq?: number;
+  /**
+   * on a channel with history: the numbering `seq` belongs to
+   */
+  epoch?: string;
+};
+export type AsyncBroadcastReport = {
+  broadcastId: string;
+  /**
+   * `running`, or `completed` once every shard is done
+   */
+  status: string;
+  shardCount: number;
+  shardsDone: number;
+  connectionCount: number;
+  sent: number;
+  /**
+   * connections that no longer existed (410); the gateway removed them
+   */
+  gone: number;
+  failed: number;
+  /**
+   * of `failed`: recipients of a page a worker was sending when it
+   * died; not sent again, so nobody gets the message twice; some of them may have received it
+   */
+  unconfirmed: number;
+  throttleRetries: number;
+  throttledMs: number;
+  channel?: string;
+  seq?: number;
+  epoch?: string;
+};
 export type ChannelStats = {
   name: string;
   subscribers: number;
@@ -63,6 +108,11 @@ export type ApiRequest = {
    * have arrived
    */
   sendsMessage: boolean;
+  /**
+   * sends `Prefer: respond-async` (RFC 7240): deliver
+   * asynchronously, answer 202
+   */
+  preferAsync?: boolean;
 };
 export type Call<T> = {
   request: ApiRequest;
@@ -105,6 +155,36 @@ export type RetryBackoff = {
  * @property {string} [epoch] on a channel with history: the numbering `seq` belongs to
  */
 /**
+ * @typedef {object} AsyncBroadcast a broadcast the gateway accepted to deliver asynchronously
+ *   (its 202): it runs on there. Follow it with `waitForBroadcast(broadcastId)`; never send the
+ *   message again
+ * @property {string} broadcastId
+ * @property {string} status `running` when accepted
+ * @property {number} shardCount how many shards the audience was cut into
+ * @property {number} [seq] on a channel with history: the message's number, taken once
+ * @property {string} [epoch] on a channel with history: the numbering `seq` belongs to
+ */
+/**
+ * @typedef {object} AsyncBroadcastReport an asynchronous broadcast's report
+ *   (`GET /broadcasts/{id}`), so far or final: counts, not ids. Once `status` is `completed`
+ *   every recipient is counted once: `connectionCount === sent + gone + failed`
+ * @property {string} broadcastId
+ * @property {string} status `running`, or `completed` once every shard is done
+ * @property {number} shardCount
+ * @property {number} shardsDone
+ * @property {number} connectionCount
+ * @property {number} sent
+ * @property {number} gone connections that no longer existed (410); the gateway removed them
+ * @property {number} failed
+ * @property {number} unconfirmed of `failed`: recipients of a page a worker was sending when it
+ *   died; not sent again, so nobody gets the message twice; some of them may have received it
+ * @property {number} throttleRetries
+ * @property {number} throttledMs
+ * @property {string} [channel]
+ * @property {number} [seq]
+ * @property {string} [epoch]
+ */
+/**
  * @typedef {object} ChannelStats
  * @property {string} name
  * @property {number} subscribers
@@ -123,6 +203,8 @@ export type RetryBackoff = {
  * @property {string | null} body JSON text
  * @property {boolean} sendsMessage the routes that deliver a message: never re-sent once it may
  *   have arrived
+ * @property {boolean} [preferAsync] sends `Prefer: respond-async` (RFC 7240): deliver
+ *   asynchronously, answer 202
  */
 /**
  * @template T
@@ -151,6 +233,12 @@ export declare const DEFAULT_TIMEOUT_MS = 10000;
 export declare const DEFAULT_RETRIES = 2;
 /** @type {RetryBackoff} */
 export declare const DEFAULT_BACKOFF: RetryBackoff;
+/** Milliseconds `broadcast`/`publish` follow a 202 they did not ask for, by default. */
+export declare const DEFAULT_FOLLOW_TIMEOUT_MS = 60000;
+/** Milliseconds `waitForBroadcast` waits for completion, by default. */
+export declare const DEFAULT_WAIT_TIMEOUT_MS = 60000;
+/** The longest pause between two reads of an asynchronous broadcast's report, by default. */
+export declare const DEFAULT_POLL_MS = 1000;
 /**
  * The event as the JSON object the gateway delivers verbatim. Throws a TypeError for anything but
  * a plain object, or for what JSON cannot hold (NaN, infinities, BigInt): nothing is sent.
@@ -164,13 +252,29 @@ export declare function encodeEvent(event: unknown): string;
  * @param {string} what
  */
 export declare function pathSegment(value: unknown, what: string): string;
-/** @param {unknown} event */
-export declare const broadcast: (event: unknown) => Call<DeliveryReport>;
+/**
+ * 200: the report; 202: the accepted broadcast, whatever made the gateway choose it (asked, or
+ * its `BROADCAST_ASYNC_THRESHOLD`).
+ * @param {unknown} event
+ * @param {boolean} [preferAsync]
+ */
+export declare const broadcast: (event: unknown, preferAsync?: boolean) => Call<AsyncBroadcast | DeliveryReport>;
 /**
  * @param {string} channel
  * @param {unknown} event
+ * @param {boolean} [preferAsync]
  */
-export declare const publish: (channel: string, event: unknown) => Call<DeliveryReport>;
+export declare const publish: (
+  channel: string,
+  event: unknown,
+  preferAsync?: boolean,
+) => Call<AsyncBroadcast | DeliveryReport>;
+/**
+ * `GET /broadcasts/{id}`: an asynchronous broadcast's report so far, or the final one.
+ * @param {string} broadcastId
+ * @returns {Call<AsyncBroadcastReport>}
+ */
+export declare function broadcastReport(broadcastId: string): Call<AsyncBroadcastReport>;
 /**
  * @param {string} userId
  * @param {unknown} event
@@ -197,6 +301,18 @@ export declare function stats(limit?: number): Call<Stats>;
  * @returns {DeliveryReport}
  */
 export declare function reportFromJson(payload: unknown): DeliveryReport;
+/**
+ * An AsyncBroadcast from the 202's `{"broadcastId":…}` JSON.
+ * @param {unknown} payload
+ * @returns {AsyncBroadcast}
+ */
+export declare function acceptedFromJson(payload: unknown): AsyncBroadcast;
+/**
+ * An AsyncBroadcastReport from `GET /broadcasts/{id}`'s JSON.
+ * @param {unknown} payload
+ * @returns {AsyncBroadcastReport}
+ */
+export declare function asyncReportFromJson(payload: unknown): AsyncBroadcastReport;
 /**
  * True when no connection was reached at all: nothing sent, none gone, none failed.
  * @param {DeliveryReport} report
@@ -236,3 +352,44 @@ export declare function perform<T>(
   retries: number,
   backoff: RetryBackoff,
 ): Generator<ApiRequest | Sleep, T, Outcome | undefined>;
+/**
+ * Reads the report until it is `completed` (returned) or `timeoutMs` pass (BroadcastPending,
+ * with the last report). Pauses 50 ms, then twice as long each time, at most `pollMs`: a small
+ * broadcast is seen done at once, a large one is not read more than once per `pollMs`. Each read
+ * is retried as reads are (see `perform`).
+ * @param {string} broadcastId
+ * @param {number} timeoutMs
+ * @param {number} pollMs
+ * @param {number} retries
+ * @param {RetryBackoff} backoff
+ * @param {() => number} [now] the clock, in milliseconds
+ * @returns {Generator<ApiRequest | Sleep, AsyncBroadcastReport, Outcome | undefined>}
+ */
+export declare function wait(
+  broadcastId: string,
+  timeoutMs: number,
+  pollMs: number,
+  retries: number,
+  backoff: RetryBackoff,
+  now?: () => number,
+): Generator<ApiRequest | Sleep, AsyncBroadcastReport, Outcome | undefined>;
+/**
+ * A broadcast that gives its final report: the 200's, or, when the gateway answered 202, the
+ * asynchronous broadcast's once completed (read for at most `timeoutMs`). Once the 202 came the
+ * message is accepted: whatever stops the reads (the timeout, the gateway unreachable, …) is
+ * thrown as BroadcastPending with the broadcast's id, never as an error the caller could take
+ * for "not sent" and send again.
+ * @param {Call<DeliveryReport | AsyncBroadcast>} call
+ * @param {number} timeoutMs
+ * @param {number} pollMs
+ * @param {number} retries
+ * @param {RetryBackoff} backoff
+ * @returns {Generator<ApiRequest | Sleep, DeliveryReport | AsyncBroadcastReport, Outcome | undefined>}
+ */
+export declare function follow(
+  call: Call<DeliveryReport | AsyncBroadcast>,
+  timeoutMs: number,
+  pollMs: number,
+  retries: number,
+  backoff: RetryBackoff,
+): Generator<ApiRequest | Sleep, DeliveryReport | AsyncBroadcastReport, Outcome | undefined>;

@@ -6,7 +6,7 @@ signature, so the exceptions survive pickling (Celery sends a task's exception t
 
 from __future__ import annotations
 
-from ._models import DeliveryReport
+from ._models import AsyncBroadcastReport, DeliveryReport
 
 
 class WsBridgeError(Exception):
@@ -118,3 +118,40 @@ class SubscriptionError(WsBridgeError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, None)
+
+
+class BroadcastNotFound(WsBridgeError):
+    """404 from ``GET /broadcasts/{id}``: no broadcast has this id (or its progress expired,
+    after a week)."""
+
+    broadcast_id: str
+
+    def __init__(self, message: str, broadcast_id: str, status: int = 404) -> None:
+        Exception.__init__(self, message, broadcast_id, status)
+        self.message = message
+        self.status = status
+        self.broadcast_id = broadcast_id
+
+
+class BroadcastPending(WsBridgeError):
+    """An accepted asynchronous broadcast whose final report was not had in time.
+
+    Raised by ``wait_for_broadcast`` when ``timeout`` passes before the broadcast completes, and
+    by ``broadcast``/``publish`` when the gateway answered 202 and the report could not be
+    followed to completion (the client's ``follow_timeout`` passed, or reading the report
+    failed: ``__cause__`` says why). The message was accepted and is being delivered: **do not
+    send it again**; follow it later with ``wait_for_broadcast(broadcast_id)``. ``report`` is
+    the last report read, or ``None``.
+    """
+
+    broadcast_id: str
+    report: AsyncBroadcastReport | None
+
+    def __init__(
+        self, message: str, broadcast_id: str, report: AsyncBroadcastReport | None = None
+    ) -> None:
+        Exception.__init__(self, message, broadcast_id, report)
+        self.message = message
+        self.status = None
+        self.broadcast_id = broadcast_id
+        self.report = report

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import httpx
 
 from . import _protocol as protocol
-from ._models import Backoff, DeliveryReport, Stats
+from ._models import AsyncBroadcast, AsyncBroadcastReport, Backoff, DeliveryReport, Stats
 from ._version import __version__
 
 T = TypeVar("T")
@@ -30,6 +30,7 @@ class _Config:
         timeout: float | httpx.Timeout | None,
         retries: int,
         backoff: Backoff,
+        follow_timeout: float,
         owns_client: bool,
     ) -> None:
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
@@ -37,6 +38,8 @@ class _Config:
         if token is not None and (not isinstance(token, str) or not token):
             raise ValueError("token must be a non-empty str or None")
         protocol.check_options(retries, backoff)
+        protocol.check_wait(follow_timeout, protocol.DEFAULT_POLL, "follow_timeout")
+        self.follow_timeout = follow_timeout
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.retries = retries
@@ -50,6 +53,22 @@ class _Config:
         self.request_timeout: Any = (
             httpx.USE_CLIENT_DEFAULT if timeout is None or owns_client else timeout
         )
+
+    def follow(
+        self, call: protocol.Call[protocol.Broadcast]
+    ) -> protocol.Step[DeliveryReport | AsyncBroadcastReport]:
+        return protocol.follow(
+            call, self.follow_timeout, protocol.DEFAULT_POLL, self.retries, self.backoff
+        )
+
+    def wait(
+        self, broadcast_id: str, timeout: float, poll: float
+    ) -> protocol.Step[AsyncBroadcastReport]:
+        protocol.check_wait(timeout, poll)
+        return protocol.wait(broadcast_id, timeout, poll, self.retries, self.backoff)
+
+    def perform(self, call: protocol.Call[T]) -> protocol.Step[T]:
+        return protocol.perform(call, self.retries, self.backoff)
 
     def send_args(self, request: protocol.Request) -> dict[str, Any]:
         return {
@@ -70,6 +89,11 @@ class WsBridge:
     when the request never reached the gateway, or on a 503 that says nothing was sent. An
     existing ``httpx.Client`` may be passed as ``http_client`` (it is then not closed here).
 
+    ``follow_timeout`` (seconds, default 60) bounds how long :meth:`broadcast` and
+    :meth:`publish` follow a broadcast the gateway chose to deliver asynchronously (202, when
+    its ``BROADCAST_ASYNC_THRESHOLD`` is set): they read its report until completed and return
+    that :class:`AsyncBroadcastReport`, or raise :class:`BroadcastPending` (``0``: after one read).
+
     Use it as a context manager, or call :meth:`close`. It is safe to share between threads.
     """
 
@@ -81,6 +105,7 @@ class WsBridge:
         timeout: float | httpx.Timeout | None = None,
         retries: int = protocol.DEFAULT_RETRIES,
         backoff: Backoff = protocol.DEFAULT_BACKOFF,
+        follow_timeout: float = protocol.DEFAULT_FOLLOW_TIMEOUT,
         http_client: httpx.Client | None = None,
     ) -> None:
         self._config = _Config(
@@ -89,6 +114,7 @@ class WsBridge:
             timeout=timeout,
             retries=retries,
             backoff=backoff,
+            follow_timeout=follow_timeout,
             owns_client=http_client is None,
         )
         self._client = http_client or httpx.Client(
@@ -111,13 +137,51 @@ class WsBridge:
         if self._config.owns_client:
             self._client.close()
 
-    def broadcast(self, event: Mapping[str, Any]) -> DeliveryReport:
-        """Sends ``event`` (a JSON object) to every open connection."""
-        return self._run(protocol.broadcast(event))
+    def broadcast(self, event: Mapping[str, Any]) -> DeliveryReport | AsyncBroadcastReport:
+        """Sends ``event`` (a JSON object) to every open connection.
 
-    def publish(self, channel: str, event: Mapping[str, Any]) -> DeliveryReport:
-        """Sends ``event`` to the subscribers of ``channel``."""
-        return self._run(protocol.publish(channel, event))
+        Returns the :class:`DeliveryReport`; if the gateway chose to deliver asynchronously
+        (202), the completed :class:`AsyncBroadcastReport` (counts), followed for at most
+        ``follow_timeout`` seconds, else :class:`BroadcastPending`.
+        """
+        return self._drive(self._config.follow(protocol.broadcast(event)))
+
+    def publish(
+        self, channel: str, event: Mapping[str, Any]
+    ) -> DeliveryReport | AsyncBroadcastReport:
+        """Sends ``event`` to the subscribers of ``channel`` (a 202 is followed as in
+        :meth:`broadcast`)."""
+        return self._drive(self._config.follow(protocol.publish(channel, event)))
+
+    def broadcast_async(self, event: Mapping[str, Any]) -> AsyncBroadcast | DeliveryReport:
+        """Sends ``event`` to every open connection asynchronously (``Prefer: respond-async``):
+        returns the accepted :class:`AsyncBroadcast` at once (its ``broadcast_id`` for
+        :meth:`wait_for_broadcast`). A gateway without a queue may ignore the preference, as
+        RFC 7240 allows, and deliver at once: the :class:`DeliveryReport` is then returned."""
+        return self._run(protocol.broadcast(event, prefer_async=True))
+
+    def publish_async(
+        self, channel: str, event: Mapping[str, Any]
+    ) -> AsyncBroadcast | DeliveryReport:
+        """Sends ``event`` to the subscribers of ``channel`` asynchronously (as
+        :meth:`broadcast_async`); on a channel with history the handle has ``seq``/``epoch``."""
+        return self._run(protocol.publish(channel, event, prefer_async=True))
+
+    def broadcast_report(self, broadcast_id: str) -> AsyncBroadcastReport:
+        """An asynchronous broadcast's report so far, or the final one (``completed``); raises
+        :class:`BroadcastNotFound` for an unknown id."""
+        return self._run(protocol.broadcast_report(broadcast_id))
+
+    def wait_for_broadcast(
+        self,
+        broadcast_id: str,
+        *,
+        timeout: float = protocol.DEFAULT_WAIT_TIMEOUT,
+        poll: float = protocol.DEFAULT_POLL,
+    ) -> AsyncBroadcastReport:
+        """Reads the report until the broadcast is completed (returned), at most every ``poll``
+        seconds (sooner at first); raises :class:`BroadcastPending` after ``timeout`` seconds."""
+        return self._drive(self._config.wait(broadcast_id, timeout, poll))
 
     def send_to_user(self, user_id: str, event: Mapping[str, Any]) -> DeliveryReport:
         """Sends ``event`` to every connection of a user (the token's ``sub``)."""
@@ -136,7 +200,9 @@ class WsBridge:
         return self._run(protocol.stats(limit))
 
     def _run(self, call: protocol.Call[T]) -> T:
-        flow = protocol.perform(call, self._config.retries, self._config.backoff)
+        return self._drive(self._config.perform(call))
+
+    def _drive(self, flow: protocol.Step[T]) -> T:
         step = next(flow)
         while True:
             outcome: protocol.Outcome | None = None
@@ -170,6 +236,7 @@ class AsyncWsBridge:
         timeout: float | httpx.Timeout | None = None,
         retries: int = protocol.DEFAULT_RETRIES,
         backoff: Backoff = protocol.DEFAULT_BACKOFF,
+        follow_timeout: float = protocol.DEFAULT_FOLLOW_TIMEOUT,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self._config = _Config(
@@ -178,6 +245,7 @@ class AsyncWsBridge:
             timeout=timeout,
             retries=retries,
             backoff=backoff,
+            follow_timeout=follow_timeout,
             owns_client=http_client is None,
         )
         self._client = http_client or httpx.AsyncClient(
@@ -200,13 +268,41 @@ class AsyncWsBridge:
         if self._config.owns_client:
             await self._client.aclose()
 
-    async def broadcast(self, event: Mapping[str, Any]) -> DeliveryReport:
-        """Sends ``event`` (a JSON object) to every open connection."""
-        return await self._run(protocol.broadcast(event))
+    async def broadcast(self, event: Mapping[str, Any]) -> DeliveryReport | AsyncBroadcastReport:
+        """Sends ``event`` (a JSON object) to every open connection (a 202 is followed as
+        :meth:`WsBridge.broadcast` does)."""
+        return await self._drive(self._config.follow(protocol.broadcast(event)))
 
-    async def publish(self, channel: str, event: Mapping[str, Any]) -> DeliveryReport:
-        """Sends ``event`` to the subscribers of ``channel``."""
-        return await self._run(protocol.publish(channel, event))
+    async def publish(
+        self, channel: str, event: Mapping[str, Any]
+    ) -> DeliveryReport | AsyncBroadcastReport:
+        """Sends ``event`` to the subscribers of ``channel`` (a 202 is followed)."""
+        return await self._drive(self._config.follow(protocol.publish(channel, event)))
+
+    async def broadcast_async(self, event: Mapping[str, Any]) -> AsyncBroadcast | DeliveryReport:
+        """As :meth:`WsBridge.broadcast_async`: ``Prefer: respond-async``, the handle at once."""
+        return await self._run(protocol.broadcast(event, prefer_async=True))
+
+    async def publish_async(
+        self, channel: str, event: Mapping[str, Any]
+    ) -> AsyncBroadcast | DeliveryReport:
+        """As :meth:`WsBridge.publish_async`."""
+        return await self._run(protocol.publish(channel, event, prefer_async=True))
+
+    async def broadcast_report(self, broadcast_id: str) -> AsyncBroadcastReport:
+        """An asynchronous broadcast's report so far, or the final one; raises
+        :class:`BroadcastNotFound` for an unknown id."""
+        return await self._run(protocol.broadcast_report(broadcast_id))
+
+    async def wait_for_broadcast(
+        self,
+        broadcast_id: str,
+        *,
+        timeout: float = protocol.DEFAULT_WAIT_TIMEOUT,
+        poll: float = protocol.DEFAULT_POLL,
+    ) -> AsyncBroadcastReport:
+        """As :meth:`WsBridge.wait_for_broadcast`, awaited."""
+        return await self._drive(self._config.wait(broadcast_id, timeout, poll))
 
     async def send_to_user(self, user_id: str, event: Mapping[str, Any]) -> DeliveryReport:
         """Sends ``event`` to every connection of a user (the token's ``sub``)."""
@@ -227,7 +323,9 @@ class AsyncWsBridge:
         return await self._run(protocol.stats(limit))
 
     async def _run(self, call: protocol.Call[T]) -> T:
-        flow = protocol.perform(call, self._config.retries, self._config.backoff)
+        return await self._drive(self._config.perform(call))
+
+    async def _drive(self, flow: protocol.Step[T]) -> T:
         step = next(flow)
         while True:
             outcome: protocol.Outcome | None = None

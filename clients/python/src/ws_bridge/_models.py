@@ -89,3 +89,56 @@ class Backoff:
     def delay(self, attempt: int) -> float:
         """A jittered delay before retry number ``attempt``."""
         return random.uniform(0.0, self.ceiling(attempt))
+
+
+@dataclass(frozen=True)
+class AsyncBroadcast:
+    """A broadcast the gateway accepted to deliver asynchronously (its 202): it runs on there.
+
+    Follow it with ``wait_for_broadcast(broadcast_id)`` or ``broadcast_report(broadcast_id)``.
+    Never send the message again: it was accepted.
+    """
+
+    broadcast_id: str
+    status: str
+    """``running`` when accepted."""
+    shard_count: int
+    """How many shards the audience was cut into."""
+    seq: int | None = None
+    """On a channel with history: the message's sequence number, taken once before any shard."""
+    epoch: str | None = None
+    """On a channel with history: the numbering ``seq`` belongs to."""
+
+
+@dataclass(frozen=True)
+class AsyncBroadcastReport:
+    """The report of an asynchronous broadcast (``GET /broadcasts/{id}``): so far, or final.
+
+    Counts, not ids (an audience of a million does not fit one answer; the names of failed
+    recipients are in the worker's log). Once ``completed``, every recipient is counted once:
+    ``connection_count == sent + gone + failed``.
+    """
+
+    broadcast_id: str
+    status: str
+    """``running``, or ``completed`` once every shard is done."""
+    shard_count: int
+    shards_done: int
+    connection_count: int
+    sent: int
+    gone: int
+    """Connections that no longer existed (410); the gateway removed them."""
+    failed: int
+    unconfirmed: int
+    """Of ``failed``: recipients of a page a worker was sending when it died; not sent again,
+    so nobody gets the message twice; some of them may have received it."""
+    throttle_retries: int = 0
+    throttled_ms: int = 0
+    channel: str | None = None
+    seq: int | None = None
+    epoch: str | None = None
+
+    @property
+    def completed(self) -> bool:
+        """True once every shard is done: the report is final."""
+        return self.status == "completed"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
+import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -17,6 +18,8 @@ import httpx
 
 from ._errors import (
     BadRequest,
+    BroadcastNotFound,
+    BroadcastPending,
     ConnectionGone,
     DeliveryFailed,
     TransportError,
@@ -24,7 +27,15 @@ from ._errors import (
     Unavailable,
     WsBridgeError,
 )
-from ._models import Backoff, ChannelStats, DeliveryReport, FailedDelivery, Stats
+from ._models import (
+    AsyncBroadcast,
+    AsyncBroadcastReport,
+    Backoff,
+    ChannelStats,
+    DeliveryReport,
+    FailedDelivery,
+    Stats,
+)
 
 T = TypeVar("T")
 
@@ -32,6 +43,13 @@ DEFAULT_TIMEOUT = 10.0
 """Seconds for each phase (connect, write, read, pool) of a request by a client's own httpx."""
 DEFAULT_RETRIES = 2
 DEFAULT_BACKOFF = Backoff(initial=0.1, maximum=2.0)
+DEFAULT_FOLLOW_TIMEOUT = 60.0
+"""Seconds ``broadcast``/``publish`` follow a 202 they did not ask for before raising
+:class:`BroadcastPending`."""
+DEFAULT_WAIT_TIMEOUT = 60.0
+DEFAULT_POLL = 1.0
+"""The longest pause between two reads of an asynchronous broadcast's report, in seconds."""
+_FIRST_POLL = 0.05
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -48,6 +66,8 @@ class Request:
     body: bytes | None = None
     sends_message: bool = False
     """True for the routes that deliver a message: never re-sent once it may have arrived."""
+    prefer_async: bool = False
+    """Sends ``Prefer: respond-async`` (RFC 7240): deliver asynchronously, answer 202."""
 
     def url(self, base_url: str) -> str:
         url = base_url.rstrip("/") + self.path
@@ -61,6 +81,8 @@ class Request:
             headers["content-type"] = "application/json"
         if token is not None:
             headers["authorization"] = f"Bearer {token}"
+        if self.prefer_async:
+            headers["prefer"] = "respond-async"
         return headers
 
 
@@ -99,12 +121,35 @@ def path_segment(value: str, what: str) -> str:
     return quote(value, safe="")
 
 
-def broadcast(event: Mapping[str, Any]) -> Call[DeliveryReport]:
-    return _message("/broadcast", event)
+Broadcast = DeliveryReport | AsyncBroadcast
+"""What a broadcast's answer holds: the report (200), or the accepted asynchronous broadcast
+(202, asked for or decided by the gateway's ``BROADCAST_ASYNC_THRESHOLD``)."""
 
 
-def publish(channel: str, event: Mapping[str, Any]) -> Call[DeliveryReport]:
-    return _message(f"/broadcast/{path_segment(channel, 'channel')}", event)
+def broadcast(event: Mapping[str, Any], prefer_async: bool = False) -> Call[Broadcast]:
+    return _broadcast("/broadcast", event, prefer_async)
+
+
+def publish(channel: str, event: Mapping[str, Any], prefer_async: bool = False) -> Call[Broadcast]:
+    return _broadcast(f"/broadcast/{path_segment(channel, 'channel')}", event, prefer_async)
+
+
+def broadcast_report(broadcast_id: str) -> Call[AsyncBroadcastReport]:
+    """``GET /broadcasts/{id}``: an asynchronous broadcast's report so far, or the final one."""
+    segment = path_segment(broadcast_id, "broadcast_id")
+
+    def parse(status: int, content: bytes) -> AsyncBroadcastReport:
+        if status == 404:
+            payload = _json(content)
+            raise BroadcastNotFound(_error_message(status, content, payload), broadcast_id)
+        if status != 200:
+            raise error_for(status, content)
+        try:
+            return async_report_from_json(_json(content))
+        except _Malformed as err:
+            raise _unexpected(status, content, str(err)) from None
+
+    return Call(Request("GET", f"/broadcasts/{segment}"), parse)
 
 
 def send_to_user(user_id: str, event: Mapping[str, Any]) -> Call[DeliveryReport]:
@@ -142,6 +187,12 @@ def stats(limit: int | None = None) -> Call[Stats]:
 def _message(path: str, event: Mapping[str, Any]) -> Call[DeliveryReport]:
     body = encode_event(event)
     return Call(Request("POST", path, body=body, sends_message=True), _parse_report)
+
+
+def _broadcast(path: str, event: Mapping[str, Any], prefer_async: bool) -> Call[Broadcast]:
+    body = encode_event(event)
+    request = Request("POST", path, body=body, sends_message=True, prefer_async=prefer_async)
+    return Call(request, _parse_broadcast)
 
 
 # --- answers --------------------------------------------------------------------------------
@@ -259,6 +310,51 @@ def _parse_report(status: int, content: bytes, connection_id: str | None = None)
         return report_from_json(_json(content))
     except _Malformed as err:
         raise _unexpected(status, content, str(err)) from None
+
+
+def _parse_broadcast(status: int, content: bytes) -> Broadcast:
+    """200: the report; 202: the accepted broadcast, whatever made the gateway choose it (a
+    success: the message is never re-sent)."""
+    if status != 202:
+        return _parse_report(status, content)
+    try:
+        return accepted_from_json(_json(content))
+    except _Malformed as err:
+        raise _unexpected(status, content, str(err)) from None
+
+
+def accepted_from_json(payload: Any) -> AsyncBroadcast:
+    """An :class:`AsyncBroadcast` from the 202's ``{"broadcastId":…}`` JSON."""
+    body = _object(payload, "the accepted broadcast")
+    return AsyncBroadcast(
+        broadcast_id=_str(body.get("broadcastId"), "broadcastId"),
+        status=_str(body.get("status"), "status"),
+        shard_count=_int(body.get("shardCount"), "shardCount"),
+        seq=_int(body["seq"], "seq") if "seq" in body else None,
+        epoch=_str(body["epoch"], "epoch") if "epoch" in body else None,
+    )
+
+
+def async_report_from_json(payload: Any) -> AsyncBroadcastReport:
+    """An :class:`AsyncBroadcastReport` from ``GET /broadcasts/{id}``'s JSON."""
+    body = _object(payload, "the broadcast's report")
+    channel = body.get("channel")
+    return AsyncBroadcastReport(
+        broadcast_id=_str(body.get("broadcastId"), "broadcastId"),
+        status=_str(body.get("status"), "status"),
+        shard_count=_int(body.get("shardCount"), "shardCount"),
+        shards_done=_int(body.get("shardsDone"), "shardsDone"),
+        connection_count=_int(body.get("connectionCount"), "connectionCount"),
+        sent=_int(body.get("sent"), "sent"),
+        gone=_int(body.get("gone"), "gone"),
+        failed=_int(body.get("failed"), "failed"),
+        unconfirmed=_int(body.get("unconfirmed", 0), "unconfirmed"),
+        throttle_retries=_int(body.get("throttleRetries", 0), "throttleRetries"),
+        throttled_ms=_int(body.get("throttledMs", 0), "throttledMs"),
+        channel=None if channel is None else _str(channel, "channel"),
+        seq=_int(body["seq"], "seq") if "seq" in body else None,
+        epoch=_str(body["epoch"], "epoch") if "epoch" in body else None,
+    )
 
 
 def _parse_count(status: int, content: bytes) -> int:
@@ -405,3 +501,67 @@ def check_options(retries: int, backoff: Backoff) -> None:
         raise ValueError(f"retries must be an int >= 0, not {retries!r}")
     if not isinstance(backoff, Backoff):
         raise TypeError(f"backoff must be a ws_bridge.Backoff, not {type(backoff).__name__}")
+
+
+def check_wait(timeout: float, poll: float, what: str = "timeout") -> None:
+    for name, value in ((what, timeout), ("poll", poll)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"{name} must be a number of seconds >= 0, not {value!r}")
+    if not poll > 0:
+        raise ValueError(f"poll must be positive, not {poll!r}")
+
+
+# --- following an asynchronous broadcast -----------------------------------------------------
+
+Step = Generator[Request | Sleep, Outcome | None, T]
+
+
+def wait(
+    broadcast_id: str, timeout: float, poll: float, retries: int, backoff: Backoff
+) -> Step[AsyncBroadcastReport]:
+    """Reads the report until it is ``completed`` (returned) or ``timeout`` seconds pass
+    (:class:`BroadcastPending`, with the last report). Pauses 50 ms, then twice as long each
+    time, at most ``poll`` seconds: a small broadcast is seen done at once, a large one is not
+    read more than once per ``poll``. Each read is retried as reads are (see :func:`perform`)."""
+    call = broadcast_report(broadcast_id)
+    deadline = time.monotonic() + timeout
+    pause = min(_FIRST_POLL, poll)
+    while True:
+        report = yield from perform(call, retries, backoff)
+        if report.completed:
+            return report
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise BroadcastPending(
+                f"broadcast {broadcast_id} not completed within {timeout:g} s "
+                f"({report.shards_done} of {report.shard_count} shards done); it runs on",
+                broadcast_id,
+                report,
+            )
+        yield Sleep(min(pause, left))
+        pause = min(pause * 2, poll)
+
+
+def follow(
+    call: Call[Broadcast], timeout: float, poll: float, retries: int, backoff: Backoff
+) -> Step[DeliveryReport | AsyncBroadcastReport]:
+    """A broadcast that gives its final report: the 200's, or, when the gateway answered 202,
+    the asynchronous broadcast's once completed (read for at most ``timeout`` seconds).
+
+    Once the 202 came the message is accepted: whatever stops the reads (the timeout, the
+    gateway unreachable, ...) is raised as :class:`BroadcastPending` with the broadcast's id,
+    never as an error the caller could take for "not sent" and send again.
+    """
+    answer = yield from perform(call, retries, backoff)
+    if isinstance(answer, DeliveryReport):
+        return answer
+    try:
+        return (yield from wait(answer.broadcast_id, timeout, poll, retries, backoff))
+    except BroadcastPending:
+        raise
+    except WsBridgeError as err:
+        raise BroadcastPending(
+            f"broadcast {answer.broadcast_id} was accepted (202) but its report could not be "
+            f"read: {err}; it runs on, do not send it again",
+            answer.broadcast_id,
+        ) from err
